@@ -1,0 +1,46 @@
+/** Worker configuration from the environment, validated at start with a message naming the culprit. */
+import { z } from 'zod';
+import { ActorKinds, type ActorKind } from '../contracts/index.ts';
+
+const kinds = Object.values(ActorKinds) as [ActorKind, ...ActorKind[]];
+
+const intFrom = (min: number, max: number, dflt: number) =>
+  z.coerce.number().int().min(min).max(max).default(dflt);
+
+export const WorkerConfigSchema = z.object({
+  NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .default('postgres://postgres@127.0.0.1:5432/respawn'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  RESPAWN_ACTORS: z
+    .string()
+    .default('demo')
+    .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
+    .pipe(z.array(z.enum(kinds)).min(1)),
+  RESPAWN_MAX_BATCH: intFrom(1, 4096, 256),
+  RESPAWN_CONCURRENCY: intFrom(1, 64, 2),
+  RESPAWN_MAX_ATTEMPTS: intFrom(1, 1000, 10),
+  RESPAWN_DB_POOL: intFrom(1, 100, 10),
+  /** Test and replay deployments only: the worker's clock runs this far ahead of real time. */
+  RESPAWN_CLOCK_OFFSET_MS: z.coerce.number().int().default(0),
+  RESPAWN_MIGRATE: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+});
+export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
+  const r = WorkerConfigSchema.safeParse(env);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return r.data;
+}

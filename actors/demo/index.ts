@@ -1,0 +1,1 @@
+export { demoActor, DemoState } from './actor.ts';

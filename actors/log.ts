@@ -1,0 +1,24 @@
+/** The process's root logger. Secrets are redacted here, once, for every child logger. */
+import { pino, type Logger } from 'pino';
+
+export const REDACT_PATHS = [
+  'password',
+  '*.password',
+  'token',
+  '*.token',
+  'secret',
+  '*.secret',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  'DATABASE_URL',
+  '*.DATABASE_URL',
+];
+
+export function createRootLogger(opts: { level: string; name: string }): Logger {
+  return pino({
+    name: opts.name,
+    level: opts.level,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+  });
+}

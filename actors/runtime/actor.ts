@@ -1,0 +1,83 @@
+/**
+ * How an actor type is declared: its kind (which fixes its subjects), its state schema, the
+ * messages it accepts and one plain handler. A handler makes no network call and reads time
+ * only from its context, so it is tested without any server.
+ */
+import type { z } from 'zod';
+import {
+  TimerFired,
+  messageSet,
+  type ActorKind,
+  type MessageDef,
+  type MessageOf,
+  type MessageSet,
+} from '../../contracts/index.ts';
+
+export interface HandlerContext {
+  readonly kind: ActorKind;
+  readonly key: string;
+  readonly now: Date;
+  /** The input's message id (Nats-Msg-Id, or stream and sequence when it had none). */
+  readonly msgId: string;
+  readonly subject: string;
+  /** How many times this message was delivered before (0 on the first delivery). */
+  readonly redeliveries: number;
+}
+
+/** A message to publish once the handler's transaction has committed. */
+export interface Emission {
+  readonly subject: string;
+  readonly type: string;
+  readonly data: Uint8Array;
+}
+
+export type TimerOp =
+  | { readonly name: string; readonly at: Date; readonly data?: unknown }
+  | { readonly name: string; readonly cancel: true };
+
+export interface HandlerResult<S> {
+  readonly state: S;
+  readonly emit?: readonly Emission[];
+  readonly timers?: readonly TimerOp[];
+}
+
+export type Handler<S, M> = (state: S, message: M, ctx: HandlerContext) => HandlerResult<S>;
+
+export type TimerMessage = MessageOf<typeof TimerFired>;
+
+export interface ActorDefinition<S = unknown, M = unknown> {
+  readonly kind: ActorKind;
+  readonly state: z.ZodType<S>;
+  initial(key: string): S;
+  readonly messages: MessageSet<MessageDef>;
+  /** Decodes an input; the runtime adds its own timer message. */
+  decode(data: Uint8Array): M | TimerMessage;
+  readonly handle: Handler<S, M | TimerMessage>;
+}
+
+export function defineActor<S, const D extends MessageDef>(def: {
+  kind: ActorKind;
+  state: z.ZodType<S>;
+  initial: (key: string) => S;
+  messages: readonly D[];
+  handle: Handler<S, MessageOf<D> | TimerMessage>;
+}): ActorDefinition<S, MessageOf<D>> {
+  const set = messageSet<D | typeof TimerFired>([...def.messages, TimerFired]);
+  return {
+    kind: def.kind,
+    state: def.state,
+    initial: def.initial,
+    messages: set as MessageSet<MessageDef>,
+    decode: (data) => set.decode(data) as MessageOf<D> | TimerMessage,
+    handle: def.handle,
+  };
+}
+
+/** Builds an emission from a message definition: the payload is validated on the way out. */
+export function emit<T extends string, P>(
+  def: MessageDef<T, P>,
+  subject: string,
+  value: P,
+): Emission {
+  return { subject, type: def.type, data: def.encode(value) };
+}

@@ -1,0 +1,169 @@
+/**
+ * The runtime's PostgreSQL tables, declared as MikroORM schemas and created by a migration.
+ * The hot path (one transaction per batch of messages) uses the ORM's own knex connection
+ * with set-based statements: a unit of work per message would cost a round trip per entity.
+ */
+import { EntitySchema, MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { Migrator, Migration } from '@mikro-orm/migrations';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+
+export interface ActorStateRow {
+  actor: string;
+  key: string;
+  version: number;
+  state: unknown;
+  updatedAt: Date;
+}
+export interface InboxRow {
+  actor: string;
+  msgId: string;
+  outcome: string;
+  handledAt: Date;
+}
+export interface OutboxRow {
+  id: string;
+  subject: string;
+  msgType: string;
+  headers: Record<string, string>;
+  data: Buffer;
+  createdAt: Date;
+}
+export interface TimerRow {
+  id: string;
+  actor: string;
+  key: string;
+  name: string;
+  fireAt: Date;
+  data: unknown;
+  emittedAt: Date | null;
+}
+
+export const ActorStateSchema = new EntitySchema<ActorStateRow>({
+  name: 'ActorState',
+  tableName: 'rt_state',
+  properties: {
+    actor: { type: 'string', primary: true },
+    key: { type: 'string', primary: true },
+    version: { type: 'integer', version: true },
+    state: { type: 'json' },
+    updatedAt: { type: 'datetime', fieldName: 'updated_at' },
+  },
+});
+export const InboxSchema = new EntitySchema<InboxRow>({
+  name: 'Inbox',
+  tableName: 'rt_inbox',
+  properties: {
+    actor: { type: 'string', primary: true },
+    msgId: { type: 'string', primary: true, fieldName: 'msg_id' },
+    outcome: { type: 'string' },
+    handledAt: { type: 'datetime', fieldName: 'handled_at' },
+  },
+});
+export const OutboxSchema = new EntitySchema<OutboxRow>({
+  name: 'Outbox',
+  tableName: 'rt_outbox',
+  properties: {
+    id: { type: 'bigint', primary: true },
+    subject: { type: 'string' },
+    msgType: { type: 'string', fieldName: 'msg_type' },
+    headers: { type: 'json' },
+    data: { type: 'blob' },
+    createdAt: { type: 'datetime', fieldName: 'created_at' },
+  },
+});
+export const TimerSchema = new EntitySchema<TimerRow>({
+  name: 'Timer',
+  tableName: 'rt_timer',
+  properties: {
+    id: { type: 'bigint', primary: true },
+    actor: { type: 'string' },
+    key: { type: 'string' },
+    name: { type: 'string' },
+    fireAt: { type: 'datetime', fieldName: 'fire_at' },
+    data: { type: 'json', nullable: true },
+    emittedAt: { type: 'datetime', fieldName: 'emitted_at', nullable: true },
+  },
+});
+
+export class RuntimeTablesMigration extends Migration {
+  override up(): void {
+    this.addSql(`create table rt_state (
+      actor text not null, key text not null, version integer not null,
+      state jsonb not null, updated_at timestamptz not null,
+      primary key (actor, key))`);
+    this.addSql(`create table rt_inbox (
+      actor text not null, msg_id text not null, outcome text not null,
+      handled_at timestamptz not null,
+      primary key (actor, msg_id))`);
+    this.addSql(`create index rt_inbox_handled_at on rt_inbox (handled_at)`);
+    this.addSql(`create table rt_outbox (
+      id bigserial primary key, subject text not null, msg_type text not null,
+      headers jsonb not null, data bytea not null,
+      created_at timestamptz not null default now())`);
+    this.addSql(`create table rt_timer (
+      id bigserial primary key, actor text not null, key text not null, name text not null,
+      fire_at timestamptz not null, data jsonb, emitted_at timestamptz,
+      unique (actor, key, name))`);
+    this.addSql(`create index rt_timer_due on rt_timer (fire_at) where emitted_at is null`);
+  }
+
+  override down(): void {
+    this.addSql('drop table if exists rt_timer, rt_outbox, rt_inbox, rt_state');
+  }
+}
+
+export interface Database {
+  readonly orm: MikroORM;
+  readonly em: EntityManager;
+  readonly knex: Knex;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  url: string;
+  log: Logger;
+  poolMax?: number;
+  /**
+   * A worker paused mid-transaction (SIGSTOP) must not hold a key's rows forever: PostgreSQL
+   * ends such a session, its transaction rolls back and another worker proceeds.
+   */
+  idleInTransactionMs?: number;
+}
+
+export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
+  const idleMs = opts.idleInTransactionMs ?? 5_000;
+  const orm = await MikroORM.init({
+    clientUrl: opts.url,
+    entities: [ActorStateSchema, InboxSchema, OutboxSchema, TimerSchema],
+    extensions: [Migrator],
+    migrations: {
+      migrationsList: [{ name: 'Migration20261126_runtime', class: RuntimeTablesMigration }],
+      transactional: true,
+      allOrNothing: true,
+      snapshot: false,
+    },
+    discovery: { warnWhenNoEntities: false },
+    debug: false,
+    pool: { min: 0, max: opts.poolMax ?? 10 },
+    driverOptions: {
+      connection: { options: `-c idle_in_transaction_session_timeout=${idleMs}` },
+    },
+    logger: (message: string) => opts.log.debug({ orm: true }, message),
+  });
+  const em = orm.em as EntityManager;
+  return {
+    orm,
+    em,
+    knex: em.getKnex(),
+    close: () => orm.close(true),
+  };
+}
+
+/** Creates the database if it does not exist and applies pending migrations. */
+export async function migrate(db: Database): Promise<string[]> {
+  await db.orm.schema.ensureDatabase();
+  const done = await db.orm.migrator.up();
+  return done.map((m) => m.name);
+}

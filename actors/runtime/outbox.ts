@@ -1,0 +1,70 @@
+/**
+ * Publishing the outbox. Each row goes to JetStream with `ob-<row id>` as Nats-Msg-Id, so a
+ * row published twice (a crash between publish and delete, a sweeper racing a batch) is
+ * stored once; consumers' inboxes catch repeats beyond the de-duplication window.
+ */
+import type { JetStreamClient } from '@nats-io/jetstream';
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { HeaderNames } from '../../contracts/index.ts';
+import type { PublishRow } from './store.ts';
+
+export function outboxMsgId(id: string): string {
+  return `ob-${id}`;
+}
+
+/** Publishes rows (all in flight at once), then deletes the ones JetStream acknowledged. */
+export async function publishRows(
+  js: JetStreamClient,
+  knex: Knex,
+  rows: readonly PublishRow[],
+): Promise<{ published: number; failed: number }> {
+  if (rows.length === 0) return { published: 0, failed: 0 };
+  const results = await Promise.allSettled(
+    rows.map((r) => {
+      const h = natsHeaders();
+      for (const [k, v] of Object.entries(r.headers)) {
+        if (k !== HeaderNames.msgId) h.set(k, v);
+      }
+      return js.publish(r.subject, r.data, { msgID: outboxMsgId(r.id), headers: h });
+    }),
+  );
+  const done = rows.filter((_, i) => results[i]!.status === 'fulfilled').map((r) => r.id);
+  if (done.length > 0) await knex('rt_outbox').whereIn('id', done).delete();
+  return { published: done.length, failed: rows.length - done.length };
+}
+
+/**
+ * Republishes rows a crashed or slow publisher left behind. Rows younger than `graceMs` are
+ * left to the batch that wrote them. SKIP LOCKED lets several workers sweep side by side.
+ */
+export async function sweepOutbox(
+  js: JetStreamClient,
+  knex: Knex,
+  log: Logger,
+  opts: { graceMs: number; limit: number },
+): Promise<number> {
+  return knex.transaction(async (trx) => {
+    const rows = (await trx('rt_outbox')
+      .select('id', 'subject', 'headers', 'data')
+      .where('created_at', '<', trx.raw(`now() - make_interval(secs => ?)`, [opts.graceMs / 1000]))
+      .orderBy('id')
+      .limit(opts.limit)
+      .forUpdate()
+      .skipLocked()) as {
+      id: string | number;
+      subject: string;
+      headers: Record<string, string>;
+      data: Buffer;
+    }[];
+    if (rows.length === 0) return 0;
+    const r = await publishRows(
+      js,
+      trx,
+      rows.map((x) => ({ id: String(x.id), subject: x.subject, headers: x.headers, data: x.data })),
+    );
+    log.info({ republished: r.published, failed: r.failed }, 'outbox sweep republished rows');
+    return r.published;
+  });
+}

@@ -1,0 +1,380 @@
+/**
+ * Handles a batch of deliveries in one PostgreSQL transaction (group commit): inbox check,
+ * state read under row locks, plain handlers in memory, then set-based writes of state
+ * (guarded by its version), inbox rows, outbox rows and timers. Several partitions' messages
+ * share one commit; a batch never holds two messages of one partition in normal operation,
+ * and if it does (a redelivery race) they are applied in stream order.
+ */
+import type { Knex } from 'knex';
+import {
+  ErrorCodes,
+  HeaderNames,
+  RespawnError,
+  RetryableError,
+  TIMER_VERB,
+  TerminalError,
+  TimerFired,
+  cmdSubject,
+  dlqSubject,
+  type ActorKind,
+  type ErrorData,
+} from '../../contracts/index.ts';
+import type { ActorDefinition, Emission, HandlerContext, TimerOp } from './actor.ts';
+
+/** One delivery, parsed and decoded before the transaction (decoding needs no database). */
+export interface Prepared {
+  readonly kind: ActorKind;
+  /** Undefined when the subject could not be parsed. */
+  readonly key: string | undefined;
+  readonly msgId: string;
+  readonly subject: string;
+  readonly stream: string;
+  readonly streamSeq: number;
+  readonly redeliveries: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly data: Uint8Array;
+  readonly decoded: { ok: true; message: unknown } | { ok: false; error: TerminalError };
+}
+
+export type Outcome =
+  | { kind: 'ok' }
+  | { kind: 'duplicate' }
+  | { kind: 'stale_timer' }
+  | { kind: 'dead'; error: ErrorData }
+  | { kind: 'retry'; error: ErrorData; delayMs: number | undefined };
+
+export interface PublishRow {
+  id: string;
+  subject: string;
+  headers: Record<string, string>;
+  data: Uint8Array;
+}
+
+export interface BatchResult {
+  outcomes: Outcome[];
+  publish: PublishRow[];
+}
+
+export interface BatchOptions {
+  actors: ReadonlyMap<ActorKind, ActorDefinition>;
+  now: Date;
+  /** A retryable failure on this delivery count or later is dead-lettered instead. */
+  maxAttempts: number;
+}
+
+/** Raised inside the transaction when another writer moved a key's state first. */
+export class StaleStateError extends RetryableError {
+  constructor(keys: string[]) {
+    super(ErrorCodes.staleState, `state of ${keys.join(', ')} was changed by another writer`);
+    this.name = 'StaleStateError';
+  }
+}
+
+interface StateRow {
+  actor: string;
+  key: string;
+  version: number;
+  state: unknown;
+}
+
+interface Working {
+  version: number;
+  state: unknown;
+  changed: boolean;
+}
+
+interface OutboxInsert {
+  subject: string;
+  msg_type: string;
+  headers: string;
+  data: Buffer;
+}
+
+const pairKey = (a: string, b: string): string => `${a}\u0000${b}`;
+
+function carriedHeaders(p: Prepared): Record<string, string> {
+  const h: Record<string, string> = { [HeaderNames.causationId]: p.msgId };
+  const tp = p.headers[HeaderNames.traceparent];
+  if (tp !== undefined) h[HeaderNames.traceparent] = tp;
+  const ts = p.headers[HeaderNames.tracestate];
+  if (ts !== undefined) h[HeaderNames.tracestate] = ts;
+  return h;
+}
+
+function deadLetter(p: Prepared, error: ErrorData): OutboxInsert {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(p.headers)) {
+    if (k === HeaderNames.msgId) headers[HeaderNames.dlqMsgId] = v;
+    else headers[k] = v;
+  }
+  Object.assign(headers, {
+    [HeaderNames.dlqCode]: error.code,
+    [HeaderNames.dlqReason]: error.message.slice(0, 1000),
+    [HeaderNames.dlqSubject]: p.subject,
+    [HeaderNames.dlqStream]: p.stream,
+    [HeaderNames.dlqStreamSeq]: String(p.streamSeq),
+    [HeaderNames.dlqDeliveries]: String(p.redeliveries + 1),
+    [HeaderNames.dlqActor]: p.kind,
+  });
+  return {
+    subject: dlqSubject(p.kind, error.code),
+    msg_type: 'dead_letter',
+    headers: JSON.stringify(headers),
+    data: Buffer.from(p.data),
+  };
+}
+
+function emissionRow(p: Prepared, e: Emission): OutboxInsert {
+  const headers = { ...carriedHeaders(p), [HeaderNames.type]: e.type };
+  return {
+    subject: e.subject,
+    msg_type: e.type,
+    headers: JSON.stringify(headers),
+    data: Buffer.from(e.data),
+  };
+}
+
+/** Classifies a handler's failure, turning exhausted retries into dead letters. */
+export function classify(err: unknown, redeliveries: number, maxAttempts: number): Outcome {
+  if (err instanceof RespawnError && !err.retryable) return { kind: 'dead', error: err.toData() };
+  const data: ErrorData =
+    err instanceof RespawnError
+      ? err.toData()
+      : {
+          code: ErrorCodes.unavailable,
+          message: err instanceof Error ? err.message : String(err),
+          retryable: true,
+        };
+  if (redeliveries + 1 >= maxAttempts) {
+    return {
+      kind: 'dead',
+      error: {
+        code: ErrorCodes.attemptsExhausted,
+        message: `gave up after ${redeliveries + 1} attempts: ${data.code}: ${data.message}`,
+        retryable: false,
+      },
+    };
+  }
+  const delayMs = err instanceof RetryableError ? err.delayMs : undefined;
+  return { kind: 'retry', error: data, delayMs };
+}
+
+function isTimer(p: Prepared): boolean {
+  return (
+    p.decoded.ok &&
+    typeof p.decoded.message === 'object' &&
+    p.decoded.message !== null &&
+    (p.decoded.message as { type?: unknown }).type === TimerFired.type
+  );
+}
+
+export async function runBatch(
+  knex: Knex,
+  items: readonly Prepared[],
+  opts: BatchOptions,
+): Promise<BatchResult> {
+  return knex.transaction(async (trx) => {
+    const outcomes: (Outcome | undefined)[] = items.map(() => undefined);
+
+    // 1. Inbox: anything handled before (redelivered after commit, republished) has no effect.
+    const ids = items.map((p) => [p.kind, p.msgId]);
+    const seen = new Set(
+      (
+        (await trx('rt_inbox').select('actor', 'msg_id').whereIn(['actor', 'msg_id'], ids)) as {
+          actor: string;
+          msg_id: string;
+        }[]
+      ).map((r) => pairKey(r.actor, r.msg_id)),
+    );
+    const firstOfId = new Set<string>();
+    items.forEach((p, i) => {
+      const id = pairKey(p.kind, p.msgId);
+      if (seen.has(id) || firstOfId.has(id)) outcomes[i] = { kind: 'duplicate' };
+      firstOfId.add(id);
+    });
+
+    // 2. Timer firings count only while their timer still exists (not cancelled or reset).
+    const timerIds = items.flatMap((p, i) =>
+      outcomes[i] === undefined && isTimer(p)
+        ? [(p.decoded as { message: { timerId: string } }).message.timerId]
+        : [],
+    );
+    const liveTimers = new Set<string>();
+    if (timerIds.length > 0) {
+      const rows = (await trx('rt_timer')
+        .select('id')
+        .whereIn('id', timerIds)
+        .whereNotNull('emitted_at')
+        .forUpdate()) as { id: string | number }[];
+      for (const r of rows) liveTimers.add(String(r.id));
+    }
+
+    // 3. State of every key with work to do, locked for this transaction.
+    const keys = new Map<string, [ActorKind, string]>();
+    items.forEach((p, i) => {
+      if (outcomes[i] === undefined && p.key !== undefined && p.decoded.ok) {
+        keys.set(pairKey(p.kind, p.key), [p.kind, p.key]);
+      }
+    });
+    const working = new Map<string, Working>();
+    const existed = new Set<string>();
+    if (keys.size > 0) {
+      const rows = (await trx('rt_state')
+        .select('actor', 'key', 'version', 'state')
+        .whereIn(['actor', 'key'], [...keys.values()])
+        .orderBy(['actor', 'key'])
+        .forUpdate()) as StateRow[];
+      for (const r of rows) {
+        working.set(pairKey(r.actor, r.key), { version: r.version, state: r.state, changed: false });
+        existed.add(pairKey(r.actor, r.key));
+      }
+    }
+
+    // 4. Handlers, per key in stream order, in memory.
+    const outbox: OutboxInsert[] = [];
+    const timerOps = new Map<string, { kind: ActorKind; key: string; op: TimerOp }>();
+    const firedTimers: string[] = [];
+    const retrying = new Set<string>();
+    const order = items.map((_, i) => i).sort((a, b) => items[a]!.streamSeq - items[b]!.streamSeq);
+    for (const i of order) {
+      if (outcomes[i] !== undefined) continue;
+      const p = items[i]!;
+      if (!p.decoded.ok || p.key === undefined) {
+        const err = p.decoded.ok
+          ? new TerminalError(ErrorCodes.badSubject, `no key in ${p.subject}`)
+          : p.decoded.error;
+        outcomes[i] = { kind: 'dead', error: err.toData() };
+        outbox.push(deadLetter(p, err.toData()));
+        continue;
+      }
+      const sk = pairKey(p.kind, p.key);
+      if (retrying.has(sk)) {
+        outcomes[i] = {
+          kind: 'retry',
+          error: { code: ErrorCodes.unavailable, message: 'behind a retrying message', retryable: true },
+          delayMs: undefined,
+        };
+        continue;
+      }
+      let timerId: string | undefined;
+      if (isTimer(p)) {
+        timerId = (p.decoded.message as { timerId: string }).timerId;
+        if (!liveTimers.has(timerId)) {
+          outcomes[i] = { kind: 'stale_timer' };
+          continue;
+        }
+      }
+      const def = opts.actors.get(p.kind);
+      if (def === undefined) {
+        const e = new TerminalError(ErrorCodes.unknownType, `no actor of kind ${p.kind} here`);
+        outcomes[i] = { kind: 'dead', error: e.toData() };
+        outbox.push(deadLetter(p, e.toData()));
+        continue;
+      }
+      const w = working.get(sk) ?? { version: 0, state: def.initial(p.key), changed: false };
+      const ctx: HandlerContext = {
+        kind: p.kind,
+        key: p.key,
+        now: opts.now,
+        msgId: p.msgId,
+        subject: p.subject,
+        redeliveries: p.redeliveries,
+      };
+      try {
+        const r = def.handle(w.state, p.decoded.message, ctx);
+        const checked = def.state.safeParse(r.state);
+        if (!checked.success) {
+          throw new TerminalError(
+            ErrorCodes.handlerBug,
+            `handler returned an invalid state: ${checked.error.issues[0]?.message ?? 'invalid'}`,
+          );
+        }
+        working.set(sk, { version: w.version, state: checked.data, changed: true });
+        for (const e of r.emit ?? []) outbox.push(emissionRow(p, e));
+        for (const op of r.timers ?? []) {
+          timerOps.set(`${sk}\u0000${op.name}`, { kind: p.kind, key: p.key, op });
+        }
+        if (timerId !== undefined) firedTimers.push(timerId);
+        outcomes[i] = { kind: 'ok' };
+      } catch (err) {
+        const o = classify(err, p.redeliveries, opts.maxAttempts);
+        outcomes[i] = o;
+        if (o.kind === 'dead') {
+          outbox.push(deadLetter(p, o.error));
+          if (timerId !== undefined) firedTimers.push(timerId);
+        } else {
+          retrying.add(sk);
+        }
+      }
+    }
+
+    // 5. Writes. State first: a stale writer fails here and the whole batch rolls back.
+    const stateRows = [...working.entries()]
+      .filter(([, w]) => w.changed)
+      .map(([k, w]) => {
+        const [actor, key] = keys.get(k)!;
+        return {
+          actor,
+          key,
+          version: w.version + 1,
+          state: JSON.stringify(w.state),
+          updated_at: opts.now,
+          existed: existed.has(k),
+        };
+      });
+    if (stateRows.length > 0) {
+      const written = (await trx('rt_state')
+        .insert(stateRows.map(({ existed: _e, ...r }) => r))
+        .onConflict(['actor', 'key'])
+        .merge(['version', 'state', 'updated_at'])
+        .where('rt_state.version', '=', trx.raw('excluded.version - 1'))
+        .returning(['actor', 'key'])) as { actor: string; key: string }[];
+      if (written.length !== stateRows.length) {
+        const ok = new Set(written.map((r) => pairKey(r.actor, r.key)));
+        throw new StaleStateError(
+          stateRows.filter((r) => !ok.has(pairKey(r.actor, r.key))).map((r) => `${r.actor}/${r.key}`),
+        );
+      }
+    }
+    if (firedTimers.length > 0) await trx('rt_timer').whereIn('id', firedTimers).delete();
+    for (const { kind, key, op } of timerOps.values()) {
+      if ('cancel' in op) {
+        await trx('rt_timer').where({ actor: kind, key, name: op.name }).delete();
+      } else {
+        await trx.raw(
+          `insert into rt_timer (actor, key, name, fire_at, data, emitted_at)
+           values (?, ?, ?, ?, ?::jsonb, null)
+           on conflict (actor, key, name) do update
+             set id = nextval('rt_timer_id_seq'), fire_at = excluded.fire_at,
+                 data = excluded.data, emitted_at = null`,
+          [kind, key, op.name, op.at, op.data === undefined ? null : JSON.stringify(op.data)],
+        );
+      }
+    }
+    const inbox = items.flatMap((p, i) => {
+      const o = outcomes[i]!;
+      if (o.kind === 'duplicate' || o.kind === 'retry') return [];
+      return [{ actor: p.kind, msg_id: p.msgId, outcome: o.kind, handled_at: opts.now }];
+    });
+    // No ON CONFLICT: a concurrent writer of the same message must make this batch fail.
+    if (inbox.length > 0) await trx('rt_inbox').insert(inbox);
+    let publish: PublishRow[] = [];
+    if (outbox.length > 0) {
+      const rows = (await trx('rt_outbox').insert(outbox).returning(['id'])) as {
+        id: string | number;
+      }[];
+      publish = rows.map((r, i) => ({
+        id: String(r.id),
+        subject: outbox[i]!.subject,
+        headers: JSON.parse(outbox[i]!.headers) as Record<string, string>,
+        data: outbox[i]!.data,
+      }));
+    }
+    return { outcomes: outcomes.map((o) => o!), publish };
+  });
+}
+
+/** The command a fired timer is delivered on. */
+export function timerSubject(kind: ActorKind, key: string): string {
+  return cmdSubject(kind, key, TIMER_VERB);
+}

@@ -1,0 +1,294 @@
+/**
+ * A worker process's engine: pulls from every partition consumer of the actor kinds it
+ * hosts, groups whatever has arrived into one transaction (group commit), publishes the
+ * outbox, settles each delivery, and sweeps timers and the outbox. Any number of workers
+ * run side by side; the partition consumers (max_ack_pending 1) keep one writer per key.
+ */
+import {
+  jetstream,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import {
+  ErrorCodes,
+  HeaderNames,
+  PARTITIONS,
+  TerminalError,
+  commandStreamName,
+  parseCmdSubject,
+  partitionConsumerName,
+  type ActorKind,
+} from '../../contracts/index.ts';
+import type { ActorDefinition } from './actor.ts';
+import type { Clock } from './clock.ts';
+import type { Database } from './db.ts';
+import { publishRows, sweepOutbox } from './outbox.ts';
+import { settle, type Backoff } from './settle.ts';
+import { runBatch, type Outcome, type Prepared, type PublishRow } from './store.ts';
+import { sweepTimers } from './timers.ts';
+
+export interface WorkerOptions {
+  nc: NatsConnection;
+  db: Database;
+  log: Logger;
+  clock: Clock;
+  actors: readonly ActorDefinition[];
+  /** Most deliveries in one transaction. */
+  maxBatch?: number;
+  /** Transactions in flight at once. */
+  concurrency?: number;
+  /** Deliveries of one message before a retryable failure is dead-lettered. */
+  maxAttempts?: number;
+  backoff?: Backoff;
+  timerPollMs?: number;
+  outboxSweepMs?: number;
+  /** Observes each settled delivery (metrics, benchmarks). */
+  onSettled?: (p: Prepared, outcome: Outcome, handleMs: number) => void;
+}
+
+export interface Worker {
+  start(): Promise<void>;
+  /** Stop pulling, finish in-flight batches, flush the outbox; safe to call twice. */
+  stop(): Promise<void>;
+  readonly inFlight: number;
+}
+
+interface Pending {
+  m: JsMsg;
+  kind: ActorKind;
+  receivedAt: number;
+}
+
+function headerRecord(m: JsMsg): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (m.headers === undefined) return out;
+  for (const k of m.headers.keys()) out[k] = m.headers.get(k);
+  return out;
+}
+
+export function prepare(
+  m: JsMsg,
+  kind: ActorKind,
+  def: ActorDefinition | undefined,
+): Prepared {
+  const headers = headerRecord(m);
+  const msgId = headers[HeaderNames.msgId] ?? `seq-${m.info.stream}-${m.seq}`;
+  const base = {
+    kind,
+    msgId,
+    subject: m.subject,
+    stream: m.info.stream,
+    streamSeq: m.seq,
+    redeliveries: m.info.deliveryCount - 1,
+    headers,
+    data: m.data,
+  };
+  let key: string | undefined;
+  try {
+    const parsed = parseCmdSubject(m.subject);
+    key = parsed.key;
+    if (parsed.kind !== kind) {
+      throw new TerminalError(ErrorCodes.badSubject, `${m.subject} is not a ${kind} command`);
+    }
+    if (def === undefined) {
+      throw new TerminalError(ErrorCodes.unknownType, `no ${kind} actor in this worker`);
+    }
+    return { ...base, key, decoded: { ok: true, message: def.decode(m.data) } };
+  } catch (err) {
+    const error =
+      err instanceof TerminalError
+        ? err
+        : new TerminalError(ErrorCodes.invalidPayload, String(err), err);
+    return { ...base, key, decoded: { ok: false, error } };
+  }
+}
+
+export function createWorker(opts: WorkerOptions): Worker {
+  const log = opts.log.child({ component: 'worker' });
+  const js: JetStreamClient = jetstream(opts.nc);
+  const actors = new Map<ActorKind, ActorDefinition>(opts.actors.map((a) => [a.kind, a]));
+  const maxBatch = opts.maxBatch ?? 256;
+  const concurrency = opts.concurrency ?? 2;
+  const maxAttempts = opts.maxAttempts ?? 10;
+  const backoff = opts.backoff ?? { baseMs: 250, maxMs: 15_000 };
+  const queue: Pending[] = [];
+  const inFlight = new Set<Pending>();
+  const consumers: ConsumerMessages[] = [];
+  const timers: NodeJS.Timeout[] = [];
+  let running = 0;
+  let stopping = false;
+  let stopped: Promise<void> | undefined;
+  let idle: (() => void) | undefined;
+
+  function pump(): void {
+    while (running < concurrency && queue.length > 0) {
+      const batch = queue.splice(0, maxBatch);
+      running++;
+      void runOne(batch).finally(() => {
+        running--;
+        if (running === 0 && queue.length === 0) idle?.();
+        pump();
+      });
+    }
+  }
+
+  async function commit(
+    items: Prepared[],
+  ): Promise<{ outcomes: Outcome[]; publish: PublishRow[] }> {
+    const now = opts.clock.now();
+    try {
+      return await runBatch(opts.db.knex, items, { actors, now, maxAttempts });
+    } catch (err) {
+      if (items.length === 1) throw err;
+      // One item's conflict (a stale writer, a redelivery race) must not hold the others back.
+      log.debug({ err, size: items.length }, 'batch failed, retrying its messages one by one');
+      const outcomes: Outcome[] = [];
+      const publish: PublishRow[] = [];
+      for (const item of items) {
+        try {
+          const r = await commit([item]);
+          outcomes.push(...r.outcomes);
+          publish.push(...r.publish);
+        } catch (e) {
+          outcomes.push(retryOutcome(e));
+        }
+      }
+      return { outcomes, publish };
+    }
+  }
+
+  function retryOutcome(err: unknown): Outcome {
+    return {
+      kind: 'retry',
+      error: {
+        code: ErrorCodes.unavailable,
+        message: err instanceof Error ? err.message : String(err),
+        retryable: true,
+      },
+      delayMs: undefined,
+    };
+  }
+
+  async function runOne(batch: Pending[]): Promise<void> {
+    for (const b of batch) inFlight.add(b);
+    const items = batch.map((b) => prepare(b.m, b.kind, actors.get(b.kind)));
+    let result: { outcomes: Outcome[]; publish: PublishRow[] };
+    try {
+      result = await commit(items);
+    } catch (err) {
+      log.warn({ err, size: batch.length }, 'transaction failed; messages will be retried');
+      result = { outcomes: batch.map(() => retryOutcome(err)), publish: [] };
+    }
+    try {
+      // Rows not published here stay in the outbox for the sweeper; the input is still settled.
+      await publishRows(js, opts.db.knex, result.publish);
+    } catch (err) {
+      log.warn({ err }, 'outbox publish failed; the sweeper will republish');
+    }
+    const settledAt = performance.now();
+    batch.forEach((b, i) => {
+      const outcome = result.outcomes[i]!;
+      inFlight.delete(b);
+      if (outcome.kind === 'dead' || outcome.kind === 'retry') {
+        const level = outcome.kind === 'dead' ? 'warn' : 'info';
+        log[level](
+          {
+            actor: b.kind,
+            subject: b.m.subject,
+            msgId: b.m.headers?.get(HeaderNames.msgId) ?? undefined,
+            streamSeq: b.m.seq,
+            deliveryCount: b.m.info.deliveryCount,
+            code: outcome.error.code,
+            reason: outcome.error.message,
+          },
+          outcome.kind === 'dead' ? 'message dead-lettered' : 'message will be retried',
+        );
+      }
+      settle(b.m, outcome, backoff);
+      if (opts.onSettled !== undefined) {
+        opts.onSettled(items[i]!, outcome, settledAt - b.receivedAt);
+      }
+    });
+  }
+
+  async function consume(kind: ActorKind, partition: number): Promise<void> {
+    const c = await js.consumers.get(commandStreamName(kind), partitionConsumerName(kind, partition));
+    const messages = await c.consume({
+      max_messages: 8,
+      expires: 5_000,
+      callback: (m) => {
+        if (stopping) {
+          m.nak();
+          return;
+        }
+        queue.push({ m, kind, receivedAt: performance.now() });
+        pump();
+      },
+    });
+    consumers.push(messages);
+  }
+
+  function every(ms: number, what: string, fn: () => Promise<unknown>): void {
+    let busy = false;
+    timers.push(
+      setInterval(() => {
+        if (busy || stopping) return;
+        busy = true;
+        fn()
+          .catch((err: unknown) => log.warn({ err }, `${what} failed`))
+          .finally(() => {
+            busy = false;
+          });
+      }, ms),
+    );
+  }
+
+  return {
+    get inFlight() {
+      return inFlight.size + queue.length;
+    },
+    async start() {
+      const kinds = [...actors.keys()];
+      for (const kind of kinds) {
+        await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => consume(kind, p)));
+      }
+      // A slow transaction must not let ack_wait expire and hand the key to another worker.
+      every(1_000, 'ack extension', () => {
+        const old = performance.now() - 1_000;
+        for (const p of [...inFlight, ...queue]) if (p.receivedAt < old) p.m.working();
+        return Promise.resolve();
+      });
+      every(opts.timerPollMs ?? 500, 'timer sweep', async () => {
+        const rows = await sweepTimers(opts.db.knex, { kinds, now: opts.clock.now(), limit: 500 });
+        if (rows.length > 0) {
+          log.debug({ fired: rows.length }, 'timers fired');
+          await publishRows(js, opts.db.knex, rows);
+        }
+      });
+      every(opts.outboxSweepMs ?? 2_000, 'outbox sweep', () =>
+        sweepOutbox(js, opts.db.knex, log, { graceMs: 3_000, limit: 500 }),
+      );
+      log.info({ actors: kinds, partitions: PARTITIONS }, 'worker started');
+    },
+    stop() {
+      stopped ??= (async () => {
+        stopping = true;
+        for (const t of timers) clearInterval(t);
+        await Promise.allSettled(consumers.map((c) => c.close()));
+        // Received but not started: hand them straight back to another worker.
+        for (const p of queue.splice(0)) p.m.nak();
+        if (running > 0) {
+          await new Promise<void>((resolve) => {
+            idle = resolve;
+          });
+        }
+        await opts.nc.flush();
+        log.info('worker stopped');
+      })();
+      return stopped;
+    },
+  };
+}

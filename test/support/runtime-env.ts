@@ -1,0 +1,148 @@
+/**
+ * What the runtime's tests share: a private NATS server from deploy/nats, a fresh database
+ * with the runtime's tables, and helpers to publish demo commands and read back outcomes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { pino, type Logger } from 'pino';
+import {
+  ActorKinds,
+  DemoAdd,
+  Streams,
+  cmdSubject,
+  ensureTopology,
+  type MessageDef,
+} from '../../contracts/index.ts';
+import { migrate, openDatabase, type Database } from '../../actors/runtime/index.ts';
+import type { DemoState } from '../../actors/demo/index.ts';
+import { createTestDatabase, startNats, type NatsServerHandle, type TestDatabase } from '../harness/index.ts';
+
+export interface RuntimeEnv {
+  nats: NatsServerHandle;
+  database: TestDatabase;
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  db: Database;
+  log: Logger;
+  dispose(): Promise<void>;
+}
+
+export const quietLog = (): Logger => pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+export async function startRuntimeEnv(): Promise<RuntimeEnv> {
+  const nats = await startNats();
+  const database = await createTestDatabase();
+  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1 });
+  const jsm = await jetstreamManager(nc);
+  await ensureTopology(jsm, { consumersFor: [ActorKinds.demo] });
+  const log = quietLog();
+  const db = await openDatabase({ url: database.url, log });
+  await migrate(db);
+  return {
+    nats,
+    database,
+    nc,
+    js: jetstream(nc),
+    jsm,
+    db,
+    log,
+    async dispose() {
+      await nc.close();
+      await db.close();
+      await database.drop();
+      await nats.stop();
+    },
+  };
+}
+
+export async function publish<T extends string, P>(
+  js: JetStreamClient,
+  key: string,
+  verb: string,
+  def: MessageDef<T, P>,
+  value: P,
+  msgId?: string,
+): Promise<void> {
+  const h = natsHeaders();
+  await js.publish(cmdSubject(ActorKinds.demo, key, verb), def.encode(value), {
+    headers: h,
+    ...(msgId === undefined ? {} : { msgID: msgId }),
+  });
+}
+
+export function addMsgId(key: string, n: number): string {
+  return `add-${key}-${n}`;
+}
+
+export async function publishAdds(js: JetStreamClient, key: string, from: number, to: number): Promise<void> {
+  const acks = [];
+  for (let n = from; n <= to; n++) {
+    acks.push(js.publish(cmdSubject(ActorKinds.demo, key, 'add'), DemoAdd.encode({ n, amount: 1 }), { msgID: addMsgId(key, n) }));
+  }
+  await Promise.all(acks);
+}
+
+export async function demoStates(db: Database): Promise<Map<string, DemoState & { version: number }>> {
+  const rows = (await db.knex('rt_state').select('key', 'state', 'version').where({ actor: 'demo' })) as {
+    key: string;
+    state: DemoState;
+    version: number;
+  }[];
+  return new Map(rows.map((r) => [r.key, { ...r.state, version: r.version }]));
+}
+
+/** Polls `check` until it returns true or the deadline passes (then fails with `what`). */
+export async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Every stored message of a stream whose subject starts with `prefix`. */
+export async function streamMessages(
+  jsm: JetStreamManager,
+  stream: string,
+  prefix = '',
+): Promise<{ subject: string; data: Uint8Array; headers: Record<string, string> }[]> {
+  const info = await jsm.streams.info(stream);
+  const out = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+    const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
+    if (m === null || !m.subject.startsWith(prefix)) continue;
+    const headers: Record<string, string> = {};
+    if (m.header !== undefined) for (const k of m.header.keys()) headers[k] = m.header.get(k);
+    out.push({ subject: m.subject, data: m.data, headers });
+  }
+  return out;
+}
+
+export async function countEvents(jsm: JetStreamManager): Promise<number> {
+  return (await jsm.streams.info(Streams.events.name)).state.messages;
+}
+
+/** A worker in its own process (the real entry point), for kill -9 and SIGSTOP. */
+export function spawnWorker(env: RuntimeEnv, extra: Record<string, string> = {}): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'actors/main.ts'], {
+    env: {
+      ...process.env,
+      NATS_URL: env.nats.url,
+      DATABASE_URL: env.database.url,
+      RESPAWN_ACTORS: 'demo',
+      RESPAWN_MIGRATE: 'false',
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+      ...extra,
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  return child;
+}
+
+export function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}

@@ -1,0 +1,18 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: [
+      'test/**/*.test.ts',
+      'actors/**/*.test.ts',
+      'contracts/**/*.test.ts',
+      'gateway/**/*.test.ts',
+    ],
+    globalSetup: ['test/global-setup.ts'],
+    // Tests start real servers and databases; the defaults are too tight for that.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Each file gets its own process so its nats-server children die with it.
+    pool: 'forks',
+  },
+});
