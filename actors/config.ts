@@ -17,7 +17,12 @@ export const WorkerConfigSchema = z.object({
   RESPAWN_ACTORS: z
     .string()
     .default('demo')
-    .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x.length > 0),
+    )
     .pipe(z.array(z.enum(kinds)).min(1)),
   RESPAWN_MAX_BATCH: intFrom(1, 4096, 256),
   RESPAWN_CONCURRENCY: intFrom(1, 64, 2),
@@ -25,7 +30,10 @@ export const WorkerConfigSchema = z.object({
   RESPAWN_DB_POOL: intFrom(1, 100, 10),
   /** Test and replay deployments only: the worker's clock runs this far ahead of real time. */
   RESPAWN_CLOCK_OFFSET_MS: z.coerce.number().int().default(0),
-  RESPAWN_MIGRATE: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  RESPAWN_MIGRATE: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
 });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 

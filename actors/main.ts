@@ -34,7 +34,11 @@ export async function runWorker(cfg: WorkerConfig, log: Logger): Promise<Running
     if (a === undefined) throw new Error(`actor kind ${k} is not implemented yet`);
     return a;
   });
-  const nc = await connect({ servers: cfg.NATS_URL, name: 'respawn-actors', maxReconnectAttempts: -1 });
+  const nc = await connect({
+    servers: cfg.NATS_URL,
+    name: 'respawn-actors',
+    maxReconnectAttempts: -1,
+  });
   await checkPartitionMapping(nc);
   await ensureTopology(await jetstreamManager(nc), { consumersFor: cfg.RESPAWN_ACTORS });
   const db = await openDatabase({ url: cfg.DATABASE_URL, log, poolMax: cfg.RESPAWN_DB_POOL });
@@ -42,7 +46,8 @@ export async function runWorker(cfg: WorkerConfig, log: Logger): Promise<Running
     const applied = await migrate(db);
     if (applied.length > 0) log.info({ applied }, 'migrations applied');
   }
-  const clock = cfg.RESPAWN_CLOCK_OFFSET_MS === 0 ? systemClock : offsetClock(cfg.RESPAWN_CLOCK_OFFSET_MS);
+  const clock =
+    cfg.RESPAWN_CLOCK_OFFSET_MS === 0 ? systemClock : offsetClock(cfg.RESPAWN_CLOCK_OFFSET_MS);
   const worker = createWorker({
     nc,
     db,

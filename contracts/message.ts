@@ -91,8 +91,7 @@ export function messageSet<const D extends MessageDef>(defs: readonly D[]): Mess
     types: [...byType.keys()],
     decode(data: Uint8Array): MessageOf<D> {
       const raw = parseJson(data);
-      const t =
-        typeof raw === 'object' && raw !== null && 'type' in raw ? (raw as { type: unknown }).type : undefined;
+      const t = typeof raw === 'object' && raw !== null && 'type' in raw ? raw.type : undefined;
       const def = typeof t === 'string' ? byType.get(t) : undefined;
       if (def === undefined) {
         throw new TerminalError(

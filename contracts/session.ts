@@ -22,7 +22,10 @@ export const SessionStart = defineMessage('session.start.v1', {
   requestedBy: requester,
   /** Telegram chat to answer in, when the request came from Telegram. */
   chatId: z.string().min(1).max(64).optional(),
-  region: z.string().regex(/^[a-z0-9]{2,32}$/).optional(),
+  region: z
+    .string()
+    .regex(/^[a-z0-9]{2,32}$/)
+    .optional(),
 });
 
 export const SessionStop = defineMessage('session.stop.v1', {

@@ -75,10 +75,7 @@ export function commandStream(kind: ActorKind): StreamDef {
 }
 
 export function allStreams(): StreamDef[] {
-  return [
-    ...Object.values(Streams),
-    ...Object.values(ActorKinds).map((k) => commandStream(k)),
-  ];
+  return [...Object.values(Streams), ...Object.values(ActorKinds).map((k) => commandStream(k))];
 }
 
 export function partitionConsumerName(kind: ActorKind, partition: number): string {
@@ -121,7 +118,8 @@ function streamConfig(def: StreamDef): Partial<StreamConfig> & { name: string } 
 function isNotFound(err: unknown): boolean {
   return (
     err instanceof JetStreamApiError &&
-    (err.code === JetStreamApiCodes.StreamNotFound || err.code === JetStreamApiCodes.ConsumerNotFound)
+    (err.code === JetStreamApiCodes.StreamNotFound ||
+      err.code === JetStreamApiCodes.ConsumerNotFound)
   );
 }
 

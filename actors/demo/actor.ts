@@ -66,9 +66,13 @@ export const demoActor = defineActor({
           throw new TerminalError(ErrorCodes.rejected, `demo refuses message ${msg.n ?? '?'}`);
         }
         if (ctx.redeliveries < msg.times) {
-          throw new RetryableError(ErrorCodes.unavailable, `demo fails attempt ${ctx.redeliveries + 1}`, {
-            delayMs: 100,
-          });
+          throw new RetryableError(
+            ErrorCodes.unavailable,
+            `demo fails attempt ${ctx.redeliveries + 1}`,
+            {
+              delayMs: 100,
+            },
+          );
         }
         return { state: { ...state, lastN: msg.n ?? state.lastN } };
       case DemoRemind.type:

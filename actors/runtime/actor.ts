@@ -67,8 +67,8 @@ export function defineActor<S, const D extends MessageDef>(def: {
     kind: def.kind,
     state: def.state,
     initial: def.initial,
-    messages: set as MessageSet<MessageDef>,
-    decode: (data) => set.decode(data) as MessageOf<D> | TimerMessage,
+    messages: set,
+    decode: (data) => set.decode(data),
     handle: def.handle,
   };
 }

@@ -39,7 +39,11 @@ export async function listDeadLetters(
   const info = await jsm.streams.info(Streams.dlq.name);
   const out: DeadLetter[] = [];
   const limit = opts.limit ?? 100;
-  for (let seq = Math.max(opts.fromSeq ?? 0, info.state.first_seq); seq <= info.state.last_seq; seq++) {
+  for (
+    let seq = Math.max(opts.fromSeq ?? 0, info.state.first_seq);
+    seq <= info.state.last_seq;
+    seq++
+  ) {
     if (out.length >= limit) break;
     const m = await jsm.streams.getMessage(Streams.dlq.name, { seq }).catch(() => null);
     if (m === null) continue;

@@ -225,7 +225,11 @@ export async function runBatch(
         .orderBy(['actor', 'key'])
         .forUpdate()) as StateRow[];
       for (const r of rows) {
-        working.set(pairKey(r.actor, r.key), { version: r.version, state: r.state, changed: false });
+        working.set(pairKey(r.actor, r.key), {
+          version: r.version,
+          state: r.state,
+          changed: false,
+        });
         existed.add(pairKey(r.actor, r.key));
       }
     }
@@ -251,7 +255,11 @@ export async function runBatch(
       if (retrying.has(sk)) {
         outcomes[i] = {
           kind: 'retry',
-          error: { code: ErrorCodes.unavailable, message: 'behind a retrying message', retryable: true },
+          error: {
+            code: ErrorCodes.unavailable,
+            message: 'behind a retrying message',
+            retryable: true,
+          },
           delayMs: undefined,
         };
         continue;
@@ -323,16 +331,18 @@ export async function runBatch(
         };
       });
     if (stateRows.length > 0) {
-      const written = (await trx('rt_state')
+      const written = await trx('rt_state')
         .insert(stateRows.map(({ existed: _e, ...r }) => r))
         .onConflict(['actor', 'key'])
         .merge(['version', 'state', 'updated_at'])
         .where('rt_state.version', '=', trx.raw('excluded.version - 1'))
-        .returning(['actor', 'key'])) as { actor: string; key: string }[];
+        .returning<{ actor: string; key: string }[]>(['actor', 'key']);
       if (written.length !== stateRows.length) {
         const ok = new Set(written.map((r) => pairKey(r.actor, r.key)));
         throw new StaleStateError(
-          stateRows.filter((r) => !ok.has(pairKey(r.actor, r.key))).map((r) => `${r.actor}/${r.key}`),
+          stateRows
+            .filter((r) => !ok.has(pairKey(r.actor, r.key)))
+            .map((r) => `${r.actor}/${r.key}`),
         );
       }
     }
@@ -360,9 +370,9 @@ export async function runBatch(
     if (inbox.length > 0) await trx('rt_inbox').insert(inbox);
     let publish: PublishRow[] = [];
     if (outbox.length > 0) {
-      const rows = (await trx('rt_outbox').insert(outbox).returning(['id'])) as {
-        id: string | number;
-      }[];
+      const rows = await trx('rt_outbox')
+        .insert(outbox)
+        .returning<{ id: string | number }[]>(['id']);
       publish = rows.map((r, i) => ({
         id: String(r.id),
         subject: outbox[i]!.subject,

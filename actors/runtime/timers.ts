@@ -25,7 +25,7 @@ export async function sweepTimers(
 ): Promise<PublishRow[]> {
   if (opts.kinds.length === 0) return [];
   return knex.transaction(async (trx) => {
-    const due = (await trx('rt_timer')
+    const due = await trx('rt_timer')
       .update({ emitted_at: opts.now })
       .whereIn(
         'id',
@@ -39,7 +39,7 @@ export async function sweepTimers(
           .forUpdate()
           .skipLocked(),
       )
-      .returning(['id', 'actor', 'key', 'name', 'fire_at', 'data'])) as DueTimer[];
+      .returning<DueTimer[]>(['id', 'actor', 'key', 'name', 'fire_at', 'data']);
     if (due.length === 0) return [];
     const rows = due.map((t) => {
       const data = TimerFired.encode({
@@ -56,7 +56,7 @@ export async function sweepTimers(
         data: Buffer.from(data),
       };
     });
-    const ids = (await trx('rt_outbox').insert(rows).returning(['id'])) as { id: string | number }[];
+    const ids = await trx('rt_outbox').insert(rows).returning<{ id: string | number }[]>(['id']);
     return ids.map((r, i) => ({
       id: String(r.id),
       subject: rows[i]!.subject,

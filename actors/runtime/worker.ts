@@ -69,11 +69,7 @@ function headerRecord(m: JsMsg): Record<string, string> {
   return out;
 }
 
-export function prepare(
-  m: JsMsg,
-  kind: ActorKind,
-  def: ActorDefinition | undefined,
-): Prepared {
+export function prepare(m: JsMsg, kind: ActorKind, def: ActorDefinition | undefined): Prepared {
   const headers = headerRecord(m);
   const msgId = headers[HeaderNames.msgId] ?? `seq-${m.info.stream}-${m.seq}`;
   const base = {
@@ -122,6 +118,19 @@ export function createWorker(opts: WorkerOptions): Worker {
   let stopping = false;
   let stopped: Promise<void> | undefined;
   let idle: (() => void) | undefined;
+
+  let publishing: Promise<void> = Promise.resolve();
+  function enqueuePublish(rows: PublishRow[]): void {
+    publishing = publishing.then(async () => {
+      try {
+        const r = await publishRows(js, opts.db.knex, rows);
+        if (r.failed > 0)
+          log.warn({ failed: r.failed }, 'outbox publish failed; the sweeper will republish');
+      } catch (err) {
+        log.warn({ err }, 'outbox publish failed; the sweeper will republish');
+      }
+    });
+  }
 
   function pump(): void {
     while (running < concurrency && queue.length > 0) {
@@ -182,12 +191,9 @@ export function createWorker(opts: WorkerOptions): Worker {
       log.warn({ err, size: batch.length }, 'transaction failed; messages will be retried');
       result = { outcomes: batch.map(() => retryOutcome(err)), publish: [] };
     }
-    try {
-      // Rows not published here stay in the outbox for the sweeper; the input is still settled.
-      await publishRows(js, opts.db.knex, result.publish);
-    } catch (err) {
-      log.warn({ err }, 'outbox publish failed; the sweeper will republish');
-    }
+    // The outbox rows are durable: settle first, publish behind (in commit order), so the
+    // partition's next message is not held up by the publish round trip.
+    if (result.publish.length > 0) enqueuePublish(result.publish);
     const settledAt = performance.now();
     batch.forEach((b, i) => {
       const outcome = result.outcomes[i]!;
@@ -215,7 +221,10 @@ export function createWorker(opts: WorkerOptions): Worker {
   }
 
   async function consume(kind: ActorKind, partition: number): Promise<void> {
-    const c = await js.consumers.get(commandStreamName(kind), partitionConsumerName(kind, partition));
+    const c = await js.consumers.get(
+      commandStreamName(kind),
+      partitionConsumerName(kind, partition),
+    );
     const messages = await c.consume({
       max_messages: 8,
       expires: 5_000,
@@ -285,6 +294,7 @@ export function createWorker(opts: WorkerOptions): Worker {
             idle = resolve;
           });
         }
+        await publishing;
         await opts.nc.flush();
         log.info('worker stopped');
       })();

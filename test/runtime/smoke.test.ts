@@ -1,13 +1,30 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { demoActor } from '../../actors/demo/index.ts';
-import { createWorker, systemClock, type ActorDefinition, type Worker } from '../../actors/runtime/index.ts';
-import { demoStates, eventually, publishAdds, startRuntimeEnv, type RuntimeEnv } from '../support/runtime-env.ts';
+import {
+  createWorker,
+  systemClock,
+  type ActorDefinition,
+  type Worker,
+} from '../../actors/runtime/index.ts';
+import {
+  demoStates,
+  eventually,
+  publishAdds,
+  startRuntimeEnv,
+  type RuntimeEnv,
+} from '../support/runtime-env.ts';
 
 let env: RuntimeEnv;
 let worker: Worker;
 beforeAll(async () => {
   env = await startRuntimeEnv();
-  worker = createWorker({ nc: env.nc, db: env.db, log: env.log, clock: systemClock, actors: [demoActor as unknown as ActorDefinition] });
+  worker = createWorker({
+    nc: env.nc,
+    db: env.db,
+    log: env.log,
+    clock: systemClock,
+    actors: [demoActor as unknown as ActorDefinition],
+  });
   await worker.start();
 });
 afterAll(async () => {

@@ -3,8 +3,20 @@
  * with the runtime's tables, and helpers to publish demo commands and read back outcomes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
+import {
+  connect,
+  headers as natsHeaders,
+  nanos,
+  type NatsConnection,
+} from '@nats-io/transport-node';
 import { pino, type Logger } from 'pino';
 import {
   ActorKinds,
@@ -16,7 +28,12 @@ import {
 } from '../../contracts/index.ts';
 import { migrate, openDatabase, type Database } from '../../actors/runtime/index.ts';
 import type { DemoState } from '../../actors/demo/index.ts';
-import { createTestDatabase, startNats, type NatsServerHandle, type TestDatabase } from '../harness/index.ts';
+import {
+  createTestDatabase,
+  startNats,
+  type NatsServerHandle,
+  type TestDatabase,
+} from '../harness/index.ts';
 
 export interface RuntimeEnv {
   nats: NatsServerHandle;
@@ -76,16 +93,30 @@ export function addMsgId(key: string, n: number): string {
   return `add-${key}-${n}`;
 }
 
-export async function publishAdds(js: JetStreamClient, key: string, from: number, to: number): Promise<void> {
+export async function publishAdds(
+  js: JetStreamClient,
+  key: string,
+  from: number,
+  to: number,
+): Promise<void> {
   const acks = [];
   for (let n = from; n <= to; n++) {
-    acks.push(js.publish(cmdSubject(ActorKinds.demo, key, 'add'), DemoAdd.encode({ n, amount: 1 }), { msgID: addMsgId(key, n) }));
+    acks.push(
+      js.publish(cmdSubject(ActorKinds.demo, key, 'add'), DemoAdd.encode({ n, amount: 1 }), {
+        msgID: addMsgId(key, n),
+      }),
+    );
   }
   await Promise.all(acks);
 }
 
-export async function demoStates(db: Database): Promise<Map<string, DemoState & { version: number }>> {
-  const rows = (await db.knex('rt_state').select('key', 'state', 'version').where({ actor: 'demo' })) as {
+export async function demoStates(
+  db: Database,
+): Promise<Map<string, DemoState & { version: number }>> {
+  const rows = (await db
+    .knex('rt_state')
+    .select('key', 'state', 'version')
+    .where({ actor: 'demo' })) as {
     key: string;
     state: DemoState;
     version: number;
@@ -94,7 +125,11 @@ export async function demoStates(db: Database): Promise<Map<string, DemoState & 
 }
 
 /** Polls `check` until it returns true or the deadline passes (then fails with `what`). */
-export async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+export async function eventually(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;
@@ -111,7 +146,11 @@ export async function streamMessages(
 ): Promise<{ subject: string; data: Uint8Array; headers: Record<string, string> }[]> {
   const info = await jsm.streams.info(stream);
   const out = [];
-  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+  for (
+    let seq = info.state.first_seq;
+    seq <= info.state.last_seq && info.state.messages > 0;
+    seq++
+  ) {
     const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
     if (m === null || !m.subject.startsWith(prefix)) continue;
     const headers: Record<string, string> = {};
@@ -145,4 +184,30 @@ export function spawnWorker(env: RuntimeEnv, extra: Record<string, string> = {})
 export function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+/** Every `demo.added` event, read with an ordered consumer. */
+export async function addedEvents(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+): Promise<{ key: string; n: number }[]> {
+  const info = await jsm.streams.info(Streams.events.name);
+  if (info.state.messages === 0) return [];
+  // 2.9 takes one filter subject per consumer, so an ephemeral consumer rather than ordered().
+  const ci = await jsm.consumers.add(Streams.events.name, {
+    filter_subject: 'respawn.demo.*.evt.added',
+    ack_policy: AckPolicy.None,
+    deliver_policy: DeliverPolicy.All,
+    inactive_threshold: nanos(30_000),
+  });
+  const c = await js.consumers.get(Streams.events.name, ci.name);
+  const out: { key: string; n: number }[] = [];
+  if (ci.num_pending === 0) return out;
+  const iter = await c.fetch({ max_messages: ci.num_pending, expires: 10_000 });
+  for await (const m of iter) {
+    const v = JSON.parse(new TextDecoder().decode(m.data)) as { key: string; n: number };
+    out.push({ key: v.key, n: v.n });
+    if ((m.info.pending ?? 0) === 0) break;
+  }
+  return out;
 }
