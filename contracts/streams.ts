@@ -24,7 +24,7 @@ export const DUPLICATE_WINDOW_MS = 2 * 60 * 1000;
  * A delivery not acked (nor extended with `working()`) within this time is redelivered, so
  * a killed worker's partitions move to another worker within ACK_WAIT_MS.
  */
-export const ACK_WAIT_MS = 4_000;
+export const ACK_WAIT_MS = 3_000;
 
 export interface StreamDef {
   name: string;

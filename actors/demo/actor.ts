@@ -74,7 +74,12 @@ export const demoActor = defineActor({
             },
           );
         }
-        return { state: { ...state, lastN: msg.n ?? state.lastN } };
+        return {
+          state:
+            msg.n === undefined
+              ? state
+              : { ...state, lastN: msg.n, seen: [...state.seen, msg.n].slice(-SEEN_LIMIT) },
+        };
       case DemoRemind.type:
         if (msg.cancel === true) return { state, timers: [{ name: msg.name, cancel: true }] };
         return {

@@ -15,7 +15,8 @@ interface DueTimer {
   actor: ActorKind;
   key: string;
   name: string;
-  fire_at: Date;
+  /** The driver returns timestamps as text. */
+  fire_at: string | Date;
   data: unknown;
 }
 
@@ -45,7 +46,7 @@ export async function sweepTimers(
       const data = TimerFired.encode({
         timerId: String(t.id),
         name: t.name,
-        dueAt: t.fire_at.toISOString(),
+        dueAt: new Date(t.fire_at).toISOString(),
         firedAt: opts.now.toISOString(),
         ...(t.data === null || t.data === undefined ? {} : { data: t.data as never }),
       });

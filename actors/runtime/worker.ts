@@ -13,6 +13,7 @@ import {
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import {
+  ACK_WAIT_MS,
   ErrorCodes,
   HeaderNames,
   PARTITIONS,
@@ -47,6 +48,11 @@ export interface WorkerOptions {
   outboxSweepMs?: number;
   /** Observes each settled delivery (metrics, benchmarks). */
   onSettled?: (p: Prepared, outcome: Outcome, handleMs: number) => void;
+  /**
+   * Fault injection for tests: when it returns true the delivery is left unsettled after its
+   * transaction committed, as if the worker died between commit and ack.
+   */
+  dropSettle?: (p: Prepared, outcome: Outcome) => boolean;
 }
 
 export interface Worker {
@@ -213,10 +219,9 @@ export function createWorker(opts: WorkerOptions): Worker {
           outcome.kind === 'dead' ? 'message dead-lettered' : 'message will be retried',
         );
       }
+      opts.onSettled?.(items[i]!, outcome, settledAt - b.receivedAt);
+      if (opts.dropSettle?.(items[i]!, outcome) === true) return;
       settle(b.m, outcome, backoff);
-      if (opts.onSettled !== undefined) {
-        opts.onSettled(items[i]!, outcome, settledAt - b.receivedAt);
-      }
     });
   }
 
@@ -265,8 +270,8 @@ export function createWorker(opts: WorkerOptions): Worker {
         await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => consume(kind, p)));
       }
       // A slow transaction must not let ack_wait expire and hand the key to another worker.
-      every(1_000, 'ack extension', () => {
-        const old = performance.now() - 1_000;
+      every(ACK_WAIT_MS / 3, 'ack extension', () => {
+        const old = performance.now() - ACK_WAIT_MS / 3;
         for (const p of [...inFlight, ...queue]) if (p.receivedAt < old) p.m.working();
         return Promise.resolve();
       });

@@ -1,0 +1,314 @@
+/**
+ * Runtime guarantees with an in-process worker on real NATS and PostgreSQL: de-duplication,
+ * redelivery after commit, dead letters for bad input and terminal errors (and re-injection),
+ * in-place retries that keep a key's order, and durable timers across a restart.
+ */
+import { Writable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { pino, type Logger } from 'pino';
+import {
+  ActorKinds,
+  DemoAdd,
+  DemoFail,
+  DemoRemind,
+  ErrorCodes,
+  Streams,
+  cmdSubject,
+  partitionOf,
+  PARTITIONS,
+} from '../../contracts/index.ts';
+import { demoActor } from '../../actors/demo/index.ts';
+import {
+  createWorker,
+  listDeadLetters,
+  manualClock,
+  reinjectDeadLetter,
+  systemClock,
+  type ActorDefinition,
+  type Clock,
+  type Outcome,
+  type Prepared,
+  type Worker,
+  type WorkerOptions,
+} from '../../actors/runtime/index.ts';
+import {
+  addedEvents,
+  demoStates,
+  eventually,
+  publish,
+  publishAdds,
+  startRuntimeEnv,
+  streamMessages,
+  type RuntimeEnv,
+} from '../support/runtime-env.ts';
+
+let env: RuntimeEnv;
+let workers: Worker[] = [];
+let logLines: Record<string, unknown>[] = [];
+
+function captureLog(): Logger {
+  return pino(
+    { level: 'info' },
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const line of chunk.toString().split('\n').filter(Boolean)) {
+          logLines.push(JSON.parse(line) as Record<string, unknown>);
+        }
+        cb();
+      },
+    }),
+  );
+}
+
+async function startWorker(
+  extra: Partial<WorkerOptions> = {},
+  clock: Clock = systemClock,
+): Promise<Worker> {
+  const w = createWorker({
+    nc: env.nc,
+    db: env.db,
+    log: captureLog(),
+    clock,
+    actors: [demoActor as unknown as ActorDefinition],
+    timerPollMs: 100,
+    ...extra,
+  });
+  await w.start();
+  workers.push(w);
+  return w;
+}
+
+beforeEach(async () => {
+  env = await startRuntimeEnv();
+  logLines = [];
+});
+afterEach(async () => {
+  for (const w of workers) await w.stop();
+  workers = [];
+  await env.dispose();
+});
+
+const enc = new TextEncoder();
+
+describe('exactly-once effects', () => {
+  it('drops a second publish with the same Nats-Msg-Id', async () => {
+    await startWorker();
+    await publish(env.js, 'dup', 'add', DemoAdd, { n: 1, amount: 5 }, 'same-id');
+    await publish(env.js, 'dup', 'add', DemoAdd, { n: 1, amount: 5 }, 'same-id');
+    await publish(env.js, 'dup', 'add', DemoAdd, { n: 2, amount: 1 }, 'next-id');
+    await eventually(
+      'second message applied',
+      async () => (await demoStates(env.db)).get('dup')?.lastN === 2,
+    );
+    const s = (await demoStates(env.db)).get('dup')!;
+    expect(s.total).toBe(6);
+    expect(s.seen).toEqual([1, 2]);
+  });
+
+  it('has no second effect when a message is redelivered after its transaction committed', async () => {
+    const outcomes: Outcome['kind'][] = [];
+    let dropped = 0;
+    await startWorker({
+      // The first delivery commits but is never acked, as if the worker died right after commit.
+      dropSettle: (p: Prepared) => p.msgId === 'crash-after-commit' && dropped++ === 0,
+      onSettled: (p, o) => {
+        if (p.msgId === 'crash-after-commit') outcomes.push(o.kind);
+      },
+    });
+    await publish(env.js, 'redeliver', 'add', DemoAdd, { n: 1, amount: 7 }, 'crash-after-commit');
+    await eventually(
+      'redelivered and settled',
+      () => Promise.resolve(outcomes.includes('duplicate')),
+      20_000,
+    );
+    expect(outcomes).toEqual(['ok', 'duplicate']);
+    const s = (await demoStates(env.db)).get('redeliver')!;
+    expect(s.total).toBe(7);
+    expect(s.count).toBe(1);
+    await eventually(
+      'event published',
+      async () => (await addedEvents(env.js, env.jsm)).length === 1,
+    );
+  });
+});
+
+describe('dead letters', () => {
+  it('dead-letters bad input and terminal errors with reasons, logs each once, and moves on', async () => {
+    await startWorker();
+    const key = 'bad1';
+    const subj = cmdSubject(ActorKinds.demo, key, 'add');
+    const wrongPartition = `${subj}.${(partitionOf(key) + 1) % PARTITIONS}`;
+    await publishAdds(env.js, key, 1, 1);
+    await env.js.publish(subj, enc.encode('not json {'), { msgID: 'b-json' });
+    await env.js.publish(subj, enc.encode('{"type":"demo.add.v1"}'), { msgID: 'b-missing' });
+    await env.js.publish(subj, enc.encode('{"type":"demo.add.v1","n":"x"}'), { msgID: 'b-types' });
+    await env.js.publish(
+      subj,
+      enc.encode(JSON.stringify({ type: 'demo.add.v1', n: 9, pad: 'x'.repeat(70_000) })),
+      {
+        msgID: 'b-big',
+      },
+    );
+    await env.js.publish(subj, enc.encode('{"type":"demo.nope.v1"}'), { msgID: 'b-unknown' });
+    await publish(
+      env.js,
+      key,
+      'fail',
+      DemoFail,
+      { mode: 'terminal', times: 1, n: 50 },
+      'b-terminal',
+    );
+    await env.js.publish(wrongPartition, DemoAdd.encode({ n: 99, amount: 1 }), {
+      msgID: 'b-partition',
+    });
+    await env.js.publish('respawn.demo.k$y.cmd.add', DemoAdd.encode({ n: 1, amount: 1 }), {
+      msgID: 'b-token',
+    });
+    await publishAdds(env.js, key, 2, 3);
+
+    await eventually(
+      'later messages of the key handled',
+      async () => (await demoStates(env.db)).get(key)?.lastN === 3,
+    );
+    expect((await demoStates(env.db)).get(key)!.seen).toEqual([1, 2, 3]);
+    await eventually(
+      'all dead letters published',
+      async () => (await listDeadLetters(env.jsm)).length === 8,
+    );
+    const dls = await listDeadLetters(env.jsm);
+    const byId = new Map(dls.map((d) => [d.originalMsgId, d]));
+    expect(Object.fromEntries([...byId].map(([id, d]) => [id, d.code]))).toEqual({
+      'b-json': ErrorCodes.invalidJson,
+      'b-missing': ErrorCodes.invalidPayload,
+      'b-types': ErrorCodes.invalidPayload,
+      'b-big': ErrorCodes.payloadTooLarge,
+      'b-unknown': ErrorCodes.unknownType,
+      'b-terminal': ErrorCodes.rejected,
+      'b-partition': ErrorCodes.wrongPartition,
+      'b-token': ErrorCodes.badSubject,
+    });
+    const json = byId.get('b-json')!;
+    expect(new TextDecoder().decode(json.data)).toBe('not json {');
+    expect(json.subject).toBe('respawn.dlq.demo.invalid_json');
+    expect(json.originalSubject).toBe(`${subj}.${partitionOf(key)}`);
+    expect(json.reason).toMatch(/not UTF-8 JSON/);
+    expect(byId.get('b-types')!.reason).toMatch(/n: /);
+
+    const logged = logLines.filter((l) => l.msg === 'message dead-lettered');
+    expect(logged.map((l) => l.msgId).sort()).toEqual([...byId.keys()].sort());
+    for (const l of logged) expect(typeof l.subject).toBe('string');
+  });
+
+  it('re-injects a dead letter to its subject once its cause is fixed', async () => {
+    const first = await startWorker({ maxAttempts: 2, backoff: { baseMs: 10, maxMs: 50 } });
+    await publish(
+      env.js,
+      'again',
+      'fail',
+      DemoFail,
+      { mode: 'retryable', times: 3, n: 7 },
+      'flaky-1',
+    );
+    await eventually(
+      'dead-lettered',
+      async () => (await listDeadLetters(env.jsm)).length === 1,
+      20_000,
+    );
+    const [dl] = await listDeadLetters(env.jsm);
+    expect(dl!.code).toBe(ErrorCodes.attemptsExhausted);
+    await first.stop();
+    // The "fix": a worker allowed more attempts.
+    await startWorker({ maxAttempts: 10, backoff: { baseMs: 10, maxMs: 50 } });
+    const r1 = await reinjectDeadLetter(env.js, dl!);
+    const r2 = await reinjectDeadLetter(env.js, dl!);
+    expect(r1.subject).toBe(cmdSubject(ActorKinds.demo, 'again', 'fail'));
+    expect(r2.duplicate).toBe(true);
+    await eventually(
+      'handled after re-injection',
+      async () => (await demoStates(env.db)).get('again')?.lastN === 7,
+      20_000,
+    );
+  });
+});
+
+describe('retries', () => {
+  it('retries a failing message in place with backoff; the key’s later messages wait behind it', async () => {
+    const outcomes: string[] = [];
+    await startWorker({
+      backoff: { baseMs: 20, maxMs: 100 },
+      onSettled: (p, o) => {
+        if (p.key === 'retry1') outcomes.push(`${p.msgId}:${o.kind}`);
+      },
+    });
+    await publishAdds(env.js, 'retry1', 1, 1);
+    await publish(
+      env.js,
+      'retry1',
+      'fail',
+      DemoFail,
+      { mode: 'retryable', times: 2, n: 100 },
+      'flaky',
+    );
+    await publishAdds(env.js, 'retry1', 2, 2);
+    await eventually(
+      'all applied',
+      async () => (await demoStates(env.db)).get('retry1')?.seen.length === 3,
+      20_000,
+    );
+    expect((await demoStates(env.db)).get('retry1')!.seen).toEqual([1, 100, 2]);
+    expect(outcomes).toEqual([
+      'add-retry1-1:ok',
+      'flaky:retry',
+      'flaky:retry',
+      'flaky:ok',
+      'add-retry1-2:ok',
+    ]);
+  });
+});
+
+describe('durable timers', () => {
+  it('fires a timer once after all workers were stopped and time moved on, coalescing resets', async () => {
+    const t0 = new Date('2026-01-01T00:00:00Z');
+    const clock = manualClock(t0);
+    const a = await startWorker({}, clock);
+    const at = (h: number): string => new Date(t0.getTime() + h * 3_600_000).toISOString();
+    // The same timer set three times, and a second one cancelled: one firing expected.
+    await publish(env.js, 'tm', 'remind', DemoRemind, { name: 'idle', at: at(1) }, 'r1');
+    await publish(env.js, 'tm', 'remind', DemoRemind, { name: 'idle', at: at(2) }, 'r2');
+    await publish(env.js, 'tm', 'remind', DemoRemind, { name: 'idle', at: at(3) }, 'r3');
+    await publish(env.js, 'tm', 'remind', DemoRemind, { name: 'other', at: at(1) }, 'r4');
+    await publish(env.js, 'tm', 'remind', DemoRemind, { name: 'other', cancel: true }, 'r5');
+    await eventually('timers stored', async () => {
+      const rows = await env.db
+        .knex('rt_timer')
+        .select<{ name: string; fire_at: string }[]>('name', 'fire_at');
+      return rows.length === 1 && new Date(rows[0]!.fire_at).toISOString() === at(3);
+    });
+    await a.stop();
+
+    clock.advance(10 * 3_600_000);
+    await startWorker({}, clock);
+    await eventually(
+      'timer fired',
+      async () => (await demoStates(env.db)).get('tm')?.reminders === 1,
+      20_000,
+    );
+    await eventually(
+      'timer consumed',
+      async () => (await env.db.knex('rt_timer').count<{ c: string }[]>({ c: '*' }))[0]!.c === '0',
+    );
+    const fired = await streamMessages(
+      env.jsm,
+      Streams.events.name,
+      'respawn.demo.tm.evt.reminded',
+    );
+    expect(fired).toHaveLength(1);
+    const ev = JSON.parse(new TextDecoder().decode(fired[0]!.data)) as {
+      dueAt: string;
+      firedAt: string;
+    };
+    expect(ev.dueAt).toBe(at(3));
+    expect(ev.firedAt).toBe(at(10));
+    expect((await demoStates(env.db)).get('tm')!.reminders).toBe(1);
+  });
+});
