@@ -234,10 +234,8 @@ export function createWorker(opts: WorkerOptions): Worker {
       max_messages: 8,
       expires: 5_000,
       callback: (m) => {
-        if (stopping) {
-          m.nak();
-          return;
-        }
+        // Also while stopping: a message already handed to this worker is finished here.
+        // (Nak-ing it instead made nats-server 2.9.10 deliver it twice, see docs/runtime.md.)
         queue.push({ m, kind, receivedAt: performance.now() });
         pump();
       },
@@ -245,11 +243,16 @@ export function createWorker(opts: WorkerOptions): Worker {
     consumers.push(messages);
   }
 
-  function every(ms: number, what: string, fn: () => Promise<unknown>): void {
+  function every(
+    ms: number,
+    what: string,
+    fn: () => Promise<unknown>,
+    whileStopping = false,
+  ): void {
     let busy = false;
     timers.push(
       setInterval(() => {
-        if (busy || stopping) return;
+        if (busy || (stopping && !whileStopping)) return;
         busy = true;
         fn()
           .catch((err: unknown) => log.warn({ err }, `${what} failed`))
@@ -270,11 +273,16 @@ export function createWorker(opts: WorkerOptions): Worker {
         await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => consume(kind, p)));
       }
       // A slow transaction must not let ack_wait expire and hand the key to another worker.
-      every(ACK_WAIT_MS / 3, 'ack extension', () => {
-        const old = performance.now() - ACK_WAIT_MS / 3;
-        for (const p of [...inFlight, ...queue]) if (p.receivedAt < old) p.m.working();
-        return Promise.resolve();
-      });
+      every(
+        ACK_WAIT_MS / 3,
+        'ack extension',
+        () => {
+          const old = performance.now() - ACK_WAIT_MS / 3;
+          for (const p of [...inFlight, ...queue]) if (p.receivedAt < old) p.m.working();
+          return Promise.resolve();
+        },
+        true,
+      );
       every(opts.timerPollMs ?? 500, 'timer sweep', async () => {
         const rows = await sweepTimers(opts.db.knex, { kinds, now: opts.clock.now(), limit: 500 });
         if (rows.length > 0) {
@@ -290,15 +298,13 @@ export function createWorker(opts: WorkerOptions): Worker {
     stop() {
       stopped ??= (async () => {
         stopping = true;
-        for (const t of timers) clearInterval(t);
         await Promise.allSettled(consumers.map((c) => c.close()));
-        // Received but not started: hand them straight back to another worker.
-        for (const p of queue.splice(0)) p.m.nak();
-        if (running > 0) {
+        if (running > 0 || queue.length > 0) {
           await new Promise<void>((resolve) => {
             idle = resolve;
           });
         }
+        for (const t of timers) clearInterval(t);
         await publishing;
         await opts.nc.flush();
         log.info('worker stopped');
