@@ -122,7 +122,7 @@ export function parseCmdSubject(subject: string): ParsedCmdSubject {
   let partition: number | undefined;
   if (part !== undefined) {
     partition = Number(part);
-    if (!/^\d+$/.test(part) || partition !== partitionOf(key)) {
+    if (!/^(0|[1-9]\d*)$/.test(part) || partition !== partitionOf(key)) {
       throw new TerminalError(
         ErrorCodes.wrongPartition,
         `${subject}: partition ${part} is not key ${key}'s (${partitionOf(key)}); publish to the unmapped subject`,

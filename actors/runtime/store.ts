@@ -304,7 +304,17 @@ export async function runBatch(
         }
         if (timerId !== undefined) firedTimers.push(timerId);
         outcomes[i] = { kind: 'ok' };
-      } catch (err) {
+      } catch (thrown) {
+        // Handlers are pure: an exception that is not a RespawnError (a failed encode, a
+        // TypeError) happens again on every retry, so it is dead-lettered, not retried.
+        const err =
+          thrown instanceof RespawnError
+            ? thrown
+            : new TerminalError(
+                ErrorCodes.handlerBug,
+                `handler threw: ${thrown instanceof Error ? thrown.message : String(thrown)}`,
+                thrown,
+              );
         const o = classify(err, p.redeliveries, opts.maxAttempts);
         outcomes[i] = o;
         if (o.kind === 'dead') {

@@ -17,9 +17,10 @@ import {
   partitionOf,
   PARTITIONS,
 } from '../../contracts/index.ts';
-import { demoActor } from '../../actors/demo/index.ts';
+import { DemoState, demoActor } from '../../actors/demo/index.ts';
 import {
   createWorker,
+  defineActor,
   listDeadLetters,
   manualClock,
   reinjectDeadLetter,
@@ -228,6 +229,39 @@ describe('dead letters', () => {
       async () => (await demoStates(env.db)).get('again')?.lastN === 7,
       20_000,
     );
+  });
+});
+
+describe('handler bugs', () => {
+  it('dead-letters an unexpected exception from a handler at once instead of retrying it', async () => {
+    const buggy = defineActor({
+      kind: ActorKinds.demo,
+      state: DemoState,
+      initial: () => demoActor.initial('x'),
+      messages: [DemoAdd],
+      handle: (state, msg) => {
+        if (msg.type === DemoAdd.type && msg.n === 2) throw new TypeError('boom');
+        return { state: { ...state, lastN: msg.type === DemoAdd.type ? msg.n : state.lastN } };
+      },
+    });
+    const outcomes: string[] = [];
+    await startWorker({
+      actors: [buggy as unknown as ActorDefinition],
+      onSettled: (p, o) => outcomes.push(`${p.msgId}:${o.kind}`),
+    });
+    await publishAdds(env.js, 'bug', 1, 3);
+    await eventually(
+      'key moved past the bug',
+      async () => (await demoStates(env.db)).get('bug')?.lastN === 3,
+    );
+    expect(outcomes).toEqual(['add-bug-1:ok', 'add-bug-2:dead', 'add-bug-3:ok']);
+    await eventually(
+      'dead letter published',
+      async () => (await listDeadLetters(env.jsm)).length === 1,
+    );
+    const [dl] = await listDeadLetters(env.jsm);
+    expect(dl!.code).toBe(ErrorCodes.handlerBug);
+    expect(dl!.reason).toMatch(/boom/);
   });
 });
 

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadWorkerConfig } from './config.ts';
+
+function configErrorFrom(env: NodeJS.ProcessEnv): ConfigError {
+  try {
+    loadWorkerConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError, the configuration loaded');
+}
+
+describe('loadWorkerConfig', () => {
+  it('gives the defaults for an empty environment', () => {
+    expect(loadWorkerConfig({})).toStrictEqual({
+      NATS_URL: 'nats://127.0.0.1:4222',
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/respawn',
+      LOG_LEVEL: 'info',
+      RESPAWN_ACTORS: ['demo'],
+      RESPAWN_MAX_BATCH: 256,
+      RESPAWN_CONCURRENCY: 2,
+      RESPAWN_MAX_ATTEMPTS: 10,
+      RESPAWN_DB_POOL: 10,
+      RESPAWN_CLOCK_OFFSET_MS: 0,
+      RESPAWN_MIGRATE: true,
+    });
+  });
+
+  it('reads and coerces given values, ignoring unrelated variables', () => {
+    const cfg = loadWorkerConfig({
+      NATS_URL: 'nats://nats:4222',
+      DATABASE_URL: 'postgresql://u@db/x',
+      LOG_LEVEL: 'debug',
+      RESPAWN_ACTORS: ' demo , session,,',
+      RESPAWN_MAX_BATCH: '32',
+      RESPAWN_CONCURRENCY: '8',
+      RESPAWN_MAX_ATTEMPTS: '3',
+      RESPAWN_DB_POOL: '4',
+      RESPAWN_CLOCK_OFFSET_MS: '-1500',
+      RESPAWN_MIGRATE: 'false',
+      HOME: '/root',
+    });
+    expect(cfg).toStrictEqual({
+      NATS_URL: 'nats://nats:4222',
+      DATABASE_URL: 'postgresql://u@db/x',
+      LOG_LEVEL: 'debug',
+      RESPAWN_ACTORS: ['demo', 'session'],
+      RESPAWN_MAX_BATCH: 32,
+      RESPAWN_CONCURRENCY: 8,
+      RESPAWN_MAX_ATTEMPTS: 3,
+      RESPAWN_DB_POOL: 4,
+      RESPAWN_CLOCK_OFFSET_MS: -1500,
+      RESPAWN_MIGRATE: false,
+    });
+  });
+
+  it.each([
+    ['RESPAWN_ACTORS', 'nope'],
+    ['RESPAWN_ACTORS', 'demo,nope'],
+    ['RESPAWN_ACTORS', ' , '],
+    ['RESPAWN_MAX_BATCH', '0'],
+    ['RESPAWN_MAX_BATCH', '4097'],
+    ['RESPAWN_MAX_BATCH', '1.5'],
+    ['RESPAWN_MAX_BATCH', 'lots'],
+    ['RESPAWN_CONCURRENCY', '65'],
+    ['RESPAWN_MAX_ATTEMPTS', '0'],
+    ['RESPAWN_DB_POOL', '-1'],
+    ['RESPAWN_CLOCK_OFFSET_MS', 'soon'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['DATABASE_URL', 'x postgres://y'],
+    ['LOG_LEVEL', 'verbose'],
+    ['RESPAWN_MIGRATE', 'yes'],
+    ['NATS_URL', ''],
+  ])('rejects %s=%j with a ConfigError naming the variable', (name, value) => {
+    const err = configErrorFrom({ [name]: value });
+    expect(err.name).toBe('ConfigError');
+    expect(err.message).toContain(name);
+  });
+
+  it('names every offending variable at once', () => {
+    const err = configErrorFrom({
+      RESPAWN_ACTORS: 'nope',
+      RESPAWN_MAX_BATCH: '0',
+      DATABASE_URL: 'mysql://x',
+    });
+    expect(err.message).toMatch(/RESPAWN_ACTORS/);
+    expect(err.message).toMatch(/RESPAWN_MAX_BATCH/);
+    expect(err.message).toMatch(/DATABASE_URL: must be a postgres:\/\/ URL/);
+    expect(err.message).not.toMatch(/NATS_URL|LOG_LEVEL|RESPAWN_CONCURRENCY/);
+  });
+});

@@ -1,0 +1,337 @@
+import { describe, expect, it } from 'vitest';
+import * as contracts from './index.ts';
+import {
+  DemoAdd,
+  DemoAdded,
+  DemoFail,
+  DemoRemind,
+  DemoReminded,
+  ErrorCodes,
+  MAX_PAYLOAD_BYTES,
+  SessionStart,
+  SessionStatus,
+  SessionStop,
+  TerminalError,
+  TimerFired,
+  defineMessage,
+  messageSet,
+  type ErrorCode,
+  type MessageDef,
+} from './index.ts';
+
+const enc = new TextEncoder();
+const json = (v: unknown): Uint8Array => enc.encode(JSON.stringify(v));
+
+function terminalFrom(fn: () => unknown): TerminalError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(TerminalError);
+    return err as TerminalError;
+  }
+  throw new Error('expected a TerminalError, nothing was thrown');
+}
+
+function expectTerminal(fn: () => unknown, code: ErrorCode): void {
+  expect(terminalFrom(fn).code).toBe(code);
+}
+
+interface Row {
+  readonly def: MessageDef;
+  /** A valid value, every field given (so decode(encode(v)) is v plus `type`). */
+  readonly valid: unknown;
+  /** Raw JSON objects (`type` included) that must fail validation, with why. */
+  readonly invalid: readonly (readonly [why: string, raw: Record<string, unknown>])[];
+}
+
+/** One row per message kind: the valid example is type-checked against the definition. */
+function row<T extends string, P>(
+  def: MessageDef<T, P>,
+  valid: NoInfer<P>,
+  invalid: Row['invalid'],
+): Row {
+  return { def, valid, invalid };
+}
+
+const AT = '2030-01-02T03:04:05.000Z';
+const LATER = '2030-01-02T03:04:06.500Z';
+
+const table: readonly Row[] = [
+  row(SessionStart, { requestedBy: 'player', chatId: '-100123', region: 'eu1' }, [
+    ['requestedBy missing', { type: SessionStart.type }],
+    ['requestedBy not a requester', { type: SessionStart.type, requestedBy: 'robot' }],
+    ['region with upper case', { type: SessionStart.type, requestedBy: 'player', region: 'EU' }],
+    ['empty chatId', { type: SessionStart.type, requestedBy: 'player', chatId: '' }],
+  ]),
+  row(SessionStop, { requestedBy: 'operator', reason: 'idle_timeout', note: 'quiet night' }, [
+    ['reason missing', { type: SessionStop.type, requestedBy: 'player' }],
+    ['unknown reason', { type: SessionStop.type, requestedBy: 'player', reason: 'bored' }],
+    [
+      'note too long',
+      { type: SessionStop.type, requestedBy: 'player', reason: 'player', note: 'x'.repeat(501) },
+    ],
+  ]),
+  row(SessionStatus, { requestedBy: 'system', chatId: '42' }, [
+    ['requestedBy a number', { type: SessionStatus.type, requestedBy: 1 }],
+    ['chatId a number', { type: SessionStatus.type, requestedBy: 'player', chatId: 42 }],
+  ]),
+  row(DemoAdd, { n: 3, amount: -7, sentAt: 1_700_000_000_000 }, [
+    ['n missing', { type: DemoAdd.type, amount: 1 }],
+    ['n negative', { type: DemoAdd.type, n: -1 }],
+    ['n fractional', { type: DemoAdd.type, n: 1.5 }],
+    ['n a string', { type: DemoAdd.type, n: '1' }],
+    ['amount too large', { type: DemoAdd.type, n: 1, amount: 1_000_001 }],
+  ]),
+  row(DemoFail, { mode: 'retryable', times: 3, n: 9 }, [
+    ['mode missing', { type: DemoFail.type }],
+    ['unknown mode', { type: DemoFail.type, mode: 'sometimes' }],
+    ['times zero', { type: DemoFail.type, mode: 'retryable', times: 0 }],
+    ['times over 100', { type: DemoFail.type, mode: 'retryable', times: 101 }],
+  ]),
+  row(DemoRemind, { name: 'wake_up-1', at: AT, cancel: false }, [
+    ['name missing', { type: DemoRemind.type }],
+    ['name with a dot', { type: DemoRemind.type, name: 'a.b' }],
+    ['at not ISO', { type: DemoRemind.type, name: 'r', at: 'tomorrow' }],
+    ['cancel a string', { type: DemoRemind.type, name: 'r', cancel: 'yes' }],
+  ]),
+  row(DemoAdded, { key: 'k1', n: 4, total: 10, sentAt: 12.5 }, [
+    ['total missing', { type: DemoAdded.type, key: 'k1', n: 1 }],
+    ['key a number', { type: DemoAdded.type, key: 1, n: 1, total: 1 }],
+  ]),
+  row(DemoReminded, { key: 'k1', name: 'r1', dueAt: AT, firedAt: LATER }, [
+    ['firedAt missing', { type: DemoReminded.type, key: 'k1', name: 'r1', dueAt: AT }],
+    ['dueAt not ISO', { type: DemoReminded.type, key: 'k', name: 'r', dueAt: 5, firedAt: AT }],
+  ]),
+  row(
+    TimerFired,
+    {
+      timerId: '12345',
+      name: 'reminder',
+      dueAt: AT,
+      firedAt: LATER,
+      data: { a: [1, 'x', null, true], b: { c: 2 } },
+    },
+    [
+      [
+        'timerId not digits',
+        { type: TimerFired.type, timerId: 'x1', name: 'n', dueAt: AT, firedAt: AT },
+      ],
+      [
+        'timerId a number',
+        { type: TimerFired.type, timerId: 1, name: 'n', dueAt: AT, firedAt: AT },
+      ],
+      ['name empty', { type: TimerFired.type, timerId: '1', name: '', dueAt: AT, firedAt: AT }],
+    ],
+  ),
+];
+
+const allDefs = table.map((r) => r.def);
+
+function isMessageDef(v: unknown): v is MessageDef {
+  if (typeof v !== 'object' || v === null) return false;
+  const o = v as Record<string, unknown>;
+  return (
+    typeof o.type === 'string' &&
+    typeof o.schema === 'object' &&
+    o.schema !== null &&
+    typeof o.encode === 'function' &&
+    typeof o.decode === 'function'
+  );
+}
+
+describe('the example table', () => {
+  const exported = Object.entries(contracts as Record<string, unknown>).flatMap(
+    ([name, value]): [string, MessageDef][] => (isMessageDef(value) ? [[name, value]] : []),
+  );
+
+  it('finds the message definitions exported from contracts/index.ts', () => {
+    expect(exported.map(([name]) => name)).toEqual(
+      expect.arrayContaining([
+        'SessionStart',
+        'SessionStop',
+        'SessionStatus',
+        'DemoAdd',
+        'DemoFail',
+        'DemoRemind',
+        'DemoAdded',
+        'DemoReminded',
+        'TimerFired',
+      ]),
+    );
+  });
+
+  it('has an example for every exported message definition', () => {
+    const missing = exported.filter(([, def]) => !allDefs.includes(def)).map(([name]) => name);
+    expect(missing).toEqual([]);
+  });
+
+  it('has one row per message type, each with at least one invalid example', () => {
+    expect(new Set(allDefs.map((d) => d.type)).size).toBe(table.length);
+    for (const r of table) expect(r.invalid.length).toBeGreaterThan(0);
+  });
+});
+
+describe.each(table.map((r) => [r.def.type, r] as const))('%s', (type, r) => {
+  it('encodes a valid value and decodes it back with `type` filled in', () => {
+    const bytes = r.def.encode(r.valid);
+    expect(r.def.decode(bytes)).toEqual({ ...(r.valid as object), type });
+    expect(JSON.parse(new TextDecoder().decode(bytes))).toEqual({
+      ...(r.valid as object),
+      type,
+    });
+  });
+
+  it('is decoded by a message set of every kind to the same value', () => {
+    expect(messageSet(allDefs).decode(r.def.encode(r.valid))).toEqual({
+      ...(r.valid as object),
+      type,
+    });
+  });
+
+  it.each(r.invalid)('rejects %s with invalid_payload', (_why, raw) => {
+    expectTerminal(() => r.def.decode(json(raw)), ErrorCodes.invalidPayload);
+    expectTerminal(() => messageSet([r.def]).decode(json(raw)), ErrorCodes.invalidPayload);
+  });
+
+  it('rejects a valid body under another `type` literal with invalid_payload', () => {
+    const raw = { ...(r.valid as object), type: 'other.kind.v1' };
+    expectTerminal(() => r.def.decode(json(raw)), ErrorCodes.invalidPayload);
+  });
+
+  it('rejects a valid body with no `type` with invalid_payload', () => {
+    expectTerminal(() => r.def.decode(json(r.valid)), ErrorCodes.invalidPayload);
+  });
+
+  it('names the type and the failing field in the error message', () => {
+    const [, raw] = r.invalid[0]!;
+    expect(terminalFrom(() => r.def.decode(json(raw))).message).toContain(`invalid ${type}`);
+  });
+
+  it('refuses to encode an invalid value', () => {
+    for (const [, raw] of r.invalid) expect(() => r.def.encode(raw)).toThrow();
+  });
+
+  it('rejects non-JSON bytes with invalid_json', () => {
+    expectTerminal(() => r.def.decode(enc.encode('{not json')), ErrorCodes.invalidJson);
+  });
+});
+
+describe('decoding untrusted bytes', () => {
+  const addedPrefix = enc.encode(`{"type":"demo.added.v1","n":1,"total":1,"key":"`);
+  const addedSuffix = enc.encode('"}');
+  const withKeyBytes = (bytes: number[]): Uint8Array =>
+    new Uint8Array([...addedPrefix, ...bytes, ...addedSuffix]);
+
+  it('decodes valid UTF-8 inside a string (the fixture is sound)', () => {
+    expect(DemoAdded.decode(withKeyBytes([0xc3, 0xa9])).key).toBe('é');
+  });
+
+  it.each([
+    ['a lone continuation byte', [0xff]],
+    ['a truncated sequence', [0xc3]],
+    ['an overlong encoding', [0xc0, 0x80]],
+    ['an encoded surrogate', [0xed, 0xa0, 0x80]],
+  ])('rejects invalid UTF-8 (%s) with invalid_json', (_what, bytes) => {
+    expectTerminal(() => DemoAdded.decode(withKeyBytes(bytes)), ErrorCodes.invalidJson);
+    expectTerminal(() => messageSet(allDefs).decode(withKeyBytes(bytes)), ErrorCodes.invalidJson);
+  });
+
+  it.each([
+    ['empty bytes', ''],
+    ['plain text', 'hello'],
+    ['truncated JSON', '{"type":"demo.add.v1","n":'],
+    ['single quotes', "{'type':'demo.add.v1'}"],
+  ])('rejects %s with invalid_json', (_what, text) => {
+    expectTerminal(() => DemoAdd.decode(enc.encode(text)), ErrorCodes.invalidJson);
+    expectTerminal(() => messageSet(allDefs).decode(enc.encode(text)), ErrorCodes.invalidJson);
+  });
+
+  /** A valid session.stop.v1 padded with trailing JSON whitespace to exactly `size` bytes. */
+  function paddedStop(size: number): Uint8Array {
+    const body = JSON.stringify({
+      type: SessionStop.type,
+      requestedBy: 'player',
+      reason: 'player',
+    });
+    return enc.encode(body + ' '.repeat(size - body.length));
+  }
+
+  it('accepts a payload of exactly MAX_PAYLOAD_BYTES', () => {
+    const bytes = paddedStop(MAX_PAYLOAD_BYTES);
+    expect(bytes.byteLength).toBe(MAX_PAYLOAD_BYTES);
+    expect(SessionStop.decode(bytes).reason).toBe('player');
+  });
+
+  it('rejects a payload over MAX_PAYLOAD_BYTES with payload_too_large', () => {
+    const bytes = paddedStop(MAX_PAYLOAD_BYTES + 1);
+    expectTerminal(() => SessionStop.decode(bytes), ErrorCodes.payloadTooLarge);
+    expectTerminal(() => messageSet(allDefs).decode(bytes), ErrorCodes.payloadTooLarge);
+  });
+
+  it('checks the size before parsing (a huge non-JSON payload is too large, not invalid)', () => {
+    const bytes = new Uint8Array(MAX_PAYLOAD_BYTES + 1).fill(0xff);
+    expectTerminal(() => DemoAdd.decode(bytes), ErrorCodes.payloadTooLarge);
+  });
+});
+
+describe('messageSet', () => {
+  const set = messageSet([DemoAdd, DemoFail]);
+
+  it('lists its types', () => {
+    expect(set.types).toEqual([DemoAdd.type, DemoFail.type]);
+    expect(set.defs).toEqual([DemoAdd, DemoFail]);
+  });
+
+  it('dispatches on `type` and applies that definition’s defaults', () => {
+    expect(set.decode(json({ type: DemoFail.type, mode: 'terminal' }))).toEqual({
+      type: DemoFail.type,
+      mode: 'terminal',
+      times: 1,
+    });
+    expect(set.decode(json({ type: DemoAdd.type, n: 2 }))).toEqual({
+      type: DemoAdd.type,
+      n: 2,
+      amount: 1,
+    });
+  });
+
+  it('rejects a type outside the set with unknown_type, even one defined elsewhere', () => {
+    expectTerminal(() => set.decode(DemoRemind.encode({ name: 'r' })), ErrorCodes.unknownType);
+    expectTerminal(() => set.decode(json({ type: 'nope.nope.v1', n: 1 })), ErrorCodes.unknownType);
+  });
+
+  it.each([
+    ['no type', { n: 1 }],
+    ['a numeric type', { type: 1 }],
+    ['a null type', { type: null }],
+    ['a JSON number', 42],
+    ['JSON null', null],
+    ['a JSON array', [DemoAdd.type]],
+    ['a JSON string', DemoAdd.type],
+  ])('rejects %s with unknown_type', (_what, raw) => {
+    expectTerminal(() => set.decode(json(raw)), ErrorCodes.unknownType);
+  });
+
+  it('rejects a known type with a bad body with invalid_payload', () => {
+    expectTerminal(() => set.decode(json({ type: DemoAdd.type })), ErrorCodes.invalidPayload);
+  });
+});
+
+describe('defineMessage', () => {
+  it.each(['demo.add', 'Demo.add.v1', 'demo.add.v0', 'demo.add.V1', 'demo..add.v1', 'add.v1x'])(
+    'refuses the type name %s',
+    (name) => {
+      expect(() => defineMessage(name, {})).toThrow(/is not <area>\.<name>\.v<N>/);
+    },
+  );
+
+  it('accepts <area>.<name>.v<N> names', () => {
+    expect(defineMessage('area.some_name.v12', {}).type).toBe('area.some_name.v12');
+  });
+
+  it('overrides a `type` field passed to encode with its own', () => {
+    const value = { n: 1, amount: 1, type: 'evil.type.v1' };
+    const decoded = JSON.parse(new TextDecoder().decode(DemoAdd.encode(value))) as unknown;
+    expect(decoded).toEqual({ n: 1, amount: 1, type: DemoAdd.type });
+  });
+});
