@@ -28,6 +28,21 @@ export {
   type SessionVerb,
   type StopReason,
 } from './session.ts';
+export { TelegramSend } from './out.ts';
+export {
+  BillingAdmit,
+  BillingBalance,
+  BillingHistory,
+  BillingMeterClose,
+  BillingMeterOpen,
+  BillingMeterPause,
+  BillingMeterResume,
+  BillingTopup,
+  BillingVerbs,
+  SessionAdmission,
+  Tiers,
+  type Tier,
+} from './billing.ts';
 export { DemoAdd, DemoAdded, DemoFail, DemoRemind, DemoReminded, DemoVerbs } from './demo.ts';
 export {
   ActorKinds,

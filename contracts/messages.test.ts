@@ -13,6 +13,16 @@ import {
   SessionStop,
   TerminalError,
   TimerFired,
+  TelegramSend,
+  BillingAdmit,
+  BillingMeterOpen,
+  BillingMeterPause,
+  BillingMeterResume,
+  BillingMeterClose,
+  BillingTopup,
+  BillingBalance,
+  BillingHistory,
+  SessionAdmission,
   defineMessage,
   messageSet,
   type ErrorCode,
@@ -102,6 +112,96 @@ const table: readonly Row[] = [
     ['firedAt missing', { type: DemoReminded.type, key: 'k1', name: 'r1', dueAt: AT }],
     ['dueAt not ISO', { type: DemoReminded.type, key: 'k', name: 'r', dueAt: 5, firedAt: AT }],
   ]),
+  row(
+    TelegramSend,
+    {
+      chatId: '-100200',
+      text: 'Your rig is ready',
+      buttons: [[{ text: 'Stop', data: 'stop' }]],
+      editKey: 'session:s1',
+      url: 'https://rzp.io/i/abc',
+    },
+    [
+      ['chatId not digits', { type: TelegramSend.type, chatId: 'abc', text: 'x' }],
+      ['text empty', { type: TelegramSend.type, chatId: '1', text: '' }],
+      ['text too long', { type: TelegramSend.type, chatId: '1', text: 'x'.repeat(4097) }],
+      ['url not a URL', { type: TelegramSend.type, chatId: '1', text: 'x', url: 'nope' }],
+    ],
+  ),
+  row(BillingAdmit, { sessionId: 's1', chatId: '42', cheapestPricePerHourPaise: 3000 }, [
+    ['price zero', { type: BillingAdmit.type, sessionId: 's1', cheapestPricePerHourPaise: 0 }],
+    [
+      'price fractional',
+      { type: BillingAdmit.type, sessionId: 's1', cheapestPricePerHourPaise: 1.5 },
+    ],
+    [
+      'sessionId with a dot',
+      { type: BillingAdmit.type, sessionId: 'a.b', cheapestPricePerHourPaise: 1 },
+    ],
+  ]),
+  row(
+    BillingMeterOpen,
+    { sessionId: 's1', chatId: '42', tier: 'spot', pricePerHourPaise: 3000, at: AT },
+    [
+      [
+        'unknown tier',
+        {
+          type: BillingMeterOpen.type,
+          sessionId: 's1',
+          tier: 'cheap',
+          pricePerHourPaise: 1,
+          at: AT,
+        },
+      ],
+      [
+        'at missing',
+        { type: BillingMeterOpen.type, sessionId: 's1', tier: 'spot', pricePerHourPaise: 1 },
+      ],
+    ],
+  ),
+  row(BillingMeterPause, { sessionId: 's1', at: AT }, [
+    ['at not ISO', { type: BillingMeterPause.type, sessionId: 's1', at: 'now' }],
+  ]),
+  row(
+    BillingMeterResume,
+    { sessionId: 's1', tier: 'on_demand', pricePerHourPaise: 9000, at: LATER },
+    [
+      [
+        'price negative',
+        {
+          type: BillingMeterResume.type,
+          sessionId: 's1',
+          tier: 'spot',
+          pricePerHourPaise: -1,
+          at: AT,
+        },
+      ],
+    ],
+  ),
+  row(BillingMeterClose, { sessionId: 's1', at: LATER, reason: 'player' }, [
+    ['reason missing', { type: BillingMeterClose.type, sessionId: 's1', at: AT }],
+  ]),
+  row(BillingTopup, { requestId: 'r1', chatId: '42', amountPaise: 50_000 }, [
+    ['amount zero', { type: BillingTopup.type, requestId: 'r1', chatId: '42', amountPaise: 0 }],
+    [
+      'amount in rupees with decimals',
+      { type: BillingTopup.type, requestId: 'r1', chatId: '42', amountPaise: 500.5 },
+    ],
+  ]),
+  row(BillingBalance, { chatId: '42' }, [['chatId missing', { type: BillingBalance.type }]]),
+  row(BillingHistory, { chatId: '42', limit: 5 }, [
+    ['limit over 50', { type: BillingHistory.type, chatId: '42', limit: 51 }],
+  ]),
+  row(
+    SessionAdmission,
+    { sessionId: 's1', allowed: false, balancePaise: -5, requiredPaise: 1500 },
+    [
+      [
+        'allowed missing',
+        { type: SessionAdmission.type, sessionId: 's1', balancePaise: 0, requiredPaise: 0 },
+      ],
+    ],
+  ),
   row(
     TimerFired,
     {

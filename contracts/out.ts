@@ -1,0 +1,29 @@
+/**
+ * Effects for the gateway to carry out: `respawn.out.telegram.<chatId>`. The gateway sends
+ * each once (Nats-Msg-Id de-duplication plus its own record) within Telegram's limits.
+ */
+import { z } from 'zod';
+import { defineMessage } from './message.ts';
+
+const button = z.object({
+  text: z.string().min(1).max(64),
+  /** Callback data: a verb the bot router understands, e.g. `play`, `stop`, `topup:50000`. */
+  data: z.string().min(1).max(64),
+});
+
+export const TelegramSend = defineMessage('telegram.send.v1', {
+  chatId: z.string().regex(/^-?\d{1,20}$/),
+  text: z.string().min(1).max(4096),
+  /** Rows of inline buttons. */
+  buttons: z.array(z.array(button).max(4)).max(6).optional(),
+  /**
+   * Messages with the same key replace each other in place (edit), e.g. one live status
+   * message per session; absent means a new message.
+   */
+  editKey: z
+    .string()
+    .regex(/^[A-Za-z0-9_:-]{1,64}$/)
+    .optional(),
+  /** Open this URL (a payment link) from a button. */
+  url: z.url().optional(),
+});
