@@ -41,7 +41,12 @@ export async function runWorker(cfg: WorkerConfig, log: Logger): Promise<Running
   });
   await checkPartitionMapping(nc);
   await ensureTopology(await jetstreamManager(nc), { consumersFor: cfg.RESPAWN_ACTORS });
-  const db = await openDatabase({ url: cfg.DATABASE_URL, log, poolMax: cfg.RESPAWN_DB_POOL });
+  const db = await openDatabase({
+    url: cfg.DATABASE_URL,
+    log,
+    poolMax: cfg.RESPAWN_DB_POOL,
+    migrations: actors.flatMap((a) => a.migrations),
+  });
   if (cfg.RESPAWN_MIGRATE) {
     const applied = await migrate(db);
     if (applied.length > 0) log.info({ applied }, 'migrations applied');

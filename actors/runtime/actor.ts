@@ -3,6 +3,8 @@
  * messages it accepts and one plain handler. A handler makes no network call and reads time
  * only from its context, so it is tested without any server.
  */
+import type { Knex } from 'knex';
+import type { MigrationObject } from '@mikro-orm/core';
 import type { z } from 'zod';
 import {
   TimerFired,
@@ -39,7 +41,26 @@ export interface HandlerResult<S> {
   readonly state: S;
   readonly emit?: readonly Emission[];
   readonly timers?: readonly TimerOp[];
+  /**
+   * Rows for the actor's own tables (a ledger, an audit trail), written by its `persist`
+   * in the same transaction as the state: a unique key there is the last line of defence.
+   */
+  readonly records?: readonly unknown[];
 }
+
+/** A record the handler produced, with where and when. */
+export interface PersistRecord {
+  readonly key: string;
+  readonly msgId: string;
+  readonly at: Date;
+  readonly record: unknown;
+}
+
+/** Writes an actor's records inside the runtime's transaction. Throwing fails the batch. */
+export type Persist = (trx: Knex.Transaction, records: readonly PersistRecord[]) => Promise<void>;
+
+/** A migration an actor brings for its own tables (MikroORM migration class). */
+export type ActorMigration = MigrationObject;
 
 export type Handler<S, M> = (state: S, message: M, ctx: HandlerContext) => HandlerResult<S>;
 
@@ -53,6 +74,8 @@ export interface ActorDefinition<S = unknown, M = unknown> {
   /** Decodes an input; the runtime adds its own timer message. */
   decode(data: Uint8Array): M | TimerMessage;
   readonly handle: Handler<S, M | TimerMessage>;
+  readonly persist: Persist | undefined;
+  readonly migrations: readonly ActorMigration[];
 }
 
 export function defineActor<S, const D extends MessageDef>(def: {
@@ -61,6 +84,8 @@ export function defineActor<S, const D extends MessageDef>(def: {
   initial: (key: string) => S;
   messages: readonly D[];
   handle: Handler<S, MessageOf<D> | TimerMessage>;
+  persist?: Persist;
+  migrations?: readonly ActorMigration[];
 }): ActorDefinition<S, MessageOf<D>> {
   const set = messageSet<D | typeof TimerFired>([...def.messages, TimerFired]);
   return {
@@ -70,6 +95,8 @@ export function defineActor<S, const D extends MessageDef>(def: {
     messages: set,
     decode: (data) => set.decode(data),
     handle: def.handle,
+    persist: def.persist,
+    migrations: def.migrations ?? [],
   };
 }
 

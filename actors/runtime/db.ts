@@ -3,7 +3,7 @@
  * The hot path (one transaction per batch of messages) uses the ORM's own knex connection
  * with set-based statements: a unit of work per message would cost a round trip per entity.
  */
-import { EntitySchema, MikroORM } from '@mikro-orm/postgresql';
+import { EntitySchema, MikroORM, type MigrationObject } from '@mikro-orm/postgresql';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Migrator, Migration } from '@mikro-orm/migrations';
 import type { Knex } from 'knex';
@@ -130,6 +130,8 @@ export interface DatabaseOptions {
    * ends such a session, its transaction rolls back and another worker proceeds.
    */
   idleInTransactionMs?: number;
+  /** Migrations of the actors this process hosts, applied after the runtime's own. */
+  migrations?: readonly MigrationObject[];
 }
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
@@ -139,7 +141,10 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     entities: [ActorStateSchema, InboxSchema, OutboxSchema, TimerSchema],
     extensions: [Migrator],
     migrations: {
-      migrationsList: [{ name: 'Migration20261126_runtime', class: RuntimeTablesMigration }],
+      migrationsList: [
+        { name: 'Migration20261126_runtime', class: RuntimeTablesMigration },
+        ...(opts.migrations ?? []),
+      ],
       transactional: true,
       allOrNothing: true,
       snapshot: false,

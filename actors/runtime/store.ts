@@ -19,7 +19,7 @@ import {
   type ActorKind,
   type ErrorData,
 } from '../../contracts/index.ts';
-import type { ActorDefinition, Emission, HandlerContext, TimerOp } from './actor.ts';
+import type { ActorDefinition, Emission, HandlerContext, PersistRecord, TimerOp } from './actor.ts';
 
 /** One delivery, parsed and decoded before the transaction (decoding needs no database). */
 export interface Prepared {
@@ -237,6 +237,7 @@ export async function runBatch(
     // 4. Handlers, per key in stream order, in memory.
     const outbox: OutboxInsert[] = [];
     const timerOps = new Map<string, { kind: ActorKind; key: string; op: TimerOp }>();
+    const records = new Map<ActorKind, PersistRecord[]>();
     const firedTimers: string[] = [];
     const retrying = new Set<string>();
     const order = items.map((_, i) => i).sort((a, b) => items[a]!.streamSeq - items[b]!.streamSeq);
@@ -302,6 +303,12 @@ export async function runBatch(
         for (const op of r.timers ?? []) {
           timerOps.set(`${sk}\u0000${op.name}`, { kind: p.kind, key: p.key, op });
         }
+        if (r.records !== undefined && r.records.length > 0) {
+          const list = records.get(p.kind) ?? [];
+          for (const record of r.records)
+            list.push({ key: p.key, msgId: p.msgId, at: opts.now, record });
+          records.set(p.kind, list);
+        }
         if (timerId !== undefined) firedTimers.push(timerId);
         outcomes[i] = { kind: 'ok' };
       } catch (thrown) {
@@ -355,6 +362,16 @@ export async function runBatch(
             .map((r) => `${r.actor}/${r.key}`),
         );
       }
+    }
+    for (const [kind, list] of records) {
+      const persist = opts.actors.get(kind)?.persist;
+      if (persist === undefined) {
+        throw new TerminalError(
+          ErrorCodes.handlerBug,
+          `${kind} returned records but has no persist`,
+        );
+      }
+      await persist(trx, list);
     }
     if (firedTimers.length > 0) await trx('rt_timer').whereIn('id', firedTimers).delete();
     for (const { kind, key, op } of timerOps.values()) {

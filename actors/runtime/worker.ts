@@ -150,28 +150,48 @@ export function createWorker(opts: WorkerOptions): Worker {
     }
   }
 
-  async function commit(
-    items: Prepared[],
-  ): Promise<{ outcomes: Outcome[]; publish: PublishRow[] }> {
-    const now = opts.clock.now();
+  type Committed = { outcomes: Outcome[]; publish: PublishRow[] };
+
+  async function commit(items: Prepared[]): Promise<Committed> {
     try {
-      return await runBatch(opts.db.knex, items, { actors, now, maxAttempts });
+      return await runBatch(opts.db.knex, items, { actors, now: opts.clock.now(), maxAttempts });
     } catch (err) {
-      if (items.length === 1) throw err;
+      if (items.length === 1) return giveUpOrRetry(items[0]!, err);
       // One item's conflict (a stale writer, a redelivery race) must not hold the others back.
       log.debug({ err, size: items.length }, 'batch failed, retrying its messages one by one');
       const outcomes: Outcome[] = [];
       const publish: PublishRow[] = [];
       for (const item of items) {
-        try {
-          const r = await commit([item]);
-          outcomes.push(...r.outcomes);
-          publish.push(...r.publish);
-        } catch (e) {
-          outcomes.push(retryOutcome(e));
-        }
+        const r = await commit([item]);
+        outcomes.push(...r.outcomes);
+        publish.push(...r.publish);
       }
       return { outcomes, publish };
+    }
+  }
+
+  /**
+   * A message whose own transaction keeps failing (its records break a unique key, say) is
+   * retried with backoff until the attempt limit, then dead-lettered without its effects.
+   */
+  async function giveUpOrRetry(item: Prepared, err: unknown): Promise<Committed> {
+    if (item.redeliveries + 1 < maxAttempts) return { outcomes: [retryOutcome(err)], publish: [] };
+    const reason = err instanceof Error ? err.message : String(err);
+    const dead: Prepared = {
+      ...item,
+      decoded: {
+        ok: false,
+        error: new TerminalError(
+          ErrorCodes.attemptsExhausted,
+          `gave up after ${item.redeliveries + 1} attempts: ${reason}`,
+          err,
+        ),
+      },
+    };
+    try {
+      return await runBatch(opts.db.knex, [dead], { actors, now: opts.clock.now(), maxAttempts });
+    } catch (e) {
+      return { outcomes: [retryOutcome(e)], publish: [] };
     }
   }
 

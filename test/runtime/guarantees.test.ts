@@ -265,6 +265,51 @@ describe('handler bugs', () => {
   });
 });
 
+describe('actor records', () => {
+  it('writes records in the state’s transaction; one that breaks a unique key is retried, then dead-lettered without effect', async () => {
+    await env.db.knex.raw('create table t_rec (id integer primary key, key text not null)');
+    const recording = defineActor({
+      kind: ActorKinds.demo,
+      state: DemoState,
+      initial: () => demoActor.initial('x'),
+      messages: [DemoAdd],
+      handle: (state, msg) => {
+        if (msg.type !== DemoAdd.type) return { state };
+        return { state: { ...state, count: state.count + 1 }, records: [{ id: msg.n }] };
+      },
+      persist: async (trx, rows) => {
+        await trx('t_rec').insert(
+          rows.map((r) => ({ id: (r.record as { id: number }).id, key: r.key })),
+        );
+      },
+    });
+    await startWorker({
+      actors: [recording as unknown as ActorDefinition],
+      maxAttempts: 2,
+      backoff: { baseMs: 10, maxMs: 20 },
+    });
+    await publish(env.js, 'rec', 'add', DemoAdd, { n: 1, amount: 1 }, 'rec-1');
+    await publish(env.js, 'rec', 'add', DemoAdd, { n: 2, amount: 1 }, 'rec-2');
+    await publish(env.js, 'rec', 'add', DemoAdd, { n: 1, amount: 1 }, 'rec-1-again');
+    await publish(env.js, 'rec', 'add', DemoAdd, { n: 3, amount: 1 }, 'rec-3');
+    await eventually(
+      'last message applied',
+      async () => (await demoStates(env.db)).get('rec')?.count === 3,
+      20_000,
+    );
+    const rows = await env.db.knex('t_rec').select<{ id: number }[]>('id').orderBy('id');
+    expect(rows.map((r) => r.id)).toEqual([1, 2, 3]);
+    await eventually(
+      'dead letter published',
+      async () => (await listDeadLetters(env.jsm)).length === 1,
+    );
+    const [dl] = await listDeadLetters(env.jsm);
+    expect(dl!.originalMsgId).toBe('rec-1-again');
+    expect(dl!.code).toBe(ErrorCodes.attemptsExhausted);
+    expect(dl!.reason).toMatch(/duplicate key/);
+  });
+});
+
 describe('retries', () => {
   it('retries a failing message in place with backoff; the key’s later messages wait behind it', async () => {
     const outcomes: string[] = [];
