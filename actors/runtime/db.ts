@@ -114,6 +114,24 @@ export class RuntimeTablesMigration extends Migration {
   }
 }
 
+/** Each key's parking lot: messages waiting behind a failed one of the same key. */
+export class ParkingMigration extends Migration {
+  override up(): void {
+    this.addSql(`create table rt_parked (
+      id bigserial primary key, actor text not null, key text not null,
+      msg_id text not null, subject text not null, stream text not null,
+      stream_seq bigint not null, headers jsonb not null, data bytea not null,
+      attempts integer not null, next_attempt_at timestamptz not null,
+      last_error text not null, parked_at timestamptz not null)`);
+    this.addSql(`create index rt_parked_key on rt_parked (actor, key, id)`);
+    this.addSql(`create index rt_parked_due on rt_parked (next_attempt_at)`);
+  }
+
+  override down(): void {
+    this.addSql('drop table if exists rt_parked');
+  }
+}
+
 export interface Database {
   readonly orm: MikroORM;
   readonly em: EntityManager;
@@ -143,6 +161,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     migrations: {
       migrationsList: [
         { name: 'Migration20261126_runtime', class: RuntimeTablesMigration },
+        { name: 'Migration20261126_parking', class: ParkingMigration },
         ...(opts.migrations ?? []),
       ],
       transactional: true,

@@ -1,10 +1,10 @@
 /**
  * The one place a delivery is settled. Handlers return or throw; they never ack.
- * ok, duplicate, stale timer → ack; dead-lettered (already in the outbox) → term;
+ * ok, duplicate, stale timer, parked (kept in its key's parking lot) → ack; dead-lettered (already in the outbox) → term;
  * retryable → nak with a delay (the error's own, or exponential backoff).
  */
 import type { JsMsg } from '@nats-io/jetstream';
-import type { Outcome } from './store.ts';
+import type { Outcome } from './rows.ts';
 
 export interface Backoff {
   baseMs: number;
@@ -22,6 +22,7 @@ export function settle(m: JsMsg, outcome: Outcome, b: Backoff): void {
     case 'ok':
     case 'duplicate':
     case 'stale_timer':
+    case 'parked':
       m.ack();
       return;
     case 'dead':

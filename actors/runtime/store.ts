@@ -1,54 +1,41 @@
 /**
  * Handles a batch of deliveries in one PostgreSQL transaction (group commit): inbox check,
  * state read under row locks, plain handlers in memory, then set-based writes of state
- * (guarded by its version), inbox rows, outbox rows and timers. Several partitions' messages
- * share one commit; a batch never holds two messages of one partition in normal operation,
- * and if it does (a redelivery race) they are applied in stream order.
+ * (guarded by its version), inbox rows, outbox rows, timers and the actor's own records.
+ * Several partitions' messages share one commit; a batch never holds two messages of one
+ * partition in normal operation, and if it does (a redelivery race) they are applied in
+ * stream order.
+ *
+ * A retryable failure parks the message in its key's parking lot (rt_parked) and the
+ * delivery is acked, so only that key waits: its later messages are parked behind it until
+ * the lot drains (park.ts retries the head with backoff). Other keys of the partition go on.
  */
 import type { Knex } from 'knex';
 import {
   ErrorCodes,
-  HeaderNames,
   RespawnError,
   RetryableError,
   TIMER_VERB,
   TerminalError,
-  TimerFired,
   cmdSubject,
-  dlqSubject,
   type ActorKind,
   type ErrorData,
 } from '../../contracts/index.ts';
-import type { ActorDefinition, Emission, HandlerContext, PersistRecord, TimerOp } from './actor.ts';
+import type { ActorDefinition, HandlerContext, PersistRecord, TimerOp } from './actor.ts';
+import {
+  classify,
+  deadLetter,
+  emissionRow,
+  isTimer,
+  pairKey,
+  type Outcome,
+  type OutboxInsert,
+  type Prepared,
+  type PublishRow,
+} from './rows.ts';
+import { backoffDelay, type Backoff } from './settle.ts';
 
-/** One delivery, parsed and decoded before the transaction (decoding needs no database). */
-export interface Prepared {
-  readonly kind: ActorKind;
-  /** Undefined when the subject could not be parsed. */
-  readonly key: string | undefined;
-  readonly msgId: string;
-  readonly subject: string;
-  readonly stream: string;
-  readonly streamSeq: number;
-  readonly redeliveries: number;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly data: Uint8Array;
-  readonly decoded: { ok: true; message: unknown } | { ok: false; error: TerminalError };
-}
-
-export type Outcome =
-  | { kind: 'ok' }
-  | { kind: 'duplicate' }
-  | { kind: 'stale_timer' }
-  | { kind: 'dead'; error: ErrorData }
-  | { kind: 'retry'; error: ErrorData; delayMs: number | undefined };
-
-export interface PublishRow {
-  id: string;
-  subject: string;
-  headers: Record<string, string>;
-  data: Uint8Array;
-}
+export { classify, type Outcome, type Prepared, type PublishRow } from './rows.ts';
 
 export interface BatchResult {
   outcomes: Outcome[];
@@ -58,8 +45,10 @@ export interface BatchResult {
 export interface BatchOptions {
   actors: ReadonlyMap<ActorKind, ActorDefinition>;
   now: Date;
-  /** A retryable failure on this delivery count or later is dead-lettered instead. */
+  /** A retryable failure on this attempt or later is dead-lettered instead. */
   maxAttempts: number;
+  /** Delay before a parked message is tried again. */
+  backoff: Backoff;
 }
 
 /** Raised inside the transaction when another writer moved a key's state first. */
@@ -83,89 +72,42 @@ interface Working {
   changed: boolean;
 }
 
-interface OutboxInsert {
+interface ParkInsert {
+  actor: string;
+  key: string;
+  msg_id: string;
   subject: string;
-  msg_type: string;
+  stream: string;
+  stream_seq: number;
   headers: string;
   data: Buffer;
+  attempts: number;
+  next_attempt_at: Date;
+  last_error: string;
+  parked_at: Date;
 }
 
-const pairKey = (a: string, b: string): string => `${a}\u0000${b}`;
-
-function carriedHeaders(p: Prepared): Record<string, string> {
-  const h: Record<string, string> = { [HeaderNames.causationId]: p.msgId };
-  const tp = p.headers[HeaderNames.traceparent];
-  if (tp !== undefined) h[HeaderNames.traceparent] = tp;
-  const ts = p.headers[HeaderNames.tracestate];
-  if (ts !== undefined) h[HeaderNames.tracestate] = ts;
-  return h;
-}
-
-function deadLetter(p: Prepared, error: ErrorData): OutboxInsert {
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(p.headers)) {
-    if (k === HeaderNames.msgId) headers[HeaderNames.dlqMsgId] = v;
-    else headers[k] = v;
-  }
-  Object.assign(headers, {
-    [HeaderNames.dlqCode]: error.code,
-    [HeaderNames.dlqReason]: error.message.slice(0, 1000),
-    [HeaderNames.dlqSubject]: p.subject,
-    [HeaderNames.dlqStream]: p.stream,
-    [HeaderNames.dlqStreamSeq]: String(p.streamSeq),
-    [HeaderNames.dlqDeliveries]: String(p.redeliveries + 1),
-    [HeaderNames.dlqActor]: p.kind,
-  });
+function parkRow(
+  p: Prepared,
+  attempts: number,
+  nextAt: Date,
+  error: ErrorData,
+  now: Date,
+): ParkInsert {
   return {
-    subject: dlqSubject(p.kind, error.code),
-    msg_type: 'dead_letter',
-    headers: JSON.stringify(headers),
+    actor: p.kind,
+    key: p.key ?? '',
+    msg_id: p.msgId,
+    subject: p.subject,
+    stream: p.stream,
+    stream_seq: p.streamSeq,
+    headers: JSON.stringify(p.headers),
     data: Buffer.from(p.data),
+    attempts,
+    next_attempt_at: nextAt,
+    last_error: `${error.code}: ${error.message}`.slice(0, 1000),
+    parked_at: now,
   };
-}
-
-function emissionRow(p: Prepared, e: Emission): OutboxInsert {
-  const headers = { ...carriedHeaders(p), [HeaderNames.type]: e.type };
-  return {
-    subject: e.subject,
-    msg_type: e.type,
-    headers: JSON.stringify(headers),
-    data: Buffer.from(e.data),
-  };
-}
-
-/** Classifies a handler's failure, turning exhausted retries into dead letters. */
-export function classify(err: unknown, redeliveries: number, maxAttempts: number): Outcome {
-  if (err instanceof RespawnError && !err.retryable) return { kind: 'dead', error: err.toData() };
-  const data: ErrorData =
-    err instanceof RespawnError
-      ? err.toData()
-      : {
-          code: ErrorCodes.unavailable,
-          message: err instanceof Error ? err.message : String(err),
-          retryable: true,
-        };
-  if (redeliveries + 1 >= maxAttempts) {
-    return {
-      kind: 'dead',
-      error: {
-        code: ErrorCodes.attemptsExhausted,
-        message: `gave up after ${redeliveries + 1} attempts: ${data.code}: ${data.message}`,
-        retryable: false,
-      },
-    };
-  }
-  const delayMs = err instanceof RetryableError ? err.delayMs : undefined;
-  return { kind: 'retry', error: data, delayMs };
-}
-
-function isTimer(p: Prepared): boolean {
-  return (
-    p.decoded.ok &&
-    typeof p.decoded.message === 'object' &&
-    p.decoded.message !== null &&
-    (p.decoded.message as { type?: unknown }).type === TimerFired.type
-  );
 }
 
 export async function runBatch(
@@ -177,7 +119,8 @@ export async function runBatch(
     const outcomes: (Outcome | undefined)[] = items.map(() => undefined);
 
     // 1. Inbox: anything handled before (redelivered after commit, republished) has no effect.
-    const ids = items.map((p) => [p.kind, p.msgId]);
+    // A message taken from its parking lot is in the inbox as parked: that is expected.
+    const ids = items.filter((p) => p.parkedId === undefined).map((p) => [p.kind, p.msgId]);
     const seen = new Set(
       (
         (await trx('rt_inbox').select('actor', 'msg_id').whereIn(['actor', 'msg_id'], ids)) as {
@@ -188,6 +131,7 @@ export async function runBatch(
     );
     const firstOfId = new Set<string>();
     items.forEach((p, i) => {
+      if (p.parkedId !== undefined) return;
       const id = pairKey(p.kind, p.msgId);
       if (seen.has(id) || firstOfId.has(id)) outcomes[i] = { kind: 'duplicate' };
       firstOfId.add(id);
@@ -234,12 +178,28 @@ export async function runBatch(
       }
     }
 
+    // Keys with a parking lot take new messages only at its end (after the state locks above,
+    // so a concurrent drain of the lot is either seen finished or seen not started).
+    const parkedKeys = new Set<string>();
+    const liveKeys = [...keys.values()].filter(([k, key]) =>
+      items.some((p) => p.parkedId === undefined && p.kind === k && p.key === key),
+    );
+    if (liveKeys.length > 0) {
+      const rows = await trx('rt_parked')
+        .distinct('actor', 'key')
+        .whereIn(['actor', 'key'], liveKeys)
+        .select<{ actor: string; key: string }[]>();
+      for (const r of rows) parkedKeys.add(pairKey(r.actor, r.key));
+    }
+
     // 4. Handlers, per key in stream order, in memory.
+    const parkInserts: ParkInsert[] = [];
+    const parkUpdates: { id: string; attempts: number; nextAt: Date; error: ErrorData }[] = [];
+    const unparked: string[] = [];
     const outbox: OutboxInsert[] = [];
     const timerOps = new Map<string, { kind: ActorKind; key: string; op: TimerOp }>();
     const records = new Map<ActorKind, PersistRecord[]>();
     const firedTimers: string[] = [];
-    const retrying = new Set<string>();
     const order = items.map((_, i) => i).sort((a, b) => items[a]!.streamSeq - items[b]!.streamSeq);
     for (const i of order) {
       if (outcomes[i] !== undefined) continue;
@@ -250,19 +210,19 @@ export async function runBatch(
           : p.decoded.error;
         outcomes[i] = { kind: 'dead', error: err.toData() };
         outbox.push(deadLetter(p, err.toData()));
+        if (p.parkedId !== undefined) unparked.push(p.parkedId);
         continue;
       }
       const sk = pairKey(p.kind, p.key);
-      if (retrying.has(sk)) {
-        outcomes[i] = {
-          kind: 'retry',
-          error: {
-            code: ErrorCodes.unavailable,
-            message: 'behind a retrying message',
-            retryable: true,
-          },
-          delayMs: undefined,
+      if (p.parkedId === undefined && parkedKeys.has(sk)) {
+        const error: ErrorData = {
+          code: ErrorCodes.unavailable,
+          message: 'behind a parked message of its key',
+          retryable: true,
         };
+        outcomes[i] = { kind: 'parked', error };
+        // Attempts 0 and due now: it is tried as soon as it becomes the head of the lot.
+        parkInserts.push(parkRow(p, 0, opts.now, error, opts.now));
         continue;
       }
       let timerId: string | undefined;
@@ -270,6 +230,7 @@ export async function runBatch(
         timerId = (p.decoded.message as { timerId: string }).timerId;
         if (!liveTimers.has(timerId)) {
           outcomes[i] = { kind: 'stale_timer' };
+          if (p.parkedId !== undefined) unparked.push(p.parkedId);
           continue;
         }
       }
@@ -310,6 +271,7 @@ export async function runBatch(
           records.set(p.kind, list);
         }
         if (timerId !== undefined) firedTimers.push(timerId);
+        if (p.parkedId !== undefined) unparked.push(p.parkedId);
         outcomes[i] = { kind: 'ok' };
       } catch (thrown) {
         // Handlers are pure: an exception that is not a RespawnError (a failed encode, a
@@ -323,12 +285,21 @@ export async function runBatch(
                 thrown,
               );
         const o = classify(err, p.redeliveries, opts.maxAttempts);
-        outcomes[i] = o;
         if (o.kind === 'dead') {
+          outcomes[i] = o;
           outbox.push(deadLetter(p, o.error));
           if (timerId !== undefined) firedTimers.push(timerId);
-        } else {
-          retrying.add(sk);
+          if (p.parkedId !== undefined) unparked.push(p.parkedId);
+        } else if (o.kind === 'retry') {
+          const attempts = p.redeliveries + 1;
+          const nextAt = new Date(
+            opts.now.getTime() + (o.delayMs ?? backoffDelay(attempts - 1, opts.backoff)),
+          );
+          outcomes[i] = { kind: 'parked', error: o.error };
+          if (p.parkedId === undefined)
+            parkInserts.push(parkRow(p, attempts, nextAt, o.error, opts.now));
+          else parkUpdates.push({ id: p.parkedId, attempts, nextAt, error: o.error });
+          parkedKeys.add(sk);
         }
       }
     }
@@ -390,11 +361,33 @@ export async function runBatch(
     }
     const inbox = items.flatMap((p, i) => {
       const o = outcomes[i]!;
-      if (o.kind === 'duplicate' || o.kind === 'retry') return [];
+      if (o.kind === 'duplicate' || o.kind === 'retry' || p.parkedId !== undefined) return [];
       return [{ actor: p.kind, msg_id: p.msgId, outcome: o.kind, handled_at: opts.now }];
     });
     // No ON CONFLICT: a concurrent writer of the same message must make this batch fail.
     if (inbox.length > 0) await trx('rt_inbox').insert(inbox);
+    for (const [i, p] of items.entries()) {
+      const o = outcomes[i]!;
+      if (p.parkedId === undefined || o.kind === 'parked') continue;
+      await trx('rt_inbox')
+        .where({ actor: p.kind, msg_id: p.msgId })
+        .update({ outcome: o.kind, handled_at: opts.now });
+    }
+    if (unparked.length > 0) {
+      const gone = await trx('rt_parked').whereIn('id', unparked).delete();
+      // A parked message handled twice at once (two drains racing) must not commit twice.
+      if (gone !== unparked.length) throw new StaleStateError(['a parked message']);
+    }
+    if (parkInserts.length > 0) await trx('rt_parked').insert(parkInserts);
+    for (const u of parkUpdates) {
+      await trx('rt_parked')
+        .where({ id: u.id })
+        .update({
+          attempts: u.attempts,
+          next_attempt_at: u.nextAt,
+          last_error: `${u.error.code}: ${u.error.message}`.slice(0, 1000),
+        });
+    }
     let publish: PublishRow[] = [];
     if (outbox.length > 0) {
       const rows = await trx('rt_outbox')

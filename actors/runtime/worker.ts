@@ -30,6 +30,7 @@ import { publishRows, sweepOutbox } from './outbox.ts';
 import { settle, type Backoff } from './settle.ts';
 import { runBatch, type Outcome, type Prepared, type PublishRow } from './store.ts';
 import { sweepTimers } from './timers.ts';
+import { drainParked } from './park.ts';
 
 export interface WorkerOptions {
   nc: NatsConnection;
@@ -45,6 +46,8 @@ export interface WorkerOptions {
   maxAttempts?: number;
   backoff?: Backoff;
   timerPollMs?: number;
+  /** How often due heads of parking lots are retried. */
+  parkPollMs?: number;
   outboxSweepMs?: number;
   /** Observes each settled delivery (metrics, benchmarks). */
   onSettled?: (p: Prepared, outcome: Outcome, handleMs: number) => void;
@@ -154,7 +157,12 @@ export function createWorker(opts: WorkerOptions): Worker {
 
   async function commit(items: Prepared[]): Promise<Committed> {
     try {
-      return await runBatch(opts.db.knex, items, { actors, now: opts.clock.now(), maxAttempts });
+      return await runBatch(opts.db.knex, items, {
+        actors,
+        now: opts.clock.now(),
+        maxAttempts,
+        backoff,
+      });
     } catch (err) {
       if (items.length === 1) return giveUpOrRetry(items[0]!, err);
       // One item's conflict (a stale writer, a redelivery race) must not hold the others back.
@@ -189,7 +197,12 @@ export function createWorker(opts: WorkerOptions): Worker {
       },
     };
     try {
-      return await runBatch(opts.db.knex, [dead], { actors, now: opts.clock.now(), maxAttempts });
+      return await runBatch(opts.db.knex, [dead], {
+        actors,
+        now: opts.clock.now(),
+        maxAttempts,
+        backoff,
+      });
     } catch (e) {
       return { outcomes: [retryOutcome(e)], publish: [] };
     }
@@ -224,7 +237,7 @@ export function createWorker(opts: WorkerOptions): Worker {
     batch.forEach((b, i) => {
       const outcome = result.outcomes[i]!;
       inFlight.delete(b);
-      if (outcome.kind === 'dead' || outcome.kind === 'retry') {
+      if (outcome.kind === 'dead' || outcome.kind === 'retry' || outcome.kind === 'parked') {
         const level = outcome.kind === 'dead' ? 'warn' : 'info';
         log[level](
           {
@@ -236,7 +249,11 @@ export function createWorker(opts: WorkerOptions): Worker {
             code: outcome.error.code,
             reason: outcome.error.message,
           },
-          outcome.kind === 'dead' ? 'message dead-lettered' : 'message will be retried',
+          outcome.kind === 'dead'
+            ? 'message dead-lettered'
+            : outcome.kind === 'parked'
+              ? 'message parked behind its key'
+              : 'message will be retried',
         );
       }
       opts.onSettled?.(items[i]!, outcome, settledAt - b.receivedAt);
@@ -308,6 +325,37 @@ export function createWorker(opts: WorkerOptions): Worker {
         if (rows.length > 0) {
           log.debug({ fired: rows.length }, 'timers fired');
           await publishRows(js, opts.db.knex, rows);
+        }
+      });
+      every(opts.parkPollMs ?? 200, 'parking drain', async () => {
+        // A head that succeeds makes the next message of its lot due at once: keep going.
+        for (let round = 0; round < 50; round++) {
+          const done = await drainParked(opts.db.knex, {
+            actors,
+            kinds,
+            now: opts.clock.now(),
+            maxAttempts,
+            backoff,
+            limit: 100,
+          });
+          for (const { prepared, result } of done) {
+            if (result.publish.length > 0) enqueuePublish(result.publish);
+            const outcome = result.outcomes[0]!;
+            if (outcome.kind === 'dead') {
+              log.warn(
+                {
+                  actor: prepared.kind,
+                  subject: prepared.subject,
+                  msgId: prepared.msgId,
+                  code: outcome.error.code,
+                  reason: outcome.error.message,
+                },
+                'message dead-lettered',
+              );
+            }
+            opts.onSettled?.(prepared, outcome, 0);
+          }
+          if (!done.some((d) => d.result.outcomes[0]?.kind !== 'parked')) break;
         }
       });
       every(opts.outboxSweepMs ?? 2_000, 'outbox sweep', () =>

@@ -315,6 +315,7 @@ describe('retries', () => {
     const outcomes: string[] = [];
     await startWorker({
       backoff: { baseMs: 20, maxMs: 100 },
+      parkPollMs: 20,
       onSettled: (p, o) => {
         if (p.key === 'retry1') outcomes.push(`${p.msgId}:${o.kind}`);
       },
@@ -337,11 +338,68 @@ describe('retries', () => {
     expect((await demoStates(env.db)).get('retry1')!.seen).toEqual([1, 100, 2]);
     expect(outcomes).toEqual([
       'add-retry1-1:ok',
-      'flaky:retry',
-      'flaky:retry',
-      'flaky:ok',
-      'add-retry1-2:ok',
+      'flaky:parked', // first attempt fails: parked, acked
+      'add-retry1-2:parked', // behind it
+      'flaky:parked', // second attempt fails
+      'flaky:ok', // third succeeds
+      'add-retry1-2:ok', // then the key moves on
     ]);
+    expect(await env.db.knex('rt_parked').count<{ c: string }[]>({ c: '*' })).toEqual([{ c: '0' }]);
+  });
+
+  it('blocks only the failing key: another key of the same partition goes on meanwhile', async () => {
+    // Two keys that share a partition (one JetStream consumer, max_ack_pending 1).
+    const a = 'blockA';
+    let b = '';
+    for (let i = 0; b === ''; i++) if (partitionOf(`other${i}`) === partitionOf(a)) b = `other${i}`;
+    const order: string[] = [];
+    await startWorker({
+      backoff: { baseMs: 400, maxMs: 400 },
+      parkPollMs: 20,
+      onSettled: (p, o) => order.push(`${p.msgId}:${o.kind}`),
+    });
+    await publish(env.js, a, 'fail', DemoFail, { mode: 'retryable', times: 2, n: 100 }, 'a-flaky');
+    await publishAdds(env.js, a, 1, 1);
+    await publishAdds(env.js, b, 1, 5);
+    await eventually(
+      'both keys done',
+      async () => {
+        const s = await demoStates(env.db);
+        return s.get(a)?.seen.length === 2 && s.get(b)?.count === 5;
+      },
+      20_000,
+    );
+    // All of b's messages were handled before a's failing message finally succeeded.
+    const aDone = order.indexOf('a-flaky:ok');
+    expect(aDone).toBeGreaterThan(-1);
+    for (let n = 1; n <= 5; n++) expect(order.indexOf(`add-${b}-${n}:ok`)).toBeLessThan(aDone);
+    expect((await demoStates(env.db)).get(a)!.seen).toEqual([100, 1]);
+  });
+
+  it('dead-letters the head of a parking lot after the attempt limit and lets the key go on', async () => {
+    await startWorker({ maxAttempts: 3, backoff: { baseMs: 10, maxMs: 20 }, parkPollMs: 20 });
+    await publish(
+      env.js,
+      'lot',
+      'fail',
+      DemoFail,
+      { mode: 'retryable', times: 50, n: 100 },
+      'lot-bad',
+    );
+    await publishAdds(env.js, 'lot', 1, 2);
+    await eventually(
+      'key went on',
+      async () => (await demoStates(env.db)).get('lot')?.seen.length === 2,
+      20_000,
+    );
+    expect((await demoStates(env.db)).get('lot')!.seen).toEqual([1, 2]);
+    await eventually(
+      'dead letter published',
+      async () => (await listDeadLetters(env.jsm)).length === 1,
+    );
+    const [dl] = await listDeadLetters(env.jsm);
+    expect(dl!.originalMsgId).toBe('lot-bad');
+    expect(dl!.code).toBe(ErrorCodes.attemptsExhausted);
   });
 });
 

@@ -1,0 +1,139 @@
+/**
+ * The data a batch works on and the rows it writes: prepared deliveries, outcomes, outbox
+ * rows for emissions and dead letters, and how a failure is classified.
+ */
+import type { TerminalError } from '../../contracts/index.ts';
+import {
+  ErrorCodes,
+  HeaderNames,
+  RespawnError,
+  RetryableError,
+  TimerFired,
+  dlqSubject,
+  type ActorKind,
+  type ErrorData,
+} from '../../contracts/index.ts';
+import type { Emission } from './actor.ts';
+
+/** One delivery, parsed and decoded before the transaction (decoding needs no database). */
+export interface Prepared {
+  readonly kind: ActorKind;
+  /** Undefined when the subject could not be parsed. */
+  readonly key: string | undefined;
+  readonly msgId: string;
+  readonly subject: string;
+  readonly stream: string;
+  readonly streamSeq: number;
+  readonly redeliveries: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly data: Uint8Array;
+  readonly decoded: { ok: true; message: unknown } | { ok: false; error: TerminalError };
+  /** Set when the message comes from its key's parking lot rather than from JetStream. */
+  readonly parkedId?: string;
+}
+
+export type Outcome =
+  | { kind: 'ok' }
+  | { kind: 'duplicate' }
+  | { kind: 'stale_timer' }
+  | { kind: 'dead'; error: ErrorData }
+  | { kind: 'retry'; error: ErrorData; delayMs: number | undefined }
+  /** Accepted and acked, waiting in its key's parking lot behind a failed message. */
+  | { kind: 'parked'; error: ErrorData };
+
+export interface PublishRow {
+  id: string;
+  subject: string;
+  headers: Record<string, string>;
+  data: Uint8Array;
+}
+
+export interface BatchResult {
+  outcomes: Outcome[];
+  publish: PublishRow[];
+}
+
+export interface OutboxInsert {
+  subject: string;
+  msg_type: string;
+  headers: string;
+  data: Buffer;
+}
+
+export const pairKey = (a: string, b: string): string => `${a}\u0000${b}`;
+
+export function carriedHeaders(p: Prepared): Record<string, string> {
+  const h: Record<string, string> = { [HeaderNames.causationId]: p.msgId };
+  const tp = p.headers[HeaderNames.traceparent];
+  if (tp !== undefined) h[HeaderNames.traceparent] = tp;
+  const ts = p.headers[HeaderNames.tracestate];
+  if (ts !== undefined) h[HeaderNames.tracestate] = ts;
+  return h;
+}
+
+export function deadLetter(p: Prepared, error: ErrorData): OutboxInsert {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(p.headers)) {
+    if (k === HeaderNames.msgId) headers[HeaderNames.dlqMsgId] = v;
+    else headers[k] = v;
+  }
+  Object.assign(headers, {
+    [HeaderNames.dlqCode]: error.code,
+    [HeaderNames.dlqReason]: error.message.slice(0, 1000),
+    [HeaderNames.dlqSubject]: p.subject,
+    [HeaderNames.dlqStream]: p.stream,
+    [HeaderNames.dlqStreamSeq]: String(p.streamSeq),
+    [HeaderNames.dlqDeliveries]: String(p.redeliveries + 1),
+    [HeaderNames.dlqActor]: p.kind,
+  });
+  return {
+    subject: dlqSubject(p.kind, error.code),
+    msg_type: 'dead_letter',
+    headers: JSON.stringify(headers),
+    data: Buffer.from(p.data),
+  };
+}
+
+export function emissionRow(p: Prepared, e: Emission): OutboxInsert {
+  const headers = { ...carriedHeaders(p), [HeaderNames.type]: e.type };
+  return {
+    subject: e.subject,
+    msg_type: e.type,
+    headers: JSON.stringify(headers),
+    data: Buffer.from(e.data),
+  };
+}
+
+/** Classifies a handler's failure, turning exhausted retries into dead letters. */
+export function classify(err: unknown, redeliveries: number, maxAttempts: number): Outcome {
+  if (err instanceof RespawnError && !err.retryable) return { kind: 'dead', error: err.toData() };
+  const data: ErrorData =
+    err instanceof RespawnError
+      ? err.toData()
+      : {
+          code: ErrorCodes.unavailable,
+          message: err instanceof Error ? err.message : String(err),
+          retryable: true,
+        };
+  if (redeliveries + 1 >= maxAttempts) {
+    return {
+      kind: 'dead',
+      error: {
+        code: ErrorCodes.attemptsExhausted,
+        message: `gave up after ${redeliveries + 1} attempts: ${data.code}: ${data.message}`,
+        retryable: false,
+      },
+    };
+  }
+  const delayMs = err instanceof RetryableError ? err.delayMs : undefined;
+  return { kind: 'retry', error: data, delayMs };
+}
+
+export function isTimer(p: Prepared): boolean {
+  return (
+    p.decoded.ok &&
+    typeof p.decoded.message === 'object' &&
+    p.decoded.message !== null &&
+    (p.decoded.message as { type?: unknown }).type === TimerFired.type
+  );
+}
