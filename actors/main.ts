@@ -7,7 +7,9 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { ensureTopology, type ActorKind } from '../contracts/index.ts';
+import { allocatorActor } from './allocator/index.ts';
 import { demoActor } from './demo/index.ts';
+import { sessionActor } from './session/index.ts';
 import { loadWorkerConfig, type WorkerConfig } from './config.ts';
 import { createRootLogger } from './log.ts';
 import {
@@ -22,6 +24,8 @@ import {
 
 const available: Partial<Record<ActorKind, ActorDefinition>> = {
   demo: demoActor as unknown as ActorDefinition,
+  session: sessionActor as unknown as ActorDefinition,
+  alloc: allocatorActor as unknown as ActorDefinition,
 };
 
 export interface RunningWorker {

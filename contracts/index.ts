@@ -19,16 +19,41 @@ export {
 } from './message.ts';
 export { TIMER_VERB, TimerFired } from './runtime.ts';
 export {
+  SessionAgentReady,
+  SessionAllocFailed,
+  SessionAllocated,
+  SessionChanged,
+  SessionHeartbeat,
+  SessionPhases,
+  SessionPreempt,
+  SessionQueued,
   SessionStart,
   SessionStatus,
   SessionStop,
+  SessionTiers,
   SessionVerbs,
+  SessionVmReleased,
+  type SessionPhase,
   Requesters,
   StopReasons,
   type SessionVerb,
   type StopReason,
 } from './session.ts';
 export { TelegramSend } from './out.ts';
+export {
+  AllocCreateResult,
+  AllocDecided,
+  AllocDeleteResult,
+  AllocInventory,
+  AllocRelease,
+  AllocRequest,
+  AllocUsage,
+  AllocVerbs,
+  AzureCreateVm,
+  AzureDeleteVm,
+  AzureRefresh,
+  ProviderErrorKinds,
+} from './allocator.ts';
 export {
   BillingAdmit,
   BillingBalance,
@@ -54,6 +79,7 @@ export {
   evtSubject,
   ingressSubject,
   isValidToken,
+  outAzureSubject,
   outRazorpaySubject,
   outTelegramSubject,
   parseCmdSubject,

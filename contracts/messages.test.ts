@@ -23,6 +23,24 @@ import {
   BillingBalance,
   BillingHistory,
   SessionAdmission,
+  SessionAllocated,
+  SessionQueued,
+  SessionAllocFailed,
+  SessionVmReleased,
+  SessionAgentReady,
+  SessionHeartbeat,
+  SessionPreempt,
+  SessionChanged,
+  AllocRequest,
+  AllocRelease,
+  AllocCreateResult,
+  AllocDeleteResult,
+  AllocUsage,
+  AllocInventory,
+  AllocDecided,
+  AzureCreateVm,
+  AzureDeleteVm,
+  AzureRefresh,
   defineMessage,
   messageSet,
   type ErrorCode,
@@ -202,6 +220,214 @@ const table: readonly Row[] = [
       ],
     ],
   ),
+  row(
+    SessionAllocated,
+    {
+      sessionId: 's1',
+      region: 'centralindia',
+      tier: 'spot',
+      size: 'Standard_NC4as_T4_v3',
+      zone: '1',
+      pricePerHourPaise: 3000,
+      vmName: 'vm-s1-a1-spotnc4',
+    },
+    [
+      [
+        'tier unknown',
+        {
+          type: SessionAllocated.type,
+          sessionId: 's1',
+          region: 'centralindia',
+          tier: 'cheap',
+          size: 'x',
+          pricePerHourPaise: 1,
+          vmName: 'v',
+        },
+      ],
+      [
+        'vmName with a dot',
+        {
+          type: SessionAllocated.type,
+          sessionId: 's1',
+          region: 'centralindia',
+          tier: 'spot',
+          size: 'x',
+          pricePerHourPaise: 1,
+          vmName: 'v.1',
+        },
+      ],
+    ],
+  ),
+  row(SessionQueued, { sessionId: 's1', position: 3, estimateSeconds: 900 }, [
+    [
+      'position zero',
+      { type: SessionQueued.type, sessionId: 's1', position: 0, estimateSeconds: 1 },
+    ],
+  ]),
+  row(SessionAllocFailed, { sessionId: 's1', reason: 'no luck' }, [
+    ['reason empty', { type: SessionAllocFailed.type, sessionId: 's1', reason: '' }],
+  ]),
+  row(SessionVmReleased, { sessionId: 's1', vmName: 'vm-1' }, [
+    ['sessionId missing', { type: SessionVmReleased.type }],
+  ]),
+  row(
+    SessionAgentReady,
+    { sessionId: 's1', vmName: 'vm-1', host: '10.0.0.4', port: 47989, pin: '1234' },
+    [
+      [
+        'port out of range',
+        {
+          type: SessionAgentReady.type,
+          sessionId: 's1',
+          vmName: 'v',
+          host: 'h',
+          port: 70000,
+          pin: '1234',
+        },
+      ],
+      [
+        'pin not digits',
+        {
+          type: SessionAgentReady.type,
+          sessionId: 's1',
+          vmName: 'v',
+          host: 'h',
+          port: 1,
+          pin: 'abcd',
+        },
+      ],
+    ],
+  ),
+  row(SessionHeartbeat, { sessionId: 's1', vmName: 'vm-1', at: AT, lastInputAt: AT }, [
+    ['at not ISO', { type: SessionHeartbeat.type, sessionId: 's1', vmName: 'v', at: 'now' }],
+  ]),
+  row(SessionPreempt, { sessionId: 's1', vmName: 'vm-1', eventId: 'e-1', notBefore: LATER }, [
+    ['eventId missing', { type: SessionPreempt.type, sessionId: 's1', vmName: 'v' }],
+  ]),
+  row(
+    SessionChanged,
+    {
+      sessionId: 's1',
+      phase: 'ready',
+      previous: 'provisioning',
+      reason: 'resumed',
+      tier: 'spot',
+      pricePerHourPaise: 3000,
+      vmName: 'vm-1',
+      at: AT,
+    },
+    [['unknown phase', { type: SessionChanged.type, phase: 'dancing', at: AT }]],
+  ),
+  row(AllocRequest, { sessionId: 's1', playerId: 'p1', allocation: 2, diskZone: '1' }, [
+    [
+      'allocation zero',
+      { type: AllocRequest.type, sessionId: 's1', playerId: 'p1', allocation: 0 },
+    ],
+    [
+      'playerId with a star',
+      { type: AllocRequest.type, sessionId: 's1', playerId: 'p*', allocation: 1 },
+    ],
+  ]),
+  row(AllocRelease, { sessionId: 's1', playerId: 'p1', reason: 'player' }, [
+    ['reason missing', { type: AllocRelease.type, sessionId: 's1', playerId: 'p1' }],
+  ]),
+  row(
+    AllocCreateResult,
+    {
+      sessionId: 's1',
+      vmName: 'vm-1',
+      ok: false,
+      error: { kind: 'throttled', code: 'TooManyRequests', message: 'slow', retryAfterMs: 5000 },
+    },
+    [
+      [
+        'unknown error kind',
+        {
+          type: AllocCreateResult.type,
+          sessionId: 's1',
+          vmName: 'v',
+          ok: false,
+          error: { kind: 'meh', code: 'x', message: 'y' },
+        },
+      ],
+    ],
+  ),
+  row(AllocDeleteResult, { sessionId: 's1', vmName: 'vm-1', ok: true }, [
+    ['ok missing', { type: AllocDeleteResult.type, sessionId: 's1', vmName: 'v' }],
+  ]),
+  row(AllocUsage, { at: AT, usages: [{ name: 'lowPriorityCores', current: 4, limit: 40 }] }, [
+    [
+      'limit fractional',
+      { type: AllocUsage.type, at: AT, usages: [{ name: 'x', current: 1, limit: 1.5 }] },
+    ],
+  ]),
+  row(
+    AllocInventory,
+    { at: AT, vms: [{ name: 'vm-1', sessionId: 's1', purpose: 'respawn-session' }] },
+    [['vm name with a space', { type: AllocInventory.type, at: AT, vms: [{ name: 'vm 1' }] }]],
+  ),
+  row(
+    AllocDecided,
+    {
+      sessionId: 's1',
+      decision: 'cold',
+      candidate: 'spotnc4',
+      vmName: 'vm-1',
+      detail: 'SkuNotAvailable',
+      at: AT,
+    },
+    [['unknown decision', { type: AllocDecided.type, decision: 'maybe', at: AT }]],
+  ),
+  row(
+    AzureCreateVm,
+    {
+      sessionId: 's1',
+      playerId: 'p1',
+      vmName: 'vm-1',
+      nicName: 'vm-1-nic',
+      diskName: 'disk-p1',
+      size: 'Standard_NC4as_T4_v3',
+      priority: 'spot',
+      zone: '1',
+      tags: { player: 'p1', purpose: 'respawn-session' },
+    },
+    [
+      [
+        'priority unknown',
+        {
+          type: AzureCreateVm.type,
+          sessionId: 's1',
+          playerId: 'p1',
+          vmName: 'v',
+          nicName: 'n',
+          diskName: 'd',
+          size: 's',
+          priority: 'low',
+          tags: {},
+        },
+      ],
+      [
+        'tag key upper case',
+        {
+          type: AzureCreateVm.type,
+          sessionId: 's1',
+          playerId: 'p1',
+          vmName: 'v',
+          nicName: 'n',
+          diskName: 'd',
+          size: 's',
+          priority: 'spot',
+          tags: { Player: 'p' },
+        },
+      ],
+    ],
+  ),
+  row(AzureDeleteVm, { sessionId: 's1', vmName: 'vm-1', nicName: 'vm-1-nic' }, [
+    ['nicName missing', { type: AzureDeleteVm.type, sessionId: 's1', vmName: 'v' }],
+  ]),
+  row(AzureRefresh, { usage: true, inventory: false }, [
+    ['usage a string', { type: AzureRefresh.type, usage: 'yes', inventory: true }],
+  ]),
   row(
     TimerFired,
     {

@@ -2,7 +2,19 @@
 import { z } from 'zod';
 import { defineMessage } from './message.ts';
 
-export const SessionVerbs = { start: 'start', stop: 'stop', status: 'status' } as const;
+export const SessionVerbs = {
+  start: 'start',
+  stop: 'stop',
+  status: 'status',
+  admission: 'admission',
+  allocated: 'allocated',
+  queued: 'queued',
+  allocFailed: 'alloc_failed',
+  agentReady: 'agent_ready',
+  heartbeat: 'heartbeat',
+  preempt: 'preempt',
+  vmReleased: 'vm_released',
+} as const;
 export type SessionVerb = (typeof SessionVerbs)[keyof typeof SessionVerbs];
 
 /** Who asked: the player, or another service acting for an operator. */
@@ -37,4 +49,91 @@ export const SessionStop = defineMessage('session.stop.v1', {
 export const SessionStatus = defineMessage('session.status.v1', {
   requestedBy: requester,
   chatId: z.string().min(1).max(64).optional(),
+});
+
+const sessionId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+const vmName = z.string().regex(/^[A-Za-z0-9-]{1,64}$/);
+const iso = z.iso.datetime();
+
+/** The lifecycle phases; `respawn.session.<playerId>.evt.<phase>` announces each change. */
+export const SessionPhases = {
+  idle: 'idle',
+  starting: 'starting',
+  queued: 'queued',
+  provisioning: 'provisioning',
+  ready: 'ready',
+  playing: 'playing',
+  stopping: 'stopping',
+  evicted: 'evicted',
+  resuming: 'resuming',
+} as const;
+export type SessionPhase = (typeof SessionPhases)[keyof typeof SessionPhases];
+
+export const SessionTiers = { spot: 'spot', onDemand: 'on_demand' } as const;
+
+/** Allocator → session: a VM of this tier and price is being created for the session. */
+export const SessionAllocated = defineMessage('session.allocated.v1', {
+  sessionId,
+  region: z.string().regex(/^[a-z0-9]{2,32}$/),
+  tier: z.enum(SessionTiers),
+  size: z.string().min(1).max(64),
+  zone: z.string().max(8).optional(),
+  pricePerHourPaise: z.number().int().positive(),
+  vmName,
+});
+
+/** Allocator → session: no capacity anywhere; waiting in line. */
+export const SessionQueued = defineMessage('session.queued.v1', {
+  sessionId,
+  position: z.number().int().min(1),
+  estimateSeconds: z.number().int().min(0),
+});
+
+/** Allocator → session: the request cannot be served (not a capacity wait). */
+export const SessionAllocFailed = defineMessage('session.alloc_failed.v1', {
+  sessionId,
+  reason: z.string().min(1).max(500),
+});
+
+/** Allocator → session: the VM of this session is gone (released, or never created). */
+export const SessionVmReleased = defineMessage('session.vm_released.v1', {
+  sessionId,
+  vmName: vmName.optional(),
+});
+
+/** VM agent → session: the streaming host is up; how the player connects. */
+export const SessionAgentReady = defineMessage('session.agent_ready.v1', {
+  sessionId,
+  vmName,
+  host: z.string().min(1).max(255),
+  port: z.number().int().min(1).max(65535),
+  pin: z.string().regex(/^\d{4,8}$/),
+});
+
+/** VM agent → session: still alive; when the player last gave input. */
+export const SessionHeartbeat = defineMessage('session.heartbeat.v1', {
+  sessionId,
+  vmName,
+  at: iso,
+  lastInputAt: iso.optional(),
+});
+
+/** VM agent → session: Azure Scheduled Events announced a Preempt (about 30 s of notice). */
+export const SessionPreempt = defineMessage('session.preempt.v1', {
+  sessionId,
+  vmName,
+  eventId: z.string().min(1).max(128),
+  notBefore: iso.optional(),
+});
+
+/** Session → everyone: the session changed phase (`evt.<phase>`), or answered a status. */
+export const SessionChanged = defineMessage('session.changed.v1', {
+  sessionId: sessionId.optional(),
+  phase: z.enum(SessionPhases),
+  previous: z.enum(SessionPhases).optional(),
+  reason: z.string().max(500).optional(),
+  tier: z.enum(SessionTiers).optional(),
+  pricePerHourPaise: z.number().int().positive().optional(),
+  vmName: vmName.optional(),
+  at: iso,
 });

@@ -82,6 +82,11 @@ export function outTelegramSubject(chatId: string): string {
   return `${ROOT}.out.telegram.${validToken(chatId, 'chat id')}`;
 }
 
+/** Azure calls the allocator of `region` asks for, carried out by the effects runner. */
+export function outAzureSubject(region: string): string {
+  return `${ROOT}.out.azure.${validToken(region, 'region')}`;
+}
+
 export function outRazorpaySubject(): string {
   return `${ROOT}.out.razorpay`;
 }

@@ -1,0 +1,267 @@
+import { describe, expect, it } from 'vitest';
+import {
+  AllocCreateResult,
+  AllocDecided,
+  AllocDeleteResult,
+  AllocInventory,
+  AllocRelease,
+  AllocRequest,
+  AllocUsage,
+  AzureCreateVm,
+  AzureDeleteVm,
+  AzureRefresh,
+  SessionAllocFailed,
+  SessionAllocated,
+  SessionQueued,
+  SessionVmReleased,
+  TimerFired,
+  type MessageDef,
+} from '../../contracts/index.ts';
+import type { HandlerResult } from '../runtime/index.ts';
+import { createAllocatorActor } from './actor.ts';
+import { reservedCores, vmNameFor } from './place.ts';
+import { defaultAllocatorConfig, initialAllocState, type AllocState } from './state.ts';
+
+const cfg = { ...defaultAllocatorConfig, coldMs: 600_000 };
+const actor = createAllocatorActor(cfg);
+const T0 = new Date('2026-03-01T18:00:00Z');
+const later = (ms: number): Date => new Date(T0.getTime() + ms);
+
+function handle(
+  s: AllocState,
+  def: MessageDef,
+  value: unknown,
+  now = T0,
+): HandlerResult<AllocState> {
+  const msg = def.decode(def.encode(value));
+  return actor.handle(s, msg as never, {
+    kind: 'alloc',
+    key: 'centralindia',
+    now,
+    msgId: 'm',
+    subject: 'respawn.alloc.centralindia.cmd.x',
+    redeliveries: 0,
+  });
+}
+const of = <T extends string, V>(
+  r: HandlerResult<unknown>,
+  def: MessageDef<T, V>,
+): (V & { type: T })[] =>
+  (r.emit ?? []).filter((e) => e.type === def.type).map((e) => def.decode(e.data));
+
+const usage = (spotLimit: number, odLimit: number, spotUsed = 0, odUsed = 0) => ({
+  at: T0.toISOString(),
+  usages: [
+    { name: 'lowPriorityCores', current: spotUsed, limit: spotLimit },
+    { name: 'standardNCASv3_T4Family', current: odUsed, limit: odLimit },
+  ],
+});
+const req = (n: number, allocation = 1) => ({ sessionId: `s${n}`, playerId: `p${n}`, allocation });
+const withQuota = (spot: number, od: number): AllocState =>
+  handle(initialAllocState(), AllocUsage, usage(spot, od)).state;
+
+describe('allocator actor', () => {
+  it('queues until Azure has reported quota, then serves the queue', () => {
+    const r = handle(initialAllocState(), AllocRequest, req(1));
+    expect(of(r, AzureRefresh)).toHaveLength(1);
+    expect(of(r, SessionQueued)).toEqual([
+      expect.objectContaining({ sessionId: 's1', position: 1 }),
+    ]);
+    const served = handle(r.state, AllocUsage, usage(8, 8));
+    expect(of(served, AzureCreateVm)).toEqual([
+      expect.objectContaining({
+        sessionId: 's1',
+        size: 'Standard_NC4as_T4_v3',
+        priority: 'spot',
+        diskName: 'disk-p1',
+      }),
+    ]);
+    expect(of(served, SessionAllocated)).toEqual([
+      expect.objectContaining({ tier: 'spot', pricePerHourPaise: 3_000 }),
+    ]);
+    expect(served.state.queue).toEqual([]);
+  });
+
+  it('gives Spot first, then On-Demand, then queues in order with positions', () => {
+    let s = withQuota(8, 4);
+    const tiers: string[] = [];
+    const queued: number[] = [];
+    for (let n = 1; n <= 5; n++) {
+      const r = handle(s, AllocRequest, req(n));
+      s = r.state;
+      tiers.push(...of(r, SessionAllocated).map((a) => a.tier));
+      queued.push(...of(r, SessionQueued).map((q) => q.position));
+    }
+    expect(tiers).toEqual(['spot', 'spot', 'on_demand']);
+    expect(queued).toEqual([1, 2]);
+  });
+
+  it('never reserves beyond quota, even under a burst of a thousand requests', () => {
+    // 8 of 40 Spot cores used by someone else: room for 8 VMs of 4 cores.
+    let s = handle(initialAllocState(), AllocUsage, usage(40, 0, 8)).state;
+    let creates = 0;
+    for (let n = 1; n <= 1000; n++) {
+      const r = handle(s, AllocRequest, req(n));
+      s = r.state;
+      creates += of(r, AzureCreateVm).length;
+    }
+    expect(creates).toBe(8);
+    expect(reservedCores(s, 'lowPriorityCores')).toBe(32);
+    expect(s.queue).toHaveLength(992);
+  });
+
+  it('ignores a repeated request for the same allocation', () => {
+    const s = handle(withQuota(8, 8), AllocRequest, req(1)).state;
+    const r = handle(s, AllocRequest, req(1));
+    expect(r.emit).toEqual([]);
+    expect(r.state).toEqual(s);
+  });
+
+  it('marks Spot cold on a capacity error and falls back to On-Demand for the same session', () => {
+    const first = handle(withQuota(8, 8), AllocRequest, req(1));
+    const vm = of(first, AzureCreateVm)[0]!.vmName;
+    const r = handle(first.state, AllocCreateResult, {
+      sessionId: 's1',
+      vmName: vm,
+      ok: false,
+      error: { kind: 'capacity', code: 'SkuNotAvailable', message: 'no T4 spot' },
+    });
+    expect(of(r, AllocDecided).map((d) => d.decision)).toEqual(['cold', 'reserved']);
+    expect(of(r, SessionAllocated)).toEqual([
+      expect.objectContaining({ sessionId: 's1', tier: 'on_demand', pricePerHourPaise: 9_000 }),
+    ]);
+    expect(of(r, AzureDeleteVm).map((d) => d.vmName)).toEqual([vm]); // clean up a partial VM
+    expect(reservedCores(r.state, 'lowPriorityCores')).toBe(0);
+    // While cold, the next player goes straight to On-Demand; after coldMs, Spot again.
+    const next = handle(r.state, AllocRequest, req(2), later(1_000));
+    expect(of(next, SessionAllocated)[0]!.tier).toBe('on_demand');
+    const warm = handle(next.state, AllocRequest, req(3), later(cfg.coldMs + 1));
+    expect(of(warm, SessionAllocated)[0]!.tier).toBe('spot');
+  });
+
+  it('queues the player first in line when every candidate fails, and serves them when capacity frees', () => {
+    let s = withQuota(4, 4);
+    const a = handle(s, AllocRequest, req(1));
+    s = handle(a.state, AllocCreateResult, {
+      sessionId: 's1',
+      vmName: of(a, AzureCreateVm)[0]!.vmName,
+      ok: false,
+      error: { kind: 'capacity', code: 'AllocationFailed', message: 'x' },
+    }).state;
+    const od = Object.keys(s.reservations)[0]!;
+    const b = handle(s, AllocCreateResult, {
+      sessionId: 's1',
+      vmName: od,
+      ok: false,
+      error: { kind: 'quota', code: 'OperationNotAllowed', message: 'quota' },
+    });
+    expect(of(b, SessionQueued)).toEqual([
+      expect.objectContaining({ sessionId: 's1', position: 1 }),
+    ]);
+    const warm = handle(
+      b.state,
+      TimerFired,
+      {
+        timerId: '1',
+        name: 'warm',
+        dueAt: later(cfg.coldMs).toISOString(),
+        firedAt: later(cfg.coldMs).toISOString(),
+      },
+      later(cfg.coldMs + 1),
+    );
+    expect(of(warm, SessionAllocated)).toEqual([
+      expect.objectContaining({ sessionId: 's1', tier: 'spot' }),
+    ]);
+  });
+
+  it('honours Retry-After on 429 and retries the same VM name', () => {
+    const a = handle(withQuota(8, 8), AllocRequest, req(1));
+    const vm = of(a, AzureCreateVm)[0]!.vmName;
+    const r = handle(a.state, AllocCreateResult, {
+      sessionId: 's1',
+      vmName: vm,
+      ok: false,
+      error: {
+        kind: 'throttled',
+        code: 'TooManyRequests',
+        message: 'slow down',
+        retryAfterMs: 17_000,
+      },
+    });
+    expect(r.timers).toEqual([{ name: `retry:${vm}`, at: later(17_000) }]);
+    const again = handle(
+      r.state,
+      TimerFired,
+      {
+        timerId: '2',
+        name: `retry:${vm}`,
+        dueAt: later(17_000).toISOString(),
+        firedAt: later(17_000).toISOString(),
+      },
+      later(17_000),
+    );
+    expect(of(again, AzureCreateVm).map((c) => c.vmName)).toEqual([vm]);
+  });
+
+  it('gives up after repeated transient failures and tells the session', () => {
+    let s = handle(withQuota(8, 8), AllocRequest, req(1)).state;
+    const vm = Object.keys(s.reservations)[0]!;
+    let r: HandlerResult<AllocState> | undefined;
+    for (let i = 0; i < cfg.maxAttempts; i++) {
+      r = handle(s, AllocCreateResult, {
+        sessionId: 's1',
+        vmName: vm,
+        ok: false,
+        error: { kind: 'transient', code: 'InternalError', message: '500' },
+      });
+      s = r.state;
+    }
+    expect(of(r!, SessionAllocFailed)).toHaveLength(1);
+    expect(s.reservations).toEqual({});
+  });
+
+  it('releases: a queued session leaves the line at once; a running VM is deleted, then the line moves', () => {
+    let s = withQuota(4, 0);
+    s = handle(s, AllocRequest, req(1)).state;
+    const vm = Object.keys(s.reservations)[0]!;
+    s = handle(s, AllocCreateResult, { sessionId: 's1', vmName: vm, ok: true }).state;
+    s = handle(s, AllocRequest, req(2)).state;
+    s = handle(s, AllocRequest, req(3)).state;
+    const leave = handle(s, AllocRelease, { sessionId: 's3', playerId: 'p3', reason: 'player' });
+    expect(of(leave, SessionVmReleased)).toEqual([
+      { type: 'session.vm_released.v1', sessionId: 's3' },
+    ]);
+    const stop = handle(leave.state, AllocRelease, {
+      sessionId: 's1',
+      playerId: 'p1',
+      reason: 'player',
+    });
+    expect(of(stop, AzureDeleteVm).map((d) => d.vmName)).toEqual([vm]);
+    expect(of(stop, SessionVmReleased)).toEqual([]);
+    const gone = handle(stop.state, AllocDeleteResult, { sessionId: 's1', vmName: vm, ok: true });
+    expect(of(gone, SessionVmReleased)).toEqual([
+      expect.objectContaining({ sessionId: 's1', vmName: vm }),
+    ]);
+    expect(of(gone, SessionAllocated)).toEqual([expect.objectContaining({ sessionId: 's2' })]);
+  });
+
+  it('deletes VMs Azure has that no reservation explains (orphans)', () => {
+    const s = handle(withQuota(8, 8), AllocRequest, req(1)).state;
+    const mine = Object.keys(s.reservations)[0]!;
+    const r = handle(s, AllocInventory, {
+      at: T0.toISOString(),
+      vms: [
+        { name: mine, sessionId: 's1', purpose: 'respawn-session' },
+        { name: 'vm-ghost-a1-spotnc4', sessionId: 'old', purpose: 'respawn-session' },
+        { name: 'jumpbox', purpose: 'ops' },
+      ],
+    });
+    expect(of(r, AzureDeleteVm).map((d) => d.vmName)).toEqual(['vm-ghost-a1-spotnc4']);
+  });
+
+  it('names VMs from the session, allocation and candidate, within Azure’s length limit', () => {
+    expect(vmNameFor('p1-3', 2, 'spotnc4')).toBe('vm-p1-3-a2-spotnc4');
+    expect(vmNameFor('p1-3', 2, 'spotnc4')).toBe(vmNameFor('p1-3', 2, 'spotnc4'));
+    expect(vmNameFor('x'.repeat(64), 1, 'odnc4').length).toBeLessThanOrEqual(60);
+  });
+});

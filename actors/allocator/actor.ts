@@ -1,0 +1,389 @@
+/**
+ * The VM allocator: one actor per region serializes every quota and fallback decision, so
+ * no two requests can spend the same quota. Azure work is asked for as effects on
+ * `respawn.out.azure.<region>`; its results come back as this actor's commands.
+ */
+import {
+  ActorKinds,
+  AllocCreateResult,
+  AllocDecided,
+  AllocDeleteResult,
+  AllocInventory,
+  AllocRelease,
+  AllocRequest,
+  AllocUsage,
+  AzureCreateVm,
+  AzureDeleteVm,
+  AzureRefresh,
+  SessionAllocFailed,
+  SessionAllocated,
+  SessionQueued,
+  SessionVmReleased,
+  TimerFired,
+  cmdSubject,
+  evtSubject,
+  outAzureSubject,
+} from '../../contracts/index.ts';
+import {
+  defineActor,
+  emit,
+  type Emission,
+  type HandlerContext,
+  type HandlerResult,
+  type TimerOp,
+} from '../runtime/index.ts';
+import { nextWarmUp, pickCandidate, reservationFor } from './place.ts';
+import {
+  AllocState,
+  defaultAllocatorConfig,
+  initialAllocState,
+  type AllocatorConfig,
+  type QueueEntry,
+  type Reservation,
+} from './state.ts';
+
+type Result = HandlerResult<AllocState>;
+
+interface Step {
+  s: AllocState;
+  emit: Emission[];
+  timers: TimerOp[];
+}
+
+const iso = (d: Date): string => d.toISOString();
+
+type Decision = 'reserved' | 'queued' | 'cold' | 'released' | 'failed' | 'orphan';
+
+function decided(ctx: HandlerContext, decision: Decision, extra: Record<string, string>): Emission {
+  return emit(AllocDecided, evtSubject(ActorKinds.alloc, ctx.key, decision), {
+    decision,
+    at: iso(ctx.now),
+    ...extra,
+  });
+}
+
+function createEffect(
+  cfg: AllocatorConfig,
+  ctx: HandlerContext,
+  vmName: string,
+  r: Reservation,
+): Emission {
+  const c = cfg.candidates.find((x) => x.id === r.candidate)!;
+  return emit(AzureCreateVm, outAzureSubject(ctx.key), {
+    sessionId: r.sessionId,
+    playerId: r.playerId,
+    vmName,
+    nicName: r.nicName,
+    diskName: `disk-${r.playerId}`.toLowerCase().replace(/_/g, '-'),
+    size: c.size,
+    priority: c.tier === 'spot' ? 'spot' : 'regular',
+    ...(c.zone === undefined ? {} : { zone: c.zone }),
+    tags: {
+      player: r.playerId,
+      session: r.sessionId,
+      tier: c.tier,
+      purpose: 'respawn-session',
+      region: ctx.key,
+    },
+  });
+}
+
+function deleteEffect(
+  ctx: HandlerContext,
+  vmName: string,
+  r: { sessionId: string; nicName: string },
+): Emission {
+  return emit(AzureDeleteVm, outAzureSubject(ctx.key), {
+    sessionId: r.sessionId,
+    vmName,
+    nicName: r.nicName,
+  });
+}
+
+/** Tries to give `q` a VM now; false when no candidate fits. */
+function tryPlace(cfg: AllocatorConfig, st: Step, q: QueueEntry, ctx: HandlerContext): boolean {
+  const c = pickCandidate(cfg, st.s, q, ctx.now);
+  if (c === undefined) return false;
+  const { vmName, reservation } = reservationFor(q, c, ctx.now);
+  st.s = { ...st.s, reservations: { ...st.s.reservations, [vmName]: reservation } };
+  st.emit.push(
+    createEffect(cfg, ctx, vmName, reservation),
+    emit(SessionAllocated, cmdSubject(ActorKinds.session, q.playerId, 'allocated'), {
+      sessionId: q.sessionId,
+      region: ctx.key,
+      tier: c.tier,
+      size: c.size,
+      pricePerHourPaise: c.pricePerHourPaise,
+      vmName,
+      ...(c.zone === undefined ? {} : { zone: c.zone }),
+    }),
+    decided(ctx, 'reserved', { sessionId: q.sessionId, candidate: c.id, vmName }),
+  );
+  return true;
+}
+
+function tellPositions(cfg: AllocatorConfig, st: Step, from: number): void {
+  st.s.queue.forEach((q, i) => {
+    if (i < from) return;
+    st.emit.push(
+      emit(SessionQueued, cmdSubject(ActorKinds.session, q.playerId, 'queued'), {
+        sessionId: q.sessionId,
+        position: i + 1,
+        estimateSeconds: (i + 1) * cfg.estimateSecondsPerPosition,
+      }),
+    );
+  });
+}
+
+/** Serves the queue strictly in order: the head waits for a fit, nobody jumps ahead. */
+function serveQueue(cfg: AllocatorConfig, st: Step, ctx: HandlerContext): void {
+  let served = 0;
+  while (st.s.queue.length > 0 && tryPlace(cfg, st, st.s.queue[0]!, ctx)) {
+    st.s = { ...st.s, queue: st.s.queue.slice(1) };
+    served++;
+  }
+  if (served > 0) tellPositions(cfg, st, 0);
+  const warm = nextWarmUp(st.s, ctx.now);
+  if (st.s.queue.length > 0 && warm !== undefined) st.timers.push({ name: 'warm', at: warm });
+}
+
+function enqueue(
+  cfg: AllocatorConfig,
+  st: Step,
+  q: QueueEntry,
+  ctx: HandlerContext,
+  front = false,
+): void {
+  st.s = { ...st.s, queue: front ? [q, ...st.s.queue] : [...st.s.queue, q] };
+  st.emit.push(decided(ctx, 'queued', { sessionId: q.sessionId }));
+  tellPositions(cfg, st, front ? 0 : st.s.queue.length - 1);
+  const warm = nextWarmUp(st.s, ctx.now);
+  if (warm !== undefined) st.timers.push({ name: 'warm', at: warm });
+}
+
+function refresh(st: Step, ctx: HandlerContext): void {
+  if (st.s.refreshing) return;
+  st.s = { ...st.s, refreshing: true };
+  st.emit.push(emit(AzureRefresh, outAzureSubject(ctx.key), { usage: true, inventory: true }));
+}
+
+function withoutReservation(s: AllocState, vmName: string): AllocState {
+  const { [vmName]: _gone, ...rest } = s.reservations;
+  return { ...s, reservations: rest };
+}
+
+function retryLater(
+  st: Step,
+  vmName: string,
+  r: Reservation,
+  delayMs: number,
+  ctx: HandlerContext,
+): void {
+  st.s = {
+    ...st.s,
+    reservations: { ...st.s.reservations, [vmName]: { ...r, attempts: r.attempts + 1 } },
+  };
+  st.timers.push({ name: `retry:${vmName}`, at: new Date(ctx.now.getTime() + delayMs) });
+}
+
+export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConfig) {
+  return defineActor({
+    kind: ActorKinds.alloc,
+    state: AllocState,
+    initial: initialAllocState,
+    messages: [
+      AllocRequest,
+      AllocRelease,
+      AllocCreateResult,
+      AllocDeleteResult,
+      AllocUsage,
+      AllocInventory,
+    ],
+    handle(state, msg, ctx): Result {
+      const st: Step = { s: state, emit: [], timers: [] };
+      const done = (): Result => ({ state: st.s, emit: st.emit, timers: st.timers });
+      switch (msg.type) {
+        case AllocRequest.type: {
+          const known =
+            Object.values(st.s.reservations).some(
+              (r) => r.sessionId === msg.sessionId && r.allocation === msg.allocation,
+            ) ||
+            st.s.queue.some(
+              (q) => q.sessionId === msg.sessionId && q.allocation === msg.allocation,
+            );
+          if (known) return done();
+          const q: QueueEntry = {
+            sessionId: msg.sessionId,
+            playerId: msg.playerId,
+            allocation: msg.allocation,
+            tried: [],
+            queuedAt: iso(ctx.now),
+            ...(msg.diskZone === undefined ? {} : { diskZone: msg.diskZone }),
+          };
+          if (st.s.queue.length > 0 || !tryPlace(cfg, st, q, ctx)) enqueue(cfg, st, q, ctx);
+          if (Object.keys(st.s.usage).length === 0) refresh(st, ctx);
+          return done();
+        }
+        case AllocRelease.type: {
+          const queued = st.s.queue.some((q) => q.sessionId === msg.sessionId);
+          if (queued) {
+            const at = st.s.queue.findIndex((q) => q.sessionId === msg.sessionId);
+            st.s = { ...st.s, queue: st.s.queue.filter((q) => q.sessionId !== msg.sessionId) };
+            tellPositions(cfg, st, at);
+          }
+          const mine = Object.entries(st.s.reservations).filter(
+            ([, r]) => r.sessionId === msg.sessionId,
+          );
+          for (const [vmName, r] of mine) {
+            if (r.status === 'deleting') continue;
+            st.s = {
+              ...st.s,
+              reservations: {
+                ...st.s.reservations,
+                [vmName]: { ...r, status: 'deleting', attempts: 0 },
+              },
+            };
+            st.emit.push(deleteEffect(ctx, vmName, r));
+          }
+          if (mine.length === 0) {
+            st.emit.push(
+              emit(SessionVmReleased, cmdSubject(ActorKinds.session, msg.playerId, 'vm_released'), {
+                sessionId: msg.sessionId,
+              }),
+            );
+          }
+          return done();
+        }
+        case AllocCreateResult.type: {
+          const r = st.s.reservations[msg.vmName];
+          if (r === undefined || r.status !== 'creating') return done();
+          if (msg.ok) {
+            st.s = {
+              ...st.s,
+              reservations: { ...st.s.reservations, [msg.vmName]: { ...r, status: 'running' } },
+            };
+            return done();
+          }
+          const kind = msg.error?.kind ?? 'other';
+          if (kind === 'capacity' || kind === 'quota') {
+            st.s = {
+              ...withoutReservation(st.s, msg.vmName),
+              cold: { ...st.s.cold, [r.candidate]: iso(new Date(ctx.now.getTime() + cfg.coldMs)) },
+            };
+            st.emit.push(
+              decided(ctx, 'cold', {
+                sessionId: r.sessionId,
+                candidate: r.candidate,
+                detail: msg.error?.code ?? kind,
+              }),
+              deleteEffect(ctx, msg.vmName, r),
+            );
+            const q: QueueEntry = {
+              sessionId: r.sessionId,
+              playerId: r.playerId,
+              allocation: r.allocation,
+              tried: [...r.tried, r.candidate],
+              queuedAt: r.since,
+              ...(r.diskZone === undefined ? {} : { diskZone: r.diskZone }),
+            };
+            // It keeps its place: first in line if nothing else fits now.
+            if (!tryPlace(cfg, st, q, ctx)) enqueue(cfg, st, { ...q, tried: [] }, ctx, true);
+            return done();
+          }
+          if (kind === 'throttled' || (kind !== 'not_found' && r.attempts + 1 < cfg.maxAttempts)) {
+            const delay = msg.error?.retryAfterMs ?? 1_000 * 2 ** r.attempts;
+            retryLater(st, msg.vmName, r, delay, ctx);
+            return done();
+          }
+          st.s = withoutReservation(st.s, msg.vmName);
+          st.emit.push(
+            deleteEffect(ctx, msg.vmName, r),
+            decided(ctx, 'failed', {
+              sessionId: r.sessionId,
+              vmName: msg.vmName,
+              detail: msg.error?.code ?? kind,
+            }),
+            emit(SessionAllocFailed, cmdSubject(ActorKinds.session, r.playerId, 'alloc_failed'), {
+              sessionId: r.sessionId,
+              reason: 'the cloud refused to create the machine',
+            }),
+          );
+          serveQueue(cfg, st, ctx);
+          return done();
+        }
+        case AllocDeleteResult.type: {
+          const r = st.s.reservations[msg.vmName];
+          if (r === undefined) return done();
+          if (!msg.ok && msg.error?.kind !== 'not_found') {
+            retryLater(
+              st,
+              msg.vmName,
+              r,
+              msg.error?.retryAfterMs ?? 1_000 * 2 ** Math.min(r.attempts, 6),
+              ctx,
+            );
+            return done();
+          }
+          st.s = withoutReservation(st.s, msg.vmName);
+          st.emit.push(
+            decided(ctx, 'released', { sessionId: r.sessionId, vmName: msg.vmName }),
+            emit(SessionVmReleased, cmdSubject(ActorKinds.session, r.playerId, 'vm_released'), {
+              sessionId: r.sessionId,
+              vmName: msg.vmName,
+            }),
+          );
+          serveQueue(cfg, st, ctx);
+          return done();
+        }
+        case AllocUsage.type: {
+          const usage: AllocState['usage'] = {};
+          const external: AllocState['external'] = {};
+          for (const u of msg.usages) {
+            usage[u.name] = { current: u.current, limit: u.limit };
+            const ours = Object.values(st.s.reservations)
+              .filter((r) => r.quotaName === u.name && r.status !== 'creating')
+              .reduce((n, r) => n + r.cores, 0);
+            external[u.name] = Math.max(0, u.current - ours);
+          }
+          st.s = { ...st.s, usage, external, usageAt: msg.at, refreshing: false };
+          st.timers.push({ name: 'refresh', at: new Date(ctx.now.getTime() + cfg.refreshMs) });
+          serveQueue(cfg, st, ctx);
+          return done();
+        }
+        case AllocInventory.type: {
+          for (const vm of msg.vms) {
+            if (vm.purpose !== 'respawn-session' || st.s.reservations[vm.name] !== undefined)
+              continue;
+            st.emit.push(
+              decided(ctx, 'orphan', {
+                vmName: vm.name,
+                ...(vm.sessionId === undefined ? {} : { sessionId: vm.sessionId }),
+              }),
+              deleteEffect(ctx, vm.name, {
+                sessionId: vm.sessionId ?? 'unknown',
+                nicName: `${vm.name}-nic`,
+              }),
+            );
+          }
+          return done();
+        }
+        case TimerFired.type: {
+          if (msg.name === 'refresh') {
+            st.s = { ...st.s, refreshing: false };
+            refresh(st, ctx);
+          } else if (msg.name === 'warm') {
+            serveQueue(cfg, st, ctx);
+          } else if (msg.name.startsWith('retry:')) {
+            const vmName = msg.name.slice('retry:'.length);
+            const r = st.s.reservations[vmName];
+            if (r?.status === 'creating') st.emit.push(createEffect(cfg, ctx, vmName, r));
+            if (r?.status === 'deleting') st.emit.push(deleteEffect(ctx, vmName, r));
+          }
+          return done();
+        }
+      }
+    },
+  });
+}
+
+export const allocatorActor = createAllocatorActor();

@@ -1,0 +1,92 @@
+/**
+ * Placement: which candidate a request gets, within quota. Pure functions over the state;
+ * the allocator actor turns their decisions into messages.
+ */
+import type { AllocState, AllocatorConfig, Candidate, QueueEntry, Reservation } from './state.ts';
+
+/** Cores of one quota taken by our reservations (creating, running or being deleted). */
+export function reservedCores(s: AllocState, quotaName: string): number {
+  let n = 0;
+  for (const r of Object.values(s.reservations)) if (r.quotaName === quotaName) n += r.cores;
+  return n;
+}
+
+/** Cores still free in a quota; undefined while Azure has not reported it yet. */
+export function freeCores(s: AllocState, quotaName: string): number | undefined {
+  const u = s.usage[quotaName];
+  if (u === undefined) return undefined;
+  return u.limit - (s.external[quotaName] ?? 0) - reservedCores(s, quotaName);
+}
+
+export function isCold(s: AllocState, candidateId: string, now: Date): boolean {
+  const until = s.cold[candidateId];
+  return until !== undefined && Date.parse(until) > now.getTime();
+}
+
+/** The first candidate that fits the disk's zone, is not cold, not tried, and within quota. */
+export function pickCandidate(
+  cfg: AllocatorConfig,
+  s: AllocState,
+  req: { diskZone?: string | undefined; tried: readonly string[] },
+  now: Date,
+): Candidate | undefined {
+  for (const c of cfg.candidates) {
+    if (req.diskZone !== undefined && c.zone !== undefined && c.zone !== req.diskZone) continue;
+    if (req.tried.includes(c.id) || isCold(s, c.id, now)) continue;
+    const free = freeCores(s, c.quotaName);
+    if (free !== undefined && free >= c.cores) return c;
+  }
+  return undefined;
+}
+
+function shortHash(text: string): string {
+  let h = 0x811c9dc5;
+  for (const ch of Buffer.from(text, 'utf8')) h = Math.imul(h ^ ch, 0x01000193) >>> 0;
+  return h.toString(36);
+}
+
+/**
+ * VM names derive from the session, the allocation round and the candidate: a retried
+ * create converges on the same VM; another candidate or a resume gets another name.
+ */
+export function vmNameFor(sessionId: string, allocation: number, candidateId: string): string {
+  const name = `vm-${sessionId}-a${allocation}-${candidateId}`.toLowerCase().replace(/_/g, '-');
+  return name.length <= 60
+    ? name
+    : `vm-${shortHash(name)}-a${allocation}-${candidateId}`.slice(0, 60);
+}
+
+export function reservationFor(
+  q: QueueEntry,
+  c: Candidate,
+  now: Date,
+): { vmName: string; reservation: Reservation } {
+  const vmName = vmNameFor(q.sessionId, q.allocation, c.id);
+  return {
+    vmName,
+    reservation: {
+      sessionId: q.sessionId,
+      playerId: q.playerId,
+      allocation: q.allocation,
+      candidate: c.id,
+      quotaName: c.quotaName,
+      cores: c.cores,
+      nicName: `${vmName}-nic`,
+      status: 'creating',
+      tried: q.tried,
+      ...(q.diskZone === undefined ? {} : { diskZone: q.diskZone }),
+      attempts: 0,
+      since: now.toISOString(),
+    },
+  };
+}
+
+/** The earliest moment a cold candidate warms up again, if any is cold. */
+export function nextWarmUp(s: AllocState, now: Date): Date | undefined {
+  let best: number | undefined;
+  for (const until of Object.values(s.cold)) {
+    const t = Date.parse(until);
+    if (t > now.getTime() && (best === undefined || t < best)) best = t;
+  }
+  return best === undefined ? undefined : new Date(best);
+}

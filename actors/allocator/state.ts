@@ -1,0 +1,103 @@
+/** The allocator's state (one per region) and its configuration. */
+import { z } from 'zod';
+
+export const Reservation = z.object({
+  sessionId: z.string(),
+  playerId: z.string(),
+  allocation: z.number().int(),
+  candidate: z.string(),
+  quotaName: z.string(),
+  cores: z.number().int(),
+  nicName: z.string(),
+  status: z.enum(['creating', 'running', 'deleting']),
+  /** Candidates that already failed for this request, tried no more this round. */
+  tried: z.array(z.string()),
+  diskZone: z.string().optional(),
+  attempts: z.number().int(),
+  since: z.string(),
+});
+export type Reservation = z.infer<typeof Reservation>;
+
+export const QueueEntry = z.object({
+  sessionId: z.string(),
+  playerId: z.string(),
+  allocation: z.number().int(),
+  diskZone: z.string().optional(),
+  tried: z.array(z.string()),
+  queuedAt: z.string(),
+});
+export type QueueEntry = z.infer<typeof QueueEntry>;
+
+export const AllocState = z.object({
+  /** Quota as Azure last reported it, by usage name. */
+  usage: z.record(z.string(), z.object({ current: z.number().int(), limit: z.number().int() })),
+  /** Cores of each quota used by VMs that are not ours, at the last report. */
+  external: z.record(z.string(), z.number().int()),
+  usageAt: z.string().optional(),
+  /** By VM name. Reserved cores count against quota from reservation to deletion. */
+  reservations: z.record(z.string(), Reservation),
+  /** Candidate id → until when it is cold (ISO time). */
+  cold: z.record(z.string(), z.string()),
+  queue: z.array(QueueEntry),
+  refreshing: z.boolean(),
+});
+export type AllocState = z.infer<typeof AllocState>;
+
+export const initialAllocState = (): AllocState => ({
+  usage: {},
+  external: {},
+  reservations: {},
+  cold: {},
+  queue: [],
+  refreshing: false,
+});
+
+export interface Candidate {
+  /** Stable id, also part of VM names: lowercase letters, digits. */
+  id: string;
+  tier: 'spot' | 'on_demand';
+  size: string;
+  zone?: string;
+  cores: number;
+  /** Azure usage name whose limit this candidate spends. */
+  quotaName: string;
+  pricePerHourPaise: number;
+}
+
+export interface AllocatorConfig {
+  /** In priority order: Spot first, then On-Demand, then other sizes or zones. */
+  candidates: readonly Candidate[];
+  /** How long a candidate that failed for capacity or quota is skipped. */
+  coldMs: number;
+  /** How often usage and inventory are refreshed from Azure. */
+  refreshMs: number;
+  /** Told to queued players: roughly how long each place in the line takes. */
+  estimateSecondsPerPosition: number;
+  /** Transient failures of one create or delete before giving up. */
+  maxAttempts: number;
+}
+
+export const defaultAllocatorConfig: AllocatorConfig = {
+  candidates: [
+    {
+      id: 'spotnc4',
+      tier: 'spot',
+      size: 'Standard_NC4as_T4_v3',
+      cores: 4,
+      quotaName: 'lowPriorityCores',
+      pricePerHourPaise: 3_000,
+    },
+    {
+      id: 'odnc4',
+      tier: 'on_demand',
+      size: 'Standard_NC4as_T4_v3',
+      cores: 4,
+      quotaName: 'standardNCASv3_T4Family',
+      pricePerHourPaise: 9_000,
+    },
+  ],
+  coldMs: 10 * 60_000,
+  refreshMs: 5 * 60_000,
+  estimateSecondsPerPosition: 300,
+  maxAttempts: 5,
+};

@@ -1,0 +1,400 @@
+import { describe, expect, it } from 'vitest';
+import {
+  AllocRelease,
+  AllocRequest,
+  BillingAdmit,
+  BillingMeterClose,
+  BillingMeterOpen,
+  BillingMeterPause,
+  BillingMeterResume,
+  SessionAdmission,
+  SessionAgentReady,
+  SessionAllocated,
+  SessionChanged,
+  SessionHeartbeat,
+  SessionPreempt,
+  SessionStart,
+  SessionStatus,
+  SessionStop,
+  SessionVmReleased,
+  TelegramSend,
+  TimerFired,
+  type MessageDef,
+} from '../../contracts/index.ts';
+import type { Emission, HandlerResult, TimerOp } from '../runtime/index.ts';
+import { createSessionActor } from './actor.ts';
+import { defaultSessionConfig, initialSessionState, type SessionState } from './state.ts';
+
+const actor = createSessionActor({ ...defaultSessionConfig, maxResumes: 2 });
+const T0 = new Date('2026-03-01T18:00:00Z');
+const P = 'p1';
+
+function handle(
+  s: SessionState,
+  def: MessageDef,
+  value: unknown,
+  now = T0,
+): HandlerResult<SessionState> {
+  const msg = def.decode(def.encode(value));
+  return actor.handle(s, msg as never, {
+    kind: 'session',
+    key: P,
+    now,
+    msgId: 'm',
+    subject: 'respawn.session.p1.cmd.x',
+    redeliveries: 0,
+  });
+}
+const of = <T extends string, V>(
+  r: HandlerResult<unknown>,
+  def: MessageDef<T, V>,
+): (V & { type: T })[] =>
+  (r.emit ?? []).filter((e: Emission) => e.type === def.type).map((e) => def.decode(e.data));
+const subjects = (r: HandlerResult<unknown>, def: MessageDef): string[] =>
+  (r.emit ?? []).filter((e) => e.type === def.type).map((e) => e.subject);
+const texts = (r: HandlerResult<unknown>): string[] => of(r, TelegramSend).map((t) => t.text);
+const timer = (r: HandlerResult<unknown>, name: string): TimerOp | undefined =>
+  r.timers?.find((t) => t.name === name);
+const later = (ms: number): Date => new Date(T0.getTime() + ms);
+
+/** Drives a player from idle to ready on a Spot VM. */
+function toReady(): SessionState {
+  let s = handle(initialSessionState(), SessionStart, {
+    requestedBy: 'player',
+    chatId: '42',
+  }).state;
+  s = handle(s, SessionAdmission, {
+    sessionId: 'p1-1',
+    allowed: true,
+    balancePaise: 50_000,
+    requiredPaise: 1_500,
+  }).state;
+  s = handle(s, SessionAllocated, {
+    sessionId: 'p1-1',
+    region: 'centralindia',
+    tier: 'spot',
+    size: 'NC4',
+    pricePerHourPaise: 3_000,
+    vmName: 'vm-a',
+  }).state;
+  return handle(s, SessionAgentReady, {
+    sessionId: 'p1-1',
+    vmName: 'vm-a',
+    host: '10.0.0.4',
+    port: 47989,
+    pin: '1234',
+  }).state;
+}
+
+describe('session actor', () => {
+  it('starts from idle: asks billing for admission, tells the player, announces starting', () => {
+    const r = handle(initialSessionState(), SessionStart, { requestedBy: 'player', chatId: '42' });
+    expect(r.state).toMatchObject({
+      phase: 'starting',
+      sessionId: 'p1-1',
+      chatId: '42',
+      allocation: 1,
+    });
+    expect(subjects(r, BillingAdmit)).toEqual(['respawn.billing.p1.cmd.admit']);
+    expect(of(r, SessionChanged).map((e) => e.phase)).toEqual(['starting']);
+    expect(texts(r)).toHaveLength(1);
+  });
+
+  it('answers a second start with "already …" and changes nothing', () => {
+    const s = handle(initialSessionState(), SessionStart, {
+      requestedBy: 'player',
+      chatId: '42',
+    }).state;
+    const r = handle(s, SessionStart, { requestedBy: 'player', chatId: '42' });
+    expect(r.state).toEqual(s);
+    expect(texts(r)).toEqual([expect.stringContaining('already starting')]);
+    expect(of(r, BillingAdmit)).toEqual([]);
+    expect(of(r, AllocRequest)).toEqual([]);
+  });
+
+  it('goes back to idle with a top-up hint when billing refuses admission', () => {
+    const s = handle(initialSessionState(), SessionStart, {
+      requestedBy: 'player',
+      chatId: '42',
+    }).state;
+    const r = handle(s, SessionAdmission, {
+      sessionId: 'p1-1',
+      allowed: false,
+      balancePaise: 500,
+      requiredPaise: 1_500,
+    });
+    expect(r.state.phase).toBe('idle');
+    expect(texts(r)[0]).toContain('₹5');
+    expect(of(r, AllocRequest)).toEqual([]);
+  });
+
+  it('asks the region’s allocator once admitted, then tells tier and price when allocated', () => {
+    let s = handle(initialSessionState(), SessionStart, {
+      requestedBy: 'player',
+      chatId: '42',
+    }).state;
+    const admitted = handle(s, SessionAdmission, {
+      sessionId: 'p1-1',
+      allowed: true,
+      balancePaise: 1,
+      requiredPaise: 1,
+    });
+    expect(subjects(admitted, AllocRequest)).toEqual(['respawn.alloc.centralindia.cmd.request']);
+    expect(of(admitted, AllocRequest)[0]).toMatchObject({
+      sessionId: 'p1-1',
+      playerId: 'p1',
+      allocation: 1,
+    });
+    s = admitted.state;
+    const r = handle(s, SessionAllocated, {
+      sessionId: 'p1-1',
+      region: 'centralindia',
+      tier: 'on_demand',
+      size: 'NC4',
+      pricePerHourPaise: 9_000,
+      vmName: 'vm-b',
+    });
+    expect(r.state).toMatchObject({ phase: 'provisioning', tier: 'on_demand', vmName: 'vm-b' });
+    expect(texts(r)[0]).toMatch(/On-Demand.*₹90\/hour/);
+    expect(timer(r, 'provision_timeout')).toBeDefined();
+  });
+
+  it('opens the meter when the agent reports ready, with how to connect', () => {
+    let s = handle(initialSessionState(), SessionStart, {
+      requestedBy: 'player',
+      chatId: '42',
+    }).state;
+    s = handle(s, SessionAdmission, {
+      sessionId: 'p1-1',
+      allowed: true,
+      balancePaise: 1,
+      requiredPaise: 1,
+    }).state;
+    s = handle(s, SessionAllocated, {
+      sessionId: 'p1-1',
+      region: 'centralindia',
+      tier: 'spot',
+      size: 'NC4',
+      pricePerHourPaise: 3_000,
+      vmName: 'vm-a',
+    }).state;
+    const r = handle(
+      s,
+      SessionAgentReady,
+      { sessionId: 'p1-1', vmName: 'vm-a', host: '10.0.0.4', port: 47989, pin: '1234' },
+      later(60_000),
+    );
+    expect(r.state).toMatchObject({ phase: 'ready', meterOpen: true });
+    expect(of(r, BillingMeterOpen)).toEqual([
+      expect.objectContaining({
+        sessionId: 'p1-1',
+        tier: 'spot',
+        pricePerHourPaise: 3_000,
+        at: later(60_000).toISOString(),
+      }),
+    ]);
+    expect(texts(r)[0]).toContain('10.0.0.4:47989');
+    expect(texts(r)[0]).toContain('1234');
+    expect(timer(r, 'hb_lost')).toMatchObject({
+      at: later(60_000 + defaultSessionConfig.heartbeatLossMs),
+    });
+    expect(timer(r, 'idle_stop')).toMatchObject({
+      at: later(60_000 + defaultSessionConfig.idleTimeoutMs),
+    });
+  });
+
+  it('ignores an agent report from another VM (a stale agent)', () => {
+    let s = handle(initialSessionState(), SessionStart, {
+      requestedBy: 'player',
+      chatId: '42',
+    }).state;
+    s = handle(s, SessionAdmission, {
+      sessionId: 'p1-1',
+      allowed: true,
+      balancePaise: 1,
+      requiredPaise: 1,
+    }).state;
+    s = handle(s, SessionAllocated, {
+      sessionId: 'p1-1',
+      region: 'centralindia',
+      tier: 'spot',
+      size: 'NC4',
+      pricePerHourPaise: 3_000,
+      vmName: 'vm-a',
+    }).state;
+    const r = handle(s, SessionAgentReady, {
+      sessionId: 'p1-1',
+      vmName: 'vm-old',
+      host: 'h',
+      port: 1,
+      pin: '1234',
+    });
+    expect(r.state).toEqual(s);
+  });
+
+  it('moves to playing on the first input and pushes the idle timers from the last input', () => {
+    const s = toReady();
+    const r = handle(
+      s,
+      SessionHeartbeat,
+      {
+        sessionId: 'p1-1',
+        vmName: 'vm-a',
+        at: later(120_000).toISOString(),
+        lastInputAt: later(110_000).toISOString(),
+      },
+      later(120_000),
+    );
+    expect(r.state.phase).toBe('playing');
+    expect(timer(r, 'idle_stop')).toMatchObject({
+      at: later(110_000 + defaultSessionConfig.idleTimeoutMs),
+    });
+  });
+
+  it('on a Preempt: pauses billing at the notice, tells the disk is safe, and resumes on a new VM', () => {
+    const s = toReady();
+    const r = handle(
+      s,
+      SessionPreempt,
+      { sessionId: 'p1-1', vmName: 'vm-a', eventId: 'e1', notBefore: later(30_000).toISOString() },
+      later(5_000),
+    );
+    expect(r.state).toMatchObject({ phase: 'resuming', allocation: 2 });
+    expect(of(r, SessionChanged).map((e) => e.phase)).toEqual(['evicted', 'resuming']);
+    expect(of(r, BillingMeterPause)).toEqual([
+      { type: 'billing.meter_pause.v1', sessionId: 'p1-1', at: later(5_000).toISOString() },
+    ]);
+    expect(of(r, AllocRelease)[0]).toMatchObject({ sessionId: 'p1-1', reason: 'evicted' });
+    expect(of(r, AllocRequest)[0]).toMatchObject({ sessionId: 'p1-1', allocation: 2 });
+    expect(texts(r)[0]).toContain('disk is safe');
+    let t = handle(r.state, SessionAllocated, {
+      sessionId: 'p1-1',
+      region: 'centralindia',
+      tier: 'spot',
+      size: 'NC4',
+      pricePerHourPaise: 3_000,
+      vmName: 'vm-c',
+    }).state;
+    const back = handle(
+      t,
+      SessionAgentReady,
+      { sessionId: 'p1-1', vmName: 'vm-c', host: '10.0.0.9', port: 47989, pin: '9999' },
+      later(90_000),
+    );
+    t = back.state;
+    expect(t.phase).toBe('ready');
+    expect(of(back, BillingMeterOpen)).toEqual([]);
+    expect(of(back, BillingMeterResume)).toEqual([
+      expect.objectContaining({ at: later(90_000).toISOString() }),
+    ]);
+  });
+
+  it('treats lost heartbeats as an eviction, billing paused at the last heartbeat', () => {
+    const s = toReady();
+    const r = handle(
+      s,
+      TimerFired,
+      {
+        timerId: '1',
+        name: 'hb_lost',
+        dueAt: later(90_000).toISOString(),
+        firedAt: later(91_000).toISOString(),
+        data: { sessionId: 'p1-1' },
+      },
+      later(91_000),
+    );
+    expect(r.state.phase).toBe('resuming');
+    expect(of(r, BillingMeterPause)[0]!.at).toBe(s.lastHeartbeatAt);
+  });
+
+  it('stops after too many evictions instead of resuming forever', () => {
+    let s = toReady();
+    for (let i = 0; i < 2; i++) {
+      s = handle(s, SessionPreempt, {
+        sessionId: 'p1-1',
+        vmName: s.vmName!,
+        eventId: `e${i}`,
+      }).state;
+      s = handle(s, SessionAllocated, {
+        sessionId: 'p1-1',
+        region: 'centralindia',
+        tier: 'spot',
+        size: 'NC4',
+        pricePerHourPaise: 3_000,
+        vmName: `vm-r${i}`,
+      }).state;
+      s = handle(s, SessionAgentReady, {
+        sessionId: 'p1-1',
+        vmName: `vm-r${i}`,
+        host: 'h',
+        port: 1,
+        pin: '1234',
+      }).state;
+    }
+    const r = handle(s, SessionPreempt, { sessionId: 'p1-1', vmName: s.vmName!, eventId: 'e9' });
+    expect(r.state).toMatchObject({ phase: 'stopping', stopReason: 'eviction_unresumable' });
+  });
+
+  it('stops on idle timeout: closes the meter, releases the VM, then reports the session on release', () => {
+    const s = toReady();
+    const r = handle(
+      s,
+      TimerFired,
+      {
+        timerId: '2',
+        name: 'idle_stop',
+        dueAt: later(900_000).toISOString(),
+        firedAt: later(900_000).toISOString(),
+        data: { sessionId: 'p1-1' },
+      },
+      later(900_000),
+    );
+    expect(r.state).toMatchObject({ phase: 'stopping', meterOpen: false });
+    expect(of(r, BillingMeterClose)).toEqual([
+      expect.objectContaining({ reason: 'idle_timeout', at: later(900_000).toISOString() }),
+    ]);
+    expect(of(r, AllocRelease)).toHaveLength(1);
+    expect(r.timers?.every((t) => 'cancel' in t)).toBe(true);
+    const done = handle(
+      r.state,
+      SessionVmReleased,
+      { sessionId: 'p1-1', vmName: 'vm-a' },
+      later(960_000),
+    );
+    expect(done.state).toMatchObject({ phase: 'idle', seq: 1 });
+    expect(texts(done)[0]).toMatch(/stopped after 16 minutes \(idle timeout\)/);
+  });
+
+  it('ignores timers of an earlier session', () => {
+    const s = toReady();
+    const r = handle(s, TimerFired, {
+      timerId: '3',
+      name: 'idle_stop',
+      dueAt: T0.toISOString(),
+      firedAt: T0.toISOString(),
+      data: { sessionId: 'p1-0' },
+    });
+    expect(r.state).toEqual(s);
+  });
+
+  it('says so when asked to stop with nothing running', () => {
+    const r = handle(initialSessionState(), SessionStop, {
+      requestedBy: 'player',
+      reason: 'player',
+    });
+    expect(r.state.phase).toBe('idle');
+    expect(of(r, AllocRelease)).toEqual([]);
+  });
+
+  it('answers /status truthfully in every phase', () => {
+    const s = toReady();
+    const r = handle(s, SessionStatus, { requestedBy: 'player', chatId: '42' });
+    expect(texts(r)[0]).toMatch(/Running: Spot at ₹30\/hour/);
+    expect(of(r, SessionChanged)[0]).toMatchObject({ phase: 'ready' });
+    expect(
+      texts(
+        handle(initialSessionState(), SessionStatus, { requestedBy: 'player', chatId: '42' }),
+      )[0],
+    ).toMatch(/No session/);
+  });
+});

@@ -1,0 +1,452 @@
+/**
+ * The session actor: one per player, owner of that player's session lifecycle
+ * (idle → starting → provisioning → ready → playing → stopping → idle, with queued,
+ * evicted → resuming). It talks to billing and the allocator only through messages.
+ */
+import {
+  ActorKinds,
+  AllocRelease,
+  AllocRequest,
+  BillingAdmit,
+  BillingMeterClose,
+  BillingMeterOpen,
+  BillingMeterPause,
+  BillingMeterResume,
+  SessionAdmission,
+  SessionAgentReady,
+  SessionAllocFailed,
+  SessionAllocated,
+  SessionChanged,
+  SessionHeartbeat,
+  SessionPreempt,
+  SessionQueued,
+  SessionStart,
+  SessionStatus,
+  SessionStop,
+  SessionVmReleased,
+  TelegramSend,
+  TimerFired,
+  cmdSubject,
+  evtSubject,
+  outTelegramSubject,
+  type SessionPhase,
+} from '../../contracts/index.ts';
+import {
+  defineActor,
+  emit,
+  type Emission,
+  type HandlerContext,
+  type HandlerResult,
+  type TimerOp,
+} from '../runtime/index.ts';
+import {
+  SessionState,
+  defaultSessionConfig,
+  initialSessionState,
+  type SessionConfig,
+} from './state.ts';
+import { texts } from './texts.ts';
+
+type Result = HandlerResult<SessionState>;
+
+const ACTIVE: readonly SessionPhase[] = [
+  'starting',
+  'queued',
+  'provisioning',
+  'ready',
+  'playing',
+  'evicted',
+  'resuming',
+];
+const SESSION_TIMERS = ['idle_warn', 'idle_stop', 'hb_lost', 'provision_timeout'] as const;
+
+const iso = (d: Date): string => d.toISOString();
+const at = (ctx: HandlerContext, ms: number): Date => new Date(ctx.now.getTime() + ms);
+
+function changed(
+  ctx: HandlerContext,
+  s: SessionState,
+  previous: SessionPhase,
+  reason?: string,
+): Emission {
+  return emit(SessionChanged, evtSubject(ActorKinds.session, ctx.key, s.phase), {
+    phase: s.phase,
+    previous,
+    at: iso(ctx.now),
+    ...(s.sessionId === undefined ? {} : { sessionId: s.sessionId }),
+    ...(reason === undefined ? {} : { reason }),
+    ...(s.tier === undefined ? {} : { tier: s.tier }),
+    ...(s.pricePerHourPaise === undefined ? {} : { pricePerHourPaise: s.pricePerHourPaise }),
+    ...(s.vmName === undefined ? {} : { vmName: s.vmName }),
+  });
+}
+
+function tell(chatId: string | undefined, text: string, editKey?: string): Emission[] {
+  if (chatId === undefined) return [];
+  return [
+    emit(TelegramSend, outTelegramSubject(chatId), {
+      chatId,
+      text,
+      ...(editKey === undefined ? {} : { editKey }),
+    }),
+  ];
+}
+
+const cancelAll = (): TimerOp[] => SESSION_TIMERS.map((name) => ({ name, cancel: true as const }));
+
+function idleTimers(cfg: SessionConfig, sinceMs: number, s: SessionState): TimerOp[] {
+  const data = { sessionId: s.sessionId };
+  return [
+    { name: 'idle_warn', at: new Date(sinceMs + cfg.idleTimeoutMs - cfg.idleWarningMs), data },
+    { name: 'idle_stop', at: new Date(sinceMs + cfg.idleTimeoutMs), data },
+  ];
+}
+
+function allocRequest(key: string, s: SessionState): Emission {
+  return emit(AllocRequest, cmdSubject(ActorKinds.alloc, s.region ?? '', 'request'), {
+    sessionId: s.sessionId ?? '',
+    playerId: key,
+    allocation: s.allocation,
+    ...(s.diskZone === undefined ? {} : { diskZone: s.diskZone }),
+  });
+}
+
+function stop(cfg: SessionConfig, s: SessionState, ctx: HandlerContext, reason: string): Result {
+  const next: SessionState = { ...s, phase: 'stopping', stopReason: reason, meterOpen: false };
+  const emitted: Emission[] = [changed(ctx, next, s.phase, reason)];
+  if (s.meterOpen && s.sessionId !== undefined) {
+    emitted.push(
+      emit(BillingMeterClose, cmdSubject(ActorKinds.billing, ctx.key, 'meter_close'), {
+        sessionId: s.sessionId,
+        at: iso(ctx.now),
+        reason,
+      }),
+    );
+  }
+  emitted.push(
+    emit(AllocRelease, cmdSubject(ActorKinds.alloc, s.region ?? cfg.region, 'release'), {
+      sessionId: s.sessionId ?? '',
+      playerId: ctx.key,
+      reason,
+    }),
+    ...tell(s.chatId, texts.stopping),
+  );
+  return { state: next, emit: emitted, timers: cancelAll() };
+}
+
+/** An eviction (announced, or presumed from lost heartbeats): pause billing, resume elsewhere. */
+function evicted(
+  cfg: SessionConfig,
+  s: SessionState,
+  ctx: HandlerContext,
+  evictedAt: Date,
+  why: string,
+): Result {
+  if (s.allocation > cfg.maxResumes) return stop(cfg, s, ctx, 'eviction_unresumable');
+  const sessionId = s.sessionId ?? '';
+  const evictedState: SessionState = { ...s, phase: 'evicted', evictedAt: iso(evictedAt) };
+  const resuming: SessionState = {
+    ...evictedState,
+    phase: 'resuming',
+    allocation: s.allocation + 1,
+    connect: undefined,
+  };
+  const emitted: Emission[] = [
+    changed(ctx, evictedState, s.phase, why),
+    changed(ctx, resuming, 'evicted'),
+  ];
+  if (s.meterOpen) {
+    emitted.push(
+      emit(BillingMeterPause, cmdSubject(ActorKinds.billing, ctx.key, 'meter_pause'), {
+        sessionId,
+        at: iso(evictedAt),
+      }),
+    );
+  }
+  emitted.push(
+    emit(AllocRelease, cmdSubject(ActorKinds.alloc, s.region ?? cfg.region, 'release'), {
+      sessionId,
+      playerId: ctx.key,
+      reason: 'evicted',
+    }),
+    allocRequest(ctx.key, resuming),
+    ...tell(s.chatId, texts.evicted),
+  );
+  return { state: resuming, emit: emitted, timers: cancelAll() };
+}
+
+const matches = (s: SessionState, sessionId: string): boolean => s.sessionId === sessionId;
+
+export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
+  return defineActor({
+    kind: ActorKinds.session,
+    state: SessionState,
+    initial: initialSessionState,
+    messages: [
+      SessionStart,
+      SessionStop,
+      SessionStatus,
+      SessionAdmission,
+      SessionAllocated,
+      SessionQueued,
+      SessionAllocFailed,
+      SessionAgentReady,
+      SessionHeartbeat,
+      SessionPreempt,
+      SessionVmReleased,
+    ],
+    handle(s, msg, ctx): Result {
+      switch (msg.type) {
+        case SessionStart.type: {
+          if (s.phase !== 'idle')
+            return { state: s, emit: tell(msg.chatId ?? s.chatId, texts.already(s)) };
+          const seq = s.seq + 1;
+          const next: SessionState = {
+            ...initialSessionState(),
+            seq,
+            diskZone: s.diskZone,
+            phase: 'starting',
+            sessionId: `${ctx.key}-${seq}`,
+            chatId: msg.chatId ?? s.chatId,
+            region: msg.region ?? cfg.region,
+            allocation: 1,
+            startedAt: iso(ctx.now),
+          };
+          const ask = cfg.requireAdmission
+            ? emit(BillingAdmit, cmdSubject(ActorKinds.billing, ctx.key, 'admit'), {
+                sessionId: next.sessionId ?? '',
+                cheapestPricePerHourPaise: cfg.cheapestPricePerHourPaise,
+                ...(next.chatId === undefined ? {} : { chatId: next.chatId }),
+              })
+            : allocRequest(ctx.key, next);
+          return {
+            state: next,
+            emit: [changed(ctx, next, s.phase), ask, ...tell(next.chatId, texts.starting)],
+          };
+        }
+        case SessionAdmission.type: {
+          if (s.phase !== 'starting' || !matches(s, msg.sessionId)) return { state: s };
+          if (msg.allowed) return { state: s, emit: [allocRequest(ctx.key, s)] };
+          const next: SessionState = { ...s, phase: 'idle' };
+          return {
+            state: next,
+            emit: [
+              changed(ctx, next, s.phase, 'insufficient_balance'),
+              ...tell(s.chatId, texts.insufficient(msg.balancePaise, msg.requiredPaise)),
+            ],
+          };
+        }
+        case SessionAllocated.type: {
+          // In provisioning: the allocator fell back to another candidate (capacity error).
+          const waiting = ['starting', 'queued', 'resuming'].includes(s.phase);
+          const fallback = s.phase === 'provisioning' && s.vmName !== msg.vmName;
+          if (!matches(s, msg.sessionId) || !(waiting || fallback)) return { state: s };
+          const next: SessionState = {
+            ...s,
+            phase: 'provisioning',
+            tier: msg.tier,
+            pricePerHourPaise: msg.pricePerHourPaise,
+            vmName: msg.vmName,
+            size: msg.size,
+            region: msg.region,
+            diskZone: s.diskZone ?? msg.zone,
+            queuePosition: undefined,
+          };
+          return {
+            state: next,
+            emit: [changed(ctx, next, s.phase), ...tell(s.chatId, texts.allocated(next))],
+            timers: [
+              {
+                name: 'provision_timeout',
+                at: at(ctx, cfg.provisionTimeoutMs),
+                data: { sessionId: s.sessionId },
+              },
+            ],
+          };
+        }
+        case SessionQueued.type: {
+          const waiting = ['starting', 'queued', 'resuming', 'provisioning'].includes(s.phase);
+          if (!matches(s, msg.sessionId) || !waiting) {
+            return { state: s };
+          }
+          const next: SessionState = { ...s, phase: 'queued', queuePosition: msg.position };
+          return {
+            state: next,
+            emit: [
+              ...(s.phase === 'queued' ? [] : [changed(ctx, next, s.phase)]),
+              ...tell(
+                s.chatId,
+                texts.queued(msg.position, msg.estimateSeconds),
+                `queue:${s.sessionId}`,
+              ),
+            ],
+          };
+        }
+        case SessionAllocFailed.type: {
+          if (!matches(s, msg.sessionId) || !ACTIVE.includes(s.phase)) return { state: s };
+          // The same road to idle as a stop (the allocator confirms with vm_released).
+          const r = stop(cfg, { ...s, chatId: undefined }, ctx, 'allocation_failed');
+          return {
+            ...r,
+            state: { ...r.state, chatId: s.chatId },
+            emit: [...(r.emit ?? []), ...tell(s.chatId, texts.failed(msg.reason))],
+          };
+        }
+        case SessionAgentReady.type: {
+          if (!matches(s, msg.sessionId) || s.phase !== 'provisioning' || s.vmName !== msg.vmName)
+            return { state: s };
+          const resumed = s.evictedAt !== undefined;
+          const next: SessionState = {
+            ...s,
+            phase: 'ready',
+            connect: { host: msg.host, port: msg.port, pin: msg.pin },
+            readyAt: iso(ctx.now),
+            lastHeartbeatAt: iso(ctx.now),
+            meterOpen: true,
+          };
+          const meter =
+            resumed && s.meterOpen
+              ? emit(BillingMeterResume, cmdSubject(ActorKinds.billing, ctx.key, 'meter_resume'), {
+                  sessionId: s.sessionId ?? '',
+                  tier: s.tier ?? 'spot',
+                  pricePerHourPaise: s.pricePerHourPaise ?? 0,
+                  at: iso(ctx.now),
+                })
+              : emit(BillingMeterOpen, cmdSubject(ActorKinds.billing, ctx.key, 'meter_open'), {
+                  sessionId: s.sessionId ?? '',
+                  tier: s.tier ?? 'spot',
+                  pricePerHourPaise: s.pricePerHourPaise ?? 0,
+                  at: iso(ctx.now),
+                  ...(s.chatId === undefined ? {} : { chatId: s.chatId }),
+                });
+          return {
+            state: next,
+            emit: [
+              changed(ctx, next, s.phase, resumed ? 'resumed' : undefined),
+              meter,
+              ...tell(s.chatId, resumed ? texts.resumed(next) : texts.ready(next)),
+            ],
+            timers: [
+              { name: 'provision_timeout', cancel: true },
+              {
+                name: 'hb_lost',
+                at: at(ctx, cfg.heartbeatLossMs),
+                data: { sessionId: s.sessionId },
+              },
+              ...idleTimers(cfg, ctx.now.getTime(), next),
+            ],
+          };
+        }
+        case SessionHeartbeat.type: {
+          if (
+            !matches(s, msg.sessionId) ||
+            !['ready', 'playing'].includes(s.phase) ||
+            s.vmName !== msg.vmName
+          ) {
+            return { state: s };
+          }
+          const lastInput = msg.lastInputAt ?? s.lastInputAt;
+          const playing =
+            s.phase === 'playing' || (lastInput !== undefined && lastInput >= (s.readyAt ?? ''));
+          const next: SessionState = {
+            ...s,
+            phase: playing ? 'playing' : s.phase,
+            lastHeartbeatAt: msg.at,
+            ...(lastInput === undefined ? {} : { lastInputAt: lastInput }),
+          };
+          const since = Date.parse(lastInput ?? s.readyAt ?? iso(ctx.now));
+          return {
+            state: next,
+            emit: next.phase !== s.phase ? [changed(ctx, next, s.phase)] : [],
+            timers: [
+              {
+                name: 'hb_lost',
+                at: at(ctx, cfg.heartbeatLossMs),
+                data: { sessionId: s.sessionId },
+              },
+              ...idleTimers(cfg, since, next),
+            ],
+          };
+        }
+        case SessionPreempt.type: {
+          if (!matches(s, msg.sessionId) || s.vmName !== msg.vmName) return { state: s };
+          if (!['provisioning', 'ready', 'playing'].includes(s.phase)) return { state: s };
+          // Billing stops at the notice: the player is never charged for the eviction itself.
+          return evicted(cfg, s, ctx, ctx.now, 'preempted');
+        }
+        case SessionStop.type: {
+          if (!ACTIVE.includes(s.phase))
+            return {
+              state: s,
+              emit: s.phase === 'stopping' ? [] : tell(s.chatId, texts.nothingToStop),
+            };
+          return stop(cfg, s, ctx, msg.reason);
+        }
+        case SessionVmReleased.type: {
+          if (s.phase !== 'stopping' || !matches(s, msg.sessionId)) return { state: s };
+          const minutes = Math.round(
+            (ctx.now.getTime() - Date.parse(s.readyAt ?? s.startedAt ?? iso(ctx.now))) / 60_000,
+          );
+          const next: SessionState = {
+            ...initialSessionState(),
+            seq: s.seq,
+            diskZone: s.diskZone,
+            chatId: s.chatId,
+          };
+          return {
+            state: next,
+            emit: [
+              changed({ ...ctx }, { ...next, sessionId: s.sessionId }, s.phase, s.stopReason),
+              ...tell(s.chatId, texts.stopped(s.readyAt === undefined ? 0 : minutes, s.stopReason)),
+            ],
+          };
+        }
+        case SessionStatus.type:
+          return {
+            state: s,
+            emit: [
+              emit(SessionChanged, evtSubject(ActorKinds.session, ctx.key, 'status'), {
+                phase: s.phase,
+                at: iso(ctx.now),
+                ...(s.sessionId === undefined ? {} : { sessionId: s.sessionId }),
+              }),
+              ...tell(msg.chatId ?? s.chatId, texts.status(s)),
+            ],
+          };
+        case TimerFired.type: {
+          const forSession = (msg.data as { sessionId?: string } | undefined)?.sessionId;
+          if (forSession !== s.sessionId) return { state: s };
+          switch (msg.name) {
+            case 'idle_warn':
+              return {
+                state: s,
+                emit: tell(s.chatId, texts.idleWarning(Math.round(cfg.idleWarningMs / 60_000))),
+              };
+            case 'idle_stop':
+              return ['ready', 'playing'].includes(s.phase)
+                ? stop(cfg, s, ctx, 'idle_timeout')
+                : { state: s };
+            case 'hb_lost':
+              return ['ready', 'playing'].includes(s.phase)
+                ? evicted(
+                    cfg,
+                    s,
+                    ctx,
+                    new Date(Date.parse(s.lastHeartbeatAt ?? iso(ctx.now))),
+                    'heartbeat_lost',
+                  )
+                : { state: s };
+            case 'provision_timeout':
+              return s.phase === 'provisioning'
+                ? stop(cfg, s, ctx, 'provision_timeout')
+                : { state: s };
+            default:
+              return { state: s };
+          }
+        }
+      }
+    },
+  });
+}
+
+export const sessionActor = createSessionActor();

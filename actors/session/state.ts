@@ -1,0 +1,67 @@
+/** The session actor's state and configuration. */
+import { z } from 'zod';
+import { SessionPhases, SessionTiers } from '../../contracts/index.ts';
+
+export const SessionState = z.object({
+  phase: z.enum(SessionPhases),
+  /** Sessions started so far; the next session id is `<player>-<seq + 1>`. */
+  seq: z.number().int().min(0),
+  sessionId: z.string().optional(),
+  chatId: z.string().optional(),
+  region: z.string().optional(),
+  /** 1 for the first VM of the session, +1 for each resume after an eviction. */
+  allocation: z.number().int().min(0),
+  tier: z.enum(SessionTiers).optional(),
+  pricePerHourPaise: z.number().int().optional(),
+  vmName: z.string().optional(),
+  size: z.string().optional(),
+  connect: z.object({ host: z.string(), port: z.number().int(), pin: z.string() }).optional(),
+  meterOpen: z.boolean(),
+  startedAt: z.string().optional(),
+  readyAt: z.string().optional(),
+  lastInputAt: z.string().optional(),
+  lastHeartbeatAt: z.string().optional(),
+  evictedAt: z.string().optional(),
+  stopReason: z.string().optional(),
+  queuePosition: z.number().int().optional(),
+  /** Where the player's disk lives; it outlives sessions and constrains allocation. */
+  diskZone: z.string().optional(),
+});
+export type SessionState = z.infer<typeof SessionState>;
+
+export const initialSessionState = (): SessionState => ({
+  phase: 'idle',
+  seq: 0,
+  allocation: 0,
+  meterOpen: false,
+});
+
+export interface SessionConfig {
+  /** Region asked for when the start command names none. */
+  region: string;
+  /** Ask billing whether the player can afford to start. */
+  requireAdmission: boolean;
+  /** Price per hour of the cheapest tier, for billing's minimum-balance rule. */
+  cheapestPricePerHourPaise: number;
+  /** No input reported for this long stops the session (after a warning). */
+  idleTimeoutMs: number;
+  /** The idle warning comes this long before the stop. */
+  idleWarningMs: number;
+  /** No heartbeat for this long: the VM is presumed gone (same path as an eviction). */
+  heartbeatLossMs: number;
+  /** A VM that does not report ready within this time is given up. */
+  provisionTimeoutMs: number;
+  /** Evictions a session survives; one more stops it. */
+  maxResumes: number;
+}
+
+export const defaultSessionConfig: SessionConfig = {
+  region: 'centralindia',
+  requireAdmission: true,
+  cheapestPricePerHourPaise: 3_000,
+  idleTimeoutMs: 15 * 60_000,
+  idleWarningMs: 2 * 60_000,
+  heartbeatLossMs: 90_000,
+  provisionTimeoutMs: 10 * 60_000,
+  maxResumes: 3,
+};

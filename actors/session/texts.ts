@@ -1,0 +1,49 @@
+/** What the player reads. Kept apart so wording changes never touch the state machine. */
+import type { SessionState } from './state.ts';
+
+export function rupees(paise: number): string {
+  const r = paise / 100;
+  return `₹${Number.isInteger(r) ? r : r.toFixed(2)}`;
+}
+
+const tierName = (tier: string | undefined): string => (tier === 'spot' ? 'Spot' : 'On-Demand');
+
+export const texts = {
+  starting: 'Starting your rig… I will tell you when it is ready.',
+  already: (s: SessionState): string =>
+    `Your session is already ${s.phase}. Send /status for details.`,
+  nothingToStop: 'Nothing is running.',
+  insufficient: (balancePaise: number, requiredPaise: number): string =>
+    `Your balance is ${rupees(balancePaise)}; starting needs at least ${rupees(requiredPaise)}. Top up to play.`,
+  allocated: (s: SessionState): string =>
+    `Got a ${tierName(s.tier)} GPU rig at ${rupees(s.pricePerHourPaise ?? 0)}/hour` +
+    (s.tier === 'spot' ? ' (Azure may reclaim it; your disk is always kept).' : '.') +
+    ' Booting…',
+  queued: (position: number, estimateSeconds: number): string =>
+    `All GPUs are busy. You are number ${position} in line (about ${Math.max(1, Math.round(estimateSeconds / 60))} min).`,
+  failed: (reason: string): string => `Could not start your rig: ${reason}. You were not charged.`,
+  ready: (s: SessionState): string =>
+    `Your rig is ready. Connect with Moonlight to ${s.connect?.host}:${s.connect?.port}, pairing PIN ${s.connect?.pin}.`,
+  resumed: (s: SessionState): string =>
+    `Back online on a new ${tierName(s.tier)} rig. Connect to ${s.connect?.host}:${s.connect?.port}, PIN ${s.connect?.pin}.`,
+  evicted:
+    'Azure reclaimed your Spot rig. Your disk is safe and you are not charged while I find you another one…',
+  idleWarning: (minutes: number): string =>
+    `No input for a while: your session stops in ${minutes} minute${minutes === 1 ? '' : 's'} unless you play.`,
+  stopping: 'Stopping your session… your disk is kept for next time.',
+  stopped: (minutes: number, reason: string | undefined): string =>
+    `Session stopped after ${minutes} minute${minutes === 1 ? '' : 's'}${reason === undefined ? '' : ` (${reason.replace(/_/g, ' ')})`}. Your disk is saved.`,
+  status: (s: SessionState): string => {
+    switch (s.phase) {
+      case 'idle':
+        return 'No session running. Press Play to start.';
+      case 'queued':
+        return `Waiting for a GPU: number ${s.queuePosition ?? '?'} in line.`;
+      case 'ready':
+      case 'playing':
+        return `Running: ${tierName(s.tier)} at ${rupees(s.pricePerHourPaise ?? 0)}/hour. Connect to ${s.connect?.host}:${s.connect?.port}, PIN ${s.connect?.pin}.`;
+      default:
+        return `Your session is ${s.phase}.`;
+    }
+  },
+};

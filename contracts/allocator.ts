@@ -1,0 +1,130 @@
+/**
+ * The VM allocator's commands (`respawn.alloc.<region>.cmd.<verb>`), its decisions
+ * (`respawn.alloc.<region>.evt.<event>`), and the Azure effects it asks for
+ * (`respawn.out.azure.<region>`), whose results come back as its commands.
+ */
+import { z } from 'zod';
+import { defineMessage } from './message.ts';
+
+const sessionId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+const playerId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+const vmName = z.string().regex(/^[A-Za-z0-9-]{1,64}$/);
+const iso = z.iso.datetime();
+
+export const AllocVerbs = {
+  request: 'request',
+  release: 'release',
+  createResult: 'create_result',
+  deleteResult: 'delete_result',
+  usage: 'usage',
+  inventory: 'inventory',
+} as const;
+
+/** Kinds of provider failure the allocator reacts to differently. */
+export const ProviderErrorKinds = {
+  capacity: 'capacity',
+  quota: 'quota',
+  throttled: 'throttled',
+  notFound: 'not_found',
+  conflict: 'conflict',
+  transient: 'transient',
+  other: 'other',
+} as const;
+const providerError = z.object({
+  kind: z.enum(ProviderErrorKinds),
+  code: z.string().max(128),
+  message: z.string().max(1000),
+  retryAfterMs: z.number().int().min(0).optional(),
+});
+
+/** Session → allocator: find a VM for this session (`allocation` counts resumes, from 1). */
+export const AllocRequest = defineMessage('alloc.request.v1', {
+  sessionId,
+  playerId,
+  allocation: z.number().int().min(1).max(1000),
+  /** The zone of the player's disk, when it lives in one: only candidates there fit. */
+  diskZone: z.string().max(8).optional(),
+});
+
+/** Session → allocator: the session no longer needs its VM (or its place in the queue). */
+export const AllocRelease = defineMessage('alloc.release.v1', {
+  sessionId,
+  playerId,
+  reason: z.string().max(64),
+});
+
+/** Effects runner → allocator: how a create ended. */
+export const AllocCreateResult = defineMessage('alloc.create_result.v1', {
+  sessionId,
+  vmName,
+  ok: z.boolean(),
+  error: providerError.optional(),
+});
+
+/** Effects runner → allocator: how a delete ended. */
+export const AllocDeleteResult = defineMessage('alloc.delete_result.v1', {
+  sessionId,
+  vmName,
+  ok: z.boolean(),
+  error: providerError.optional(),
+});
+
+/** Effects runner → allocator: the region's quota usage, as Azure reports it. */
+export const AllocUsage = defineMessage('alloc.usage.v1', {
+  at: iso,
+  usages: z.array(
+    z.object({
+      name: z.string().min(1).max(128),
+      current: z.number().int(),
+      limit: z.number().int(),
+    }),
+  ),
+});
+
+/** Effects runner → allocator: the VMs Azure has in the region, for reconciliation. */
+export const AllocInventory = defineMessage('alloc.inventory.v1', {
+  at: iso,
+  vms: z.array(
+    z.object({
+      name: vmName,
+      sessionId: sessionId.optional(),
+      purpose: z.string().max(64).optional(),
+    }),
+  ),
+});
+
+/** Allocator → everyone: what it decided (`evt.reserved`, `evt.queued`, `evt.cold`, …). */
+export const AllocDecided = defineMessage('alloc.decided.v1', {
+  sessionId: sessionId.optional(),
+  decision: z.enum(['reserved', 'queued', 'cold', 'released', 'failed', 'orphan']),
+  candidate: z.string().max(64).optional(),
+  vmName: vmName.optional(),
+  detail: z.string().max(500).optional(),
+  at: iso,
+});
+
+/** Allocator → effects runner: create (or converge) this VM with the player's disk. */
+export const AzureCreateVm = defineMessage('azure.create_vm.v1', {
+  sessionId,
+  playerId,
+  vmName,
+  nicName: z.string().regex(/^[A-Za-z0-9-]{1,80}$/),
+  diskName: z.string().regex(/^[A-Za-z0-9-]{1,80}$/),
+  size: z.string().min(1).max(64),
+  priority: z.enum(['spot', 'regular']),
+  zone: z.string().max(8).optional(),
+  tags: z.record(z.string().regex(/^[a-z]{1,32}$/), z.string().max(256)),
+});
+
+/** Allocator → effects runner: delete this VM and its NIC; never the player's disk. */
+export const AzureDeleteVm = defineMessage('azure.delete_vm.v1', {
+  sessionId,
+  vmName,
+  nicName: z.string().regex(/^[A-Za-z0-9-]{1,80}$/),
+});
+
+/** Allocator → effects runner: report usage (quota) and the VM inventory. */
+export const AzureRefresh = defineMessage('azure.refresh.v1', {
+  usage: z.boolean(),
+  inventory: z.boolean(),
+});
