@@ -92,6 +92,7 @@ export {
 } from './subjects.ts';
 export {
   ACK_WAIT_MS,
+  COMMAND_RETENTION_MS,
   DUPLICATE_WINDOW_MS,
   Streams,
   allStreams,

@@ -26,6 +26,12 @@ export const DUPLICATE_WINDOW_MS = 2 * 60 * 1000;
  */
 export const ACK_WAIT_MS = 3_000;
 
+/**
+ * How long a command stream keeps messages. An inbox entry must live at least as long, or a
+ * message still in the stream could be delivered again to a consumer that forgot it.
+ */
+export const COMMAND_RETENTION_MS = 30 * DAY_MS;
+
 export interface StreamDef {
   name: string;
   subjects: string[];
@@ -69,7 +75,7 @@ export function commandStream(kind: ActorKind): StreamDef {
   return {
     name: cmdStreamName(kind),
     subjects: [`${ROOT}.${kind}.*.cmd.*.*`],
-    maxAgeMs: 30 * DAY_MS,
+    maxAgeMs: COMMAND_RETENTION_MS,
     description: `Commands to ${kind} actors, partitioned by key`,
   };
 }

@@ -68,3 +68,16 @@ export async function sweepOutbox(
     return r.published;
   });
 }
+
+/**
+ * Forgets inbox entries older than `cutoff`, a bounded batch at a time. Safe only because the
+ * cutoff is older than anything the command streams still hold (COMMAND_RETENTION_MS).
+ */
+export async function pruneInbox(knex: Knex, cutoff: Date, limit: number): Promise<number> {
+  return knex('rt_inbox')
+    .whereIn(
+      ['actor', 'msg_id'],
+      knex('rt_inbox').select('actor', 'msg_id').where('handled_at', '<', cutoff).limit(limit),
+    )
+    .delete();
+}

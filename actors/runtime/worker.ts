@@ -14,6 +14,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import {
   ACK_WAIT_MS,
+  COMMAND_RETENTION_MS,
   ErrorCodes,
   HeaderNames,
   PARTITIONS,
@@ -31,6 +32,7 @@ import { settle, type Backoff } from './settle.ts';
 import { runBatch, type Outcome, type Prepared, type PublishRow } from './store.ts';
 import { sweepTimers } from './timers.ts';
 import { drainParked } from './park.ts';
+import { pruneInbox } from './outbox.ts';
 
 export interface WorkerOptions {
   nc: NatsConnection;
@@ -49,6 +51,8 @@ export interface WorkerOptions {
   /** How often due heads of parking lots are retried. */
   parkPollMs?: number;
   outboxSweepMs?: number;
+  /** Inbox entries older than this (by the injected clock) are pruned. */
+  inboxRetentionMs?: number;
   /** Observes each settled delivery (metrics, benchmarks). */
   onSettled?: (p: Prepared, outcome: Outcome, handleMs: number) => void;
   /**
@@ -357,6 +361,13 @@ export function createWorker(opts: WorkerOptions): Worker {
           }
           if (!done.some((d) => d.result.outcomes[0]?.kind !== 'parked')) break;
         }
+      });
+      every(60_000, 'inbox prune', async () => {
+        const cutoff = new Date(
+          opts.clock.now().getTime() - (opts.inboxRetentionMs ?? COMMAND_RETENTION_MS),
+        );
+        const pruned = await pruneInbox(opts.db.knex, cutoff, 5_000);
+        if (pruned > 0) log.info({ pruned, cutoff }, 'inbox pruned');
       });
       every(opts.outboxSweepMs ?? 2_000, 'outbox sweep', () =>
         sweepOutbox(js, opts.db.knex, log, { graceMs: 3_000, limit: 500 }),
