@@ -7,6 +7,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { ensureTopology, type ActorKind } from '../contracts/index.ts';
+import { billingActor } from './billing/index.ts';
 import { allocatorActor } from './allocator/index.ts';
 import { demoActor } from './demo/index.ts';
 import { sessionActor } from './session/index.ts';
@@ -26,6 +27,7 @@ const available: Partial<Record<ActorKind, ActorDefinition>> = {
   demo: demoActor as unknown as ActorDefinition,
   session: sessionActor as unknown as ActorDefinition,
   alloc: allocatorActor as unknown as ActorDefinition,
+  billing: billingActor as unknown as ActorDefinition,
 };
 
 export interface RunningWorker {

@@ -12,6 +12,13 @@ const paise = z.number().int().safe();
 const sessionId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
 const chatId = z.string().regex(/^-?\d{1,20}$/);
 const iso = z.iso.datetime();
+const topupId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+const currency = z.string().regex(/^[A-Z]{3}$/);
+const linkId = z.string().regex(/^plink_[A-Za-z0-9]{1,40}$/);
+const paymentId = z.string().regex(/^pay_[A-Za-z0-9]{1,40}$/);
+const refundId = z.string().regex(/^rfnd_[A-Za-z0-9]{1,40}$/);
+/** Razorpay's reference_id: at most 40 characters. */
+const referenceId = z.string().regex(/^[A-Za-z0-9_-]{1,40}$/);
 
 export const BillingVerbs = {
   admit: 'admit',
@@ -21,10 +28,17 @@ export const BillingVerbs = {
   meterClose: 'meter_close',
   topup: 'topup',
   paymentLinkCreated: 'payment_link_created',
+  paymentLinkFailed: 'payment_link_failed',
   paymentEvent: 'payment_event',
+  linkStatus: 'link_status',
+  adjust: 'adjust',
   balance: 'balance',
   history: 'history',
 } as const;
+export type BillingVerb = (typeof BillingVerbs)[keyof typeof BillingVerbs];
+
+/** Events the billing actor publishes on `respawn.billing.<playerId>.evt.<event>`. */
+export const BillingEvents = { paymentHeld: 'payment_held' } as const;
 
 /** Session → billing: may this player start? The answer is `session.admission.v1`. */
 export const BillingAdmit = defineMessage('billing.admit.v1', {
@@ -84,4 +98,106 @@ export const SessionAdmission = defineMessage('session.admission.v1', {
   allowed: z.boolean(),
   balancePaise: paise,
   requiredPaise: paise,
+});
+
+/** Razorpay effects runner → billing: the payment link for a top-up exists. */
+export const BillingPaymentLinkCreated = defineMessage('billing.payment_link_created.v1', {
+  topupId,
+  referenceId,
+  linkId,
+  shortUrl: z.url(),
+  amountPaise: paise.positive(),
+  currency,
+});
+
+/** Razorpay effects runner → billing: the payment link could not be created. */
+export const BillingPaymentLinkFailed = defineMessage('billing.payment_link_failed.v1', {
+  topupId,
+  error: z.object({
+    code: z.string().min(1).max(64),
+    message: z.string().max(500),
+    retryable: z.boolean(),
+  }),
+});
+
+/** The Razorpay webhook events billing acts on (names as Razorpay sends them). */
+export const PaymentEventKinds = {
+  linkPaid: 'payment_link.paid',
+  captured: 'payment.captured',
+  failed: 'payment.failed',
+  refunded: 'refund.processed',
+} as const;
+export type PaymentEventKind = (typeof PaymentEventKinds)[keyof typeof PaymentEventKinds];
+
+/**
+ * Ingress router → billing: a verified Razorpay webhook, reduced to what billing needs.
+ * `amountPaise`/`currency` are the payment's (or the refund's), as Razorpay reported them.
+ */
+export const BillingPaymentEvent = defineMessage('billing.payment_event.v1', {
+  event: z.enum(PaymentEventKinds),
+  topupId,
+  paymentId,
+  linkId: linkId.optional(),
+  refundId: refundId.optional(),
+  amountPaise: paise.nonnegative(),
+  currency,
+  /** Razorpay's `x-razorpay-event-id`, for the audit trail. */
+  eventId: z.string().max(64).optional(),
+  /** payment.failed: Razorpay's error description, shown to nobody but the operator. */
+  errorReason: z.string().max(500).optional(),
+});
+
+export const LinkStatuses = {
+  created: 'created',
+  partiallyPaid: 'partially_paid',
+  expired: 'expired',
+  cancelled: 'cancelled',
+  paid: 'paid',
+} as const;
+
+/** Razorpay effects runner → billing: a payment link as fetched (reconciliation). */
+export const BillingLinkStatus = defineMessage('billing.link_status.v1', {
+  topupId,
+  linkId,
+  status: z.enum(LinkStatuses),
+  amountPaidPaise: paise.nonnegative(),
+  currency,
+  payments: z
+    .array(
+      z.object({
+        paymentId,
+        amountPaise: paise.nonnegative(),
+        status: z.string().min(1).max(32),
+      }),
+    )
+    .max(20),
+});
+
+/** Operator (or a support tool) → billing: credit (positive) or debit (negative) by hand. */
+export const BillingAdjust = defineMessage('billing.adjust.v1', {
+  adjustmentId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+  amountPaise: paise.refine((v) => v !== 0, 'must not be zero'),
+  note: z.string().min(1).max(200),
+  requestedBy: z.enum(['operator', 'system']),
+});
+
+export const HoldReasons = {
+  amountMismatch: 'amount_mismatch',
+  unknownTopup: 'unknown_topup',
+  secondPayment: 'second_payment',
+  refundUnknownPayment: 'refund_unknown_payment',
+} as const;
+export type HoldReason = (typeof HoldReasons)[keyof typeof HoldReasons];
+
+/** Billing → operators: a payment was recorded but not credited; someone must look at it. */
+export const BillingPaymentHeld = defineMessage('billing.payment_held.v1', {
+  playerId: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/),
+  reason: z.enum(HoldReasons),
+  topupId,
+  paymentId: paymentId.optional(),
+  refundId: refundId.optional(),
+  amountPaise: paise,
+  currency,
+  expectedAmountPaise: paise.optional(),
+  expectedCurrency: currency.optional(),
 });

@@ -40,6 +40,7 @@ export {
   type StopReason,
 } from './session.ts';
 export { TelegramSend } from './out.ts';
+export { AgentReport, AgentReportKinds, agentToken } from './agent.ts';
 export {
   AllocCreateResult,
   AllocDecided,
@@ -55,19 +56,54 @@ export {
   ProviderErrorKinds,
 } from './allocator.ts';
 export {
+  GATEWAY_DLQ_TOKEN,
+  TELEGRAM_OUT_ACK_WAIT_MS,
+  TELEGRAM_OUT_CONSUMER,
+  gatewayDlqSubject,
+  outTelegramFilter,
+  telegramOutConsumer,
+} from './gateway.ts';
+export {
+  BillingAdjust,
   BillingAdmit,
   BillingBalance,
+  BillingEvents,
   BillingHistory,
+  BillingLinkStatus,
   BillingMeterClose,
   BillingMeterOpen,
   BillingMeterPause,
   BillingMeterResume,
+  BillingPaymentEvent,
+  BillingPaymentHeld,
+  BillingPaymentLinkCreated,
+  BillingPaymentLinkFailed,
   BillingTopup,
   BillingVerbs,
+  HoldReasons,
+  LinkStatuses,
+  PaymentEventKinds,
   SessionAdmission,
   Tiers,
+  type BillingVerb,
+  type HoldReason,
+  type PaymentEventKind,
   type Tier,
 } from './billing.ts';
+export {
+  RAZORPAY_EFFECTS_CONSUMER,
+  RAZORPAY_INGRESS_CONSUMER,
+  RAZORPAY_INGRESS_MSG_PREFIX,
+  RazorpayCreateLink,
+  RazorpayFetchLink,
+  RazorpayWebhook,
+  RazorpayWebhookEvents,
+  decodeRazorpayWebhook,
+  razorpayDlqSubject,
+  razorpayEffectsConsumer,
+  razorpayIngressConsumer,
+  type RazorpayNotes,
+} from './razorpay.ts';
 export { DemoAdd, DemoAdded, DemoFail, DemoRemind, DemoReminded, DemoVerbs } from './demo.ts';
 export {
   ActorKinds,

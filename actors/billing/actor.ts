@@ -1,0 +1,185 @@
+/**
+ * The billing actor: one per player (key = player id), owning the wallet, the meters and the
+ * top-ups. Its handler is pure: it reads time only from the context, and what it decides
+ * leaves as emissions (Telegram sends, Razorpay effects, the session's admission and stop),
+ * durable timers and ledger records written in the same transaction as its state.
+ */
+import {
+  ActorKinds,
+  BillingAdjust,
+  BillingAdmit,
+  BillingBalance,
+  BillingHistory,
+  BillingLinkStatus,
+  BillingMeterClose,
+  BillingMeterOpen,
+  BillingMeterPause,
+  BillingMeterResume,
+  BillingPaymentEvent,
+  BillingPaymentLinkCreated,
+  BillingPaymentLinkFailed,
+  BillingTopup,
+  SessionAdmission,
+  TimerFired,
+  cmdSubject,
+  type MessageOf,
+} from '../../contracts/index.ts';
+import { defineActor, emit, type HandlerContext, type HandlerResult } from '../runtime/index.ts';
+import { billingConfig, type BillingConfig } from './config.ts';
+import { OUT_OF_CREDIT_TIMER, availablePaise, replan, requiredPaise } from './credit.ts';
+import { historyText, minutesFor, minutesText, rupees } from './format.ts';
+import { billingMigrations, persistBillingRecords } from './ledger.ts';
+import {
+  SETTLE_TIMER,
+  onMeterClose,
+  onMeterOpen,
+  onMeterPause,
+  onMeterResume,
+  onSettleTimer,
+} from './metering.ts';
+import {
+  RECONCILE_PREFIX,
+  onAdjust,
+  onLinkCreated,
+  onLinkFailed,
+  onLinkStatus,
+  onPaymentEvent,
+  onReconcileTimer,
+  onTopup,
+} from './payments.ts';
+import { BillingState, initialBillingState } from './state.ts';
+import { Work } from './work.ts';
+
+const messages = [
+  BillingAdmit,
+  BillingMeterOpen,
+  BillingMeterPause,
+  BillingMeterResume,
+  BillingMeterClose,
+  BillingTopup,
+  BillingPaymentLinkCreated,
+  BillingPaymentLinkFailed,
+  BillingPaymentEvent,
+  BillingLinkStatus,
+  BillingAdjust,
+  BillingBalance,
+  BillingHistory,
+] as const;
+
+type BillingMessage = MessageOf<(typeof messages)[number]> | MessageOf<typeof TimerFired>;
+
+function onAdmit(w: Work, msg: MessageOf<typeof BillingAdmit>): void {
+  if (msg.chatId !== undefined) w.s.chatId = msg.chatId;
+  const required = requiredPaise(w.cfg.minMinutes, msg.cheapestPricePerHourPaise);
+  const balance = availablePaise(w.s, w.now);
+  w.send(
+    emit(SessionAdmission, cmdSubject(ActorKinds.session, w.player, 'admission'), {
+      sessionId: msg.sessionId,
+      allowed: balance > 0 && balance >= required,
+      balancePaise: balance,
+      requiredPaise: required,
+    }),
+  );
+}
+
+function onBalance(w: Work, msg: MessageOf<typeof BillingBalance>): void {
+  w.s.chatId = msg.chatId;
+  const available = availablePaise(w.s, w.now);
+  const { spot, on_demand: onDemand } = w.cfg.displayPricesPerHourPaise;
+  const running = Object.keys(w.s.meters).length > 0 ? ' (including the session running now)' : '';
+  w.tell({
+    text:
+      `Balance: ${rupees(available)}${running}.\n` +
+      `≈ ${minutesText(minutesFor(available, spot))} on Spot (${rupees(spot)}/h) or ` +
+      `${minutesText(minutesFor(available, onDemand))} on On-Demand (${rupees(onDemand)}/h).`,
+    buttons: w.topupButtons(),
+  });
+}
+
+function onHistory(w: Work, msg: MessageOf<typeof BillingHistory>): void {
+  w.s.chatId = msg.chatId;
+  w.tell({ text: historyText(w.s.history, msg.limit) });
+}
+
+function onTimer(w: Work, msg: MessageOf<typeof TimerFired>): void {
+  w.fired(msg.name);
+  if (msg.name === SETTLE_TIMER) onSettleTimer(w);
+  else if (msg.name.startsWith(RECONCILE_PREFIX)) {
+    onReconcileTimer(w, msg.name.slice(RECONCILE_PREFIX.length));
+  }
+  // A warning point or the end of credit: replanning at the current time sends what is due.
+  else if (msg.name === OUT_OF_CREDIT_TIMER || msg.name.startsWith('warn-')) replan(w);
+}
+
+export function handleBilling(
+  cfg: BillingConfig,
+  state: BillingState,
+  msg: BillingMessage,
+  ctx: HandlerContext,
+): HandlerResult<BillingState> {
+  const w = new Work(state, ctx, cfg);
+  switch (msg.type) {
+    case BillingAdmit.type:
+      onAdmit(w, msg);
+      break;
+    case BillingMeterOpen.type:
+      onMeterOpen(w, msg);
+      break;
+    case BillingMeterPause.type:
+      onMeterPause(w, msg);
+      break;
+    case BillingMeterResume.type:
+      onMeterResume(w, msg);
+      break;
+    case BillingMeterClose.type:
+      onMeterClose(w, msg);
+      break;
+    case BillingTopup.type:
+      onTopup(w, msg);
+      break;
+    case BillingPaymentLinkCreated.type:
+      onLinkCreated(w, msg);
+      break;
+    case BillingPaymentLinkFailed.type:
+      onLinkFailed(w, msg);
+      break;
+    case BillingPaymentEvent.type:
+      onPaymentEvent(w, msg);
+      break;
+    case BillingLinkStatus.type:
+      onLinkStatus(w, msg);
+      break;
+    case BillingAdjust.type:
+      onAdjust(w, msg);
+      break;
+    case BillingBalance.type:
+      onBalance(w, msg);
+      break;
+    case BillingHistory.type:
+      onHistory(w, msg);
+      break;
+    case TimerFired.type:
+      onTimer(w, msg);
+      break;
+  }
+  return w.result();
+}
+
+/** The billing actor with this configuration (validated here, so a bad one fails at start). */
+export function createBillingActor(config: Partial<BillingConfig> = {}) {
+  const cfg = billingConfig(config);
+  return defineActor({
+    kind: ActorKinds.billing,
+    state: BillingState,
+    initial: initialBillingState,
+    messages,
+    handle: (state, msg, ctx) => handleBilling(cfg, state, msg, ctx),
+    persist: persistBillingRecords,
+    migrations: billingMigrations,
+  });
+}
+
+export type BillingActor = ReturnType<typeof createBillingActor>;
+
+/** Built from the defaults, for the worker's table of actor kinds. */
+export const billingActor: BillingActor = createBillingActor();

@@ -1,0 +1,45 @@
+/** How money, durations and history read in the player's chat. Integer paise in, text out. */
+import type { HistoryLine } from './state.ts';
+
+/** 123456 → "₹1234.56", -5 → "-₹0.05". */
+export function rupees(paise: number): string {
+  const sign = paise < 0 ? '-' : '';
+  const abs = Math.abs(paise);
+  return `${sign}₹${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, '0')}`;
+}
+
+/** A signed amount for history lines: "+₹500.00", "-₹23.60". */
+export function signedRupees(paise: number): string {
+  return paise > 0 ? `+${rupees(paise)}` : rupees(paise);
+}
+
+/** Whole minutes `paise` buys at `pricePerHourPaise` (rounded down, never negative). */
+export function minutesFor(paise: number, pricePerHourPaise: number): number {
+  if (paise <= 0) return 0;
+  return Math.floor((paise * 60) / pricePerHourPaise);
+}
+
+export function minutesText(n: number): string {
+  return n === 1 ? '1 minute' : `${n} minutes`;
+}
+
+function stamp(isoTime: string): string {
+  return `${isoTime.slice(0, 10)} ${isoTime.slice(11, 16)} UTC`;
+}
+
+/** Telegram's limit is 4096 characters; older lines are left out to stay under it. */
+const MAX_TEXT = 4000;
+
+export function historyText(lines: readonly HistoryLine[], limit: number): string {
+  if (lines.length === 0) return 'No wallet activity yet.';
+  const shown = lines.slice(-limit).reverse();
+  const body: string[] = [];
+  let size = 60;
+  for (const l of shown) {
+    const line = `${stamp(l.at)}  ${signedRupees(l.amountPaise)}  ${l.label.slice(0, 120)}  → ${rupees(l.balanceAfterPaise)}`;
+    if (size + line.length + 1 > MAX_TEXT) break;
+    size += line.length + 1;
+    body.push(line);
+  }
+  return [`Last ${body.length} wallet entries (newest first):`, ...body].join('\n');
+}

@@ -1,0 +1,371 @@
+import { describe, expect, it } from 'vitest';
+import {
+  BillingAdjust,
+  BillingBalance,
+  BillingHistory,
+  BillingLinkStatus,
+  BillingMeterClose,
+  BillingMeterOpen,
+  BillingPaymentEvent,
+  BillingPaymentHeld,
+  BillingPaymentLinkCreated,
+  BillingPaymentLinkFailed,
+  BillingTopup,
+  ErrorCodes,
+  RazorpayCreateLink,
+  RazorpayFetchLink,
+  TelegramSend,
+  TerminalError,
+} from '../../contracts/index.ts';
+import { referenceIdFor } from './payments.ts';
+import { BillingSim, MIN, T0 } from './testkit.ts';
+
+const AMOUNT = 50_000;
+const PAY = 'pay_FOGsH8uHkF2FbR';
+const LINK = 'plink_FOGqq3O6E5bkml';
+
+const RECONCILE = { reconcileAfterMs: 15 * MIN, reconcileEveryMs: 30 * MIN, linkTtlMs: 60 * MIN };
+
+/** A player who asked for a ₹500 top-up and got its link. */
+function withLink(config = {}): BillingSim {
+  const sim = new BillingSim({ ...RECONCILE, ...config });
+  sim.send(BillingTopup, { requestId: 'r1', chatId: '42', amountPaise: AMOUNT });
+  sim.send(BillingPaymentLinkCreated, {
+    topupId: 'r1',
+    referenceId: referenceIdFor('42', 'r1'),
+    linkId: LINK,
+    shortUrl: 'https://rzp.example/i/abc',
+    amountPaise: AMOUNT,
+    currency: 'INR',
+  });
+  return sim;
+}
+
+const paid = (over: Partial<Parameters<typeof BillingPaymentEvent.encode>[0]> = {}) => ({
+  event: 'payment_link.paid' as const,
+  topupId: 'r1',
+  paymentId: PAY,
+  linkId: LINK,
+  amountPaise: AMOUNT,
+  currency: 'INR',
+  ...over,
+});
+
+const topups = (sim: BillingSim) => sim.ledger.filter((l) => l.reason === 'topup');
+const told = (sim: BillingSim) => sim.sent(TelegramSend).map((m) => m.text);
+
+describe('a top-up', () => {
+  it('asks the gateway for a payment link tied to the top-up, and sends the link to the player', () => {
+    const sim = new BillingSim(RECONCILE);
+    sim.send(BillingTopup, { requestId: 'r1', chatId: '42', amountPaise: AMOUNT });
+    const [effect] = sim.sent(RazorpayCreateLink);
+    expect(effect).toMatchObject({
+      subject: 'respawn.out.razorpay',
+      playerId: '42',
+      topupId: 'r1',
+      referenceId: referenceIdFor('42', 'r1'),
+      amountPaise: AMOUNT,
+      currency: 'INR',
+      expireBy: new Date(T0.getTime() + 60 * MIN).toISOString(),
+    });
+    expect(effect!.referenceId.length).toBeLessThanOrEqual(40);
+    expect(sim.timers.get('reconcile-r1')?.at).toEqual(new Date(T0.getTime() + 15 * MIN));
+
+    sim.send(BillingPaymentLinkCreated, {
+      topupId: 'r1',
+      referenceId: effect!.referenceId,
+      linkId: LINK,
+      shortUrl: 'https://rzp.example/i/abc',
+      amountPaise: AMOUNT,
+      currency: 'INR',
+    });
+    const [link] = sim.sent(TelegramSend);
+    expect(link).toMatchObject({ chatId: '42', url: 'https://rzp.example/i/abc' });
+    expect(link!.text).toMatch(/Pay ₹500\.00/);
+    expect(sim.state.topups.r1!.status).toBe('pending');
+  });
+
+  it('gives different top-ups and different players different reference ids', () => {
+    const ids = new Set([
+      referenceIdFor('42', 'r1'),
+      referenceIdFor('42', 'r2'),
+      referenceIdFor('43', 'r1'),
+    ]);
+    expect(ids.size).toBe(3);
+  });
+
+  it('refuses an amount outside the bounds without asking Razorpay', () => {
+    const sim = new BillingSim({ topupMinPaise: 10_000, topupMaxPaise: 100_000 });
+    sim.send(BillingTopup, { requestId: 'r1', chatId: '42', amountPaise: 5_000 });
+    sim.send(BillingTopup, { requestId: 'r2', chatId: '42', amountPaise: 100_001 });
+    expect(sim.sent(RazorpayCreateLink)).toHaveLength(0);
+    expect(told(sim)[0]).toMatch(/from ₹100\.00 to ₹1000\.00/);
+    expect(sim.state.topups).toEqual({});
+  });
+
+  it('does not create a second link for a repeated request', () => {
+    const sim = withLink();
+    sim.send(BillingTopup, { requestId: 'r1', chatId: '42', amountPaise: AMOUNT });
+    expect(sim.sent(RazorpayCreateLink)).toHaveLength(1);
+  });
+
+  it('tells the player when the link could not be created', () => {
+    const sim = new BillingSim();
+    sim.send(BillingTopup, { requestId: 'r1', chatId: '42', amountPaise: AMOUNT });
+    sim.send(BillingPaymentLinkFailed, {
+      topupId: 'r1',
+      error: { code: 'BAD_REQUEST_ERROR', message: 'nope', retryable: false },
+    });
+    expect(sim.state.topups.r1!.status).toBe('failed');
+    expect(sim.timers.has('reconcile-r1')).toBe(false);
+    expect(told(sim)[0]).toMatch(/could not be created/);
+  });
+
+  it('rejects a link result for a top-up it never asked for (dead-lettered by the runtime)', () => {
+    const sim = new BillingSim();
+    let err: unknown;
+    try {
+      sim.send(BillingPaymentLinkCreated, {
+        topupId: 'nope',
+        referenceId: 'x',
+        linkId: LINK,
+        shortUrl: 'https://rzp.example/i/abc',
+        amountPaise: AMOUNT,
+        currency: 'INR',
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(TerminalError);
+    expect((err as TerminalError).code).toBe(ErrorCodes.rejected);
+  });
+});
+
+describe('limits of what goes to Telegram', () => {
+  it('handles a request id of the longest allowed length', () => {
+    const id = 'x'.repeat(64);
+    const sim = new BillingSim();
+    sim.send(BillingTopup, { requestId: id, chatId: '42', amountPaise: AMOUNT });
+    sim.send(BillingPaymentLinkCreated, {
+      topupId: id,
+      referenceId: referenceIdFor('42', id),
+      linkId: LINK,
+      shortUrl: 'https://rzp.example/i/abc',
+      amountPaise: AMOUNT,
+      currency: 'INR',
+    });
+    sim.send(BillingPaymentEvent, paid({ topupId: id }));
+    expect(sim.state.balancePaise).toBe(AMOUNT);
+    for (const m of sim.sent(TelegramSend)) expect(m.editKey!.length).toBeLessThanOrEqual(64);
+  });
+
+  it('keeps /history within Telegram’s message size however long the entries', () => {
+    const sim = new BillingSim();
+    for (let i = 0; i < 60; i++) {
+      sim.send(BillingAdjust, {
+        adjustmentId: `a${i}`,
+        amountPaise: 1,
+        note: 'n'.repeat(200),
+        requestedBy: 'operator',
+      });
+    }
+    sim.send(BillingHistory, { chatId: '42', limit: 50 });
+    const text = sim.sent(TelegramSend).at(-1)!.text;
+    expect(text.length).toBeLessThanOrEqual(4096);
+    expect(text.split('\n').length).toBeGreaterThan(10);
+  });
+});
+
+describe('crediting a payment exactly once', () => {
+  it('credits a paid link once, tells the player, and stops reconciling', () => {
+    const sim = withLink();
+    sim.send(BillingPaymentEvent, paid());
+    expect(topups(sim)).toEqual([
+      expect.objectContaining({ key: `topup:${PAY}`, amountPaise: AMOUNT, paymentId: PAY }),
+    ]);
+    expect(sim.state.balancePaise).toBe(AMOUNT);
+    expect(told(sim).at(-1)).toMatch(/₹500\.00 added\. Balance: ₹500\.00/);
+    expect(sim.timers.has('reconcile-r1')).toBe(false);
+  });
+
+  it('credits once when the same webhook arrives five times', () => {
+    const sim = withLink();
+    for (let i = 0; i < 5; i++) sim.send(BillingPaymentEvent, paid({ eventId: `evt_${i}` }));
+    expect(topups(sim)).toHaveLength(1);
+    expect(sim.state.balancePaise).toBe(AMOUNT);
+    expect(told(sim).filter((t) => t.includes('added'))).toHaveLength(1);
+  });
+
+  it('credits once when payment.captured comes before payment_link.paid', () => {
+    const sim = withLink();
+    sim.send(BillingPaymentEvent, paid({ event: 'payment.captured', linkId: undefined }));
+    sim.send(BillingPaymentEvent, paid());
+    sim.send(BillingPaymentEvent, paid({ event: 'payment.captured', linkId: undefined }));
+    expect(topups(sim)).toHaveLength(1);
+    expect(sim.state.balancePaise).toBe(sim.ledgerSum());
+  });
+
+  it('holds a payment whose amount does not match the top-up, and says nothing of success', () => {
+    const sim = withLink();
+    sim.send(BillingPaymentEvent, paid({ amountPaise: AMOUNT - 1 }));
+    sim.send(BillingPaymentEvent, paid({ amountPaise: AMOUNT - 1, event: 'payment.captured' }));
+    expect(topups(sim)).toHaveLength(0);
+    expect(sim.state.balancePaise).toBe(0);
+    expect(sim.holds).toEqual([
+      expect.objectContaining({
+        reason: 'amount_mismatch',
+        paymentId: PAY,
+        amountPaise: AMOUNT - 1,
+        expectedAmountPaise: AMOUNT,
+      }),
+    ]);
+    const [held] = sim.sent(BillingPaymentHeld);
+    expect(held).toMatchObject({ subject: 'respawn.billing.42.evt.payment_held', playerId: '42' });
+    expect(told(sim).some((t) => t.includes('added'))).toBe(false);
+  });
+
+  it('holds a payment in another currency', () => {
+    const sim = withLink();
+    sim.send(BillingPaymentEvent, paid({ currency: 'USD' }));
+    expect(sim.holds[0]).toMatchObject({ reason: 'amount_mismatch', currency: 'USD' });
+    expect(sim.state.balancePaise).toBe(0);
+  });
+
+  it('holds a payment for a top-up nobody asked for', () => {
+    const sim = new BillingSim();
+    sim.send(BillingPaymentEvent, paid({ topupId: 'ghost' }));
+    expect(sim.holds[0]).toMatchObject({ reason: 'unknown_topup', topupId: 'ghost' });
+    expect(sim.ledger).toHaveLength(0);
+  });
+
+  it('holds a second payment on a top-up that was already paid', () => {
+    const sim = withLink();
+    sim.send(BillingPaymentEvent, paid());
+    sim.send(BillingPaymentEvent, paid({ paymentId: 'pay_Second' }));
+    expect(topups(sim)).toHaveLength(1);
+    expect(sim.holds[0]).toMatchObject({ reason: 'second_payment', paymentId: 'pay_Second' });
+  });
+
+  it('tells the player about a failed payment once and keeps the top-up open', () => {
+    const sim = withLink();
+    const failed = paid({
+      event: 'payment.failed',
+      paymentId: 'pay_Failed',
+      errorReason: 'declined',
+    });
+    sim.send(BillingPaymentEvent, failed);
+    sim.send(BillingPaymentEvent, failed);
+    expect(told(sim).filter((t) => t.includes('did not go through'))).toHaveLength(1);
+    expect(sim.state.topups.r1!.status).toBe('pending');
+    sim.send(BillingPaymentEvent, paid());
+    expect(sim.state.balancePaise).toBe(AMOUNT);
+  });
+});
+
+describe('refunds', () => {
+  it('debits a processed refund once', () => {
+    const sim = withLink();
+    sim.send(BillingPaymentEvent, paid());
+    const refund = paid({ event: 'refund.processed', refundId: 'rfnd_1', amountPaise: 20_000 });
+    sim.send(BillingPaymentEvent, refund);
+    sim.send(BillingPaymentEvent, refund);
+    expect(sim.state.balancePaise).toBe(30_000);
+    expect(sim.ledger.filter((l) => l.reason === 'refund')).toEqual([
+      expect.objectContaining({ key: 'refund:rfnd_1', amountPaise: -20_000 }),
+    ]);
+  });
+
+  it('holds a refund of a payment that was never credited', () => {
+    const sim = withLink();
+    sim.send(BillingPaymentEvent, paid({ event: 'refund.processed', refundId: 'rfnd_1' }));
+    expect(sim.holds[0]).toMatchObject({ reason: 'refund_unknown_payment', refundId: 'rfnd_1' });
+    expect(sim.ledger).toHaveLength(0);
+  });
+});
+
+describe('reconciliation', () => {
+  it('fetches a link still unpaid after the configured time and credits a captured payment once', () => {
+    const sim = withLink();
+    sim.advance(15 * MIN);
+    expect(sim.sent(RazorpayFetchLink)).toEqual([
+      expect.objectContaining({ playerId: '42', topupId: 'r1', linkId: LINK }),
+    ]);
+    expect(sim.timers.get('reconcile-r1')?.at).toEqual(new Date(T0.getTime() + 45 * MIN));
+    const status = {
+      topupId: 'r1',
+      linkId: LINK,
+      status: 'paid' as const,
+      amountPaidPaise: AMOUNT,
+      currency: 'INR',
+      payments: [{ paymentId: PAY, amountPaise: AMOUNT, status: 'captured' }],
+    };
+    sim.send(BillingLinkStatus, status);
+    sim.send(BillingLinkStatus, status);
+    // The webhook Razorpay kept retrying finally arrives.
+    sim.send(BillingPaymentEvent, paid());
+    expect(topups(sim)).toHaveLength(1);
+    expect(sim.state.balancePaise).toBe(AMOUNT);
+    expect(sim.timers.has('reconcile-r1')).toBe(false);
+    sim.advance(120 * MIN);
+    expect(sim.sent(RazorpayFetchLink)).toHaveLength(1);
+  });
+
+  it('keeps looking until past the link’s expiry, then gives the top-up up', () => {
+    const sim = withLink();
+    sim.advance(200 * MIN);
+    // At 15, 45, 75 and 105 minutes; the last one is past expiry (60) + one interval (30).
+    expect(sim.sent(RazorpayFetchLink)).toHaveLength(4);
+    expect(sim.state.topups.r1!.status).toBe('expired');
+    expect(sim.timers.size).toBe(0);
+  });
+
+  it('still credits a payment captured at the last moment of an expired top-up', () => {
+    const sim = withLink();
+    sim.send(BillingLinkStatus, {
+      topupId: 'r1',
+      linkId: LINK,
+      status: 'expired',
+      amountPaidPaise: 0,
+      currency: 'INR',
+      payments: [],
+    });
+    expect(sim.state.topups.r1!.status).toBe('expired');
+    sim.send(BillingPaymentEvent, paid());
+    expect(sim.state.balancePaise).toBe(AMOUNT);
+  });
+});
+
+describe('balance and history', () => {
+  it('answers /balance with the balance, what it buys, and the top-up presets', () => {
+    const sim = withLink();
+    sim.send(BillingPaymentEvent, paid());
+    sim.send(BillingBalance, { chatId: '42' });
+    const answer = sim.sent(TelegramSend).at(-1)!;
+    expect(answer.text).toMatch(/Balance: ₹500\.00/);
+    expect(answer.text).toMatch(/≈ 1000 minutes on Spot/);
+    expect(answer.buttons?.flat().map((b) => b.data)).toEqual([
+      'topup:10000',
+      'topup:25000',
+      'topup:50000',
+      'topup:100000',
+    ]);
+  });
+
+  it('answers /history with the last entries, newest first, a session’s usage on one line', () => {
+    const sim = withLink({ settleIntervalMs: MIN });
+    sim.send(BillingPaymentEvent, paid());
+    sim.send(BillingMeterOpen, {
+      sessionId: 's1',
+      tier: 'spot',
+      pricePerHourPaise: 3000,
+      at: sim.now.toISOString(),
+    });
+    sim.advance(10 * MIN);
+    sim.send(BillingMeterClose, { sessionId: 's1', at: sim.now.toISOString(), reason: 'player' });
+    sim.send(BillingHistory, { chatId: '42', limit: 10 });
+    const lines = sim.sent(TelegramSend).at(-1)!.text.split('\n');
+    expect(lines[0]).toBe('Last 2 wallet entries (newest first):');
+    expect(lines[1]).toMatch(/-₹5\.00 {2}Spot session s1 {2}→ ₹495\.00$/);
+    expect(lines[2]).toMatch(/\+₹500\.00 {2}Top-up {2}→ ₹500\.00$/);
+  });
+});

@@ -1,0 +1,352 @@
+/**
+ * Top-ups through Razorpay payment links, exactly once. A captured payment is credited when
+ * it matches its top-up (amount and currency) and was never credited before — decided from
+ * state (`creditedPayments`), whichever of payment_link.paid, payment.captured or a
+ * reconciliation fetch reports it first, however often. Anything that does not match is
+ * held for an operator: recorded, never credited, never announced as a success.
+ */
+import { createHash } from 'node:crypto';
+import {
+  ErrorCodes,
+  RazorpayCreateLink,
+  RazorpayFetchLink,
+  TerminalError,
+  outRazorpaySubject,
+  type BillingAdjust,
+  type BillingLinkStatus,
+  type BillingPaymentEvent,
+  type BillingPaymentLinkCreated,
+  type BillingPaymentLinkFailed,
+  type BillingTopup,
+  type MessageOf,
+} from '../../contracts/index.ts';
+import { emit } from '../runtime/index.ts';
+import { replan } from './credit.ts';
+import { rupees } from './format.ts';
+import { LIMITS, type Topup } from './state.ts';
+import type { Work } from './work.ts';
+
+export const reconcileTimer = (topupId: string): string => `reconcile-${topupId}`;
+export const RECONCILE_PREFIX = 'reconcile-';
+
+/** Razorpay's reference_id for a top-up: unique per account, at most 40 characters. */
+export function referenceIdFor(playerId: string, topupId: string): string {
+  return `rsp_${createHash('sha256').update(`${playerId}:${topupId}`).digest('hex').slice(0, 32)}`;
+}
+
+function finished(t: Topup): boolean {
+  return t.status === 'paid' || t.status === 'failed' || t.status === 'expired';
+}
+
+/** Keeps every open top-up and the most recent finished ones. */
+function pruneTopups(w: Work): void {
+  const done = Object.values(w.s.topups)
+    .filter(finished)
+    .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  for (const t of done.slice(0, Math.max(0, done.length - LIMITS.finishedTopups))) {
+    delete w.s.topups[t.id];
+  }
+}
+
+export function onTopup(w: Work, msg: MessageOf<typeof BillingTopup>): void {
+  w.s.chatId = msg.chatId;
+  const existing = w.s.topups[msg.requestId];
+  if (existing !== undefined) {
+    if (existing.status === 'pending' && existing.shortUrl !== undefined) sendLink(w, existing);
+    return;
+  }
+  const { topupMinPaise: min, topupMaxPaise: max } = w.cfg;
+  if (msg.amountPaise < min || msg.amountPaise > max) {
+    w.tell(
+      {
+        text: `Top-ups go from ${rupees(min)} to ${rupees(max)}. Pick an amount:`,
+        buttons: w.topupButtons(),
+      },
+      msg.chatId,
+    );
+    return;
+  }
+  const topup: Topup = {
+    id: msg.requestId,
+    referenceId: referenceIdFor(w.player, msg.requestId),
+    amountPaise: msg.amountPaise,
+    currency: w.cfg.currency,
+    chatId: msg.chatId,
+    createdAt: w.now.toISOString(),
+    status: 'creating',
+  };
+  w.s.topups[topup.id] = topup;
+  w.send(
+    emit(RazorpayCreateLink, outRazorpaySubject(), {
+      playerId: w.player,
+      topupId: topup.id,
+      referenceId: topup.referenceId,
+      amountPaise: topup.amountPaise,
+      currency: topup.currency,
+      description: `Respawn wallet top-up ${rupees(topup.amountPaise)}`,
+      expireBy: new Date(w.now.getTime() + w.cfg.linkTtlMs).toISOString(),
+    }),
+  );
+  w.arm(reconcileTimer(topup.id), new Date(w.now.getTime() + w.cfg.reconcileAfterMs));
+}
+
+/** One chat message per top-up, edited as it progresses (Telegram's key: at most 64). */
+function editKey(t: Topup): string {
+  return `topup:${t.id.length <= 58 ? t.id : t.referenceId}`;
+}
+
+function sendLink(w: Work, t: Topup): void {
+  if (t.shortUrl === undefined) return;
+  w.tell(
+    {
+      text: `Pay ${rupees(t.amountPaise)} to top up your Respawn wallet. The link is valid for ${Math.round(
+        w.cfg.linkTtlMs / 3_600_000,
+      )} h.`,
+      url: t.shortUrl,
+      editKey: editKey(t),
+    },
+    t.chatId,
+  );
+}
+
+function topupOrReject(w: Work, topupId: string, what: string): Topup {
+  const t = w.s.topups[topupId];
+  if (t === undefined) {
+    throw new TerminalError(
+      ErrorCodes.rejected,
+      `${what} for top-up ${topupId}, which billing does not know`,
+    );
+  }
+  return t;
+}
+
+export function onLinkCreated(w: Work, msg: MessageOf<typeof BillingPaymentLinkCreated>): void {
+  const t = topupOrReject(w, msg.topupId, 'payment link created');
+  if (t.status !== 'creating') return;
+  if (
+    msg.referenceId !== t.referenceId ||
+    msg.amountPaise !== t.amountPaise ||
+    msg.currency !== t.currency
+  ) {
+    throw new TerminalError(
+      ErrorCodes.rejected,
+      `payment link ${msg.linkId} does not match top-up ${t.id} (reference, amount or currency)`,
+    );
+  }
+  t.status = 'pending';
+  t.linkId = msg.linkId;
+  t.shortUrl = msg.shortUrl;
+  sendLink(w, t);
+}
+
+export function onLinkFailed(w: Work, msg: MessageOf<typeof BillingPaymentLinkFailed>): void {
+  const t = topupOrReject(w, msg.topupId, 'payment link failure');
+  if (t.status !== 'creating') return;
+  t.status = 'failed';
+  w.disarm(reconcileTimer(t.id));
+  w.tell(
+    { text: 'Sorry, the payment link could not be created. Please try again in a moment.' },
+    t.chatId,
+  );
+  pruneTopups(w);
+}
+
+interface Captured {
+  topupId: string;
+  paymentId: string;
+  amountPaise: number;
+  currency: string;
+}
+
+/** Credits a captured payment once, or holds it for an operator. */
+function credit(w: Work, p: Captured): void {
+  if (w.s.creditedPayments.includes(p.paymentId)) return;
+  const t = w.s.topups[p.topupId];
+  const base = {
+    topupId: p.topupId,
+    paymentId: p.paymentId,
+    amountPaise: p.amountPaise,
+    currency: p.currency,
+  };
+  if (t === undefined) {
+    w.hold({ id: p.paymentId, reason: 'unknown_topup', ...base });
+    return;
+  }
+  if (t.paymentId !== undefined && t.paymentId !== p.paymentId) {
+    w.hold({ id: p.paymentId, reason: 'second_payment', ...base });
+    return;
+  }
+  if (p.amountPaise !== t.amountPaise || p.currency !== t.currency) {
+    w.hold({
+      id: p.paymentId,
+      reason: 'amount_mismatch',
+      ...base,
+      expectedAmountPaise: t.amountPaise,
+      expectedCurrency: t.currency,
+    });
+    return;
+  }
+  w.s.creditedPayments.push(p.paymentId);
+  t.status = 'paid';
+  t.paymentId = p.paymentId;
+  w.post({
+    key: `topup:${p.paymentId}`,
+    amountPaise: p.amountPaise,
+    reason: 'topup',
+    topupId: t.id,
+    paymentId: p.paymentId,
+    label: 'Top-up',
+  });
+  w.disarm(reconcileTimer(t.id));
+  w.tell(
+    {
+      text: `✅ ${rupees(p.amountPaise)} added. Balance: ${rupees(w.s.balancePaise)}.`,
+      editKey: editKey(t),
+    },
+    t.chatId,
+  );
+  pruneTopups(w);
+  replan(w);
+}
+
+export function onPaymentEvent(w: Work, msg: MessageOf<typeof BillingPaymentEvent>): void {
+  switch (msg.event) {
+    case 'payment_link.paid':
+    case 'payment.captured':
+      credit(w, msg);
+      return;
+    case 'payment.failed': {
+      if (
+        w.s.failedPayments.includes(msg.paymentId) ||
+        w.s.creditedPayments.includes(msg.paymentId)
+      ) {
+        return;
+      }
+      w.s.failedPayments = [...w.s.failedPayments, msg.paymentId].slice(-LIMITS.failedPayments);
+      const t = w.s.topups[msg.topupId];
+      if (t?.status === 'pending') {
+        w.tell(
+          { text: 'That payment did not go through. You can try again with the same link.' },
+          t.chatId,
+        );
+      }
+      return;
+    }
+    case 'refund.processed':
+      refund(w, msg);
+  }
+}
+
+function refund(w: Work, msg: MessageOf<typeof BillingPaymentEvent>): void {
+  if (msg.refundId === undefined) {
+    throw new TerminalError(ErrorCodes.invalidPayload, 'refund.processed without a refundId');
+  }
+  if (w.s.refunds.includes(msg.refundId)) return;
+  const base = {
+    id: msg.refundId,
+    topupId: msg.topupId,
+    paymentId: msg.paymentId,
+    refundId: msg.refundId,
+    amountPaise: msg.amountPaise,
+    currency: msg.currency,
+  };
+  if (!w.s.creditedPayments.includes(msg.paymentId)) {
+    w.hold({ ...base, reason: 'refund_unknown_payment' });
+    return;
+  }
+  if (msg.currency !== w.cfg.currency) {
+    w.hold({ ...base, reason: 'amount_mismatch', expectedCurrency: w.cfg.currency });
+    return;
+  }
+  w.s.refunds.push(msg.refundId);
+  if (msg.amountPaise === 0) return;
+  w.post({
+    key: `refund:${msg.refundId}`,
+    amountPaise: -msg.amountPaise,
+    reason: 'refund',
+    topupId: msg.topupId,
+    paymentId: msg.paymentId,
+    refundId: msg.refundId,
+    label: 'Refund',
+  });
+  w.tell({
+    text: `${rupees(msg.amountPaise)} was refunded to your payment method. Balance: ${rupees(w.s.balancePaise)}.`,
+  });
+  replan(w);
+}
+
+/** Reconciliation's answer: credit what Razorpay captured, settle the top-up's fate. */
+export function onLinkStatus(w: Work, msg: MessageOf<typeof BillingLinkStatus>): void {
+  for (const p of msg.payments) {
+    if (p.status !== 'captured') continue;
+    credit(w, {
+      topupId: msg.topupId,
+      paymentId: p.paymentId,
+      amountPaise: p.amountPaise,
+      currency: msg.currency,
+    });
+  }
+  const t = w.s.topups[msg.topupId];
+  if (t === undefined || t.status !== 'pending') return;
+  if (msg.status === 'expired' || msg.status === 'cancelled' || pastDeadline(w, t)) {
+    expire(w, t);
+  }
+}
+
+function pastDeadline(w: Work, t: Topup): boolean {
+  return (
+    w.now.getTime() > new Date(t.createdAt).getTime() + w.cfg.linkTtlMs + w.cfg.reconcileEveryMs
+  );
+}
+
+function expire(w: Work, t: Topup): void {
+  t.status = 'expired';
+  w.disarm(reconcileTimer(t.id));
+  pruneTopups(w);
+}
+
+/**
+ * A top-up still open: ask Razorpay (the answer comes back as `link_status`) and look again
+ * later, until well past the link's expiry.
+ */
+export function onReconcileTimer(w: Work, topupId: string): void {
+  const t = w.s.topups[topupId];
+  if (t === undefined || finished(t)) return;
+  if (t.status === 'creating') {
+    if (pastDeadline(w, t)) {
+      t.status = 'failed';
+      pruneTopups(w);
+      return;
+    }
+  } else if (t.linkId !== undefined) {
+    w.send(
+      emit(RazorpayFetchLink, outRazorpaySubject(), {
+        playerId: w.player,
+        topupId: t.id,
+        linkId: t.linkId,
+      }),
+    );
+    // One last look after the deadline; its answer can still credit an expired top-up.
+    if (pastDeadline(w, t)) {
+      expire(w, t);
+      return;
+    }
+  }
+  w.arm(reconcileTimer(t.id), new Date(w.now.getTime() + w.cfg.reconcileEveryMs));
+}
+
+export function onAdjust(w: Work, msg: MessageOf<typeof BillingAdjust>): void {
+  if (w.s.adjustments.includes(msg.adjustmentId)) return;
+  w.s.adjustments.push(msg.adjustmentId);
+  w.post({
+    key: `adjustment:${w.player}:${msg.adjustmentId}`,
+    amountPaise: msg.amountPaise,
+    reason: 'adjustment',
+    note: msg.note,
+    label: `Adjustment: ${msg.note}`,
+  });
+  w.tell({
+    text: `Your balance was adjusted by ${rupees(msg.amountPaise)} (${msg.note}). Balance: ${rupees(w.s.balancePaise)}.`,
+  });
+  replan(w);
+}

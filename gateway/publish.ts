@@ -1,0 +1,42 @@
+/**
+ * Publishes authenticated ingress to RESPAWN_IN and says whether JetStream stored it. The
+ * Nats-Msg-Id comes from the sender's own id (update_id, event id, report id), so a retry of
+ * the same delivery is stored once within the stream's de-duplication window.
+ */
+import type { JetStreamClient } from '@nats-io/jetstream';
+import { ingressSubject, type IngressSource } from '../contracts/index.ts';
+import type { IngressMetrics } from './metrics.ts';
+import type { ConnectionWatch } from './nats-status.ts';
+
+export type PublishResult =
+  | { ok: true; duplicate: boolean; seq: number }
+  | { ok: false; reason: string };
+
+export type IngressPublisher = (
+  source: IngressSource,
+  data: Uint8Array,
+  msgId: string,
+) => Promise<PublishResult>;
+
+export function createIngressPublisher(deps: {
+  js: JetStreamClient;
+  connection: ConnectionWatch;
+  timeoutMs: number;
+  metrics: IngressMetrics;
+}): IngressPublisher {
+  return async (source, data, msgId) => {
+    // Down now: answer at once (the sender retries) rather than after the publish timeout.
+    if (!deps.connection.connected()) return { ok: false, reason: 'NATS is disconnected' };
+    const end = deps.metrics.publishSeconds.startTimer({ source });
+    try {
+      const ack = await deps.js.publish(ingressSubject(source), data, {
+        msgID: msgId,
+        timeout: deps.timeoutMs,
+      });
+      end();
+      return { ok: true, duplicate: ack.duplicate, seq: ack.seq };
+    } catch (err) {
+      return { ok: false, reason: err instanceof Error ? err.message : String(err) };
+    }
+  };
+}

@@ -1,0 +1,348 @@
+/**
+ * Carries out `respawn.out.telegram.<chatId>`: a durable pull consumer on RESPAWN_OUT, one
+ * in-process queue per chat (order kept, about one message a second per chat, about thirty a
+ * second overall), grammY for the calls.
+ *
+ * Never lost: a message is acked only after Telegram accepted it (and its record is stored);
+ * a 429 waits `retry_after` and tries again, network errors and 5xx retry with backoff, while
+ * the ack is kept alive. Telegram's refusals (400, 403) and invalid out messages go to
+ * `respawn.dlq.gateway.<code>` with the reason, then are terminated.
+ *
+ * Never doubled: before sending, the out message's Nats-Msg-Id is looked up in the sent store;
+ * after sending, the record is written before the ack. What remains: a crash (or a lost
+ * response) after Telegram accepted a send and before the record is stored — milliseconds —
+ * sends that message again on redelivery; Telegram's sendMessage has no idempotency key.
+ */
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import type { Api } from 'grammy';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import {
+  ErrorCodes,
+  GATEWAY_DLQ_TOKEN,
+  HeaderNames,
+  Streams,
+  TELEGRAM_OUT_ACK_WAIT_MS,
+  TelegramSend,
+  TerminalError,
+  gatewayDlqSubject,
+  telegramOutConsumer,
+} from '../../contracts/index.ts';
+import { sleep } from '../async.ts';
+import { SendOutcomes, createOutboundMetrics } from '../metrics.ts';
+import { createTelegramCaller, type TelegramSendMessage } from './deliver.ts';
+import { createPacer, type PacerClock } from './pacer.ts';
+import { createSentStore, type SentStore } from './sent-store.ts';
+
+export interface TelegramOutboundOptions {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  api: Api;
+  log: Logger;
+  metricsRegistry: Registry;
+  /** Least time between two sends to one chat. Telegram: about 1000 ms. */
+  perChatIntervalMs: number;
+  /** Sends per second overall. Telegram: about 30. */
+  globalPerSecond: number;
+  /** Strings never logged (the bot token). */
+  secrets?: readonly string[];
+  clock?: PacerClock;
+  backoff?: { baseMs: number; maxMs: number };
+  /** Tests: a store other than the KV bucket. */
+  store?: SentStore;
+}
+
+export interface TelegramOutbound {
+  start(): Promise<void>;
+  /** Finishes the calls in flight; what is still queued is redelivered (after ack_wait). */
+  stop(): Promise<void>;
+  /** Out messages received and not yet settled. */
+  readonly pending: number;
+}
+
+interface Entry {
+  m: JsMsg;
+  msgId: string;
+  send: TelegramSendMessage;
+}
+
+const systemClock: PacerClock = { now: () => Date.now(), sleep };
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;
+}
+
+export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramOutbound {
+  const log = opts.log.child({ component: 'telegram-out' });
+  const metrics = createOutboundMetrics(opts.metricsRegistry);
+  const clock = opts.clock ?? systemClock;
+  const backoff = opts.backoff ?? { baseMs: 500, maxMs: 30_000 };
+  const secrets = opts.secrets ?? [];
+  const store = opts.store ?? createSentStore({ js: opts.js, jsm: opts.jsm });
+  const pacer = createPacer({
+    perChatIntervalMs: opts.perChatIntervalMs,
+    globalPerSecond: opts.globalPerSecond,
+    clock,
+  });
+  const call = createTelegramCaller({ api: opts.api, store, metrics, secrets });
+  const abort = new AbortController();
+  const bySeq = new Map<number, Entry>();
+  const chats = new Map<string, Entry[]>();
+  const work = new Set<Promise<void>>();
+  let messages: ConsumerMessages | undefined;
+  let extender: NodeJS.Timeout | undefined;
+  let stopping = false;
+
+  function track(p: Promise<void>): void {
+    work.add(p);
+    void p.finally(() => work.delete(p));
+  }
+
+  function delay(attempt: number): number {
+    const exp = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(attempt, 20));
+    return Math.round(exp / 2 + Math.random() * (exp / 2));
+  }
+
+  /**
+   * Retries `fn` with backoff until it succeeds; once the sender is stopping, one more try
+   * only. False if it never succeeded.
+   */
+  async function persist(what: string, fn: () => Promise<void>): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await fn();
+        return true;
+      } catch (err) {
+        if (stopping) {
+          log.warn({ err }, `${what} failed while stopping`);
+          return false;
+        }
+        log.warn({ err, attempt }, `${what} failed; retrying`);
+        await clock.sleep(delay(attempt), abort.signal);
+      }
+    }
+  }
+
+  /**
+   * Publishes the original to `respawn.dlq.gateway.<code>` with the reason, records the
+   * decision (so a redelivery is not tried again), then terminates the delivery.
+   */
+  async function deadLetter(
+    m: JsMsg,
+    msgId: string,
+    code: string,
+    reason: string,
+    chatId?: string,
+  ): Promise<void> {
+    const h = natsHeaders();
+    if (m.headers !== undefined) {
+      for (const k of m.headers.keys()) {
+        if (k === HeaderNames.msgId) h.set(HeaderNames.dlqMsgId, m.headers.get(k));
+        else h.set(k, m.headers.get(k));
+      }
+    }
+    h.set(HeaderNames.dlqCode, code);
+    h.set(HeaderNames.dlqReason, reason.slice(0, 1000));
+    h.set(HeaderNames.dlqSubject, m.subject);
+    h.set(HeaderNames.dlqStream, Streams.out.name);
+    h.set(HeaderNames.dlqStreamSeq, String(m.seq));
+    h.set(HeaderNames.dlqDeliveries, String(m.info.deliveryCount));
+    h.set(HeaderNames.dlqActor, GATEWAY_DLQ_TOKEN);
+    let again = false;
+    const stored = await persist('dead-letter publish', async () => {
+      if ((await store.settledFor(msgId)) !== undefined) {
+        again = true;
+        return;
+      }
+      await opts.js.publish(gatewayDlqSubject(code), m.data, {
+        msgID: `dlq-${GATEWAY_DLQ_TOKEN}-${m.seq}`,
+        headers: h,
+      });
+      await store.recordSettled(msgId, { outcome: 'dead_lettered', chatId, at: clock.now() });
+    });
+    if (!stored) return;
+    if (again) {
+      m.term();
+      metrics.sends.inc({ outcome: SendOutcomes.duplicate });
+      return;
+    }
+    // No reason argument: nats-server 2.9 ignores a "+TERM <reason>" ack and redelivers.
+    m.term();
+    metrics.sends.inc({ outcome: SendOutcomes.deadLettered });
+    log.warn(
+      { subject: m.subject, streamSeq: m.seq, code, reason },
+      'telegram out message dead-lettered',
+    );
+  }
+
+  /** Settles one entry; returns when it is acked, dead-lettered, or the sender stops. */
+  async function deliver(entry: Entry): Promise<void> {
+    const { send, msgId } = entry;
+    const ctx = { chatId: send.chatId, msgId, editKey: send.editKey };
+    for (let attempt = 0; !stopping; ) {
+      try {
+        const before = await store.settledFor(msgId);
+        if (before !== undefined) {
+          entry.m.ack();
+          metrics.sends.inc({ outcome: SendOutcomes.duplicate });
+          log.info(
+            { ...ctx, before: before.outcome },
+            'out message was settled before; acked without sending again',
+          );
+          return;
+        }
+        await pacer.acquire(send.chatId, abort.signal);
+        if (stopping) return;
+        const outcome = await call(send);
+        switch (outcome.kind) {
+          case 'sent': {
+            const rec = {
+              outcome: 'sent' as const,
+              chatId: send.chatId,
+              messageId: outcome.messageId,
+              at: clock.now(),
+            };
+            const recorded = await persist('sent record', async () => {
+              if ((await store.recordSettled(msgId, rec)) === 'existed') {
+                log.warn(ctx, 'another delivery of this out message was sent too');
+              }
+              if (send.editKey !== undefined)
+                await store.setEditTarget(send.chatId, send.editKey, rec);
+            });
+            // Unrecorded (stopping with NATS down): acking still prevents a redelivery.
+            if (!recorded) log.warn(ctx, 'sent but not recorded');
+            entry.m.ack();
+            metrics.sends.inc({
+              outcome: outcome.edited ? SendOutcomes.edited : SendOutcomes.sent,
+            });
+            log.debug({ ...ctx, messageId: outcome.messageId, edited: outcome.edited }, 'sent');
+            return;
+          }
+          case 'retry_after':
+            metrics.sends.inc({ outcome: SendOutcomes.rateLimited });
+            log.info({ ...ctx, retryAfterMs: outcome.ms }, 'telegram flood control; waiting');
+            pacer.holdChat(send.chatId, outcome.ms);
+            continue;
+          case 'rejected':
+            await deadLetter(
+              entry.m,
+              msgId,
+              ErrorCodes.rejected,
+              `telegram refused: ${outcome.description}`,
+              send.chatId,
+            );
+            return;
+          case 'transient':
+            throw new Error(outcome.description);
+        }
+      } catch (err) {
+        metrics.sends.inc({ outcome: SendOutcomes.retried });
+        const reason = err instanceof Error ? err.message : String(err);
+        log.warn({ ...ctx, attempt, reason }, 'telegram send failed; retrying');
+        await clock.sleep(delay(attempt++), abort.signal);
+      }
+    }
+  }
+
+  async function runChat(chatId: string, queue: Entry[]): Promise<void> {
+    while (queue.length > 0 && !stopping) {
+      const entry = queue[0]!;
+      await deliver(entry);
+      if (stopping) break;
+      queue.shift();
+      bySeq.delete(entry.m.seq);
+    }
+    chats.delete(chatId);
+  }
+
+  function receive(m: JsMsg): void {
+    metrics.received.inc();
+    const queued = bySeq.get(m.seq);
+    if (queued !== undefined) {
+      // Redelivered while still queued here (ack_wait passed): keep one, answer the newest.
+      queued.m = m;
+      return;
+    }
+    const msgId = m.headers?.get(HeaderNames.msgId) || `seq-${m.seq}`;
+    let send: TelegramSendMessage;
+    try {
+      send = TelegramSend.decode(m.data);
+      const subjectChat = m.subject.split('.')[3];
+      if (subjectChat !== send.chatId) {
+        throw new TerminalError(
+          ErrorCodes.badSubject,
+          `subject ${m.subject} names chat ${subjectChat ?? '?'}, the payload chat ${send.chatId}`,
+        );
+      }
+    } catch (err) {
+      const code = err instanceof TerminalError ? err.code : ErrorCodes.invalidPayload;
+      const reason = err instanceof Error ? err.message : String(err);
+      track(deadLetter(m, msgId, code, reason));
+      return;
+    }
+    const entry: Entry = { m, msgId, send };
+    bySeq.set(m.seq, entry);
+    let queue = chats.get(send.chatId);
+    if (queue === undefined) {
+      queue = [];
+      chats.set(send.chatId, queue);
+      queue.push(entry);
+      track(runChat(send.chatId, queue));
+    } else {
+      queue.push(entry);
+    }
+  }
+
+  async function ensureConsumer(): Promise<void> {
+    const cfg = telegramOutConsumer();
+    try {
+      await opts.jsm.consumers.info(Streams.out.name, cfg.durable_name);
+      await opts.jsm.consumers.update(Streams.out.name, cfg.durable_name, {
+        description: cfg.description,
+        ack_wait: cfg.ack_wait,
+        max_deliver: cfg.max_deliver,
+        max_waiting: cfg.max_waiting,
+      });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await opts.jsm.consumers.add(Streams.out.name, cfg);
+    }
+  }
+
+  return {
+    get pending() {
+      return bySeq.size;
+    },
+    async start() {
+      await store.ensure();
+      await ensureConsumer();
+      const consumer = await opts.js.consumers.get(
+        Streams.out.name,
+        telegramOutConsumer().durable_name,
+      );
+      messages = await consumer.consume({ max_messages: 256, expires: 5_000, callback: receive });
+      // Waiting behind a chat's pacing or a retry_after must not look like a dead gateway.
+      extender = setInterval(() => {
+        for (const e of bySeq.values()) e.m.working();
+      }, TELEGRAM_OUT_ACK_WAIT_MS / 3);
+      extender.unref();
+      log.info('telegram sender started');
+    },
+    async stop() {
+      stopping = true;
+      abort.abort();
+      await messages?.close();
+      while (work.size > 0) await Promise.allSettled([...work]);
+      if (extender !== undefined) clearInterval(extender);
+      log.info({ unsent: bySeq.size }, 'telegram sender stopped');
+    },
+  };
+}

@@ -1,0 +1,135 @@
+/**
+ * What the gateway remembers about Telegram sends, in a JetStream KV bucket
+ * (`respawn_tg_messages`, file storage, one value per key), not Redis: Redis here runs without
+ * persistence (it only holds rate-limit counters), and forgetting these records on a restart
+ * would turn a redelivery into a second message. The bucket is readable with
+ * `nats kv get respawn_tg_messages <key>`.
+ *
+ * - `sent.<out msg id>` → what became of an out message: the Telegram message it was sent
+ *   as, or that it was dead-lettered. Written with a "must not exist" revision check, so two
+ *   gateways racing on one message are detected.
+ * - `edit.<chat>.<editKey>` → the message later sends with that editKey edit in place.
+ *
+ * Keys are base64url-encoded where they come from senders (ids, editKeys may hold ':').
+ */
+import {
+  DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import { z } from 'zod';
+import { parseJson } from '../../contracts/index.ts';
+
+export const SENT_BUCKET = 'respawn_tg_messages';
+const STREAM = `KV_${SENT_BUCKET}`;
+/** Longer than RESPAWN_OUT keeps messages (7 days), so any redelivery finds its record. */
+export const SENT_TTL_MS = 8 * 24 * 60 * 60 * 1000;
+
+const record = z.object({
+  /** `dead_lettered`: refused for good; a redelivery must not try it again either. */
+  outcome: z.enum(['sent', 'dead_lettered']),
+  chatId: z.string().optional(),
+  messageId: z.number().int().optional(),
+  at: z.number(),
+});
+export type SentRecord = z.infer<typeof record>;
+
+export interface SentStore {
+  ensure(): Promise<void>;
+  /** How an out message was settled before (sent or dead-lettered), if it was. */
+  settledFor(outMsgId: string): Promise<SentRecord | undefined>;
+  /** 'existed' means another delivery recorded it first (a send was doubled). */
+  recordSettled(outMsgId: string, rec: SentRecord): Promise<'created' | 'existed'>;
+  editTarget(chatId: string, editKey: string): Promise<number | undefined>;
+  setEditTarget(chatId: string, editKey: string, rec: SentRecord): Promise<void>;
+}
+
+const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64url');
+const chatToken = (chatId: string): string => {
+  if (!/^-?\d{1,20}$/.test(chatId)) throw new Error(`chat id ${chatId} is not numeric`);
+  return chatId;
+};
+const keySubject = (key: string): string => `$KV.${SENT_BUCKET}.${key}`;
+const sentKey = (id: string): string => keySubject(`sent.${b64(id)}`);
+const editKeySubject = (chatId: string, editKey: string): string =>
+  keySubject(`edit.${chatToken(chatId)}.${b64(editKey)}`);
+
+export function createSentStore(deps: {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  ttlMs?: number;
+}): SentStore {
+  const encode = (rec: SentRecord): Uint8Array => Buffer.from(JSON.stringify(rec));
+
+  async function read(subject: string): Promise<SentRecord | undefined> {
+    const m = await deps.jsm.streams.getMessage(STREAM, { last_by_subj: subject });
+    if (m === null || m.data.length === 0) return undefined;
+    let json: unknown;
+    try {
+      json = parseJson(m.data);
+    } catch {
+      return undefined;
+    }
+    const r = record.safeParse(json);
+    return r.success ? r.data : undefined;
+  }
+
+  return {
+    async ensure() {
+      const ttl = deps.ttlMs ?? SENT_TTL_MS;
+      const cfg = {
+        name: STREAM,
+        subjects: [`$KV.${SENT_BUCKET}.>`],
+        description: 'Gateway: Telegram messages sent per out message and per editKey',
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.File,
+        discard: DiscardPolicy.New,
+        max_msgs_per_subject: 1,
+        max_age: nanos(ttl),
+        duplicate_window: nanos(Math.min(ttl, 2 * 60 * 1000)),
+        allow_rollup_hdrs: true,
+        deny_delete: true,
+        deny_purge: false,
+        allow_direct: true,
+        num_replicas: 1,
+      };
+      try {
+        await deps.jsm.streams.info(STREAM);
+      } catch (err) {
+        if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) {
+          throw err;
+        }
+        // Two gateways starting together both add it; an identical add is a no-op.
+        await deps.jsm.streams.add(cfg);
+      }
+    },
+    settledFor: (outMsgId) => read(sentKey(outMsgId)),
+    async recordSettled(outMsgId, rec) {
+      try {
+        await deps.js.publish(sentKey(outMsgId), encode(rec), {
+          expect: { lastSubjectSequence: 0 },
+        });
+        return 'created';
+      } catch (err) {
+        if (
+          err instanceof JetStreamApiError &&
+          err.code === JetStreamApiCodes.StreamWrongLastSequence
+        ) {
+          return 'existed';
+        }
+        throw err;
+      }
+    },
+    async editTarget(chatId, editKey) {
+      return (await read(editKeySubject(chatId, editKey)))?.messageId;
+    },
+    async setEditTarget(chatId, editKey, rec) {
+      await deps.js.publish(editKeySubject(chatId, editKey), encode(rec));
+    },
+  };
+}

@@ -1,0 +1,240 @@
+/**
+ * Telegram sends from RESPAWN_OUT through the real grammY client to the Bot API fake: paced
+ * per chat and in order, 429 retry_after honoured, transient failures retried, status messages
+ * edited in place by editKey, nothing sent twice on redelivery, bad messages dead-lettered.
+ */
+import { Api } from 'grammy';
+import { Registry } from 'prom-client';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  HeaderNames,
+  Streams,
+  TELEGRAM_OUT_CONSUMER,
+  TelegramSend,
+  gatewayDlqSubject,
+  outTelegramSubject,
+  type MessageOf,
+} from '../../contracts/index.ts';
+import { startTelegramFake, type TelegramFake } from '../../deploy/fakes/telegram/index.ts';
+import { createTelegramOutbound, type TelegramOutbound } from '../../gateway/index.ts';
+import { eventually } from '../support/runtime-env.ts';
+import { BOT_TOKEN, counter, startBus, stored, type Bus } from './support.ts';
+
+const INTERVAL_MS = 150;
+
+let bus: Bus;
+let fake: TelegramFake;
+let out: TelegramOutbound;
+let registry: Registry;
+let seq = 0;
+
+function startOutbound(): TelegramOutbound {
+  registry = new Registry();
+  return createTelegramOutbound({
+    js: bus.js,
+    jsm: bus.jsm,
+    api: new Api(BOT_TOKEN, { apiRoot: fake.url }),
+    log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    metricsRegistry: registry,
+    perChatIntervalMs: INTERVAL_MS,
+    globalPerSecond: 1000,
+    secrets: [BOT_TOKEN],
+    backoff: { baseMs: 50, maxMs: 200 },
+  });
+}
+
+beforeAll(async () => {
+  bus = await startBus();
+  fake = await startTelegramFake({ token: BOT_TOKEN });
+  out = startOutbound();
+  await out.start();
+});
+afterAll(async () => {
+  await out.stop();
+  await fake.stop();
+  await bus.dispose();
+});
+
+type Send = Omit<MessageOf<typeof TelegramSend>, 'type'>;
+
+async function send(
+  msg: Send,
+  opts: { subjectChat?: string; msgId?: string } = {},
+): Promise<string> {
+  const msgId = opts.msgId ?? `out-test-${++seq}`;
+  await bus.js.publish(
+    outTelegramSubject(opts.subjectChat ?? msg.chatId),
+    TelegramSend.encode(msg),
+    {
+      msgID: msgId,
+    },
+  );
+  return msgId;
+}
+
+async function settled(): Promise<void> {
+  await eventually(
+    'every out message settled',
+    async () => {
+      const ci = await bus.jsm.consumers.info(Streams.out.name, TELEGRAM_OUT_CONSUMER);
+      return ci.num_pending === 0 && ci.num_ack_pending === 0;
+    },
+    15_000,
+  );
+}
+
+describe('delivery', () => {
+  it('sends a TelegramSend as a message with its inline buttons and link', async () => {
+    await send({
+      chatId: '1001',
+      text: 'Your balance is ₹500.00',
+      buttons: [
+        [
+          { text: 'Play', data: 'play' },
+          { text: 'Top up', data: 'topup:50000' },
+        ],
+      ],
+      url: 'https://rzp.io/l/abc123',
+    });
+    await eventually('message arrives', () => Promise.resolve(fake.sent(1001).length === 1), 5_000);
+    const [m] = fake.sent(1001);
+    expect(m!.text).toBe('Your balance is ₹500.00');
+    expect(m!.replyMarkup).toEqual({
+      inline_keyboard: [
+        [
+          { text: 'Play', callback_data: 'play' },
+          { text: 'Top up', callback_data: 'topup:50000' },
+        ],
+        [{ text: 'Open link', url: 'https://rzp.io/l/abc123' }],
+      ],
+    });
+    await settled();
+  });
+
+  it('delivers 20 messages to one chat in order, none lost, at most one per interval, without holding up another chat', async () => {
+    for (let i = 1; i <= 20; i++) await send({ chatId: '1002', text: `update ${i}` });
+    for (let i = 1; i <= 3; i++) await send({ chatId: '1003', text: `other ${i}` });
+    await eventually('all 20 arrive', () => Promise.resolve(fake.sent(1002).length === 20), 15_000);
+    const sent = fake.sent(1002);
+    expect(sent.map((m) => m.text)).toEqual(
+      Array.from({ length: 20 }, (_, i) => `update ${i + 1}`),
+    );
+    const gaps = sent.slice(1).map((m, i) => m.sentAt - sent[i]!.sentAt);
+    // The fake stamps arrival; request latency can shift one arrival by a few ms.
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(INTERVAL_MS - 20);
+    const other = fake.sent(1003);
+    expect(other).toHaveLength(3);
+    expect(other[2]!.sentAt).toBeLessThan(sent[5]!.sentAt);
+    await settled();
+  });
+
+  it("honours a 429's retry_after before trying the same message again", async () => {
+    fake.failNext('sendMessage', { code: 429, retryAfter: 1 });
+    await send({ chatId: '1004', text: 'queued: position 3' });
+    await eventually('message arrives', () => Promise.resolve(fake.sent(1004).length === 1), 5_000);
+    const calls = fake.calls('sendMessage').filter((c) => Number(c.params.chat_id) === 1004);
+    expect(calls.map((c) => c.status)).toEqual([429, 200]);
+    expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(1000);
+    expect(
+      await counter(registry, 'respawn_gateway_telegram_out_total', { outcome: 'rate_limited' }),
+    ).toBe(1);
+    await settled();
+  });
+
+  it('retries a Telegram 5xx until the message is accepted, once', async () => {
+    fake.failNext('sendMessage', { code: 502, description: 'Bad Gateway', times: 2 });
+    await send({ chatId: '1005', text: 'ready: connect to 10.0.0.4:47989' });
+    await eventually('message arrives', () => Promise.resolve(fake.sent(1005).length === 1), 5_000);
+    await settled();
+    expect(fake.sent(1005)).toHaveLength(1);
+  });
+});
+
+describe('status messages', () => {
+  it('edits the message of an editKey in place, and sends a new one when the old is gone', async () => {
+    await send({ chatId: '1006', text: 'Starting (Spot, ₹40/h)…', editKey: 'session:s-1' });
+    await eventually('first status', () => Promise.resolve(fake.sent(1006).length === 1), 5_000);
+    await send({ chatId: '1006', text: 'Ready: PIN 4821', editKey: 'session:s-1' });
+    await eventually(
+      'edited in place',
+      () => Promise.resolve(fake.sent(1006)[0]?.text === 'Ready: PIN 4821'),
+      5_000,
+    );
+    const [status] = fake.sent(1006);
+    expect(fake.sent(1006)).toHaveLength(1);
+    expect(status!.edits.map((e) => e.text)).toEqual(['Starting (Spot, ₹40/h)…']);
+
+    // The same content again is not an error (Telegram's "message is not modified").
+    await send({ chatId: '1006', text: 'Ready: PIN 4821', editKey: 'session:s-1' });
+    await settled();
+    expect(fake.sent(1006)).toHaveLength(1);
+
+    fake.deleteMessage(1006, status!.messageId);
+    await send({ chatId: '1006', text: 'Stopped: 42 min, ₹28.00', editKey: 'session:s-1' });
+    await eventually(
+      'a new message replaces the deleted one',
+      () => Promise.resolve(fake.sent(1006).length === 2),
+      5_000,
+    );
+    expect(fake.sent(1006)[1]!.text).toBe('Stopped: 42 min, ₹28.00');
+    await settled();
+  });
+});
+
+describe('dead letters', () => {
+  it('dead-letters an invalid out message, a chat mismatch and a Telegram refusal, and keeps sending', async () => {
+    await bus.js.publish(
+      outTelegramSubject('1007'),
+      new TextEncoder().encode('{"type":"telegram.send.v1"'),
+      {
+        msgID: 'out-bad-json',
+      },
+    );
+    await send(
+      { chatId: '1008', text: 'not for 1007' },
+      { subjectChat: '1007', msgId: 'out-mismatch' },
+    );
+    fake.failNext('sendMessage', {
+      code: 403,
+      description: 'Forbidden: bot was blocked by the user',
+    });
+    await send({ chatId: '1007', text: 'you were blocked' }, { msgId: 'out-blocked' });
+    await send({ chatId: '1007', text: 'still alive' });
+    await eventually(
+      'the good message arrives',
+      () => Promise.resolve(fake.sent(1007).some((m) => m.text === 'still alive')),
+      5_000,
+    );
+    await settled();
+    const dead = await stored(bus.jsm, Streams.dlq.name);
+    const byId = new Map(dead.map((d) => [d.headers[HeaderNames.dlqMsgId], d]));
+    expect(byId.get('out-bad-json')?.subject).toBe(gatewayDlqSubject('invalid_json'));
+    expect(byId.get('out-mismatch')?.subject).toBe(gatewayDlqSubject('bad_subject'));
+    const blocked = byId.get('out-blocked');
+    expect(blocked?.subject).toBe(gatewayDlqSubject('rejected'));
+    expect(blocked?.headers[HeaderNames.dlqReason]).toContain('bot was blocked by the user');
+    expect(blocked?.headers[HeaderNames.dlqSubject]).toBe(outTelegramSubject('1007'));
+    expect(Buffer.from(blocked!.data).toString('utf8')).toContain('you were blocked');
+    expect(fake.sent(1007).map((m) => m.text)).toEqual(['still alive']);
+  });
+});
+
+describe('redelivery', () => {
+  it('does not send again what was already sent when every out message is delivered again', async () => {
+    await settled();
+    const callsBefore = fake.calls().filter((c) => c.method !== 'getMe').length;
+    const sentBefore = [1001, 1002, 1003, 1006].map((c) => fake.sent(c).length);
+    await out.stop();
+    // A reset consumer delivers the whole stream again: same stream sequences, same msg ids.
+    await bus.jsm.consumers.delete(Streams.out.name, TELEGRAM_OUT_CONSUMER);
+    out = startOutbound();
+    await out.start();
+    await settled();
+    expect(fake.calls().filter((c) => c.method !== 'getMe').length).toBe(callsBefore);
+    expect([1001, 1002, 1003, 1006].map((c) => fake.sent(c).length)).toEqual(sentBefore);
+    expect(
+      await counter(registry, 'respawn_gateway_telegram_out_total', { outcome: 'duplicate' }),
+    ).toBeGreaterThanOrEqual(28);
+  });
+});

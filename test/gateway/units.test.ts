@@ -1,0 +1,203 @@
+/**
+ * Pure parts of the gateway, no server: the pacer's per-chat and overall limits on a virtual
+ * clock, constant-time secret checks, Telegram update parsing, and configuration errors that
+ * name the variable without echoing a secret.
+ */
+import { describe, expect, it } from 'vitest';
+import { agentToken } from '../../contracts/index.ts';
+import {
+  agentTokenVerifier,
+  createPacer,
+  keyboardOf,
+  loadGatewayEnv,
+  razorpaySignature,
+  safeEqual,
+  type PacerClock,
+} from '../../gateway/index.ts';
+import { parseUpdate } from '../../gateway/telegram/update.ts';
+
+/** Virtual time: sleeps resolve in time order when `run` advances the clock. */
+function virtualClock(): PacerClock & { run(): Promise<void> } {
+  let t = 0;
+  const timers: { at: number; resolve: () => void }[] = [];
+  const flush = () => new Promise<void>((r) => setImmediate(r));
+  return {
+    now: () => t,
+    sleep: (ms) =>
+      new Promise<void>((resolve) => {
+        timers.push({ at: t + ms, resolve });
+      }),
+    async run() {
+      for (;;) {
+        await flush();
+        if (timers.length === 0) return;
+        timers.sort((a, b) => a.at - b.at);
+        const next = timers.shift()!;
+        t = Math.max(t, next.at);
+        next.resolve();
+      }
+    },
+  };
+}
+
+describe('pacer', () => {
+  it('lets one chat receive at most one message per interval', async () => {
+    const clock = virtualClock();
+    const pacer = createPacer({ perChatIntervalMs: 1000, globalPerSecond: 30, clock });
+    const times: number[] = [];
+    const done = (async () => {
+      for (let i = 0; i < 5; i++) {
+        await pacer.acquire('42');
+        times.push(clock.now());
+      }
+    })();
+    await clock.run();
+    await done;
+    expect(times).toEqual([0, 1000, 2000, 3000, 4000]);
+  });
+
+  it('keeps the whole bot within the overall rate, in any one-second window', async () => {
+    const clock = virtualClock();
+    const pacer = createPacer({ perChatIntervalMs: 1000, globalPerSecond: 30, clock });
+    const times: number[] = [];
+    const all = Promise.all(
+      Array.from({ length: 90 }, async (_, i) => {
+        await pacer.acquire(String(i));
+        times.push(clock.now());
+      }),
+    );
+    await clock.run();
+    await all;
+    times.sort((a, b) => a - b);
+    const inWindow = times.map((t) => times.filter((x) => x >= t && x < t + 1000).length);
+    expect(Math.max(...inWindow)).toBeLessThanOrEqual(31);
+    // And no slower than the rate allows: 90 sends in about three seconds.
+    expect(times.at(-1)).toBeLessThanOrEqual(3000);
+  });
+
+  it("holds a chat for a 429's retry_after, longer than its interval, and no other chat", async () => {
+    const clock = virtualClock();
+    const pacer = createPacer({ perChatIntervalMs: 1000, globalPerSecond: 30, clock });
+    const at: Record<string, number> = {};
+    const done = (async () => {
+      await pacer.acquire('7');
+      pacer.holdChat('7', 5000);
+      await Promise.all([
+        pacer.acquire('7').then(() => (at['7'] = clock.now())),
+        pacer.acquire('8').then(() => (at['8'] = clock.now())),
+      ]);
+    })();
+    await clock.run();
+    await done;
+    expect(at['7']).toBe(5000);
+    // Chat 8 waits only for the overall spacing (1000 / 30 ms).
+    expect(at['8']).toBeLessThanOrEqual(34);
+  });
+});
+
+describe('secrets and signatures', () => {
+  it('compares secrets exactly, whatever their lengths', () => {
+    expect(safeEqual('s3cret', 's3cret')).toBe(true);
+    expect(safeEqual('s3cret', 's3creT')).toBe(false);
+    expect(safeEqual('s3cret', 's3cret-longer')).toBe(false);
+    expect(safeEqual('', 's3cret')).toBe(false);
+  });
+
+  it("computes Razorpay's signature as HMAC-SHA256 hex of the raw body", () => {
+    // Value computed independently: printf '{"a":1}' | openssl dgst -sha256 -hmac secret
+    expect(razorpaySignature(Buffer.from('{"a":1}'), 'secret')).toBe(
+      'aa9e2e3575f5d7098b6caccd790888c36d5fdb63342a73bada2d6a51747a8494',
+    );
+  });
+
+  it('accepts an agent token only for the VM it was issued to', async () => {
+    const verify = agentTokenVerifier('m'.repeat(32));
+    const token = agentToken('m'.repeat(32), 'vm-a');
+    expect(await verify('vm-a', token)).toBe(true);
+    expect(await verify('vm-b', token)).toBe(false);
+  });
+});
+
+describe('Telegram updates', () => {
+  const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+
+  it('reads id, type and sender of messages, callbacks and poll answers', () => {
+    expect(parseUpdate(enc({ update_id: 1, message: { from: { id: 5 }, text: 'x' } }))).toEqual({
+      ok: true,
+      facts: { updateId: 1, type: 'message', fromId: '5' },
+    });
+    expect(
+      parseUpdate(enc({ update_id: 2, callback_query: { from: { id: 6 }, data: 'play' } })),
+    ).toMatchObject({
+      facts: { type: 'callback_query', fromId: '6' },
+    });
+    expect(parseUpdate(enc({ update_id: 3, poll_answer: { user: { id: 7 } } }))).toMatchObject({
+      facts: { type: 'poll_answer', fromId: '7' },
+    });
+    expect(parseUpdate(enc({ update_id: 4, channel_post: { text: 'x' } }))).toMatchObject({
+      facts: { fromId: undefined },
+    });
+  });
+
+  it('refuses what is not an update', () => {
+    expect(parseUpdate(enc({ update_id: -1 })).ok).toBe(false);
+    expect(parseUpdate(enc({ update_id: '1' })).ok).toBe(false);
+    expect(parseUpdate(enc([1, 2])).ok).toBe(false);
+    expect(parseUpdate(new TextEncoder().encode('{')).ok).toBe(false);
+  });
+
+  it('turns buttons into an inline keyboard and a url into a link button', () => {
+    expect(
+      keyboardOf({
+        type: 'telegram.send.v1',
+        chatId: '1',
+        text: 't',
+        buttons: [[{ text: 'Stop', data: 'stop' }]],
+      }),
+    ).toEqual({ inline_keyboard: [[{ text: 'Stop', callback_data: 'stop' }]] });
+    expect(keyboardOf({ type: 'telegram.send.v1', chatId: '1', text: 't' })).toBeUndefined();
+  });
+});
+
+describe('configuration', () => {
+  const base = {
+    TELEGRAM_BOT_TOKEN: '123:abc',
+    TELEGRAM_WEBHOOK_SECRET: 'whsec',
+    RAZORPAY_WEBHOOK_SECRET: 'rzp',
+  };
+
+  it('has working defaults for everything but the secrets', () => {
+    const env = loadGatewayEnv(base);
+    expect(env.GATEWAY_PORT).toBe(8080);
+    expect(env.TELEGRAM_MODE).toBe('webhook');
+    expect(env.TELEGRAM_ALLOWED_UPDATES).toEqual([
+      'message',
+      'edited_message',
+      'callback_query',
+      'my_chat_member',
+    ]);
+    expect(env.RATE_LIMIT_IP_EXEMPT).toEqual(['149.154.160.0/20', '91.108.4.0/22']);
+  });
+
+  it('names every missing or wrong variable, without echoing secret values', () => {
+    let message = '';
+    try {
+      loadGatewayEnv({
+        TELEGRAM_BOT_TOKEN: 'not a token with secret-ish value',
+        GATEWAY_PORT: 'eighty',
+      });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('TELEGRAM_BOT_TOKEN');
+    expect(message).toContain('TELEGRAM_WEBHOOK_SECRET');
+    expect(message).toContain('RAZORPAY_WEBHOOK_SECRET');
+    expect(message).toContain('GATEWAY_PORT');
+    expect(message).not.toContain('secret-ish');
+  });
+
+  it('needs no webhook secret in polling mode', () => {
+    const { TELEGRAM_WEBHOOK_SECRET: _, ...rest } = base;
+    expect(loadGatewayEnv({ ...rest, TELEGRAM_MODE: 'polling' }).TELEGRAM_MODE).toBe('polling');
+  });
+});
