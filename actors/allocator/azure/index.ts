@@ -1,0 +1,31 @@
+/** The cloud layer's public face: the VmProvider port, its Azure implementation, credentials. */
+export {
+  PowerStates,
+  ProviderError,
+  ProviderErrorKinds,
+  type AdminCredentials,
+  type DiskFromSnapshotSpec,
+  type DiskInfo,
+  type DiskSource,
+  type DiskSpec,
+  type NicInfo,
+  type NicSpec,
+  type PowerState,
+  type ProviderErrorData,
+  type ProviderErrorKind,
+  type ResourceTags,
+  type SnapshotInfo,
+  type SnapshotSpec,
+  type TagFilter,
+  type UsageFigure,
+  type VmInfo,
+  type VmProvider,
+  type VmSpec,
+} from './port.ts';
+export { classifyProviderError, parseRetryAfter } from './classify.ts';
+export { createAzureVmProvider, type AzureVmProviderOptions } from './provider.ts';
+export {
+  createAzureCredential,
+  staticTokenCredential,
+  type AzureCredentialConfig,
+} from './credential.ts';

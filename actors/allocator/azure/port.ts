@@ -1,0 +1,245 @@
+/**
+ * VmProvider: the only way the allocator, session and reconciler reach the cloud. Plain data
+ * in and out (no SDK type leaks); every call returns or throws a ProviderError whose `kind`
+ * says what the caller should do next.
+ */
+import type { Tier } from '../../../contracts/index.ts';
+
+/** Tags every Respawn resource carries (cost tracking, the reconciler's listing). */
+export interface ResourceTags {
+  player: string;
+  session: string;
+  tier: Tier;
+  /** What the resource is for, e.g. `session-vm`, `player-disk`, `disk-snapshot`. */
+  purpose: string;
+}
+
+/** Filters a listing: every given tag must match. Only Respawn's resources are listed. */
+export type TagFilter = Partial<ResourceTags>;
+
+export interface NicSpec {
+  /** Derived by the caller from the session, so a retry is the same NIC. */
+  name: string;
+  tags: ResourceTags;
+}
+
+export interface NicInfo {
+  name: string;
+  id: string;
+  privateIp: string | null;
+  /** Name of the VM it is attached to, if any. */
+  attachedToVm: string | null;
+  provisioningState: string;
+  tags: Record<string, string>;
+}
+
+export interface AdminCredentials {
+  username: string;
+  /** Windows images need a password; it is sent to Azure only, never logged or returned. */
+  password?: string;
+  /** Linux images: an OpenSSH public key instead of a password. */
+  sshPublicKey?: string;
+}
+
+export interface VmSpec {
+  /** Derived by the caller from the session: creating the same name twice is the same VM. */
+  name: string;
+  nicName: string;
+  /** e.g. `Standard_NC4as_T4_v3`. */
+  size: string;
+  tier: Tier;
+  /** Availability zone ('1', '2', '3'); omit for a regional VM. */
+  zone?: string;
+  /** The player's persistent disk, attached at LUN 0 with deleteOption Detach. */
+  dataDiskName: string;
+  /** OS image: a resource id (image, gallery image version) or `publisher:offer:sku:version`. */
+  image: string;
+  osDiskSizeGb?: number;
+  admin: AdminCredentials;
+  /** Given to the VM as Azure userData (base64-encoded here), e.g. the agent's bootstrap. */
+  userData?: string;
+  tags: ResourceTags;
+}
+
+export const PowerStates = {
+  starting: 'starting',
+  running: 'running',
+  stopping: 'stopping',
+  stopped: 'stopped',
+  deallocating: 'deallocating',
+  deallocated: 'deallocated',
+  /** Listings carry no instance view; ask getVm. */
+  unknown: 'unknown',
+} as const;
+export type PowerState = (typeof PowerStates)[keyof typeof PowerStates];
+
+export interface VmInfo {
+  name: string;
+  id: string;
+  /** Azure's unique id of this incarnation: a VM deleted and made again has a new one. */
+  vmId: string | null;
+  size: string;
+  tier: Tier;
+  zone: string | null;
+  evictionPolicy: 'Deallocate' | 'Delete' | null;
+  /** Creating, Succeeded, Failed, Deleting, … as Azure says it. */
+  provisioningState: string;
+  powerState: PowerState;
+  nicNames: string[];
+  dataDiskNames: string[];
+  tags: Record<string, string>;
+  createdAt: string | null;
+}
+
+export type DiskSource =
+  | { kind: 'empty' }
+  /** A managed image or platform image id, or a gallery image version id (`lun` picks its data disk). */
+  | { kind: 'image'; imageId: string; lun?: number };
+
+export interface DiskSpec {
+  name: string;
+  sizeGb: number;
+  /** Premium_LRS (default), StandardSSD_LRS, … */
+  sku?: string;
+  zone?: string;
+  source: DiskSource;
+  tags: ResourceTags;
+}
+
+export interface DiskFromSnapshotSpec {
+  name: string;
+  snapshotName: string;
+  sizeGb?: number;
+  sku?: string;
+  zone?: string;
+  tags: ResourceTags;
+}
+
+export interface SnapshotSpec {
+  name: string;
+  diskName: string;
+  /** Incremental snapshots (default) store only changes and cost less. */
+  incremental?: boolean;
+  tags: ResourceTags;
+}
+
+export interface DiskInfo {
+  name: string;
+  id: string;
+  sizeGb: number;
+  sku: string | null;
+  zone: string | null;
+  /** Unattached, Attached, Reserved (on a deallocated VM), … as Azure says it. */
+  diskState: string | null;
+  attachedToVm: string | null;
+  provisioningState: string;
+  tags: Record<string, string>;
+  createdAt: string | null;
+}
+
+export interface SnapshotInfo {
+  name: string;
+  id: string;
+  sizeGb: number;
+  sourceDiskId: string | null;
+  incremental: boolean;
+  provisioningState: string;
+  tags: Record<string, string>;
+  createdAt: string | null;
+}
+
+/** One usage (quota) figure: `lowPriorityCores` (Spot vCPUs), a family such as `standardNCASv3_T4Family`, `cores`. */
+export interface UsageFigure {
+  name: string;
+  current: number;
+  limit: number;
+}
+
+export interface VmProvider {
+  readonly location: string;
+  ensureNic(spec: NicSpec): Promise<NicInfo>;
+  /** Idempotent by name. Waits for the long-running create (bounded by the operation timeout). */
+  createOrUpdateVm(spec: VmSpec): Promise<VmInfo>;
+  /** null when there is no such VM. */
+  getVm(name: string): Promise<VmInfo | null>;
+  /**
+   * Deletes the VM and its NIC(s) (those it names, and `nicName` if given, for a VM already
+   * gone). Never the player's data disk: it is attached with deleteOption Detach. An absent VM
+   * is not an error.
+   */
+  deleteVm(name: string, opts?: { nicName?: string }): Promise<void>;
+  listVms(filter?: TagFilter): Promise<VmInfo[]>;
+  /** Usage figures for `names` (all the region's when omitted). */
+  getUsage(names?: readonly string[]): Promise<UsageFigure[]>;
+  createDisk(spec: DiskSpec): Promise<DiskInfo>;
+  createDiskFromSnapshot(spec: DiskFromSnapshotSpec): Promise<DiskInfo>;
+  snapshotDisk(spec: SnapshotSpec): Promise<SnapshotInfo>;
+  /** An absent disk is not an error; an attached one is refused (`conflict`). */
+  deleteDisk(name: string): Promise<void>;
+  getDisk(name: string): Promise<DiskInfo | null>;
+  listDisks(filter?: TagFilter): Promise<DiskInfo[]>;
+  getSnapshot(name: string): Promise<SnapshotInfo | null>;
+  deleteSnapshot(name: string): Promise<void>;
+}
+
+export const ProviderErrorKinds = {
+  /** No room for this size/priority/zone now: mark the candidate cold, try the next. */
+  capacity: 'capacity',
+  /** The subscription's vCPU quota would be exceeded: refresh usage, try the next candidate. */
+  quota: 'quota',
+  /** Azure throttled us: retry after `retryAfterMs`. */
+  throttled: 'throttled',
+  notFound: 'not_found',
+  /** The resource is in a state that refuses this now (in use, being deleted, immutable property). */
+  conflict: 'conflict',
+  /** A 5xx, a network failure or our own deadline: retrying the same idempotent call is safe. */
+  transient: 'transient',
+  /** Anything else (a bad request, auth): retrying will not help. `code` is Azure's. */
+  other: 'other',
+} as const;
+export type ProviderErrorKind = (typeof ProviderErrorKinds)[keyof typeof ProviderErrorKinds];
+
+/** How a ProviderError crosses a process boundary (a message to an actor). */
+export interface ProviderErrorData {
+  kind: ProviderErrorKind;
+  code: string;
+  message: string;
+  operation: string;
+  statusCode: number | null;
+  retryAfterMs: number | null;
+}
+
+export class ProviderError extends Error {
+  readonly kind: ProviderErrorKind;
+  /** Azure's error code (e.g. `AllocationFailed`) or ours (`OperationTimedOut`, `NetworkError`). */
+  readonly code: string;
+  /** Which provider call failed, e.g. `createOrUpdateVm`. */
+  readonly operation: string;
+  readonly statusCode: number | null;
+  readonly retryAfterMs: number | null;
+
+  constructor(
+    data: Omit<ProviderErrorData, 'statusCode' | 'retryAfterMs'> &
+      Partial<Pick<ProviderErrorData, 'statusCode' | 'retryAfterMs'>>,
+    cause?: unknown,
+  ) {
+    super(data.message, cause === undefined ? undefined : { cause });
+    this.name = 'ProviderError';
+    this.kind = data.kind;
+    this.code = data.code;
+    this.operation = data.operation;
+    this.statusCode = data.statusCode ?? null;
+    this.retryAfterMs = data.retryAfterMs ?? null;
+  }
+
+  toData(): ProviderErrorData {
+    return {
+      kind: this.kind,
+      code: this.code,
+      message: this.message,
+      operation: this.operation,
+      statusCode: this.statusCode,
+      retryAfterMs: this.retryAfterMs,
+    };
+  }
+}

@@ -1,0 +1,325 @@
+/**
+ * The fake ARM's own contract, over raw HTTPS (no SDK): the URL shapes, api-version and bearer
+ * token, long-running operations, capacity places, evictions per policy and delete option,
+ * Scheduled Events as IMDS serves them, and determinism with a seed.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { startArmFake, type ArmFake, type ArmFakeOptions } from '../../deploy/fakes/arm/index.ts';
+import { LOCATION, RESOURCE_GROUP, SUBSCRIPTION, T4, armRequest } from './support.ts';
+
+const fakes: ArmFake[] = [];
+afterEach(async () => {
+  await Promise.all(fakes.splice(0).map((f) => f.stop()));
+});
+
+async function start(opts: Partial<ArmFakeOptions> = {}): Promise<ArmFake> {
+  const fake = await startArmFake({
+    subscriptionId: SUBSCRIPTION,
+    resourceGroup: RESOURCE_GROUP,
+    location: LOCATION,
+    lroPolls: 2,
+    ...opts,
+  });
+  fakes.push(fake);
+  return fake;
+}
+
+const rgId = `/subscriptions/${SUBSCRIPTION}/resourceGroups/${RESOURCE_GROUP}`;
+
+async function nicAndDisk(fake: ArmFake, n: string, zone?: string): Promise<void> {
+  await armRequest(fake, 'PUT', `Microsoft.Network/networkInterfaces/nic-${n}`, {
+    location: LOCATION,
+    properties: {
+      ipConfigurations: [
+        {
+          name: 'ip',
+          properties: {
+            subnet: { id: `${rgId}/providers/Microsoft.Network/virtualNetworks/v/subnets/s` },
+          },
+        },
+      ],
+    },
+  });
+  await armRequest(fake, 'PUT', `Microsoft.Compute/disks/disk-${n}`, {
+    location: LOCATION,
+    ...(zone === undefined ? {} : { zones: [zone] }),
+    properties: { creationData: { createOption: 'Empty' }, diskSizeGB: 64 },
+  });
+  fake.settle();
+}
+
+function vmBody(
+  n: string,
+  opts: { priority?: string; evictionPolicy?: string; diskDelete?: string; zone?: string } = {},
+): unknown {
+  return {
+    location: LOCATION,
+    tags: { session: n },
+    ...(opts.zone === undefined ? {} : { zones: [opts.zone] }),
+    properties: {
+      hardwareProfile: { vmSize: T4 },
+      storageProfile: {
+        imageReference: { publisher: 'p', offer: 'o', sku: 's', version: 'latest' },
+        osDisk: { createOption: 'FromImage', deleteOption: 'Delete' },
+        dataDisks: [
+          {
+            lun: 0,
+            createOption: 'Attach',
+            deleteOption: opts.diskDelete ?? 'Detach',
+            managedDisk: { id: `${rgId}/providers/Microsoft.Compute/disks/disk-${n}` },
+          },
+        ],
+      },
+      osProfile: { adminUsername: 'u', adminPassword: 'secret-Pa55' },
+      networkProfile: {
+        networkInterfaces: [
+          {
+            id: `${rgId}/providers/Microsoft.Network/networkInterfaces/nic-${n}`,
+            properties: { deleteOption: 'Delete' },
+          },
+        ],
+      },
+      priority: opts.priority ?? 'Spot',
+      ...(opts.priority === 'Regular' ? {} : { evictionPolicy: opts.evictionPolicy ?? 'Delete' }),
+    },
+  };
+}
+
+describe('fake ARM', () => {
+  it('requires api-version and a bearer token, and knows its subscription and resource group', async () => {
+    const fake = await start();
+    const usages = `/subscriptions/${SUBSCRIPTION}/providers/Microsoft.Compute/locations/${LOCATION}/usages`;
+    expect(await armRequest(fake, 'GET', usages, undefined, { apiVersion: null })).toMatchObject({
+      status: 400,
+      body: { error: { code: 'MissingApiVersionParameter' } },
+    });
+    expect(await armRequest(fake, 'GET', usages, undefined, { token: null })).toMatchObject({
+      status: 401,
+      body: { error: { code: 'AuthenticationFailed' } },
+    });
+    expect(await armRequest(fake, 'GET', usages.replace(SUBSCRIPTION, 'other'))).toMatchObject({
+      status: 404,
+      body: { error: { code: 'SubscriptionNotFound' } },
+    });
+    expect(
+      await armRequest(
+        fake,
+        'GET',
+        `/subscriptions/${SUBSCRIPTION}/resourceGroups/nope/providers/Microsoft.Compute/disks`,
+      ),
+    ).toMatchObject({ status: 404, body: { error: { code: 'ResourceGroupNotFound' } } });
+    expect(await armRequest(fake, 'GET', 'Microsoft.Compute/virtualMachines/absent')).toMatchObject(
+      { status: 404, body: { error: { code: 'ResourceNotFound' } } },
+    );
+    expect(
+      await armRequest(fake, 'PUT', 'Microsoft.Compute/disks/d', { location: LOCATION }),
+    ).toMatchObject({ status: 400, body: { error: { code: 'InvalidRequestContent' } } });
+  });
+
+  it('answers a create with 201 and Azure-AsyncOperation, Succeeded after the configured polls', async () => {
+    const fake = await start({ lroPolls: 3 });
+    await nicAndDisk(fake, 'a');
+    const put = await armRequest(
+      fake,
+      'PUT',
+      'Microsoft.Compute/virtualMachines/vm-a',
+      vmBody('a'),
+    );
+    expect(put.status).toBe(201);
+    expect(put.body).toMatchObject({ properties: { provisioningState: 'Creating' } });
+    const op = put.headers['azure-asyncoperation'] ?? '';
+    expect(op).toMatch(
+      /\/providers\/Microsoft\.Compute\/locations\/centralindia\/operations\/.+api-version=/,
+    );
+    const statuses = [];
+    for (let i = 0; i < 3; i++)
+      statuses.push(
+        (
+          (await armRequest(fake, 'GET', new URL(op).pathname + new URL(op).search)).body as {
+            status: string;
+          }
+        ).status,
+      );
+    expect(statuses).toEqual(['InProgress', 'InProgress', 'Succeeded']);
+    expect(
+      await armRequest(fake, 'GET', 'Microsoft.Compute/virtualMachines/vm-a?$expand=instanceView'),
+    ).toMatchObject({
+      body: {
+        properties: {
+          provisioningState: 'Succeeded',
+          instanceView: {
+            statuses: [{ code: 'ProvisioningState/succeeded' }, { code: 'PowerState/running' }],
+          },
+        },
+      },
+    });
+    // ARM never returns the admin password.
+    expect(JSON.stringify(put.body)).not.toContain('secret-Pa55');
+  });
+
+  it('gives capacity places out and back: a deleted VM frees its place, an evicted one does not', async () => {
+    const fake = await start({ capacity: [{ size: T4, priority: 'Spot', available: 1 }] });
+    for (const n of ['a', 'b', 'c']) await nicAndDisk(fake, n);
+    await armRequest(fake, 'PUT', 'Microsoft.Compute/virtualMachines/vm-a', vmBody('a'));
+    await armRequest(fake, 'PUT', 'Microsoft.Compute/virtualMachines/vm-b', vmBody('b'));
+    fake.settle();
+    expect(fake.state.vm('vm-b')?.provisioningState).toBe('Failed');
+    await armRequest(fake, 'DELETE', 'Microsoft.Compute/virtualMachines/vm-a');
+    await armRequest(fake, 'DELETE', 'Microsoft.Compute/virtualMachines/vm-b');
+    fake.settle();
+    await armRequest(fake, 'PUT', 'Microsoft.Compute/virtualMachines/vm-c', vmBody('c'));
+    fake.settle();
+    expect(fake.state.vm('vm-c')?.provisioningState).toBe('Succeeded');
+    fake.evict('vm-c');
+    await nicAndDisk(fake, 'd');
+    await armRequest(fake, 'PUT', 'Microsoft.Compute/virtualMachines/vm-d', vmBody('d'));
+    fake.settle();
+    expect(fake.state.vm('vm-d')?.provisioningState).toBe('Failed');
+  });
+
+  it('evicts per policy and delete option: Deallocate keeps the VM and disk, Delete keeps only a Detach disk', async () => {
+    const fake = await start();
+    for (const n of ['a', 'b', 'c']) await nicAndDisk(fake, n);
+    await armRequest(
+      fake,
+      'PUT',
+      'Microsoft.Compute/virtualMachines/vm-a',
+      vmBody('a', { evictionPolicy: 'Deallocate' }),
+    );
+    await armRequest(
+      fake,
+      'PUT',
+      'Microsoft.Compute/virtualMachines/vm-b',
+      vmBody('b', { evictionPolicy: 'Delete' }),
+    );
+    await armRequest(
+      fake,
+      'PUT',
+      'Microsoft.Compute/virtualMachines/vm-c',
+      vmBody('c', { evictionPolicy: 'Delete', diskDelete: 'Delete' }),
+    );
+    await nicAndDisk(fake, 'r');
+    await armRequest(
+      fake,
+      'PUT',
+      'Microsoft.Compute/virtualMachines/vm-r',
+      vmBody('r', { priority: 'Regular' }),
+    );
+    fake.settle();
+
+    for (const vm of ['vm-a', 'vm-b', 'vm-c']) fake.evict(vm);
+
+    expect(fake.state.vm('vm-a')).toMatchObject({ powerState: 'deallocated' });
+    expect(fake.state.disk('disk-a')).toMatchObject({ diskState: 'Reserved' });
+    expect(fake.state.usage().find((u) => u.name === 'lowPriorityCores')?.current).toBe(4); // still held
+    expect(fake.state.vm('vm-b')).toBeUndefined();
+    expect(fake.state.disk('disk-b')).toMatchObject({ diskState: 'Unattached', managedBy: null });
+    expect(fake.state.nic('nic-b')).toBeUndefined();
+    expect(fake.state.vm('vm-c')).toBeUndefined();
+    expect(fake.state.disk('disk-c')).toBeUndefined();
+    expect(() => fake.evict('vm-r')).toThrow(/not a Spot VM/);
+  });
+
+  it('serves Scheduled Events as IMDS does, and an approved Preempt evicts at once', async () => {
+    const fake = await start();
+    await nicAndDisk(fake, 'a');
+    await armRequest(fake, 'PUT', 'Microsoft.Compute/virtualMachines/vm-a', vmBody('a'));
+    fake.settle();
+    // Azure's own trigger: POST …/simulateEviction.
+    expect(
+      (await armRequest(fake, 'POST', 'Microsoft.Compute/virtualMachines/vm-a/simulateEviction'))
+        .status,
+    ).toBe(204);
+
+    const imds = '/metadata/scheduledevents?api-version=2020-07-01&vm=vm-a';
+    expect((await armRequest(fake, 'GET', imds, undefined, { token: null })).status).toBe(400);
+    const doc = await armRequest(fake, 'GET', imds, undefined, {
+      token: null,
+      headers: { Metadata: 'true' },
+    });
+    expect(doc.body).toMatchObject({
+      DocumentIncarnation: 1,
+      Events: [
+        {
+          EventType: 'Preempt',
+          ResourceType: 'VirtualMachine',
+          Resources: ['vm-a'],
+          EventStatus: 'Scheduled',
+          EventSource: 'Platform',
+        },
+      ],
+    });
+    const eventId = (doc.body as { Events: { EventId: string }[] }).Events[0]?.EventId ?? '';
+    expect(
+      Date.parse((doc.body as { Events: { NotBefore: string }[] }).Events[0]?.NotBefore ?? ''),
+    ).toBeGreaterThan(Date.now() + 20_000);
+
+    const ack = await armRequest(
+      fake,
+      'POST',
+      imds,
+      { StartRequests: [{ EventId: eventId }] },
+      { token: null, headers: { Metadata: 'true' } },
+    );
+    expect(ack.status).toBe(200);
+    expect(fake.state.vm('vm-a')).toBeUndefined();
+    expect(fake.state.disk('disk-a')?.diskState).toBe('Unattached');
+  });
+
+  it('can be driven over HTTP from another process (/_fake/ controls)', async () => {
+    const fake = await start();
+    await nicAndDisk(fake, 'a');
+    expect((await armRequest(fake, 'PUT', '/_fake/quotas', { lowPriorityCores: 0 })).status).toBe(
+      204,
+    );
+    const refused = await armRequest(
+      fake,
+      'PUT',
+      'Microsoft.Compute/virtualMachines/vm-a',
+      vmBody('a'),
+    );
+    expect(refused).toMatchObject({
+      status: 409,
+      body: { error: { code: 'OperationNotAllowed' } },
+    });
+    await armRequest(fake, 'PUT', '/_fake/quotas', { lowPriorityCores: 8 });
+    await armRequest(fake, 'PUT', '/_fake/capacity', [{ priority: 'Spot', zone: '3' }]);
+    await armRequest(fake, 'POST', '/_fake/faults', {
+      resource: 'usages',
+      status: 429,
+      retryAfterSeconds: 9,
+    });
+    const usages = `/subscriptions/${SUBSCRIPTION}/providers/Microsoft.Compute/locations/${LOCATION}/usages`;
+    expect(await armRequest(fake, 'GET', usages)).toMatchObject({
+      status: 429,
+      headers: { 'retry-after': '9' },
+    });
+    expect((await armRequest(fake, 'GET', usages)).status).toBe(200);
+
+    await armRequest(fake, 'PUT', 'Microsoft.Compute/virtualMachines/vm-a', vmBody('a'));
+    await armRequest(fake, 'POST', '/_fake/settle');
+    expect((await armRequest(fake, 'POST', '/_fake/evict', { vm: 'vm-a' })).status).toBe(204);
+    expect(await armRequest(fake, 'GET', '/_fake/state')).toMatchObject({
+      status: 200,
+      body: { vms: [], disks: [{ name: 'disk-a', diskState: 'Unattached' }] },
+    });
+    expect((await armRequest(fake, 'POST', '/_fake/evict', { nope: 1 })).status).toBe(400);
+  });
+
+  it('is deterministic with a seed', async () => {
+    const run = async (seed: number): Promise<unknown> => {
+      const fake = await start({ seed });
+      await nicAndDisk(fake, 'a');
+      await armRequest(fake, 'PUT', 'Microsoft.Compute/virtualMachines/vm-a', vmBody('a'));
+      fake.settle();
+      return {
+        vm: fake.state.vm('vm-a')?.vmId,
+        ip: fake.state.nic('nic-a')?.privateIp,
+        os: fake.state.vm('vm-a')?.osDisk.name,
+      };
+    };
+    const first = await run(7);
+    expect(await run(7)).toEqual(first);
+    expect(await run(8)).not.toEqual(first);
+  });
+});

@@ -1,0 +1,237 @@
+/**
+ * A player's whole session through the real runtime, the real Azure SDK and the ARM fake:
+ * start → Spot VM with the player's disk → ready → Spot eviction → resumed on a new VM with
+ * the same disk → stop → VM gone, disk kept. And a capacity error falling back to On-Demand.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import {
+  ActorKinds,
+  AllocCreateResult,
+  SessionAgentReady,
+  SessionPreempt,
+  SessionStart,
+  SessionStop,
+  Streams,
+  TelegramSend,
+  cmdSubject,
+  ensureTopology,
+} from '../../contracts/index.ts';
+import { createAllocatorActor, defaultAllocatorConfig } from '../../actors/allocator/index.ts';
+import {
+  createAzureEffectsRunner,
+  type AzureEffectsRunner,
+} from '../../actors/allocator/effects.ts';
+import {
+  createAzureVmProvider,
+  staticTokenCredential,
+} from '../../actors/allocator/azure/index.ts';
+import {
+  createSessionActor,
+  defaultSessionConfig,
+  type SessionState,
+} from '../../actors/session/index.ts';
+import {
+  createWorker,
+  systemClock,
+  type ActorDefinition,
+  type Worker,
+} from '../../actors/runtime/index.ts';
+import { startArmFake, type ArmFake } from '../../deploy/fakes/arm/index.ts';
+import {
+  eventually,
+  startRuntimeEnv,
+  streamMessages,
+  type RuntimeEnv,
+} from '../support/runtime-env.ts';
+
+const REGION = 'centralindia';
+let env: RuntimeEnv;
+let arm: ArmFake;
+let worker: Worker;
+let runner: AzureEffectsRunner;
+
+beforeAll(async () => {
+  env = await startRuntimeEnv();
+  await ensureTopology(env.jsm, { consumersFor: [ActorKinds.session, ActorKinds.alloc] });
+  arm = await startArmFake({
+    subscriptionId: '00000000-0000-0000-0000-000000000001',
+    resourceGroup: 'respawn-test',
+    location: REGION,
+    quotas: { lowPriorityCores: 8, standardNCASv3_T4Family: 8, cores: 100 },
+    lroPolls: 1,
+  });
+  const provider = createAzureVmProvider({
+    subscriptionId: arm.subscriptionId,
+    resourceGroup: arm.resourceGroup,
+    location: REGION,
+    credential: staticTokenCredential(),
+    endpoint: arm.url,
+    caCert: arm.caCert,
+    pollIntervalMs: 10,
+    log: env.log,
+  });
+  runner = createAzureEffectsRunner({
+    js: env.js,
+    jsm: env.jsm,
+    provider,
+    log: env.log,
+    config: {
+      region: REGION,
+      diskImageId: undefined,
+      diskSizeGb: 256,
+      vmImage: 'Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest',
+      admin: {
+        username: 'respawn',
+        sshPublicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests test',
+      },
+      quotaNames: ['lowPriorityCores', 'standardNCASv3_T4Family'],
+      concurrency: 8,
+    },
+  });
+  await runner.start();
+  worker = createWorker({
+    nc: env.nc,
+    db: env.db,
+    log: env.log,
+    clock: systemClock,
+    timerPollMs: 100,
+    actors: [
+      createSessionActor({
+        ...defaultSessionConfig,
+        requireAdmission: false,
+      }) as unknown as ActorDefinition,
+      createAllocatorActor({ ...defaultAllocatorConfig }) as unknown as ActorDefinition,
+    ],
+  });
+  await worker.start();
+});
+afterAll(async () => {
+  await worker?.stop();
+  await runner?.stop();
+  await arm?.stop();
+  await env?.dispose();
+});
+
+async function session(player: string): Promise<SessionState | undefined> {
+  const rows = await env.db
+    .knex('rt_state')
+    .select<{ state: SessionState }[]>('state')
+    .where({ actor: 'session', key: player });
+  return rows[0]?.state;
+}
+async function told(chatId: string): Promise<string[]> {
+  const out = await streamMessages(env.jsm, Streams.out.name, `respawn.out.telegram.${chatId}`);
+  return out.map((m) => TelegramSend.decode(m.data).text);
+}
+const sessionVms = () => arm.state.vms().filter((v) => v.tags.purpose === 'respawn-session');
+
+it('plays a session end to end, surviving a Spot eviction with the same disk', async () => {
+  await env.js.publish(
+    cmdSubject(ActorKinds.session, 'p1', 'start'),
+    SessionStart.encode({ requestedBy: 'player', chatId: '42' }),
+  );
+  await eventually('a Spot VM with the player’s disk', async () => {
+    const s = await session('p1');
+    const vm = s?.vmName === undefined ? undefined : arm.state.vm(s.vmName);
+    return vm?.provisioningState === 'Succeeded';
+  });
+  const first = (await session('p1'))!;
+  const vm1 = arm.state.vm(first.vmName!)!;
+  expect(first).toMatchObject({ phase: 'provisioning', tier: 'spot', pricePerHourPaise: 3_000 });
+  expect(vm1).toMatchObject({ priority: 'Spot', size: 'Standard_NC4as_T4_v3' });
+  expect(vm1.tags).toMatchObject({
+    player: 'p1',
+    session: 'p1-1',
+    tier: 'spot',
+    purpose: 'respawn-session',
+  });
+  expect(vm1.dataDisks.map((d) => d.name)).toEqual(['disk-p1']);
+
+  // The VM agent reports the streaming host ready.
+  await env.js.publish(
+    cmdSubject(ActorKinds.session, 'p1', 'agent_ready'),
+    SessionAgentReady.encode({
+      sessionId: 'p1-1',
+      vmName: vm1.name,
+      host: '10.0.0.4',
+      port: 47989,
+      pin: '4321',
+    }),
+  );
+  await eventually('ready', async () => (await session('p1'))?.phase === 'ready');
+
+  // Azure announces a Preempt; the agent relays it.
+  const eventId = arm.preempt(vm1.name, { noticeMs: 50 });
+  await env.js.publish(
+    cmdSubject(ActorKinds.session, 'p1', 'preempt'),
+    SessionPreempt.encode({ sessionId: 'p1-1', vmName: vm1.name, eventId }),
+  );
+  await eventually('resumed on a new VM, the old one gone', async () => {
+    const s = await session('p1');
+    const vm = s?.vmName === undefined ? undefined : arm.state.vm(s.vmName);
+    return (
+      s?.phase === 'provisioning' &&
+      s.vmName !== vm1.name &&
+      vm?.provisioningState === 'Succeeded' &&
+      arm.state.vm(vm1.name) === undefined
+    );
+  });
+  const second = (await session('p1'))!;
+  expect(second.allocation).toBe(2);
+  expect(arm.state.vm(second.vmName!)!.dataDisks.map((d) => d.name)).toEqual(['disk-p1']);
+  await env.js.publish(
+    cmdSubject(ActorKinds.session, 'p1', 'agent_ready'),
+    SessionAgentReady.encode({
+      sessionId: 'p1-1',
+      vmName: second.vmName!,
+      host: '10.0.0.5',
+      port: 47989,
+      pin: '8765',
+    }),
+  );
+  await eventually('ready again', async () => (await session('p1'))?.phase === 'ready');
+
+  await env.js.publish(
+    cmdSubject(ActorKinds.session, 'p1', 'stop'),
+    SessionStop.encode({ requestedBy: 'player', reason: 'player' }),
+  );
+  await eventually('stopped, no VM left, disk kept', async () => {
+    return (await session('p1'))?.phase === 'idle' && sessionVms().length === 0;
+  });
+  expect(arm.state.disk('disk-p1')).toBeDefined();
+  const texts = await told('42');
+  expect(texts.some((t) => t.includes('Spot GPU rig at ₹30/hour'))).toBe(true);
+  expect(texts.some((t) => t.includes('disk is safe'))).toBe(true);
+  expect(texts.some((t) => t.includes('Back online'))).toBe(true);
+  expect(texts.at(-1)).toMatch(/Session stopped/);
+});
+
+it('falls back to On-Demand when Spot has no capacity, and tells the player the price', async () => {
+  // AllocationFailed fails the long-running operation and leaves a Failed VM holding the
+  // player's disk: the fallback works only if that VM is deleted first.
+  arm.setCapacity([{ priority: 'Spot', available: 0, code: 'AllocationFailed' }]);
+  await env.js.publish(
+    cmdSubject(ActorKinds.session, 'p2', 'start'),
+    SessionStart.encode({ requestedBy: 'player', chatId: '43' }),
+  );
+  await eventually('an On-Demand VM', async () => {
+    const s = await session('p2');
+    const vm = s?.vmName === undefined ? undefined : arm.state.vm(s.vmName);
+    return s?.tier === 'on_demand' && vm?.provisioningState === 'Succeeded';
+  });
+  const s = (await session('p2'))!;
+  expect(arm.state.vm(s.vmName!)!.priority).toBe('Regular');
+  expect((await told('43')).some((t) => t.includes('On-Demand GPU rig at ₹90/hour'))).toBe(true);
+  expect(sessionVms().filter((v) => v.priority === 'Spot')).toEqual([]);
+  // The failed Spot VM was deleted before the On-Demand create: no create met a held disk.
+  const results = (
+    await streamMessages(
+      env.jsm,
+      'RESPAWN_ALLOC_CMD',
+      'respawn.alloc.centralindia.cmd.create_result',
+    )
+  )
+    .map((m) => AllocCreateResult.decode(m.data))
+    .filter((r) => r.sessionId === 'p2-1');
+  expect(results.map((r) => r.error?.kind ?? 'ok')).toEqual(['capacity', 'ok']);
+});
