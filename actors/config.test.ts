@@ -24,6 +24,8 @@ describe('loadWorkerConfig', () => {
       RESPAWN_DB_POOL: 10,
       RESPAWN_CLOCK_OFFSET_MS: 0,
       RESPAWN_MIGRATE: true,
+      RESPAWN_REGION: 'centralindia',
+      RESPAWN_SESSION_ADMISSION: true,
     });
   });
 
@@ -39,6 +41,8 @@ describe('loadWorkerConfig', () => {
       RESPAWN_DB_POOL: '4',
       RESPAWN_CLOCK_OFFSET_MS: '-1500',
       RESPAWN_MIGRATE: 'false',
+      RESPAWN_REGION: 'westeurope',
+      RESPAWN_SESSION_ADMISSION: 'false',
       HOME: '/root',
     });
     expect(cfg).toStrictEqual({
@@ -52,6 +56,8 @@ describe('loadWorkerConfig', () => {
       RESPAWN_DB_POOL: 4,
       RESPAWN_CLOCK_OFFSET_MS: -1500,
       RESPAWN_MIGRATE: false,
+      RESPAWN_REGION: 'westeurope',
+      RESPAWN_SESSION_ADMISSION: false,
     });
   });
 
@@ -71,6 +77,7 @@ describe('loadWorkerConfig', () => {
     ['DATABASE_URL', 'x postgres://y'],
     ['LOG_LEVEL', 'verbose'],
     ['RESPAWN_MIGRATE', 'yes'],
+    ['RESPAWN_REGION', 'West Europe'],
     ['NATS_URL', ''],
   ])('rejects %s=%j with a ConfigError naming the variable', (name, value) => {
     const err = configErrorFrom({ [name]: value });

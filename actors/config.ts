@@ -34,6 +34,16 @@ export const WorkerConfigSchema = z.object({
     .enum(['true', 'false'])
     .default('true')
     .transform((v) => v === 'true'),
+  /** The Azure region sessions are placed in when a start names none. */
+  RESPAWN_REGION: z
+    .string()
+    .regex(/^[a-z0-9]{2,32}$/, 'must be an Azure region name like centralindia')
+    .default('centralindia'),
+  /** Ask billing before starting a session (off only for tests and demos). */
+  RESPAWN_SESSION_ADMISSION: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
 });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 

@@ -7,10 +7,10 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { ensureTopology, type ActorKind } from '../contracts/index.ts';
-import { billingActor } from './billing/index.ts';
+import { createBillingActor, loadBillingConfig } from './billing/index.ts';
 import { allocatorActor } from './allocator/index.ts';
 import { demoActor } from './demo/index.ts';
-import { sessionActor } from './session/index.ts';
+import { createSessionActor, defaultSessionConfig } from './session/index.ts';
 import { loadWorkerConfig, type WorkerConfig } from './config.ts';
 import { createRootLogger } from './log.ts';
 import {
@@ -23,23 +23,34 @@ import {
   type ActorDefinition,
 } from './runtime/index.ts';
 
-const available: Partial<Record<ActorKind, ActorDefinition>> = {
-  demo: demoActor as unknown as ActorDefinition,
-  session: sessionActor as unknown as ActorDefinition,
-  alloc: allocatorActor as unknown as ActorDefinition,
-  billing: billingActor as unknown as ActorDefinition,
-};
+/** Builds each hosted actor with its configuration (validated from the environment). */
+function buildActor(kind: ActorKind, cfg: WorkerConfig, env: NodeJS.ProcessEnv): ActorDefinition {
+  switch (kind) {
+    case 'demo':
+      return demoActor as unknown as ActorDefinition;
+    case 'session':
+      return createSessionActor({
+        ...defaultSessionConfig,
+        region: cfg.RESPAWN_REGION,
+        requireAdmission: cfg.RESPAWN_SESSION_ADMISSION,
+      }) as unknown as ActorDefinition;
+    case 'alloc':
+      return allocatorActor as unknown as ActorDefinition;
+    case 'billing':
+      return createBillingActor(loadBillingConfig(env)) as unknown as ActorDefinition;
+  }
+}
 
 export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-export async function runWorker(cfg: WorkerConfig, log: Logger): Promise<RunningWorker> {
-  const actors = cfg.RESPAWN_ACTORS.map((k) => {
-    const a = available[k];
-    if (a === undefined) throw new Error(`actor kind ${k} is not implemented yet`);
-    return a;
-  });
+export async function runWorker(
+  cfg: WorkerConfig,
+  log: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<RunningWorker> {
+  const actors = cfg.RESPAWN_ACTORS.map((k) => buildActor(k, cfg, env));
   const nc = await connect({
     servers: cfg.NATS_URL,
     name: 'respawn-actors',
