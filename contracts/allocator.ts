@@ -119,6 +119,8 @@ export const AzureCreateVm = defineMessage('azure.create_vm.v1', {
 /** Allocator → effects runner: delete this VM and its NIC; never the player's disk. */
 export const AzureDeleteVm = defineMessage('azure.delete_vm.v1', {
   sessionId,
+  /** The owner, when known: a player's effects run in order (they share one disk). */
+  playerId: playerId.optional(),
   vmName,
   nicName: z.string().regex(/^[A-Za-z0-9-]{1,80}$/),
 });
@@ -127,4 +129,11 @@ export const AzureDeleteVm = defineMessage('azure.delete_vm.v1', {
 export const AzureRefresh = defineMessage('azure.refresh.v1', {
   usage: z.boolean(),
   inventory: z.boolean(),
+});
+
+/** Session → effects runner: snapshot the player's unused disk, then delete the disk. */
+export const AzureArchiveDisk = defineMessage('azure.archive_disk.v1', {
+  playerId,
+  diskName: z.string().regex(/^[A-Za-z0-9-]{1,80}$/),
+  snapshotName: z.string().regex(/^[A-Za-z0-9-]{1,80}$/),
 });

@@ -23,6 +23,7 @@ export {
   SessionAllocFailed,
   SessionAllocated,
   SessionChanged,
+  SessionDiskArchived,
   SessionHeartbeat,
   SessionPhases,
   SessionPreempt,
@@ -40,6 +41,26 @@ export {
   type StopReason,
 } from './session.ts';
 export { TelegramSend } from './out.ts';
+export {
+  BotActions,
+  INGRESS_ACK_WAIT_MS,
+  TelegramCallbackQuerySchema,
+  TelegramChatSchema,
+  TelegramChatTypes,
+  TelegramMessageSchema,
+  TelegramUpdateSchema,
+  TelegramUserSchema,
+  decodeTelegramUpdate,
+  ingressConsumer,
+  ingressConsumerName,
+  ingressDlqSubject,
+  parseTopupCallbackData,
+  topupCallbackData,
+  type BotAction,
+  type TelegramCallbackQuery,
+  type TelegramMessage,
+  type TelegramUpdate,
+} from './telegram.ts';
 export { AgentReport, AgentReportKinds, agentToken } from './agent.ts';
 export {
   AllocCreateResult,
@@ -50,6 +71,7 @@ export {
   AllocRequest,
   AllocUsage,
   AllocVerbs,
+  AzureArchiveDisk,
   AzureCreateVm,
   AzureDeleteVm,
   AzureRefresh,

@@ -50,6 +50,8 @@ import {
   AzureDeleteVm,
   AzureRefresh,
   AgentReport,
+  SessionDiskArchived,
+  AzureArchiveDisk,
   defineMessage,
   messageSet,
   type ErrorCode,
@@ -703,6 +705,17 @@ const table: readonly Row[] = [
       ],
     ],
   ),
+  row(
+    SessionDiskArchived,
+    { diskName: 'disk-p1', snapshotName: 'snap-disk-p1', ok: false, reason: 'in use' },
+    [['ok missing', { type: SessionDiskArchived.type, diskName: 'd', snapshotName: 's' }]],
+  ),
+  row(AzureArchiveDisk, { playerId: 'p1', diskName: 'disk-p1', snapshotName: 'snap-disk-p1' }, [
+    [
+      'diskName with a slash',
+      { type: AzureArchiveDisk.type, playerId: 'p1', diskName: 'a/b', snapshotName: 's' },
+    ],
+  ]),
   row(
     TimerFired,
     {

@@ -14,6 +14,7 @@ export const SessionVerbs = {
   heartbeat: 'heartbeat',
   preempt: 'preempt',
   vmReleased: 'vm_released',
+  diskArchived: 'disk_archived',
 } as const;
 export type SessionVerb = (typeof SessionVerbs)[keyof typeof SessionVerbs];
 
@@ -136,4 +137,12 @@ export const SessionChanged = defineMessage('session.changed.v1', {
   pricePerHourPaise: z.number().int().positive().optional(),
   vmName: vmName.optional(),
   at: iso,
+});
+
+/** Effects runner → session: the player's unused disk was snapshotted and deleted (or not). */
+export const SessionDiskArchived = defineMessage('session.disk_archived.v1', {
+  diskName: z.string().regex(/^[A-Za-z0-9-]{1,80}$/),
+  snapshotName: z.string().regex(/^[A-Za-z0-9-]{1,80}$/),
+  ok: z.boolean(),
+  reason: z.string().max(500).optional(),
 });

@@ -91,12 +91,13 @@ function createEffect(
 function deleteEffect(
   ctx: HandlerContext,
   vmName: string,
-  r: { sessionId: string; nicName: string },
+  r: { sessionId: string; nicName: string; playerId?: string },
 ): Emission {
   return emit(AzureDeleteVm, outAzureSubject(ctx.key), {
     sessionId: r.sessionId,
     vmName,
     nicName: r.nicName,
+    ...(r.playerId === undefined ? {} : { playerId: r.playerId }),
   });
 }
 

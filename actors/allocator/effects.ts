@@ -24,9 +24,11 @@ import {
   AllocDeleteResult,
   AllocInventory,
   AllocUsage,
+  AzureArchiveDisk,
   AzureCreateVm,
   AzureDeleteVm,
   AzureRefresh,
+  SessionDiskArchived,
   HeaderNames,
   Streams,
   cmdSubject,
@@ -55,8 +57,9 @@ export interface AzureEffectsRunner {
   stop(): Promise<void>;
 }
 
-const effects = messageSet([AzureCreateVm, AzureDeleteVm, AzureRefresh]);
+const effects = messageSet([AzureCreateVm, AzureDeleteVm, AzureRefresh, AzureArchiveDisk]);
 type Effect =
+  | MessageOf<typeof AzureArchiveDisk>
   | MessageOf<typeof AzureCreateVm>
   | MessageOf<typeof AzureDeleteVm>
   | MessageOf<typeof AzureRefresh>;
@@ -114,7 +117,16 @@ export function createAzureEffectsRunner(deps: {
         } as const;
         try {
           const disk = await provider.getDisk(e.diskName);
-          if (disk === null) {
+          const snapshot = disk === null ? await provider.getSnapshot(`snap-${e.diskName}`) : null;
+          if (disk === null && snapshot !== null) {
+            // The player's disk was archived while unused: bring it back first.
+            await provider.createDiskFromSnapshot({
+              name: e.diskName,
+              snapshotName: snapshot.name,
+              ...(e.zone === undefined ? {} : { zone: e.zone }),
+              tags: { ...tags, purpose: 'respawn-disk' },
+            });
+          } else if (disk === null) {
             await provider.createDisk({
               name: e.diskName,
               sizeGb: config.diskSizeGb,
@@ -182,6 +194,39 @@ export function createAzureEffectsRunner(deps: {
         }
         return;
       }
+      case AzureArchiveDisk.type: {
+        const to = cmdSubject(ActorKinds.session, e.playerId, 'disk_archived');
+        const base = { diskName: e.diskName, snapshotName: e.snapshotName };
+        const disk = await provider.getDisk(e.diskName);
+        if (disk === null) {
+          const ok = (await provider.getSnapshot(e.snapshotName)) !== null;
+          await report(
+            effectId,
+            to,
+            SessionDiskArchived.encode({ ...base, ok, ...(ok ? {} : { reason: 'no disk' }) }),
+          );
+          return;
+        }
+        if (disk.attachedToVm !== null) {
+          // The player came back before the clean-up ran: the disk stays.
+          await report(
+            effectId,
+            to,
+            SessionDiskArchived.encode({ ...base, ok: false, reason: 'in use' }),
+          );
+          return;
+        }
+        const tags = {
+          player: e.playerId,
+          session: 'none',
+          tier: 'spot',
+          purpose: 'respawn-disk-snapshot',
+        } as const;
+        await provider.snapshotDisk({ name: e.snapshotName, diskName: e.diskName, tags });
+        await provider.deleteDisk(e.diskName);
+        await report(effectId, to, SessionDiskArchived.encode({ ...base, ok: true }));
+        return;
+      }
       case AzureRefresh.type: {
         const at = new Date().toISOString();
         if (e.usage) {
@@ -227,10 +272,15 @@ export function createAzureEffectsRunner(deps: {
       m.term();
       return;
     }
-    // One session's VMs share the player's disk: a failed VM must be deleted (releasing the
-    // disk) before the next candidate's create can attach it, so effects of one session run
-    // in order. Different sessions run side by side.
-    const key = e.type === AzureRefresh.type ? '(refresh)' : e.sessionId;
+    // A player's VMs share the player's disk: a failed VM must be deleted (releasing the
+    // disk) before the next candidate's create can attach it, and an archive must not race
+    // a create: a player's effects run in order. Different players run side by side.
+    const key =
+      e.type === AzureRefresh.type
+        ? '(refresh)'
+        : e.type === AzureDeleteVm.type
+          ? (e.playerId ?? e.sessionId)
+          : e.playerId;
     const previous = perVm.get(key) ?? Promise.resolve();
     const mine = previous.then(async () => {
       const timer = setInterval(() => m.working(), 10_000);

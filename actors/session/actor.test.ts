@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   AllocRelease,
   AllocRequest,
+  AzureArchiveDisk,
   BillingAdmit,
   BillingMeterClose,
   BillingMeterOpen,
@@ -11,6 +12,7 @@ import {
   SessionAgentReady,
   SessionAllocated,
   SessionChanged,
+  SessionDiskArchived,
   SessionHeartbeat,
   SessionPreempt,
   SessionStart,
@@ -396,5 +398,80 @@ describe('session actor', () => {
         handle(initialSessionState(), SessionStatus, { requestedBy: 'player', chatId: '42' }),
       )[0],
     ).toMatch(/No session/);
+  });
+});
+
+describe('the player’s disk', () => {
+  it('warns, then archives an unused disk; a start cancels that; the archive is restored on the next play', () => {
+    const cfg = {
+      ...defaultSessionConfig,
+      diskIdleMs: 10 * 86_400_000,
+      diskWarningMs: 2 * 86_400_000,
+    };
+    const a = createSessionActor(cfg);
+    const run = (
+      s: SessionState,
+      def: MessageDef,
+      value: unknown,
+      now = T0,
+    ): HandlerResult<SessionState> =>
+      a.handle(s, def.decode(def.encode(value)) as never, {
+        kind: 'session',
+        key: P,
+        now,
+        msgId: 'm',
+        subject: 's',
+        redeliveries: 0,
+      });
+    let s = toReady();
+    s = run(s, SessionStop, { requestedBy: 'player', reason: 'player' }).state;
+    const idle = run(s, SessionVmReleased, { sessionId: 'p1-1' });
+    expect(idle.timers).toEqual([
+      { name: 'disk_warn', at: later(8 * 86_400_000) },
+      { name: 'disk_archive', at: later(10 * 86_400_000) },
+    ]);
+    s = idle.state;
+    const fire = (name: string): HandlerResult<SessionState> =>
+      run(s, TimerFired, {
+        timerId: '9',
+        name,
+        dueAt: T0.toISOString(),
+        firedAt: T0.toISOString(),
+      });
+    expect(texts(fire('disk_warn'))[0]).toContain('archived in 2 days');
+    expect(of(fire('disk_archive'), AzureArchiveDisk)).toEqual([
+      {
+        type: 'azure.archive_disk.v1',
+        playerId: 'p1',
+        diskName: 'disk-p1',
+        snapshotName: 'snap-disk-p1',
+      },
+    ]);
+    const restart = run(s, SessionStart, { requestedBy: 'player', chatId: '42' });
+    expect(restart.timers).toEqual([
+      { name: 'disk_warn', cancel: true },
+      { name: 'disk_archive', cancel: true },
+    ]);
+    const archived = run(s, SessionDiskArchived, {
+      diskName: 'disk-p1',
+      snapshotName: 'snap-disk-p1',
+      ok: true,
+    });
+    expect(archived.state.diskState).toBe('archived');
+    expect(texts(archived)[0]).toContain('snapshot');
+    const back = run(archived.state, SessionStart, { requestedBy: 'player', chatId: '42' });
+    expect(texts(back)).toEqual([
+      expect.stringContaining('Starting'),
+      expect.stringContaining('Restoring your disk'),
+    ]);
+    // A disk still in use is not archived: the state stays live.
+    expect(
+      run(s, SessionDiskArchived, {
+        diskName: 'disk-p1',
+        snapshotName: 's',
+        ok: false,
+        reason: 'in use',
+      }).state.diskState,
+    ).toBe('live');
   });
 });

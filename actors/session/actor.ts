@@ -7,6 +7,7 @@ import {
   ActorKinds,
   AllocRelease,
   AllocRequest,
+  AzureArchiveDisk,
   BillingAdmit,
   BillingMeterClose,
   BillingMeterOpen,
@@ -17,6 +18,7 @@ import {
   SessionAllocFailed,
   SessionAllocated,
   SessionChanged,
+  SessionDiskArchived,
   SessionHeartbeat,
   SessionPreempt,
   SessionQueued,
@@ -28,6 +30,7 @@ import {
   TimerFired,
   cmdSubject,
   evtSubject,
+  outAzureSubject,
   outTelegramSubject,
   type SessionPhase,
 } from '../../contracts/index.ts';
@@ -59,6 +62,11 @@ const ACTIVE: readonly SessionPhase[] = [
   'resuming',
 ];
 const SESSION_TIMERS = ['idle_warn', 'idle_stop', 'hb_lost', 'provision_timeout'] as const;
+const DISK_TIMERS = ['disk_warn', 'disk_archive'] as const;
+
+/** The player's disk, named like the allocator names it (one per player). */
+export const diskNameFor = (playerId: string): string =>
+  `disk-${playerId}`.toLowerCase().replace(/_/g, '-');
 
 const iso = (d: Date): string => d.toISOString();
 const at = (ctx: HandlerContext, ms: number): Date => new Date(ctx.now.getTime() + ms);
@@ -194,6 +202,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
       SessionHeartbeat,
       SessionPreempt,
       SessionVmReleased,
+      SessionDiskArchived,
     ],
     handle(s, msg, ctx): Result {
       switch (msg.type) {
@@ -211,6 +220,8 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             region: msg.region ?? cfg.region,
             allocation: 1,
             startedAt: iso(ctx.now),
+            diskState: s.diskState,
+            ...(s.lastPlayedAt === undefined ? {} : { lastPlayedAt: s.lastPlayedAt }),
           };
           const ask = cfg.requireAdmission
             ? emit(BillingAdmit, cmdSubject(ActorKinds.billing, ctx.key, 'admit'), {
@@ -221,7 +232,13 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             : allocRequest(ctx.key, next);
           return {
             state: next,
-            emit: [changed(ctx, next, s.phase), ask, ...tell(next.chatId, texts.starting)],
+            emit: [
+              changed(ctx, next, s.phase),
+              ask,
+              ...tell(next.chatId, texts.starting),
+              ...(s.diskState === 'archived' ? tell(next.chatId, texts.restoring) : []),
+            ],
+            timers: DISK_TIMERS.map((name) => ({ name, cancel: true as const })),
           };
         }
         case SessionAdmission.type: {
@@ -303,6 +320,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             readyAt: iso(ctx.now),
             lastHeartbeatAt: iso(ctx.now),
             meterOpen: true,
+            diskState: 'live',
           };
           const meter =
             resumed && s.meterOpen
@@ -392,13 +410,24 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             seq: s.seq,
             diskZone: s.diskZone,
             chatId: s.chatId,
+            diskState: s.diskState,
+            lastPlayedAt: iso(ctx.now),
+            ...(s.region === undefined ? {} : { region: s.region }),
           };
+          const diskTimers: TimerOp[] =
+            s.diskState === 'live'
+              ? [
+                  { name: 'disk_warn', at: at(ctx, cfg.diskIdleMs - cfg.diskWarningMs) },
+                  { name: 'disk_archive', at: at(ctx, cfg.diskIdleMs) },
+                ]
+              : [];
           return {
             state: next,
             emit: [
               changed({ ...ctx }, { ...next, sessionId: s.sessionId }, s.phase, s.stopReason),
               ...tell(s.chatId, texts.stopped(s.readyAt === undefined ? 0 : minutes, s.stopReason)),
             ],
+            timers: diskTimers,
           };
         }
         case SessionStatus.type:
@@ -413,7 +442,29 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
               ...tell(msg.chatId ?? s.chatId, texts.status(s)),
             ],
           };
+        case SessionDiskArchived.type: {
+          if (!msg.ok) return { state: s };
+          return {
+            state: { ...s, diskState: 'archived' },
+            emit: tell(s.chatId, texts.diskArchived),
+          };
+        }
         case TimerFired.type: {
+          if (msg.name === 'disk_warn' || msg.name === 'disk_archive') {
+            // A start cancels the disk timers: these fire only for a player who stayed away.
+            if (s.phase !== 'idle' || s.diskState !== 'live') return { state: s };
+            if (msg.name === 'disk_warn') {
+              const days = Math.round(cfg.diskWarningMs / 86_400_000);
+              return { state: s, emit: tell(s.chatId, texts.diskWarning(days)) };
+            }
+            const diskName = diskNameFor(ctx.key);
+            const archive = emit(AzureArchiveDisk, outAzureSubject(s.region ?? cfg.region), {
+              playerId: ctx.key,
+              diskName,
+              snapshotName: `snap-${diskName}`,
+            });
+            return { state: s, emit: [archive] };
+          }
           const forSession = (msg.data as { sessionId?: string } | undefined)?.sessionId;
           if (forSession !== s.sessionId) return { state: s };
           switch (msg.name) {

@@ -26,6 +26,10 @@ export const SessionState = z.object({
   queuePosition: z.number().int().optional(),
   /** Where the player's disk lives; it outlives sessions and constrains allocation. */
   diskZone: z.string().optional(),
+  /** none: never played; live: a managed disk exists; archived: only its snapshot does. */
+  diskState: z.enum(['none', 'live', 'archived']).default('none'),
+  /** When the player last stopped playing (for disk clean-up). */
+  lastPlayedAt: z.string().optional(),
 });
 export type SessionState = z.infer<typeof SessionState>;
 
@@ -34,6 +38,7 @@ export const initialSessionState = (): SessionState => ({
   seq: 0,
   allocation: 0,
   meterOpen: false,
+  diskState: 'none',
 });
 
 export interface SessionConfig {
@@ -53,6 +58,10 @@ export interface SessionConfig {
   provisionTimeoutMs: number;
   /** Evictions a session survives; one more stops it. */
   maxResumes: number;
+  /** A disk unused this long is snapshotted and deleted (restored on the next play). */
+  diskIdleMs: number;
+  /** The player is warned this long before. */
+  diskWarningMs: number;
 }
 
 export const defaultSessionConfig: SessionConfig = {
@@ -64,4 +73,6 @@ export const defaultSessionConfig: SessionConfig = {
   heartbeatLossMs: 90_000,
   provisionTimeoutMs: 10 * 60_000,
   maxResumes: 3,
+  diskIdleMs: 30 * 24 * 3_600_000,
+  diskWarningMs: 3 * 24 * 3_600_000,
 };

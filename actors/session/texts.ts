@@ -33,6 +33,11 @@ export const texts = {
   stopping: 'Stopping your session… your disk is kept for next time.',
   stopped: (minutes: number, reason: string | undefined): string =>
     `Session stopped after ${minutes} minute${minutes === 1 ? '' : 's'}${reason === undefined ? '' : ` (${reason.replace(/_/g, ' ')})`}. Your disk is saved.`,
+  diskWarning: (days: number): string =>
+    `You have not played for a while: your saved games disk will be archived in ${days} day${days === 1 ? '' : 's'}. It is restored when you play again (the first start then takes a few minutes longer).`,
+  diskArchived:
+    'Your disk was archived to save costs. Your games and saves are kept in a snapshot and restored when you next press Play.',
+  restoring: 'Restoring your disk from its archive first: this start takes a few minutes longer.',
   status: (s: SessionState): string => {
     switch (s.phase) {
       case 'idle':

@@ -99,6 +99,9 @@ beforeAll(async () => {
       createSessionActor({
         ...defaultSessionConfig,
         requireAdmission: false,
+        // Unused disks are archived two seconds after the session ends (days in production).
+        diskIdleMs: 2_000,
+        diskWarningMs: 1_000,
       }) as unknown as ActorDefinition,
       createAllocatorActor({ ...defaultAllocatorConfig }) as unknown as ActorDefinition,
     ],
@@ -234,4 +237,54 @@ it('falls back to On-Demand when Spot has no capacity, and tells the player the 
     .map((m) => AllocCreateResult.decode(m.data))
     .filter((r) => r.sessionId === 'p2-1');
   expect(results.map((r) => r.error?.kind ?? 'ok')).toEqual(['capacity', 'ok']);
+});
+
+it('archives an unused disk to a snapshot after a warning, and restores it on the next play', async () => {
+  const play = async (sessionId: string): Promise<string> => {
+    await env.js.publish(
+      cmdSubject(ActorKinds.session, 'p3', 'start'),
+      SessionStart.encode({ requestedBy: 'player', chatId: '44' }),
+    );
+    await eventually('a VM', async () => {
+      const s = await session('p3');
+      return (
+        s?.sessionId === sessionId &&
+        s.vmName !== undefined &&
+        arm.state.vm(s.vmName)?.provisioningState === 'Succeeded'
+      );
+    });
+    const vmName = (await session('p3'))!.vmName!;
+    await env.js.publish(
+      cmdSubject(ActorKinds.session, 'p3', 'agent_ready'),
+      SessionAgentReady.encode({ sessionId, vmName, host: '10.0.0.7', port: 47989, pin: '1111' }),
+    );
+    await eventually('ready', async () => (await session('p3'))?.phase === 'ready');
+    return vmName;
+  };
+  arm.setCapacity([]);
+  await play('p3-1');
+  await env.js.publish(
+    cmdSubject(ActorKinds.session, 'p3', 'stop'),
+    SessionStop.encode({ requestedBy: 'player', reason: 'player' }),
+  );
+  await eventually(
+    'archived: snapshot kept, disk deleted',
+    async () => {
+      const s = await session('p3');
+      return s?.diskState === 'archived' && arm.state.disk('disk-p3') === undefined;
+    },
+    20_000,
+  );
+  expect(arm.state.snapshots().map((x) => x.name)).toContain('snap-disk-p3');
+  const before = await told('44');
+  const warned = before.findIndex((t) => t.includes('will be archived'));
+  const archived = before.findIndex((t) => t.includes('Your disk was archived'));
+  expect(warned).toBeGreaterThan(-1);
+  expect(archived).toBeGreaterThan(warned);
+
+  const vm = await play('p3-2');
+  expect(arm.state.disk('disk-p3')).toBeDefined();
+  expect(arm.state.vm(vm)!.dataDisks.map((d) => d.name)).toEqual(['disk-p3']);
+  expect((await told('44')).some((t) => t.includes('Restoring your disk'))).toBe(true);
+  expect((await session('p3'))!.diskState).toBe('live');
 });

@@ -1,0 +1,247 @@
+/**
+ * The host of a pure ingress route: a durable consumer of `respawn.in.<source>` (raw input the
+ * gateway authenticated and stored) that publishes what `route` makes of each message.
+ *
+ * - Each routed command is published with its own `Nats-Msg-Id`, so a redelivered or
+ *   re-stored input lands as JetStream duplicates, not as second commands.
+ * - The input is acked only after every routed command was stored.
+ * - `route` throwing a TerminalError (bad input) dead-letters the original body and headers to
+ *   `respawn.dlq.<source>.<code>` with the reason, then terminates it; anything else
+ *   (a publish that failed, NATS away) is offered again with a growing delay.
+ * It never crashes on input.
+ */
+import {
+  jetstream,
+  jetstreamManager,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import {
+  HeaderNames,
+  RespawnError,
+  RetryableError,
+  Streams,
+  TerminalError,
+  ingressConsumer,
+  ingressDlqSubject,
+  type IngressSource,
+} from '../../contracts/index.ts';
+
+/** A command for an actor, ready to publish. */
+export interface RoutedCommand {
+  subject: string;
+  data: Uint8Array;
+  /** Derived from the input, so the same input always routes to the same ids. */
+  msgId: string;
+  /** The message's versioned type (`Respawn-Type` header), when the route knows it. */
+  type?: string;
+}
+
+export interface RouteContext {
+  /** The input's `Nats-Msg-Id` as the gateway stored it. */
+  msgId: string | undefined;
+  headers: Readonly<Record<string, string>>;
+  now: Date;
+}
+
+/** Pure: input bytes to commands. Throws a TerminalError for input it can never use. */
+export type IngressRoute = (data: Uint8Array, ctx: RouteContext) => readonly RoutedCommand[];
+
+export type RoutedSource = Exclude<IngressSource, 'razorpay'>;
+
+export interface IngressRouterOptions {
+  nc: NatsConnection;
+  log: Logger;
+  source: RoutedSource;
+  /** Durable consumer name; defaults to `ingress-<source>`. */
+  durable?: string;
+  route: IngressRoute;
+  /** First retry delay after a failure; doubles per delivery up to `maxRetryDelayMs`. */
+  retryDelayMs?: number;
+  maxRetryDelayMs?: number;
+  now?: () => Date;
+}
+
+export interface IngressRouter {
+  start(): Promise<void>;
+  /** Stops pulling and finishes the message in hand; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** Creates the durable consumer, or updates what may change on an existing one. */
+export async function ensureIngressConsumer(
+  nc: NatsConnection,
+  source: IngressSource,
+  durable?: string,
+): Promise<string> {
+  const jsm = await jetstreamManager(nc);
+  const cfg = ingressConsumer(source, durable);
+  try {
+    await jsm.consumers.info(Streams.ingress.name, cfg.durable_name);
+    await jsm.consumers.update(Streams.ingress.name, cfg.durable_name, {
+      description: cfg.description,
+      ack_wait: cfg.ack_wait,
+      max_ack_pending: cfg.max_ack_pending,
+    });
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) {
+      throw err;
+    }
+    // Another router may create it at the same moment: adding the same config is idempotent.
+    await jsm.consumers.add(Streams.ingress.name, cfg);
+  }
+  return cfg.durable_name;
+}
+
+function headerRecord(m: JsMsg): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (m.headers === undefined) return out;
+  for (const k of m.headers.keys()) out[k] = m.headers.get(k);
+  return out;
+}
+
+async function deadLetter(
+  js: JetStreamClient,
+  m: JsMsg,
+  source: IngressSource,
+  original: Record<string, string>,
+  err: TerminalError,
+): Promise<void> {
+  const h = natsHeaders();
+  for (const [k, v] of Object.entries(original)) {
+    if (k === HeaderNames.msgId) h.set(HeaderNames.dlqMsgId, v);
+    else h.set(k, v);
+  }
+  h.set(HeaderNames.dlqCode, err.code);
+  h.set(HeaderNames.dlqReason, err.message.slice(0, 1000));
+  h.set(HeaderNames.dlqSubject, m.subject);
+  h.set(HeaderNames.dlqStream, m.info.stream);
+  h.set(HeaderNames.dlqStreamSeq, String(m.seq));
+  h.set(HeaderNames.dlqDeliveries, String(m.info.deliveryCount));
+  h.set(HeaderNames.dlqActor, `ingress-${source}`);
+  // One dead letter per stored input, however often it is redelivered.
+  await js.publish(ingressDlqSubject(source, err.code), m.data, {
+    msgID: `dlq-${m.info.stream}-${m.seq}`,
+    headers: h,
+  });
+}
+
+type Outcome =
+  | { kind: 'publish'; commands: readonly RoutedCommand[] }
+  | { kind: 'dead'; error: TerminalError }
+  | { kind: 'retry'; error: unknown; delayMs: number | undefined };
+
+function runRoute(route: IngressRoute, data: Uint8Array, ctx: RouteContext): Outcome {
+  try {
+    return { kind: 'publish', commands: route(data, ctx) };
+  } catch (err) {
+    if (err instanceof TerminalError) return { kind: 'dead', error: err };
+    if (err instanceof RetryableError) return { kind: 'retry', error: err, delayMs: err.delayMs };
+    return { kind: 'retry', error: err, delayMs: undefined };
+  }
+}
+
+export function createIngressRouter(opts: IngressRouterOptions): IngressRouter {
+  const { source, route } = opts;
+  const log = opts.log.child({ component: `ingress-${source}` });
+  const js = jetstream(opts.nc);
+  const baseDelay = opts.retryDelayMs ?? 500;
+  const maxDelay = opts.maxRetryDelayMs ?? 30_000;
+  const now = opts.now ?? ((): Date => new Date());
+  let messages: ConsumerMessages | undefined;
+  let loop: Promise<void> | undefined;
+  let stopped: Promise<void> | undefined;
+
+  const backoff = (deliveries: number): number =>
+    Math.min(maxDelay, baseDelay * 2 ** Math.min(20, Math.max(0, deliveries - 1)));
+
+  async function publishAll(
+    commands: readonly RoutedCommand[],
+    original: Record<string, string>,
+  ): Promise<number> {
+    const acks = await Promise.all(
+      commands.map((c) => {
+        const h = natsHeaders();
+        if (c.type !== undefined) h.set(HeaderNames.type, c.type);
+        const cause = original[HeaderNames.msgId];
+        if (cause !== undefined) h.set(HeaderNames.causationId, cause);
+        for (const k of [HeaderNames.traceparent, HeaderNames.tracestate]) {
+          const v = original[k];
+          if (v !== undefined) h.set(k, v);
+        }
+        return js.publish(c.subject, c.data, { msgID: c.msgId, headers: h });
+      }),
+    );
+    return acks.filter((a) => a.duplicate).length;
+  }
+
+  async function handle(m: JsMsg): Promise<void> {
+    const original = headerRecord(m);
+    const ingressId = original[HeaderNames.msgId];
+    const mlog = log.child({
+      subject: m.subject,
+      msgId: ingressId,
+      streamSeq: m.seq,
+      deliveryCount: m.info.deliveryCount,
+    });
+    const outcome = runRoute(route, m.data, { msgId: ingressId, headers: original, now: now() });
+    try {
+      switch (outcome.kind) {
+        case 'dead':
+          await deadLetter(js, m, source, original, outcome.error);
+          mlog.warn(
+            { code: outcome.error.code, reason: outcome.error.message },
+            'ingress message dead-lettered',
+          );
+          m.term();
+          return;
+        case 'retry': {
+          const delayMs = outcome.delayMs ?? backoff(m.info.deliveryCount);
+          const code = outcome.error instanceof RespawnError ? outcome.error.code : undefined;
+          mlog.error({ err: outcome.error, code, delayMs }, 'ingress route failed; will retry');
+          m.nak(delayMs);
+          return;
+        }
+        case 'publish': {
+          const duplicates = await publishAll(outcome.commands, original);
+          mlog.debug(
+            { commands: outcome.commands.map((c) => c.subject), duplicates },
+            'ingress message routed',
+          );
+          m.ack();
+          return;
+        }
+      }
+    } catch (err) {
+      const delayMs = backoff(m.info.deliveryCount);
+      mlog.warn({ err, delayMs }, 'ingress message not forwarded; will retry');
+      m.nak(delayMs);
+    }
+  }
+
+  return {
+    async start() {
+      const durable = await ensureIngressConsumer(opts.nc, source, opts.durable);
+      const c = await js.consumers.get(Streams.ingress.name, durable);
+      messages = await c.consume({ max_messages: 64, expires: 5_000 });
+      const iter = messages;
+      loop = (async () => {
+        for await (const m of iter) await handle(m);
+      })().catch((err: unknown) => log.error({ err }, 'ingress loop ended'));
+      log.info({ durable }, 'ingress router started');
+    },
+    stop() {
+      stopped ??= (async () => {
+        await messages?.close();
+        await loop;
+        log.info('ingress router stopped');
+      })();
+      return stopped;
+    },
+  };
+}

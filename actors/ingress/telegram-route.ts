@@ -1,0 +1,186 @@
+/**
+ * Turns a Telegram update (stored raw on `respawn.in.telegram` by the gateway) into session
+ * and billing commands and the bot's own replies. Pure: the router around it does the I/O.
+ *
+ * The player id is the Telegram user id, the reply goes to the update's chat. Every message
+ * id derives from `update_id` (and the action), so a redelivered update routes to the same
+ * ids and JetStream drops the repeats. Only private chats act; anything the bot does not use
+ * is ignored (no commands, no error to the player); input that is not an update at all is a
+ * TerminalError (dead letter).
+ */
+import {
+  ActorKinds,
+  BillingBalance,
+  BillingHistory,
+  BillingTopup,
+  BotActions,
+  SessionStart,
+  SessionStatus,
+  SessionStop,
+  TelegramChatTypes,
+  TelegramSend,
+  cmdSubject,
+  decodeTelegramUpdate,
+  outTelegramSubject,
+  parseTopupCallbackData,
+  type BotAction,
+  type MessageDef,
+  type TelegramCallbackQuery,
+  type TelegramMessage,
+} from '../../contracts/index.ts';
+import { botTexts, menuButtons, topupButtons, type Button } from './bot-texts.ts';
+import type { IngressRoute, RouteContext, RoutedCommand } from './router.ts';
+
+/** Billing's default presets (`RESPAWN_BILLING_TOPUP_PRESETS_PAISE`); pass the configured ones. */
+export const DEFAULT_TOPUP_PRESETS_PAISE: readonly number[] = [10_000, 25_000, 50_000, 100_000];
+
+export interface TelegramRouteOptions {
+  /** Amounts offered on the top-up buttons, in paise. */
+  topupPresetsPaise?: readonly number[];
+  /** Entries asked for by History. */
+  historyLimit?: number;
+}
+
+interface Who {
+  playerId: string;
+  chatId: string;
+  /** `tg-<update_id>`: every id this update routes to starts with it. */
+  base: string;
+}
+
+const COMMAND = /^\/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]{1,64})?(?:\s[\s\S]*)?$/;
+
+const TYPED: Readonly<Record<string, BotAction | 'start'>> = {
+  start: 'start',
+  menu: 'start',
+  play: BotActions.play,
+  stop: BotActions.stop,
+  status: BotActions.status,
+  balance: BotActions.balance,
+  topup: BotActions.topup,
+  history: BotActions.history,
+  help: BotActions.help,
+};
+
+function isBotAction(v: string): v is BotAction {
+  return (Object.values(BotActions) as string[]).includes(v);
+}
+
+function command<T extends string, P>(
+  def: MessageDef<T, P>,
+  subject: string,
+  msgId: string,
+  value: P,
+): RoutedCommand {
+  return { subject, msgId, type: def.type, data: def.encode(value) };
+}
+
+function say(w: Who, suffix: string, text: string, buttons?: Button[][]): RoutedCommand {
+  return command(TelegramSend, outTelegramSubject(w.chatId), `${w.base}-${suffix}`, {
+    chatId: w.chatId,
+    text,
+    ...(buttons === undefined || buttons.length === 0 ? {} : { buttons }),
+  });
+}
+
+function act(w: Who, action: BotAction, opts: Required<TelegramRouteOptions>): RoutedCommand {
+  const id = `${w.base}-${action}`;
+  const session = (verb: string): string => cmdSubject(ActorKinds.session, w.playerId, verb);
+  const billing = (verb: string): string => cmdSubject(ActorKinds.billing, w.playerId, verb);
+  switch (action) {
+    case BotActions.play:
+      return command(SessionStart, session('start'), id, {
+        requestedBy: 'player',
+        chatId: w.chatId,
+      });
+    case BotActions.stop:
+      return command(SessionStop, session('stop'), id, {
+        requestedBy: 'player',
+        reason: 'player',
+      });
+    case BotActions.status:
+      return command(SessionStatus, session('status'), id, {
+        requestedBy: 'player',
+        chatId: w.chatId,
+      });
+    case BotActions.balance:
+      return command(BillingBalance, billing('balance'), id, { chatId: w.chatId });
+    case BotActions.history:
+      return command(BillingHistory, billing('history'), id, {
+        chatId: w.chatId,
+        limit: opts.historyLimit,
+      });
+    case BotActions.topup:
+      return say(w, 'topup', botTexts.topup, topupButtons(opts.topupPresetsPaise));
+    case BotActions.help:
+      return say(w, 'help', botTexts.help, menuButtons);
+  }
+}
+
+function topup(w: Who, amountPaise: number): RoutedCommand {
+  return command(
+    BillingTopup,
+    cmdSubject(ActorKinds.billing, w.playerId, 'topup'),
+    `${w.base}-topup-${amountPaise}`,
+    // One update is one top-up, however often it is delivered.
+    { requestId: w.base, chatId: w.chatId, amountPaise },
+  );
+}
+
+function routeMessage(
+  m: TelegramMessage,
+  base: string,
+  opts: Required<TelegramRouteOptions>,
+): RoutedCommand[] {
+  if (m.from === undefined || m.from.is_bot === true || m.text === undefined) return [];
+  const w: Who = { playerId: String(m.from.id), chatId: String(m.chat.id), base };
+  const name = COMMAND.exec(m.text.trim())?.[1]?.toLowerCase();
+  if (m.chat.type !== TelegramChatTypes.private) {
+    // Groups see one line, and only when someone addressed a command at the bot.
+    return name === undefined ? [] : [say(w, 'private-only', botTexts.privateOnly)];
+  }
+  if (name === undefined) return [say(w, 'hint', botTexts.notACommand)];
+  const action = TYPED[name];
+  if (action === undefined) return [say(w, 'unknown', botTexts.unknownCommand(name))];
+  if (action === 'start') {
+    return [say(w, 'menu', botTexts.welcome(m.from.first_name), menuButtons)];
+  }
+  return [act(w, action, opts)];
+}
+
+function routeCallback(
+  q: TelegramCallbackQuery,
+  base: string,
+  opts: Required<TelegramRouteOptions>,
+): RoutedCommand[] {
+  // Without the message we do not know the chat (inline-mode buttons): nothing to do.
+  if (q.message === undefined || q.data === undefined || q.from.is_bot === true) return [];
+  if (q.message.chat.type !== TelegramChatTypes.private) return [];
+  const w: Who = { playerId: String(q.from.id), chatId: String(q.message.chat.id), base };
+  if (isBotAction(q.data)) return [act(w, q.data, opts)];
+  const amount = parseTopupCallbackData(q.data);
+  // Billing checks the amount against its limits; a stale or foreign button is ignored.
+  return amount === undefined ? [] : [topup(w, amount)];
+}
+
+/** Routes one stored update. Throws a TerminalError only for bytes that are not an update. */
+export function routeTelegramUpdate(
+  data: Uint8Array,
+  _ctx?: RouteContext,
+  options: TelegramRouteOptions = {},
+): RoutedCommand[] {
+  const opts: Required<TelegramRouteOptions> = {
+    topupPresetsPaise: options.topupPresetsPaise ?? DEFAULT_TOPUP_PRESETS_PAISE,
+    historyLimit: options.historyLimit ?? 10,
+  };
+  const u = decodeTelegramUpdate(data);
+  const base = `tg-${u.update_id}`;
+  // edited_message, channel_post, my_chat_member and the rest are not acted on.
+  if (u.message !== undefined) return routeMessage(u.message, base, opts);
+  if (u.callback_query !== undefined) return routeCallback(u.callback_query, base, opts);
+  return [];
+}
+
+export function createTelegramRoute(options: TelegramRouteOptions = {}): IngressRoute {
+  return (data, ctx) => routeTelegramUpdate(data, ctx, options);
+}
