@@ -1,0 +1,234 @@
+/**
+ * A simulated fleet of VM agents, driven by the ARM fake: when a Respawn session VM is
+ * running in the fake, its "agent" boots (after `bootDelayMs`), reports `ready` to the
+ * gateway's `POST /agent/report` with the VM's private IP, port 47989 and a fresh pairing
+ * PIN, heartbeats every `heartbeatMs` (with `lastInputAt = now` while the player is
+ * "playing"), relays the fake's Preempt scheduled event as a `preempt` report, and stops when
+ * its VM is deleted or evicted. Each report carries its own id (the gateway's Nats-Msg-Id).
+ */
+import { randomInt, randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { AgentReport, agentToken, type MessageOf } from '../../contracts/index.ts';
+import type { FakeVmEvent } from '../fakes/arm/index.ts';
+
+/** The header the gateway reads the per-VM token from. */
+export const AGENT_TOKEN_HEADER = 'X-Respawn-Agent-Token';
+/** Sunshine's default streaming port, which the real agent reports. */
+export const STREAM_PORT = 47989;
+/** VMs whose `purpose` tag is this get an agent; others (e.g. disk builders) do not. */
+export const SESSION_PURPOSE = 'respawn-session';
+
+/** What the simulator needs from the ARM fake (its event feed and read-only state). */
+export interface AgentSimSource {
+  onEvent(listener: (event: FakeVmEvent) => void): () => void;
+  state: {
+    vm(
+      name: string,
+    ): { name: string; tags: Record<string, string>; nics: { name: string }[] } | undefined;
+    nic(name: string): { privateIp: string } | undefined;
+  };
+}
+
+export interface AgentSimOptions {
+  arm: AgentSimSource;
+  /** The gateway's base URL, e.g. http://127.0.0.1:8080 */
+  gatewayUrl: string;
+  /** The gateway's AGENT_TOKEN_SECRET: each VM's token is derived from it. */
+  masterSecret: string;
+  log: Logger;
+  /** From "VM running" to the `ready` report. Default 5 s. */
+  bootDelayMs?: number;
+  /** Between heartbeats. Default 30 s. */
+  heartbeatMs?: number;
+  /** Whether the player is giving input on this VM (heartbeats then carry lastInputAt). */
+  playing?: (vmName: string) => boolean;
+  /** Pause before a report the gateway did not take is sent again. Default 1 s. */
+  retryMs?: number;
+  /** Attempts per report before it is given up (logged). Default 10. */
+  maxAttempts?: number;
+  now?: () => Date;
+}
+
+export interface AgentView {
+  vmName: string;
+  sessionId: string;
+  playerId: string;
+  host: string;
+  pin: string;
+  ready: boolean;
+  reports: number;
+}
+
+export interface AgentSim {
+  start(): void;
+  /** Stops every agent and waits for reports in flight. */
+  stop(): Promise<void>;
+  agents(): AgentView[];
+}
+
+interface Agent extends AgentView {
+  timers: Set<NodeJS.Timeout>;
+  stopped: boolean;
+}
+
+type ReportFields = Omit<
+  MessageOf<typeof AgentReport>,
+  'type' | 'id' | 'vmName' | 'sessionId' | 'playerId' | 'at'
+>;
+
+export function createAgentSim(opts: AgentSimOptions): AgentSim {
+  const log = opts.log.child({ component: 'agent-sim' });
+  const bootDelayMs = opts.bootDelayMs ?? 5_000;
+  const heartbeatMs = opts.heartbeatMs ?? 30_000;
+  const retryMs = opts.retryMs ?? 1_000;
+  const maxAttempts = opts.maxAttempts ?? 10;
+  const now = opts.now ?? (() => new Date());
+  const playing = opts.playing ?? (() => true);
+  const agents = new Map<string, Agent>();
+  const inFlight = new Set<Promise<void>>();
+  let unsubscribe: (() => void) | undefined;
+  let closed = false;
+
+  const later = (agent: Agent, ms: number, fn: () => void): void => {
+    if (agent.stopped) return;
+    const t = setTimeout(() => {
+      agent.timers.delete(t);
+      fn();
+    }, ms);
+    agent.timers.add(t);
+  };
+
+  async function post(agent: Agent, fields: ReportFields): Promise<boolean> {
+    const body = AgentReport.encode({
+      id: `sim-${randomUUID()}`,
+      vmName: agent.vmName,
+      sessionId: agent.sessionId,
+      playerId: agent.playerId,
+      at: now().toISOString(),
+      ...fields,
+    });
+    const token = agentToken(opts.masterSecret, agent.vmName);
+    // The same report (same id) is retried, so the gateway stores it once.
+    for (let attempt = 1; attempt <= maxAttempts && !closed; attempt++) {
+      try {
+        const res = await fetch(new URL('/agent/report', opts.gatewayUrl), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', [AGENT_TOKEN_HEADER]: token },
+          body,
+        });
+        await res.arrayBuffer();
+        if (res.ok) {
+          agent.reports++;
+          return true;
+        }
+        if (res.status < 500 && res.status !== 429) {
+          log.warn({ vm: agent.vmName, kind: fields.kind, status: res.status }, 'report refused');
+          return false;
+        }
+      } catch (err) {
+        log.debug({ err, vm: agent.vmName }, 'gateway unreachable');
+      }
+      await new Promise((r) => setTimeout(r, retryMs));
+    }
+    log.warn({ vm: agent.vmName, kind: fields.kind }, 'report given up');
+    return false;
+  }
+
+  function send(agent: Agent, fields: ReportFields): Promise<boolean> {
+    const p = post(agent, fields);
+    const tracked = p.then(() => undefined);
+    inFlight.add(tracked);
+    void tracked.finally(() => inFlight.delete(tracked));
+    return p;
+  }
+
+  function heartbeat(agent: Agent): void {
+    later(agent, heartbeatMs, () => {
+      const fields: ReportFields = playing(agent.vmName)
+        ? { kind: 'heartbeat', lastInputAt: now().toISOString() }
+        : { kind: 'heartbeat' };
+      void send(agent, fields).then(() => heartbeat(agent));
+    });
+  }
+
+  function boot(vmName: string, tags: Record<string, string>): void {
+    if (tags.purpose !== SESSION_PURPOSE || agents.has(vmName)) return;
+    const sessionId = tags.session;
+    const playerId = tags.player;
+    if (sessionId === undefined || playerId === undefined) {
+      log.warn({ vm: vmName }, 'session VM without player/session tags; no agent');
+      return;
+    }
+    const vm = opts.arm.state.vm(vmName);
+    const nic = vm?.nics[0] === undefined ? undefined : opts.arm.state.nic(vm.nics[0].name);
+    const agent: Agent = {
+      vmName,
+      sessionId,
+      playerId,
+      host: nic?.privateIp ?? '127.0.0.1',
+      pin: String(randomInt(1000, 10_000)),
+      ready: false,
+      reports: 0,
+      timers: new Set(),
+      stopped: false,
+    };
+    agents.set(vmName, agent);
+    log.info({ vm: vmName, player: playerId, host: agent.host }, 'agent booting');
+    later(agent, bootDelayMs, () => {
+      void send(agent, {
+        kind: 'ready',
+        host: agent.host,
+        port: STREAM_PORT,
+        pin: agent.pin,
+      }).then((ok) => {
+        agent.ready = ok;
+        if (ok) log.info({ vm: vmName }, 'agent reported ready');
+        heartbeat(agent);
+      });
+    });
+  }
+
+  function halt(vmName: string): void {
+    const agent = agents.get(vmName);
+    if (agent === undefined) return;
+    agent.stopped = true;
+    for (const t of agent.timers) clearTimeout(t);
+    agent.timers.clear();
+    agents.delete(vmName);
+    log.info({ vm: vmName }, 'agent stopped with its VM');
+  }
+
+  function onEvent(e: FakeVmEvent): void {
+    if (closed) return;
+    switch (e.type) {
+      case 'vm.running':
+        boot(e.vmName, e.tags);
+        return;
+      case 'vm.preempt': {
+        const agent = agents.get(e.vmName);
+        if (agent !== undefined) {
+          void send(agent, { kind: 'preempt', eventId: e.eventId, notBefore: e.notBefore });
+        }
+        return;
+      }
+      case 'vm.evicted':
+      case 'vm.deleted':
+      case 'vm.failed':
+        halt(e.vmName);
+        return;
+    }
+  }
+
+  return {
+    start() {
+      unsubscribe ??= opts.arm.onEvent(onEvent);
+    },
+    async stop() {
+      closed = true;
+      unsubscribe?.();
+      for (const name of [...agents.keys()]) halt(name);
+      await Promise.all([...inFlight]);
+    },
+    agents: () => [...agents.values()].map(({ timers: _t, stopped: _s, ...view }) => ({ ...view })),
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * The simulated VM agent: boots on a running session VM, reports ready with the VM's private
+ * IP, port 47989 and a 4-digit PIN under the VM's derived token, heartbeats with lastInputAt
+ * while playing, relays a Preempt, gives unique report ids, retries a report the gateway did
+ * not take (same id), and stops with its VM. The gateway side is a plain HTTP recorder.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { AgentReport, agentToken, type MessageOf } from '../../contracts/index.ts';
+import { createAgentSim, type AgentSimSource } from '../../deploy/agent-sim/index.ts';
+import type { FakeVmEvent } from '../../deploy/fakes/arm/index.ts';
+import { eventually, quietLog } from '../support/runtime-env.ts';
+
+const MASTER = 'a-master-secret-of-at-least-32-characters';
+type Report = MessageOf<typeof AgentReport>;
+let server: http.Server;
+let url: string;
+const reports: Report[] = [];
+const tokens: string[] = [];
+let refuseNext = 0;
+
+beforeAll(async () => {
+  server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (refuseNext > 0) {
+        refuseNext--;
+        res.writeHead(503).end();
+        return;
+      }
+      reports.push(AgentReport.decode(Buffer.concat(chunks)));
+      tokens.push(String(req.headers['x-respawn-agent-token']));
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+function source(): AgentSimSource & { emit(e: FakeVmEvent): void } {
+  const listeners = new Set<(e: FakeVmEvent) => void>();
+  return {
+    onEvent(l) {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+    emit: (e) => listeners.forEach((l) => l(e)),
+    state: {
+      vm: (name) => ({ name, tags: {}, nics: [{ name: `${name}-nic` }] }),
+      nic: () => ({ privateIp: '10.0.3.7' }),
+    },
+  };
+}
+
+it('reports ready, heartbeats, relays a Preempt and stops with its VM', async () => {
+  const arm = source();
+  const sim = createAgentSim({
+    arm,
+    gatewayUrl: url,
+    masterSecret: MASTER,
+    log: quietLog(),
+    bootDelayMs: 50,
+    heartbeatMs: 100,
+    retryMs: 20,
+  });
+  sim.start();
+  const at = new Date().toISOString();
+  const vmName = 'vm-p9-1-a1-spotnc4';
+  // Another VM (no session purpose) gets no agent.
+  arm.emit({ type: 'vm.running', vmName: 'disk-builder', tags: { purpose: 'image' }, at });
+  refuseNext = 1;
+  arm.emit({
+    type: 'vm.running',
+    vmName,
+    tags: { purpose: 'respawn-session', player: 'p9', session: 'p9-1' },
+    at,
+  });
+  await eventually('ready and two heartbeats', () =>
+    Promise.resolve(reports.filter((r) => r.kind === 'heartbeat').length >= 2),
+  );
+  const ready = reports[0]!;
+  expect(ready).toMatchObject({
+    kind: 'ready',
+    vmName,
+    sessionId: 'p9-1',
+    playerId: 'p9',
+    host: '10.0.3.7',
+    port: 47989,
+  });
+  expect(ready.pin).toMatch(/^\d{4}$/);
+  expect(tokens.every((t) => t === agentToken(MASTER, vmName))).toBe(true);
+  expect(reports.find((r) => r.kind === 'heartbeat')?.lastInputAt).toBeDefined();
+
+  const notBefore = new Date(Date.now() + 30_000).toISOString();
+  arm.emit({ type: 'vm.preempt', vmName, eventId: 'ev-1', notBefore, at });
+  await eventually('the preempt relayed', () =>
+    Promise.resolve(reports.some((r) => r.kind === 'preempt')),
+  );
+  expect(reports.find((r) => r.kind === 'preempt')).toMatchObject({ eventId: 'ev-1', notBefore });
+
+  arm.emit({ type: 'vm.evicted', vmName, policy: 'Delete', dataDisks: [], at });
+  expect(sim.agents()).toEqual([]);
+  const count = reports.length;
+  await new Promise((r) => setTimeout(r, 300)); // three heartbeat periods: none may come
+  expect(reports.length).toBe(count);
+  expect(new Set(reports.map((r) => r.id)).size).toBe(reports.length);
+  expect(reports.every((r) => r.vmName === vmName)).toBe(true);
+  await sim.stop();
+});
