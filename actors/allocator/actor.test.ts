@@ -264,4 +264,18 @@ describe('allocator actor', () => {
     expect(vmNameFor('p1-3', 2, 'spotnc4')).toBe(vmNameFor('p1-3', 2, 'spotnc4'));
     expect(vmNameFor('x'.repeat(64), 1, 'odnc4').length).toBeLessThanOrEqual(60);
   });
+
+  it('tells a moving line its new places without messaging every queued player on each release', () => {
+    let s = withQuota(4, 0);
+    s = handle(s, AllocRequest, req(0)).state;
+    for (let n = 1; n <= 30; n++) s = handle(s, AllocRequest, req(n)).state;
+    const vm = Object.keys(s.reservations)[0]!;
+    s = handle(s, AllocRelease, { sessionId: 's0', playerId: 'p0', reason: 'player' }).state;
+    const r = handle(s, AllocDeleteResult, { sessionId: 's0', vmName: vm, ok: true });
+    expect(of(r, SessionAllocated).map((a) => a.sessionId)).toEqual(['s1']);
+    // 29 still waiting: the first ten are told, and the one who reached place 20.
+    expect(of(r, SessionQueued).map((q) => q.position)).toEqual([
+      1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20,
+    ]);
+  });
 });

@@ -123,17 +123,31 @@ function tryPlace(cfg: AllocatorConfig, st: Step, q: QueueEntry, ctx: HandlerCon
   return true;
 }
 
-function tellPositions(cfg: AllocatorConfig, st: Step, from: number): void {
-  st.s.queue.forEach((q, i) => {
-    if (i < from) return;
-    st.emit.push(
-      emit(SessionQueued, cmdSubject(ActorKinds.session, q.playerId, 'queued'), {
-        sessionId: q.sessionId,
-        position: i + 1,
-        estimateSeconds: (i + 1) * cfg.estimateSecondsPerPosition,
-      }),
-    );
-  });
+function tellPosition(cfg: AllocatorConfig, st: Step, i: number): void {
+  const q = st.s.queue[i];
+  if (q === undefined) return;
+  st.emit.push(
+    emit(SessionQueued, cmdSubject(ActorKinds.session, q.playerId, 'queued'), {
+      sessionId: q.sessionId,
+      position: i + 1,
+      estimateSeconds: (i + 1) * cfg.estimateSecondsPerPosition,
+    }),
+  );
+}
+
+/**
+ * The line moved by `moved` places (negative: back) for everyone from index `from` on. Not
+ * everyone is told every time — a release would otherwise send a message to every queued
+ * player: the first ten are, and the others when their position crosses a multiple of ten.
+ */
+function tellMoved(cfg: AllocatorConfig, st: Step, from: number, moved: number): void {
+  for (let i = from; i < st.s.queue.length; i++) {
+    const now = i + 1;
+    const before = now + moved;
+    if (now <= 10 || Math.floor((before - 1) / 10) !== Math.floor((now - 1) / 10)) {
+      tellPosition(cfg, st, i);
+    }
+  }
 }
 
 /** Serves the queue strictly in order: the head waits for a fit, nobody jumps ahead. */
@@ -143,7 +157,7 @@ function serveQueue(cfg: AllocatorConfig, st: Step, ctx: HandlerContext): void {
     st.s = { ...st.s, queue: st.s.queue.slice(1) };
     served++;
   }
-  if (served > 0) tellPositions(cfg, st, 0);
+  if (served > 0) tellMoved(cfg, st, 0, served);
   const warm = nextWarmUp(st.s, ctx.now);
   if (st.s.queue.length > 0 && warm !== undefined) st.timers.push({ name: 'warm', at: warm });
 }
@@ -157,7 +171,12 @@ function enqueue(
 ): void {
   st.s = { ...st.s, queue: front ? [q, ...st.s.queue] : [...st.s.queue, q] };
   st.emit.push(decided(ctx, 'queued', { sessionId: q.sessionId }));
-  tellPositions(cfg, st, front ? 0 : st.s.queue.length - 1);
+  if (front) {
+    tellPosition(cfg, st, 0);
+    tellMoved(cfg, st, 1, -1);
+  } else {
+    tellPosition(cfg, st, st.s.queue.length - 1);
+  }
   const warm = nextWarmUp(st.s, ctx.now);
   if (warm !== undefined) st.timers.push({ name: 'warm', at: warm });
 }
@@ -230,7 +249,7 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
           if (queued) {
             const at = st.s.queue.findIndex((q) => q.sessionId === msg.sessionId);
             st.s = { ...st.s, queue: st.s.queue.filter((q) => q.sessionId !== msg.sessionId) };
-            tellPositions(cfg, st, at);
+            tellMoved(cfg, st, at, 1);
           }
           const mine = Object.entries(st.s.reservations).filter(
             ([, r]) => r.sessionId === msg.sessionId,

@@ -1,0 +1,260 @@
+/**
+ * `npm run bench:allocation [-- --json FILE] [--players N] [--spot N] [--ondemand N]`:
+ * 2,000 players press start within one second (every fifth presses twice) against the real
+ * runtime (private nats-server, fresh database, the session actors and the region's
+ * allocator in this process), with Azure's quota reported as room for 500 Spot and 300
+ * On-Demand VMs.
+ *
+ *  decisions_per_s   allocation decisions (`alloc.decided.v1` reserved or queued) per second
+ *                    of wall time, first start published → last decision seen
+ *  decide_p50/p99_ms a player's first start published → the allocator's decision about that
+ *                    player's session (`respawn.alloc.<region>.evt.reserved|queued`)
+ *  vms_created       `azure.create_vm.v1` effects published
+ *  duplicate_vms     creates beyond one per session, or a VM name created twice (must be 0)
+ *  quota_overrun     reserved cores beyond the reported limit, summed over quotas (must be 0)
+ *
+ * Also printed (not in the JSON): the time until the player's session reported the
+ * decision (`respawn.session.<player>.evt.provisioning|queued`), and the allocator's own
+ * transaction time per message, to show where the time goes.
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import {
+  ActorKinds,
+  AllocDecided,
+  AllocUsage,
+  AzureCreateVm,
+  SessionChanged,
+  SessionStart,
+  cmdSubject,
+  Streams,
+  ensureTopology,
+  outAzureSubject,
+  type ActorKind,
+} from '../../contracts/index.ts';
+import {
+  createAllocatorActor,
+  defaultAllocatorConfig,
+  type AllocState,
+} from '../../actors/allocator/index.ts';
+import { createSessionActor, defaultSessionConfig } from '../../actors/session/index.ts';
+import {
+  createWorker,
+  systemClock,
+  type ActorDefinition,
+  type Worker,
+} from '../../actors/runtime/index.ts';
+import { startRuntimeEnv } from '../support/runtime-env.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    json: { type: 'string' },
+    players: { type: 'string', default: '2000' },
+    spot: { type: 'string', default: '500' },
+    ondemand: { type: 'string', default: '300' },
+    timeout: { type: 'string', default: '600' },
+  },
+});
+const PLAYERS = Number(args.players);
+const SPOT_VMS = Number(args.spot);
+const ON_DEMAND_VMS = Number(args.ondemand);
+const TIMEOUT_MS = Number(args.timeout) * 1_000;
+const REGION = 'centralindia';
+const CORES = 4;
+const QUOTAS: Record<string, number> = {
+  lowPriorityCores: SPOT_VMS * CORES,
+  standardNCASv3_T4Family: ON_DEMAND_VMS * CORES,
+};
+
+const out = (s: string): void => {
+  process.stdout.write(`${s}\n`);
+};
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+/** The events stream's own filter for one actor kind (`respawn.<kind>.*.evt.*`). */
+function eventsOf(kind: ActorKind): string {
+  const f = Streams.events.subjects.find((x) => x.split('.')[1] === kind);
+  if (f === undefined) throw new Error(`no event subject for ${kind}`);
+  return f;
+}
+
+const playerOf = (sessionId: string): string => sessionId.replace(/-\d+$/, '');
+
+async function main(): Promise<void> {
+  const env = await startRuntimeEnv();
+  const workers: Worker[] = [];
+  try {
+    await ensureTopology(env.jsm, { consumersFor: [ActorKinds.session, ActorKinds.alloc] });
+    const allocTx: number[] = [];
+    const common = { nc: env.nc, db: env.db, log: env.log, clock: systemClock };
+    // One worker per kind, so the allocator's partition never waits behind session batches.
+    workers.push(
+      createWorker({
+        ...common,
+        actors: [
+          createSessionActor({
+            ...defaultSessionConfig,
+            requireAdmission: false,
+          }) as unknown as ActorDefinition,
+        ],
+      }),
+      createWorker({
+        ...common,
+        actors: [createAllocatorActor({ ...defaultAllocatorConfig }) as unknown as ActorDefinition],
+        onSettled: (_p, _o, ms) => allocTx.push(ms),
+      }),
+    );
+    for (const w of workers) await w.start();
+
+    const firstPress = new Map<string, number>();
+    const decidedAt = new Map<string, number>();
+    const toldAt = new Map<string, number>();
+    const creates: { sessionId: string; vmName: string }[] = [];
+    let lastDecision = 0;
+    const subs = [
+      env.nc.subscribe(eventsOf(ActorKinds.alloc), {
+        callback: (_e, m) => {
+          const d = AllocDecided.decode(m.data);
+          if ((d.decision !== 'reserved' && d.decision !== 'queued') || !d.sessionId) return;
+          const player = playerOf(d.sessionId);
+          if (!decidedAt.has(player)) decidedAt.set(player, performance.now());
+          lastDecision = performance.now();
+        },
+      }),
+      env.nc.subscribe(eventsOf(ActorKinds.session), {
+        callback: (_e, m) => {
+          const c = SessionChanged.decode(m.data);
+          if (c.phase !== 'provisioning' && c.phase !== 'queued') return;
+          const player = m.subject.split('.')[2]!;
+          if (!toldAt.has(player)) toldAt.set(player, performance.now());
+        },
+      }),
+      env.nc.subscribe(outAzureSubject(REGION), {
+        callback: (_e, m) => {
+          if (m.headers?.get('Respawn-Type') !== AzureCreateVm.type) return;
+          const c = AzureCreateVm.decode(m.data);
+          creates.push({ sessionId: c.sessionId, vmName: c.vmName });
+        },
+      }),
+    ];
+    await env.nc.flush();
+
+    await env.js.publish(
+      cmdSubject(ActorKinds.alloc, REGION, 'usage'),
+      AllocUsage.encode({
+        at: new Date().toISOString(),
+        usages: Object.entries(QUOTAS).map(([name, limit]) => ({ name, current: 0, limit })),
+      }),
+    );
+    out(`${PLAYERS} players press start (every fifth twice)…`);
+    const t0 = performance.now();
+    const acks: Promise<unknown>[] = [];
+    for (let i = 0; i < PLAYERS; i++) {
+      const player = `p${i}`;
+      const subject = cmdSubject(ActorKinds.session, player, 'start');
+      for (let n = 0; n < (i % 5 === 0 ? 2 : 1); n++) {
+        if (n === 0) firstPress.set(player, performance.now());
+        acks.push(
+          env.js.publish(subject, SessionStart.encode({ requestedBy: 'player' }), {
+            msgID: `press-${player}-${n}`,
+          }),
+        );
+      }
+    }
+    await Promise.all(acks);
+    const publishMs = performance.now() - t0;
+    out(`published ${acks.length} starts in ${publishMs.toFixed(0)} ms`);
+
+    const deadline = Date.now() + TIMEOUT_MS;
+    let lastReport = Date.now();
+    while (decidedAt.size < PLAYERS && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      if (Date.now() - lastReport >= 5_000) {
+        lastReport = Date.now();
+        out(`  ${decidedAt.size} decided after ${((performance.now() - t0) / 1_000).toFixed(1)} s`);
+      }
+    }
+    if (decidedAt.size < PLAYERS) out(`TIMED OUT: only ${decidedAt.size} of ${PLAYERS} decided`);
+    // Let the last creates and session reports arrive.
+    const settleDeadline = Date.now() + 10_000;
+    while (toldAt.size < decidedAt.size && Date.now() < settleDeadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    for (const s of subs) s.unsubscribe();
+
+    const latencies = (from: Map<string, number>): number[] =>
+      [...from]
+        .map(([p, t]) => t - (firstPress.get(p) ?? NaN))
+        .filter((x) => Number.isFinite(x))
+        .sort((a, b) => a - b);
+    const decide = latencies(decidedAt);
+    const told = latencies(toldAt);
+    const alloc = (
+      await env.db.knex('rt_state').select('state').where({ actor: 'alloc', key: REGION })
+    )[0] as { state: AllocState } | undefined;
+    const reservations = Object.values(alloc?.state.reservations ?? {});
+    let overrun = 0;
+    for (const [name, limit] of Object.entries(QUOTAS)) {
+      const used = reservations
+        .filter((r) => r.quotaName === name)
+        .reduce((n, r) => n + r.cores, 0);
+      overrun += Math.max(0, used - limit);
+    }
+    const sessionsWithVm = new Set(creates.map((c) => c.sessionId)).size;
+    const names = new Set(creates.map((c) => c.vmName)).size;
+    const wallS = (lastDecision - t0) / 1_000;
+    const sortedTx = [...allocTx].sort((a, b) => a - b);
+    const figures = {
+      decisions_per_s: Math.round((decidedAt.size / wallS) * 10) / 10,
+      decide_p50_ms: Math.round(percentile(decide, 50)),
+      decide_p99_ms: Math.round(percentile(decide, 99)),
+      vms_created: creates.length,
+      duplicate_vms: creates.length - Math.min(sessionsWithVm, names),
+      quota_overrun: overrun,
+    };
+    const allocMsgs = allocTx.length;
+    const rows: [string, string][] = [
+      ['players (presses)', `${PLAYERS} (${acks.length}), published in ${publishMs.toFixed(0)} ms`],
+      ['decisions', `${decidedAt.size} in ${wallS.toFixed(2)} s`],
+      ['decisions_per_s', String(figures.decisions_per_s)],
+      ['decide_p50_ms', String(figures.decide_p50_ms)],
+      ['decide_p99_ms', String(figures.decide_p99_ms)],
+      [
+        'session told p50 / p99 ms',
+        `${percentile(told, 50).toFixed(0)} / ${percentile(told, 99).toFixed(0)}`,
+      ],
+      ['vms_created', String(figures.vms_created)],
+      ['duplicate_vms', String(figures.duplicate_vms)],
+      ['quota_overrun', String(figures.quota_overrun)],
+      [
+        'reserved spot / on-demand / queued',
+        `${reservations.filter((r) => r.quotaName === 'lowPriorityCores').length} / ${
+          reservations.filter((r) => r.quotaName === 'standardNCASv3_T4Family').length
+        } / ${alloc?.state.queue.length ?? 0}`,
+      ],
+      [
+        'allocator messages, tx ms p50 / p99 / mean',
+        `${allocMsgs}, ${percentile(sortedTx, 50).toFixed(1)} / ${percentile(sortedTx, 99).toFixed(1)} / ${(
+          allocTx.reduce((a, b) => a + b, 0) / Math.max(1, allocMsgs)
+        ).toFixed(1)}`,
+      ],
+      ['allocator state size (bytes of JSON)', String(JSON.stringify(alloc?.state ?? {}).length)],
+    ];
+    const width = Math.max(...rows.map(([k]) => k.length));
+    out('');
+    for (const [k, v] of rows) out(`${k.padEnd(width)}  ${v}`);
+    if (args.json !== undefined) writeFileSync(args.json, `${JSON.stringify(figures, null, 2)}\n`);
+    process.exitCode = figures.duplicate_vms === 0 && figures.quota_overrun === 0 ? 0 : 1;
+  } finally {
+    for (const w of workers) await w.stop();
+    await env.dispose();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,193 @@
+/**
+ * The reconciler: with each periodic refresh the allocator lists Respawn's VMs in Azure and
+ * deletes those no reservation explains. A VM left running by a crash (here: created
+ * directly in the ARM fake through the real SDK, tagged as a session VM) is deleted after
+ * the refresh timer fires on a manual clock; a live session's VM is left alone.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import {
+  ActorKinds,
+  AllocDecided,
+  SessionStart,
+  Streams,
+  cmdSubject,
+  ensureTopology,
+} from '../../contracts/index.ts';
+import { createAllocatorActor, defaultAllocatorConfig } from '../../actors/allocator/index.ts';
+import {
+  createAzureEffectsRunner,
+  type AzureEffectsRunner,
+} from '../../actors/allocator/effects.ts';
+import {
+  createAzureVmProvider,
+  staticTokenCredential,
+  type VmProvider,
+} from '../../actors/allocator/azure/index.ts';
+import {
+  createSessionActor,
+  defaultSessionConfig,
+  type SessionState,
+} from '../../actors/session/index.ts';
+import {
+  createWorker,
+  manualClock,
+  type ActorDefinition,
+  type ManualClock,
+  type Worker,
+} from '../../actors/runtime/index.ts';
+import { startArmFake, type ArmFake } from '../../deploy/fakes/arm/index.ts';
+import {
+  eventually,
+  startRuntimeEnv,
+  streamMessages,
+  type RuntimeEnv,
+} from '../support/runtime-env.ts';
+
+const REGION = 'centralindia';
+const REFRESH_MS = 60_000;
+let env: RuntimeEnv;
+let arm: ArmFake;
+let provider: VmProvider;
+let runner: AzureEffectsRunner;
+let worker: Worker;
+let clock: ManualClock;
+
+beforeAll(async () => {
+  env = await startRuntimeEnv();
+  await ensureTopology(env.jsm, { consumersFor: [ActorKinds.session, ActorKinds.alloc] });
+  arm = await startArmFake({
+    subscriptionId: '00000000-0000-0000-0000-000000000003',
+    resourceGroup: 'respawn-test',
+    location: REGION,
+    quotas: { lowPriorityCores: 8, standardNCASv3_T4Family: 8, cores: 100 },
+    lroPolls: 1,
+  });
+  provider = createAzureVmProvider({
+    subscriptionId: arm.subscriptionId,
+    resourceGroup: arm.resourceGroup,
+    location: REGION,
+    credential: staticTokenCredential(),
+    endpoint: arm.url,
+    caCert: arm.caCert,
+    pollIntervalMs: 10,
+    log: env.log,
+  });
+  runner = createAzureEffectsRunner({
+    js: env.js,
+    jsm: env.jsm,
+    provider,
+    log: env.log,
+    config: {
+      region: REGION,
+      diskImageId: undefined,
+      diskSizeGb: 256,
+      vmImage: 'Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest',
+      admin: {
+        username: 'respawn',
+        sshPublicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests test',
+      },
+      quotaNames: ['lowPriorityCores', 'standardNCASv3_T4Family'],
+      concurrency: 4,
+    },
+  });
+  await runner.start();
+  clock = manualClock(new Date('2026-11-26T10:00:00Z'));
+  worker = createWorker({
+    nc: env.nc,
+    db: env.db,
+    log: env.log,
+    clock,
+    timerPollMs: 50,
+    actors: [
+      createSessionActor({
+        ...defaultSessionConfig,
+        requireAdmission: false,
+      }) as unknown as ActorDefinition,
+      createAllocatorActor({
+        ...defaultAllocatorConfig,
+        refreshMs: REFRESH_MS,
+      }) as unknown as ActorDefinition,
+    ],
+  });
+  await worker.start();
+}, 30_000);
+afterAll(async () => {
+  await worker?.stop();
+  await runner?.stop();
+  await arm?.stop();
+  await env?.dispose();
+});
+
+async function session(player: string): Promise<SessionState | undefined> {
+  const rows = await env.db
+    .knex('rt_state')
+    .select<{ state: SessionState }[]>('state')
+    .where({ actor: 'session', key: player });
+  return rows[0]?.state;
+}
+
+async function decisions(): Promise<{ decision: string; vmName?: string | undefined }[]> {
+  return (await streamMessages(env.jsm, Streams.events.name, `respawn.alloc.${REGION}.evt.`)).map(
+    (m) => AllocDecided.decode(m.data),
+  );
+}
+
+it('deletes an orphan VM at the next refresh and keeps the live session’s VM', async () => {
+  // A live session: its VM is explained by a reservation.
+  await env.js.publish(
+    cmdSubject(ActorKinds.session, 'live', 'start'),
+    SessionStart.encode({ requestedBy: 'player' }),
+  );
+  await eventually('the live session’s VM is up', async () => {
+    const s = await session('live');
+    return s?.vmName !== undefined && arm.state.vm(s.vmName)?.provisioningState === 'Succeeded';
+  });
+  const liveVm = (await session('live'))!.vmName!;
+  // The first refresh (asked for at the first request) has been handled: its timer is set.
+  await eventually('the refresh timer is set', async () => {
+    const r = await env.db.knex('rt_timer').where({ actor: 'alloc', key: REGION, name: 'refresh' });
+    return r.length === 1;
+  });
+
+  // A VM a crash left behind: Respawn's tags, no reservation, no live session.
+  const orphan = 'vm-ghost-7-a1-spotnc4';
+  const tags = {
+    player: 'ghost',
+    session: 'ghost-7',
+    tier: 'spot' as const,
+    purpose: 'respawn-session',
+  };
+  await provider.createDisk({
+    name: 'disk-ghost',
+    sizeGb: 64,
+    source: { kind: 'empty' },
+    tags: { ...tags, purpose: 'respawn-disk' },
+  });
+  await provider.ensureNic({ name: `${orphan}-nic`, tags });
+  await provider.createOrUpdateVm({
+    name: orphan,
+    nicName: `${orphan}-nic`,
+    size: 'Standard_NC4as_T4_v3',
+    tier: 'spot',
+    dataDiskName: 'disk-ghost',
+    image: 'Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest',
+    admin: { username: 'respawn', sshPublicKey: 'ssh-ed25519 AAAA test' },
+    tags,
+  });
+  expect(arm.state.vm(orphan)?.provisioningState).toBe('Succeeded');
+  expect((await decisions()).filter((d) => d.decision === 'orphan')).toEqual([]);
+
+  // The refresh timer fires; the inventory it brings names the orphan.
+  clock.advance(REFRESH_MS + 1_000);
+  await eventually('the orphan is deleted', () =>
+    Promise.resolve(arm.state.vm(orphan) === undefined),
+  );
+
+  const orphans = (await decisions()).filter((d) => d.decision === 'orphan');
+  expect(orphans.map((d) => d.vmName)).toEqual([orphan]);
+  expect(arm.state.vm(liveVm)?.provisioningState).toBe('Succeeded');
+  expect(arm.state.nic(`${orphan}-nic`)).toBeUndefined();
+  // The player's disk is never the reconciler's to delete.
+  expect(arm.state.disk('disk-ghost')).toBeDefined();
+  expect((await session('live'))?.phase).toBe('provisioning');
+}, 60_000);
