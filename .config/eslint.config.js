@@ -2,16 +2,21 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
+import path from 'node:path';
+
+// Lives in .config/ so the top level stays as the architecture says; the root is one up.
+const root = path.resolve(import.meta.dirname, '..');
 
 const actorsOf = ['session', 'billing', 'allocator', 'demo'];
 
 export default tseslint.config(
   { ignores: ['node_modules/**', '.tmp/**', 'coverage/**'] },
+  { basePath: root },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+      parserOptions: { projectService: true, tsconfigRootDir: root },
     },
     plugins: { 'import-x': importX },
     rules: {

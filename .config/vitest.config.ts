@@ -1,6 +1,9 @@
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // Lives in .config/ so the top level stays as the architecture says; the root is one up.
+  root: path.resolve(import.meta.dirname, '..'),
   test: {
     include: [
       'test/**/*.test.ts',
