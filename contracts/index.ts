@@ -161,3 +161,14 @@ export {
   partitionConsumerName,
   type StreamDef,
 } from './streams.ts';
+export {
+  Catalog,
+  ChannelParameters,
+  Components,
+  DeadLetterRoute,
+  RawCatalog,
+  type CatalogEntry,
+  type CatalogRoute,
+  type Component,
+  type RawCatalogEntry,
+} from './catalog.ts';
