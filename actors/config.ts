@@ -28,6 +28,8 @@ export const WorkerConfigSchema = z.object({
   RESPAWN_CONCURRENCY: intFrom(1, 64, 2),
   RESPAWN_MAX_ATTEMPTS: intFrom(1, 1000, 10),
   RESPAWN_DB_POOL: intFrom(1, 100, 10),
+  /** Port of /healthz, /readyz and /metrics (actors/http.ts); 0 turns the server off. */
+  RESPAWN_HTTP_PORT: intFrom(0, 65535, 9464),
   /** Test and replay deployments only: the worker's clock runs this far ahead of real time. */
   RESPAWN_CLOCK_OFFSET_MS: z.coerce.number().int().default(0),
   RESPAWN_MIGRATE: z

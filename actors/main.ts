@@ -6,13 +6,16 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
+import { Registry, collectDefaultMetrics } from 'prom-client';
 import { ensureTopology, type ActorKind } from '../contracts/index.ts';
 import { createBillingActor, loadBillingConfig } from './billing/index.ts';
 import { allocatorActor } from './allocator/index.ts';
 import { demoActor } from './demo/index.ts';
 import { createSessionActor, defaultSessionConfig } from './session/index.ts';
 import { loadWorkerConfig, type WorkerConfig } from './config.ts';
+import { startWorkerHttp, type WorkerHttp } from './http.ts';
 import { createRootLogger } from './log.ts';
+import { createRuntimeMetrics } from './runtime/metrics.ts';
 import {
   checkPartitionMapping,
   createWorker,
@@ -70,6 +73,8 @@ export async function runWorker(
   }
   const clock =
     cfg.RESPAWN_CLOCK_OFFSET_MS === 0 ? systemClock : offsetClock(cfg.RESPAWN_CLOCK_OFFSET_MS);
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'respawn_actors_' });
   const worker = createWorker({
     nc,
     db,
@@ -79,10 +84,28 @@ export async function runWorker(
     maxBatch: cfg.RESPAWN_MAX_BATCH,
     concurrency: cfg.RESPAWN_CONCURRENCY,
     maxAttempts: cfg.RESPAWN_MAX_ATTEMPTS,
+    metrics: createRuntimeMetrics(registry),
   });
   await worker.start();
+  let http: WorkerHttp | undefined;
+  if (cfg.RESPAWN_HTTP_PORT !== 0) {
+    try {
+      http = await startWorkerHttp({
+        nc,
+        knex: db.knex,
+        registry,
+        log,
+        port: cfg.RESPAWN_HTTP_PORT,
+      });
+    } catch (err) {
+      // Handling messages matters more than being scraped (several workers on one host share
+      // the default port); the failing probes make the missing server visible in deployment.
+      log.error({ err, port: cfg.RESPAWN_HTTP_PORT }, 'worker http not started');
+    }
+  }
   return {
     async stop() {
+      await http?.close();
       await worker.stop();
       await nc.drain();
       await db.close();

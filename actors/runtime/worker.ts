@@ -32,6 +32,7 @@ import { settle, type Backoff } from './settle.ts';
 import { runBatch, type Outcome, type Prepared, type PublishRow } from './store.ts';
 import { sweepTimers } from './timers.ts';
 import { drainParked } from './park.ts';
+import type { RuntimeMetrics } from './metrics.ts';
 import { pruneInbox } from './outbox.ts';
 
 export interface WorkerOptions {
@@ -55,6 +56,8 @@ export interface WorkerOptions {
   inboxRetentionMs?: number;
   /** Observes each settled delivery (metrics, benchmarks). */
   onSettled?: (p: Prepared, outcome: Outcome, handleMs: number) => void;
+  /** Prometheus recorders (actors/runtime/metrics.ts); nothing is recorded without them. */
+  metrics?: RuntimeMetrics;
   /**
    * Fault injection for tests: when it returns true the delivery is left unsettled after its
    * transaction committed, as if the worker died between commit and ack.
@@ -168,6 +171,7 @@ export function createWorker(opts: WorkerOptions): Worker {
         backoff,
       });
     } catch (err) {
+      opts.metrics?.transactionsFailed.inc();
       if (items.length === 1) return giveUpOrRetry(items[0]!, err);
       // One item's conflict (a stale writer, a redelivery race) must not hold the others back.
       log.debug({ err, size: items.length }, 'batch failed, retrying its messages one by one');
@@ -208,6 +212,7 @@ export function createWorker(opts: WorkerOptions): Worker {
         backoff,
       });
     } catch (e) {
+      opts.metrics?.transactionsFailed.inc();
       return { outcomes: [retryOutcome(e)], publish: [] };
     }
   }
@@ -226,6 +231,7 @@ export function createWorker(opts: WorkerOptions): Worker {
 
   async function runOne(batch: Pending[]): Promise<void> {
     for (const b of batch) inFlight.add(b);
+    opts.metrics?.batchSize.observe(batch.length);
     const items = batch.map((b) => prepare(b.m, b.kind, actors.get(b.kind)));
     let result: { outcomes: Outcome[]; publish: PublishRow[] };
     try {
@@ -261,6 +267,7 @@ export function createWorker(opts: WorkerOptions): Worker {
         );
       }
       opts.onSettled?.(items[i]!, outcome, settledAt - b.receivedAt);
+      opts.metrics?.settled(items[i]!, outcome, settledAt - b.receivedAt);
       if (opts.dropSettle?.(items[i]!, outcome) === true) return;
       settle(b.m, outcome, backoff);
     });
@@ -329,6 +336,7 @@ export function createWorker(opts: WorkerOptions): Worker {
         if (rows.length > 0) {
           log.debug({ fired: rows.length }, 'timers fired');
           await publishRows(js, opts.db.knex, rows);
+          opts.metrics?.timersSwept(rows);
         }
       });
       every(opts.parkPollMs ?? 200, 'parking drain', async () => {
@@ -358,9 +366,11 @@ export function createWorker(opts: WorkerOptions): Worker {
               );
             }
             opts.onSettled?.(prepared, outcome, 0);
+            opts.metrics?.settled(prepared, outcome, undefined);
           }
           if (!done.some((d) => d.result.outcomes[0]?.kind !== 'parked')) break;
         }
+        await opts.metrics?.sampleParkingLots(opts.db.knex, kinds);
       });
       every(60_000, 'inbox prune', async () => {
         const cutoff = new Date(
@@ -369,9 +379,14 @@ export function createWorker(opts: WorkerOptions): Worker {
         const pruned = await pruneInbox(opts.db.knex, cutoff, 5_000);
         if (pruned > 0) log.info({ pruned, cutoff }, 'inbox pruned');
       });
-      every(opts.outboxSweepMs ?? 2_000, 'outbox sweep', () =>
-        sweepOutbox(js, opts.db.knex, log, { graceMs: 3_000, limit: 500 }),
-      );
+      every(opts.outboxSweepMs ?? 2_000, 'outbox sweep', async () => {
+        await opts.metrics?.sampleOutboxLag(opts.db.knex);
+        const republished = await sweepOutbox(js, opts.db.knex, log, {
+          graceMs: 3_000,
+          limit: 500,
+        });
+        opts.metrics?.outboxRepublished.inc(republished);
+      });
       log.info({ actors: kinds, partitions: PARTITIONS }, 'worker started');
     },
     stop() {

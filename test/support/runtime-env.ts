@@ -173,6 +173,8 @@ export function spawnWorker(env: RuntimeEnv, extra: Record<string, string> = {})
       DATABASE_URL: env.database.url,
       RESPAWN_ACTORS: 'demo',
       RESPAWN_MIGRATE: 'false',
+      // Several workers per test: no probe/metrics port to fight over.
+      RESPAWN_HTTP_PORT: '0',
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
       ...extra,
     },
