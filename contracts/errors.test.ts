@@ -24,6 +24,7 @@ describe('ErrorCodes', () => {
       'stale_state',
       'unavailable',
       'unknown_type',
+      'unroutable',
       'wrong_partition',
     ]);
   });

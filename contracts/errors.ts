@@ -25,6 +25,8 @@ export const ErrorCodes = {
   staleState: 'stale_state',
   /** A dependency (database, NATS) failed; retried with backoff. */
   unavailable: 'unavailable',
+  /** Valid input that names nobody Respawn knows (a payment for no known top-up). */
+  unroutable: 'unroutable',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 

@@ -52,7 +52,7 @@ export interface RouteContext {
 /** Pure: input bytes to commands. Throws a TerminalError for input it can never use. */
 export type IngressRoute = (data: Uint8Array, ctx: RouteContext) => readonly RoutedCommand[];
 
-export type RoutedSource = Exclude<IngressSource, 'razorpay'>;
+export type RoutedSource = IngressSource;
 
 export interface IngressRouterOptions {
   nc: NatsConnection;
