@@ -33,6 +33,9 @@ import {
 } from '../../contracts/index.ts';
 
 /** A command for an actor, ready to publish. */
+/** Inputs forwarded at once (the consumer's max_ack_pending is 64). */
+const MAX_IN_FLIGHT = 64;
+
 export interface RoutedCommand {
   subject: string;
   data: Uint8Array;
@@ -180,8 +183,17 @@ export function createIngressRouter(opts: IngressRouterOptions): IngressRouter {
     return acks.filter((a) => a.duplicate).length;
   }
 
-  async function handle(m: JsMsg): Promise<void> {
-    const original = headerRecord(m);
+  /** `respawn.<kind>.<key>.cmd.<verb>` → `<kind>.<key>`: one player's inputs stay in order. */
+  function orderKey(commands: readonly RoutedCommand[]): string {
+    const t = commands[0]?.subject.split('.') ?? [];
+    return `${t[1] ?? ''}.${t[2] ?? ''}`;
+  }
+
+  async function handle(
+    m: JsMsg,
+    original: Record<string, string>,
+    outcome: ReturnType<typeof runRoute>,
+  ): Promise<void> {
     const ingressId = original[HeaderNames.msgId];
     const mlog = log.child({
       subject: m.subject,
@@ -189,7 +201,6 @@ export function createIngressRouter(opts: IngressRouterOptions): IngressRouter {
       streamSeq: m.seq,
       deliveryCount: m.info.deliveryCount,
     });
-    const outcome = runRoute(route, m.data, { msgId: ingressId, headers: original, now: now() });
     try {
       switch (outcome.kind) {
         case 'dead':
@@ -231,7 +242,27 @@ export function createIngressRouter(opts: IngressRouterOptions): IngressRouter {
       messages = await c.consume({ max_messages: 64, expires: 5_000 });
       const iter = messages;
       loop = (async () => {
-        for await (const m of iter) await handle(m);
+        // Routing is pure, so it runs first: the commands' actor key orders the work. Inputs
+        // for one key are forwarded in arrival order; different keys go on side by side.
+        const chains = new Map<string, Promise<void>>();
+        const inFlight = new Set<Promise<void>>();
+        for await (const m of iter) {
+          const original = headerRecord(m);
+          const ctx = { msgId: original[HeaderNames.msgId], headers: original, now: now() };
+          const outcome = runRoute(route, m.data, ctx);
+          const key = outcome.kind === 'publish' ? orderKey(outcome.commands) : '';
+          const next = (chains.get(key) ?? Promise.resolve()).then(() =>
+            handle(m, original, outcome),
+          );
+          chains.set(key, next);
+          inFlight.add(next);
+          void next.finally(() => {
+            inFlight.delete(next);
+            if (chains.get(key) === next) chains.delete(key);
+          });
+          if (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
+        }
+        await Promise.all(inFlight);
       })().catch((err: unknown) => log.error({ err }, 'ingress loop ended'));
       log.info({ durable }, 'ingress router started');
     },

@@ -1,0 +1,503 @@
+/**
+ * `npm run bench:e2e [-- --json FILE] [--players 1000] [--rate 500] [--seconds 60]`: players
+ * send `/status` through the gateway's real Telegram webhook (HTTP POST with the secret token)
+ * at a fixed open-loop rate; per command, the time from the POST to the reply arriving at the
+ * Bot API fake (correlated by chat id and order; the fake stamps each message) is measured.
+ *
+ * The path of one command: webhook → JetStream `respawn.in.telegram` (200 after the ack) →
+ * telegram ingress router → `session.status` command (a partition consumer, one PostgreSQL
+ * transaction) → `respawn.out.telegram.<chat>` → the gateway's sender (pacer, KV record,
+ * grammY sendMessage) → the fake. Stage times come from core NATS subscriptions on the
+ * command and out subjects, so the table says where the time goes.
+ *
+ * The composition is startLocal's telegram path (same worker, ingress and gateway factories)
+ * minus Azure, Razorpay, the agents and the sandbox, which `/status` does not touch: startLocal
+ * has no option for TELEGRAM_GLOBAL_PER_SECOND (fixed at the default 30/s, far below 500/s).
+ * Raw limits measured in the same run: the fake's own round trip with grammY, and a bare
+ * JetStream publish → consume on a stream of the same server.
+ */
+import { writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { Api } from 'grammy';
+import { pino, type Logger } from 'pino';
+import { defaultAllocatorConfig } from '../../actors/allocator/index.ts';
+import { billingConfig } from '../../actors/billing/index.ts';
+import { defaultSessionConfig } from '../../actors/session/index.ts';
+import {
+  ActorKinds,
+  PARTITIONS,
+  TelegramSend,
+  outTelegramSubject,
+  partitionFilter,
+} from '../../contracts/index.ts';
+import { startTelegramFake, type TelegramFake } from '../../deploy/fakes/telegram/index.ts';
+import { startIngress } from '../../deploy/local/ingress.ts';
+import { freePort } from '../../deploy/local/nats.ts';
+import { startLocalWorker } from '../../deploy/local/worker.ts';
+import { TELEGRAM_SECRET_HEADER, loadGatewayEnv, runGateway } from '../../gateway/index.ts';
+import { createTestDatabase, redisPrefix, redisUrl, startNats } from '../harness/index.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    json: { type: 'string' },
+    players: { type: 'string', default: '1000' },
+    rate: { type: 'string', default: '500' },
+    seconds: { type: 'string', default: '60' },
+    'grace-seconds': { type: 'string', default: '15' },
+    'warmup-seconds': { type: 'string', default: '2' },
+    'per-chat-ms': { type: 'string', default: '1000' },
+    'global-per-second': { type: 'string', default: '1000' },
+  },
+});
+const PLAYERS = Number(args.players);
+const RATE = Number(args.rate);
+const SECONDS = Number(args.seconds);
+const GRACE_MS = Number(args['grace-seconds']) * 1000;
+const WARMUP_S = Number(args['warmup-seconds']);
+const PER_CHAT_MS = Number(args['per-chat-ms']);
+const GLOBAL_PER_S = Number(args['global-per-second']);
+
+const TOKEN = '1000001:respawn-bench-fake-token';
+const SECRET = `bench-${Math.random().toString(36).slice(2)}`;
+const PLAYER_BASE = 5_000_000;
+const WARM_BASE = 9_000_000;
+const RAW_FAKE_CALLS = 500;
+const RAW_JS_MSGS = 1000;
+
+const out = (s: string): void => {
+  process.stdout.write(`${s}\n`);
+};
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+interface Dist {
+  n: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+function dist(values: readonly number[]): Dist {
+  const s = [...values].sort((a, b) => a - b);
+  return { n: s.length, p50: percentile(s, 50), p99: percentile(s, 99), max: s.at(-1) ?? NaN };
+}
+
+const f = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '-');
+
+interface Cmd {
+  chatId: number;
+  postAt: number;
+  ackMs?: number;
+  status?: number;
+  cmdAt?: number;
+  outAt?: number;
+  replyAt?: number;
+}
+
+interface Stack {
+  gatewayUrl: string;
+  fake: TelegramFake;
+  nc: NatsConnection;
+  stop(): Promise<void>;
+}
+
+async function startStack(log: Logger): Promise<Stack> {
+  const stops: (() => Promise<void>)[] = [];
+  const stop = async (): Promise<void> => {
+    for (const s of stops.reverse()) {
+      try {
+        await s();
+      } catch (err) {
+        log.warn({ err }, 'stop failed');
+      }
+    }
+  };
+  try {
+    const nats = await startNats();
+    stops.push(() => nats.stop());
+    const database = await createTestDatabase();
+    stops.push(() => database.drop());
+    const fake = await startTelegramFake({ token: TOKEN, port: 0, webhookRetryMs: 200 });
+    stops.push(() => fake.stop());
+    const billing = billingConfig({});
+    const worker = await startLocalWorker({
+      natsUrl: nats.url,
+      databaseUrl: database.url,
+      log,
+      session: { ...defaultSessionConfig, requireAdmission: true },
+      billing,
+      allocator: defaultAllocatorConfig,
+    });
+    stops.push(() => worker.stop());
+    const nc = await connect({ servers: nats.url, name: 'bench-e2e' });
+    stops.push(() => nc.drain());
+    const ingress = await startIngress({ nc, log, topupPresetsPaise: billing.topupPresetsPaise });
+    stops.push(() => ingress.stop());
+    const port = await freePort('127.0.0.1');
+    const env = loadGatewayEnv({
+      NATS_URL: nats.url,
+      REDIS_URL: redisUrl(),
+      LOG_LEVEL: 'warn',
+      GATEWAY_HOST: '127.0.0.1',
+      GATEWAY_PORT: String(port),
+      TELEGRAM_BOT_TOKEN: TOKEN,
+      TELEGRAM_API_ROOT: fake.url,
+      TELEGRAM_MODE: 'webhook',
+      TELEGRAM_WEBHOOK_SECRET: SECRET,
+      TELEGRAM_WEBHOOK_URL: `http://127.0.0.1:${port}/telegram/webhook`,
+      TELEGRAM_PER_CHAT_INTERVAL_MS: String(PER_CHAT_MS),
+      TELEGRAM_GLOBAL_PER_SECOND: String(GLOBAL_PER_S),
+      RAZORPAY_WEBHOOK_SECRET: `bench-${Math.random().toString(36).slice(2)}`,
+      RATE_LIMIT_PREFIX: redisPrefix(),
+      // All load comes from loopback: exempt it from the per-IP limit, as startLocal does.
+      RATE_LIMIT_IP_EXEMPT: '127.0.0.0/8,::1/128',
+    });
+    const gateway = await runGateway(env, log);
+    stops.push(() => gateway.stop());
+    return { gatewayUrl: gateway.url, fake, nc, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** The Bot API fake's own round trip: sequential grammY sendMessage calls. */
+async function rawFake(fake: TelegramFake): Promise<Dist> {
+  const api = new Api(TOKEN, { apiRoot: fake.url });
+  const times: number[] = [];
+  for (let i = 0; i < RAW_FAKE_CALLS; i++) {
+    const t = performance.now();
+    await api.sendMessage(1, `raw ${i}`);
+    times.push(performance.now() - t);
+  }
+  return dist(times);
+}
+
+/** Bare JetStream: sequential publishes (ack awaited) to a file stream, consumed in order. */
+async function rawJetStream(nc: NatsConnection): Promise<{ ack: Dist; e2e: Dist }> {
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+  await jsm.streams.add({ name: 'BENCH_E2E_RAW', subjects: ['bench.e2e.raw'] });
+  const consumer = await js.consumers.get('BENCH_E2E_RAW');
+  const sentAt = new Map<number, number>();
+  const e2e: number[] = [];
+  const messages = await consumer.consume();
+  const done = (async () => {
+    for await (const m of messages) {
+      const i = Number(m.string());
+      e2e.push(performance.now() - (sentAt.get(i) ?? NaN));
+      if (e2e.length >= RAW_JS_MSGS) break;
+    }
+  })();
+  const ack: number[] = [];
+  for (let i = 0; i < RAW_JS_MSGS; i++) {
+    const t = performance.now();
+    sentAt.set(i, t);
+    await js.publish('bench.e2e.raw', String(i));
+    ack.push(performance.now() - t);
+  }
+  await done;
+  await messages.close();
+  await jsm.streams.delete('BENCH_E2E_RAW');
+  return { ack: dist(ack), e2e: dist(e2e) };
+}
+
+function statusUpdate(updateId: number, chatId: number): string {
+  return JSON.stringify({
+    update_id: updateId,
+    message: {
+      message_id: updateId,
+      date: Math.floor(Date.now() / 1000),
+      chat: { id: chatId, type: 'private', first_name: `P${chatId}` },
+      from: { id: chatId, is_bot: false, first_name: `P${chatId}` },
+      text: '/status',
+      entities: [{ type: 'bot_command', offset: 0, length: 7 }],
+    },
+  });
+}
+
+function post(agent: http.Agent, url: URL, body: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          [TELEGRAM_SECRET_HEADER]: SECRET,
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', () => resolve(0));
+    req.end(body);
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Phase {
+  cmds: Cmd[];
+  byChat: Map<number, Cmd[]>;
+  sendSeconds: number;
+}
+
+/** Open loop: command i is due at start + i/rate, whatever happened to the earlier ones. */
+async function drive(
+  stack: Stack,
+  agent: http.Agent,
+  base: number,
+  players: number,
+  seconds: number,
+  updateBase: number,
+  /** Filled as commands are created, so the stage watcher can stamp them live. */
+  byChat: Map<number, Cmd[]>,
+  updates: Map<number, Cmd>,
+): Promise<Phase> {
+  const url = new URL('/telegram/webhook', stack.gatewayUrl);
+  const total = Math.round(RATE * seconds);
+  const cmds: Cmd[] = [];
+  const inflight: Promise<void>[] = [];
+  const start = performance.now();
+  let i = 0;
+  while (i < total) {
+    const due = start + (i * 1000) / RATE;
+    const now = performance.now();
+    if (now < due) {
+      await sleep(Math.max(1, Math.floor(due - now)));
+      continue;
+    }
+    const chatId = base + (i % players);
+    const cmd: Cmd = { chatId, postAt: Date.now() };
+    cmds.push(cmd);
+    updates.set(updateBase + i, cmd);
+    const list = byChat.get(chatId) ?? [];
+    list.push(cmd);
+    byChat.set(chatId, list);
+    const t = performance.now();
+    inflight.push(
+      post(agent, url, statusUpdate(updateBase + i, chatId)).then((status) => {
+        cmd.status = status;
+        cmd.ackMs = performance.now() - t;
+      }),
+    );
+    i++;
+  }
+  const sendSeconds = (performance.now() - start) / 1000;
+  await Promise.all(inflight);
+  return { cmds, byChat, sendSeconds };
+}
+
+/** Stage stamps: the session command and the out message, seen by core subscriptions. */
+function watchStages(
+  nc: NatsConnection,
+  updates: ReadonlyMap<number, Cmd>,
+  byChat: ReadonlyMap<number, Cmd[]>,
+) {
+  const subs: Subscription[] = [];
+  for (let p = 0; p < PARTITIONS; p++) {
+    subs.push(
+      nc.subscribe(partitionFilter(ActorKinds.session, p), {
+        callback: (_err, m) => {
+          const id = /^tg-(\d+)-/.exec(m.headers?.get('Nats-Msg-Id') ?? '')?.[1];
+          const cmd = id === undefined ? undefined : updates.get(Number(id));
+          if (cmd !== undefined && cmd.cmdAt === undefined) cmd.cmdAt = Date.now();
+        },
+      }),
+    );
+  }
+  const outSeen = new Map<number, number>();
+  const watchChat = (chatId: number): void => {
+    subs.push(
+      nc.subscribe(outTelegramSubject(String(chatId)), {
+        callback: (_err, m) => {
+          const at = Date.now();
+          const msg = TelegramSend.decode(m.data);
+          const k = outSeen.get(chatId) ?? 0;
+          outSeen.set(chatId, k + 1);
+          const cmd = byChat.get(Number(msg.chatId))?.[k];
+          if (cmd !== undefined) cmd.outAt = at;
+        },
+      }),
+    );
+  };
+  return { watchChat, stop: () => subs.forEach((s) => s.unsubscribe()) };
+}
+
+function botMessages(fake: TelegramFake, base: number, players: number): number {
+  return fake
+    .chats()
+    .filter((c) => c.id >= base && c.id < base + players)
+    .reduce((n, c) => n + c.messages, 0);
+}
+
+async function awaitReplies(fake: TelegramFake, base: number, players: number, expected: number) {
+  const deadline = Date.now() + GRACE_MS;
+  while (Date.now() < deadline && botMessages(fake, base, players) < expected) await sleep(100);
+}
+
+async function metricMeans(gatewayUrl: string): Promise<Record<string, number>> {
+  const text = await (await fetch(new URL('/metrics', gatewayUrl))).text();
+  const read = (name: string, label: string): number => {
+    const line = (suffix: string) =>
+      Number(
+        new RegExp(`^${name}_${suffix}\\{[^}]*${label}[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ??
+          NaN,
+      );
+    return (line('sum') / line('count')) * 1000;
+  };
+  return {
+    publish: read('respawn_gateway_publish_seconds', 'source="telegram"'),
+    sendMessage: read('respawn_gateway_telegram_call_seconds', 'method="sendMessage"'),
+  };
+}
+
+async function main(): Promise<void> {
+  const log = pino({ level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2));
+  const stack = await startStack(log);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  let failed = false;
+  try {
+    const fakeRt = await rawFake(stack.fake);
+    const js = await rawJetStream(stack.nc);
+
+    const updates = new Map<number, Cmd>();
+    const byChat = new Map<number, Cmd[]>();
+    const stages = watchStages(stack.nc, updates, byChat);
+    for (let p = 0; p < PLAYERS; p++) stages.watchChat(PLAYER_BASE + p);
+
+    // Warm-up on other players (JIT, pools, first rows), not counted.
+    const warmPlayers = Math.min(100, PLAYERS);
+    if (WARMUP_S > 0) {
+      const warm = await drive(
+        stack,
+        agent,
+        WARM_BASE,
+        warmPlayers,
+        WARMUP_S,
+        1,
+        new Map(),
+        new Map(),
+      );
+      await awaitReplies(stack.fake, WARM_BASE, warmPlayers, warm.cmds.length);
+    }
+
+    const phase = await drive(
+      stack,
+      agent,
+      PLAYER_BASE,
+      PLAYERS,
+      SECONDS,
+      10_000_000,
+      byChat,
+      updates,
+    );
+    await awaitReplies(stack.fake, PLAYER_BASE, PLAYERS, phase.cmds.length);
+    stages.stop();
+
+    let missing = 0;
+    let unexpected = 0;
+    for (const [chatId, list] of phase.byChat) {
+      const sent = stack.fake.sent(chatId);
+      list.forEach((c, k) => {
+        const m = sent[k];
+        if (m === undefined) missing++;
+        else c.replyAt = m.sentAt;
+      });
+      unexpected += Math.max(0, sent.length - list.length);
+    }
+    const non2xx = phase.cmds.filter((c) => c.status === undefined || c.status >= 300).length;
+    const errors = non2xx + missing + unexpected;
+    const done = phase.cmds.filter((c) => c.replyAt !== undefined);
+    const e2e = dist(done.map((c) => c.replyAt! - c.postAt));
+    const firstPost = phase.cmds[0]?.postAt ?? 0;
+    const lastReply = Math.max(...done.map((c) => c.replyAt!));
+    const commandsPerS = done.length / ((lastReply - firstPost) / 1000);
+    const stage = (pick: (c: Cmd) => number | undefined): Dist =>
+      dist(done.map(pick).filter((x): x is number => x !== undefined && Number.isFinite(x)));
+    const means = await metricMeans(stack.gatewayUrl);
+
+    out('');
+    out(`bench:e2e  ${PLAYERS} players, /status at ${RATE}/s for ${SECONDS} s (open loop)`);
+    out(
+      `  gateway: TELEGRAM_GLOBAL_PER_SECOND=${GLOBAL_PER_S}, ` +
+        `TELEGRAM_PER_CHAT_INTERVAL_MS=${PER_CHAT_MS}, loopback exempt from the IP limit, ` +
+        `player limit default (20/10 s; each player sends one per ${f(PLAYERS / RATE)} s)`,
+    );
+    out('');
+    out('  measure                                     n       p50 ms   p99 ms   max ms');
+    const row = (name: string, d: Dist): void =>
+      out(
+        `  ${name.padEnd(40)} ${String(d.n).padStart(6)} ${f(d.p50).padStart(8)} ` +
+          `${f(d.p99).padStart(8)} ${f(d.max).padStart(8)}`,
+      );
+    row('webhook POST -> reply at fake (e2e)', e2e);
+    row(
+      '  POST -> 200 (gateway + JS ack)',
+      stage((c) => c.ackMs),
+    );
+    row(
+      '  POST -> session cmd published',
+      stage((c) => (c.cmdAt ?? NaN) - c.postAt),
+    );
+    row(
+      '  session cmd -> out msg (actor, PG tx)',
+      stage((c) => (c.outAt ?? NaN) - (c.cmdAt ?? NaN)),
+    );
+    row(
+      '  out msg -> reply at fake (sender)',
+      stage((c) => c.replyAt! - (c.outAt ?? NaN)),
+    );
+    row('raw: grammY sendMessage -> fake', fakeRt);
+    row('raw: JetStream publish -> ack', js.ack);
+    row('raw: JetStream publish -> consume', js.e2e);
+    out('');
+    out(
+      `  gateway means: publish->ack ${f(means.publish ?? NaN)} ms, ` +
+        `sendMessage call ${f(means.sendMessage ?? NaN)} ms`,
+    );
+    out(
+      `  offered ${phase.cmds.length} commands in ${f(phase.sendSeconds)} s ` +
+        `(${f(phase.cmds.length / phase.sendSeconds)}/s); ` +
+        `completed ${done.length} at ${f(commandsPerS)}/s (first POST -> last reply)`,
+    );
+    out(
+      `  errors ${errors}: non-2xx/failed POST ${non2xx}, missing replies ${missing} ` +
+        `(after ${GRACE_MS / 1000} s grace), unexpected extra replies ${unexpected}`,
+    );
+    out(`  target p99 <= 25 ms: ${e2e.p99 <= 25 ? 'met' : 'NOT met'} (p99 ${f(e2e.p99)} ms)`);
+    if (args.json !== undefined) {
+      const result = {
+        commands_per_s: Number(commandsPerS.toFixed(1)),
+        p50_ms: e2e.p50,
+        p99_ms: e2e.p99,
+        max_ms: e2e.max,
+        errors,
+      };
+      writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
+      out(`  wrote ${args.json}`);
+    }
+  } catch (err) {
+    failed = true;
+    log.error({ err }, 'bench failed');
+  } finally {
+    agent.destroy();
+    await stack.stop();
+  }
+  process.exitCode = failed ? 1 : 0;
+  // Everything is stopped; a handle someone else leaked must not keep the bench alive.
+  setTimeout(() => process.exit(process.exitCode), 2_000).unref();
+}
+
+await main();
