@@ -8,6 +8,7 @@ export {
   type ErrorData,
 } from './errors.ts';
 export { HeaderNames, type HeaderName } from './headers.ts';
+export { REDACTED, isSecretKey, maskUrlPasswords, redactSecrets } from './redact.ts';
 export {
   MAX_PAYLOAD_BYTES,
   defineMessage,

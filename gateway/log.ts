@@ -4,6 +4,7 @@
  * keys or as request headers. Code never logs them on purpose either.
  */
 import { pino, type Logger } from 'pino';
+import { redactSecrets } from '../contracts/index.ts';
 
 export const REDACT_PATHS = [
   'token',
@@ -41,6 +42,9 @@ export function createGatewayLogger(opts: { level: string; name?: string }): Log
     name: opts.name ?? 'respawn-gateway',
     level: opts.level,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    // Path redaction covers the known places; the walk catches every other depth.
+    formatters: { log: (o) => redactSecrets(o) as Record<string, unknown> },
+    serializers: { err: (e: unknown) => redactSecrets(e) },
   });
 }
 

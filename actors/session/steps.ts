@@ -1,0 +1,168 @@
+/**
+ * The session actor's building blocks: what it emits (events, player messages, commands to
+ * billing and the allocator) and the two paths many inputs share (stop, eviction).
+ */
+import {
+  ActorKinds,
+  AllocRelease,
+  AllocRequest,
+  BillingMeterClose,
+  BillingMeterPause,
+  SessionChanged,
+  TelegramSend,
+  cmdSubject,
+  evtSubject,
+  outTelegramSubject,
+  type SessionPhase,
+} from '../../contracts/index.ts';
+import {
+  emit,
+  type Emission,
+  type HandlerContext,
+  type HandlerResult,
+  type TimerOp,
+} from '../runtime/index.ts';
+import type { SessionState } from './state.ts';
+import { type SessionConfig } from './state.ts';
+import { texts } from './texts.ts';
+
+export type Result = HandlerResult<SessionState>;
+
+export const ACTIVE: readonly SessionPhase[] = [
+  'starting',
+  'queued',
+  'provisioning',
+  'ready',
+  'playing',
+  'evicted',
+  'resuming',
+];
+export const SESSION_TIMERS = ['idle_warn', 'idle_stop', 'hb_lost', 'provision_timeout'] as const;
+export const DISK_TIMERS = ['disk_warn', 'disk_archive'] as const;
+
+/** The player's disk, named like the allocator names it (one per player). */
+export const diskNameFor = (playerId: string): string =>
+  `disk-${playerId}`.toLowerCase().replace(/_/g, '-');
+
+export const iso = (d: Date): string => d.toISOString();
+export const at = (ctx: HandlerContext, ms: number): Date => new Date(ctx.now.getTime() + ms);
+
+export function changed(
+  ctx: HandlerContext,
+  s: SessionState,
+  previous: SessionPhase,
+  reason?: string,
+): Emission {
+  return emit(SessionChanged, evtSubject(ActorKinds.session, ctx.key, s.phase), {
+    phase: s.phase,
+    previous,
+    at: iso(ctx.now),
+    ...(s.sessionId === undefined ? {} : { sessionId: s.sessionId }),
+    ...(reason === undefined ? {} : { reason }),
+    ...(s.tier === undefined ? {} : { tier: s.tier }),
+    ...(s.pricePerHourPaise === undefined ? {} : { pricePerHourPaise: s.pricePerHourPaise }),
+    ...(s.vmName === undefined ? {} : { vmName: s.vmName }),
+  });
+}
+
+export function tell(chatId: string | undefined, text: string, editKey?: string): Emission[] {
+  if (chatId === undefined) return [];
+  return [
+    emit(TelegramSend, outTelegramSubject(chatId), {
+      chatId,
+      text,
+      ...(editKey === undefined ? {} : { editKey }),
+    }),
+  ];
+}
+
+export const cancelAll = (): TimerOp[] =>
+  SESSION_TIMERS.map((name) => ({ name, cancel: true as const }));
+
+export function idleTimers(cfg: SessionConfig, sinceMs: number, s: SessionState): TimerOp[] {
+  const data = { sessionId: s.sessionId };
+  return [
+    { name: 'idle_warn', at: new Date(sinceMs + cfg.idleTimeoutMs - cfg.idleWarningMs), data },
+    { name: 'idle_stop', at: new Date(sinceMs + cfg.idleTimeoutMs), data },
+  ];
+}
+
+export function allocRequest(key: string, s: SessionState): Emission {
+  return emit(AllocRequest, cmdSubject(ActorKinds.alloc, s.region ?? '', 'request'), {
+    sessionId: s.sessionId ?? '',
+    playerId: key,
+    allocation: s.allocation,
+    ...(s.diskZone === undefined ? {} : { diskZone: s.diskZone }),
+  });
+}
+
+export function stop(
+  cfg: SessionConfig,
+  s: SessionState,
+  ctx: HandlerContext,
+  reason: string,
+): Result {
+  const next: SessionState = { ...s, phase: 'stopping', stopReason: reason, meterOpen: false };
+  const emitted: Emission[] = [changed(ctx, next, s.phase, reason)];
+  if (s.meterOpen && s.sessionId !== undefined) {
+    emitted.push(
+      emit(BillingMeterClose, cmdSubject(ActorKinds.billing, ctx.key, 'meter_close'), {
+        sessionId: s.sessionId,
+        at: iso(ctx.now),
+        reason,
+      }),
+    );
+  }
+  emitted.push(
+    emit(AllocRelease, cmdSubject(ActorKinds.alloc, s.region ?? cfg.region, 'release'), {
+      sessionId: s.sessionId ?? '',
+      playerId: ctx.key,
+      reason,
+    }),
+    ...tell(s.chatId, texts.stopping),
+  );
+  return { state: next, emit: emitted, timers: cancelAll() };
+}
+
+/** An eviction (announced, or presumed from lost heartbeats): pause billing, resume elsewhere. */
+export function evicted(
+  cfg: SessionConfig,
+  s: SessionState,
+  ctx: HandlerContext,
+  evictedAt: Date,
+  why: string,
+): Result {
+  if (s.allocation > cfg.maxResumes) return stop(cfg, s, ctx, 'eviction_unresumable');
+  const sessionId = s.sessionId ?? '';
+  const evictedState: SessionState = { ...s, phase: 'evicted', evictedAt: iso(evictedAt) };
+  const resuming: SessionState = {
+    ...evictedState,
+    phase: 'resuming',
+    allocation: s.allocation + 1,
+    connect: undefined,
+  };
+  const emitted: Emission[] = [
+    changed(ctx, evictedState, s.phase, why),
+    changed(ctx, resuming, 'evicted'),
+  ];
+  if (s.meterOpen) {
+    emitted.push(
+      emit(BillingMeterPause, cmdSubject(ActorKinds.billing, ctx.key, 'meter_pause'), {
+        sessionId,
+        at: iso(evictedAt),
+      }),
+    );
+  }
+  emitted.push(
+    emit(AllocRelease, cmdSubject(ActorKinds.alloc, s.region ?? cfg.region, 'release'), {
+      sessionId,
+      playerId: ctx.key,
+      reason: 'evicted',
+    }),
+    allocRequest(ctx.key, resuming),
+    ...tell(s.chatId, texts.evicted),
+  );
+  return { state: resuming, emit: emitted, timers: cancelAll() };
+}
+
+export const matches = (s: SessionState, sessionId: string): boolean => s.sessionId === sessionId;
