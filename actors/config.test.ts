@@ -23,6 +23,11 @@ describe('loadWorkerConfig', () => {
       RESPAWN_MAX_ATTEMPTS: 10,
       RESPAWN_DB_POOL: 10,
       RESPAWN_HTTP_PORT: 9464,
+      RESPAWN_MIGRATE_ONLY: false,
+      RESPAWN_INGRESS: [],
+      RESPAWN_AZURE_EFFECTS: false,
+      AZURE_VM_IMAGE: 'Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest',
+      AZURE_DISK_SIZE_GB: 256,
       RESPAWN_CLOCK_OFFSET_MS: 0,
       RESPAWN_MIGRATE: true,
       RESPAWN_REGION: 'centralindia',
@@ -57,6 +62,11 @@ describe('loadWorkerConfig', () => {
       RESPAWN_MAX_ATTEMPTS: 3,
       RESPAWN_DB_POOL: 4,
       RESPAWN_HTTP_PORT: 0,
+      RESPAWN_MIGRATE_ONLY: false,
+      RESPAWN_INGRESS: [],
+      RESPAWN_AZURE_EFFECTS: false,
+      AZURE_VM_IMAGE: 'Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest',
+      AZURE_DISK_SIZE_GB: 256,
       RESPAWN_CLOCK_OFFSET_MS: -1500,
       RESPAWN_MIGRATE: false,
       RESPAWN_REGION: 'westeurope',
@@ -77,6 +87,8 @@ describe('loadWorkerConfig', () => {
     ['RESPAWN_DB_POOL', '-1'],
     ['RESPAWN_HTTP_PORT', '65536'],
     ['RESPAWN_HTTP_PORT', 'metrics'],
+    ['RESPAWN_INGRESS', 'telegram,smtp'],
+    ['RESPAWN_AZURE_EFFECTS', 'yes'],
     ['RESPAWN_CLOCK_OFFSET_MS', 'soon'],
     ['DATABASE_URL', 'mysql://x'],
     ['DATABASE_URL', 'x postgres://y'],
@@ -100,5 +112,26 @@ describe('loadWorkerConfig', () => {
     expect(err.message).toMatch(/RESPAWN_MAX_BATCH/);
     expect(err.message).toMatch(/DATABASE_URL: must be a postgres:\/\/ URL/);
     expect(err.message).not.toMatch(/NATS_URL|LOG_LEVEL|RESPAWN_CONCURRENCY/);
+  });
+});
+
+describe('roles configuration', () => {
+  it('reads the ingress routers to run', () => {
+    expect(
+      loadWorkerConfig({ RESPAWN_INGRESS: 'telegram, agent,razorpay' }).RESPAWN_INGRESS,
+    ).toEqual(['telegram', 'agent', 'razorpay']);
+  });
+
+  it('names each Azure setting the effects runner needs when it is turned on', () => {
+    expect(() => loadWorkerConfig({ RESPAWN_AZURE_EFFECTS: 'true' })).toThrow(
+      /AZURE_SUBSCRIPTION_ID[\s\S]*AZURE_RESOURCE_GROUP[\s\S]*AZURE_SSH_PUBLIC_KEY/,
+    );
+    const ok = loadWorkerConfig({
+      RESPAWN_AZURE_EFFECTS: 'true',
+      AZURE_SUBSCRIPTION_ID: 'sub',
+      AZURE_RESOURCE_GROUP: 'rg',
+      AZURE_SSH_PUBLIC_KEY: 'ssh-ed25519 AAAA test',
+    });
+    expect(ok.RESPAWN_AZURE_EFFECTS).toBe(true);
   });
 });

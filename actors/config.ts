@@ -1,52 +1,113 @@
 /** Worker configuration from the environment, validated at start with a message naming the culprit. */
 import { z } from 'zod';
-import { ActorKinds, type ActorKind } from '../contracts/index.ts';
+import {
+  ActorKinds,
+  IngressSources,
+  type ActorKind,
+  type IngressSource,
+} from '../contracts/index.ts';
 
 const kinds = Object.values(ActorKinds) as [ActorKind, ...ActorKind[]];
+const sources = Object.values(IngressSources) as [IngressSource, ...IngressSource[]];
+const bool = (dflt: 'true' | 'false') =>
+  z
+    .enum(['true', 'false'])
+    .default(dflt)
+    .transform((v) => v === 'true');
+const optional = z.string().min(1).optional();
 
 const intFrom = (min: number, max: number, dflt: number) =>
   z.coerce.number().int().min(min).max(max).default(dflt);
 
-export const WorkerConfigSchema = z.object({
-  NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
-  DATABASE_URL: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
-    .default('postgres://postgres@127.0.0.1:5432/respawn'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  RESPAWN_ACTORS: z
-    .string()
-    .default('demo')
-    .transform((s) =>
-      s
-        .split(',')
-        .map((x) => x.trim())
-        .filter((x) => x.length > 0),
-    )
-    .pipe(z.array(z.enum(kinds)).min(1)),
-  RESPAWN_MAX_BATCH: intFrom(1, 4096, 256),
-  RESPAWN_CONCURRENCY: intFrom(1, 64, 2),
-  RESPAWN_MAX_ATTEMPTS: intFrom(1, 1000, 10),
-  RESPAWN_DB_POOL: intFrom(1, 100, 10),
-  /** Port of /healthz, /readyz and /metrics (actors/http.ts); 0 turns the server off. */
-  RESPAWN_HTTP_PORT: intFrom(0, 65535, 9464),
-  /** Test and replay deployments only: the worker's clock runs this far ahead of real time. */
-  RESPAWN_CLOCK_OFFSET_MS: z.coerce.number().int().default(0),
-  RESPAWN_MIGRATE: z
-    .enum(['true', 'false'])
-    .default('true')
-    .transform((v) => v === 'true'),
-  /** The Azure region sessions are placed in when a start names none. */
-  RESPAWN_REGION: z
-    .string()
-    .regex(/^[a-z0-9]{2,32}$/, 'must be an Azure region name like centralindia')
-    .default('centralindia'),
-  /** Ask billing before starting a session (off only for tests and demos). */
-  RESPAWN_SESSION_ADMISSION: z
-    .enum(['true', 'false'])
-    .default('true')
-    .transform((v) => v === 'true'),
-});
+export const WorkerConfigSchema = z
+  .object({
+    NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+      .default('postgres://postgres@127.0.0.1:5432/respawn'),
+    LOG_LEVEL: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info'),
+    RESPAWN_ACTORS: z
+      .string()
+      .default('demo')
+      .transform((s) =>
+        s
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x.length > 0),
+      )
+      .pipe(z.array(z.enum(kinds)).min(1)),
+    RESPAWN_MAX_BATCH: intFrom(1, 4096, 256),
+    RESPAWN_CONCURRENCY: intFrom(1, 64, 2),
+    RESPAWN_MAX_ATTEMPTS: intFrom(1, 1000, 10),
+    RESPAWN_DB_POOL: intFrom(1, 100, 10),
+    /** Port of /healthz, /readyz and /metrics (actors/http.ts); 0 turns the server off. */
+    RESPAWN_HTTP_PORT: intFrom(0, 65535, 9464),
+    /** Test and replay deployments only: the worker's clock runs this far ahead of real time. */
+    RESPAWN_CLOCK_OFFSET_MS: z.coerce.number().int().default(0),
+    RESPAWN_MIGRATE: z
+      .enum(['true', 'false'])
+      .default('true')
+      .transform((v) => v === 'true'),
+    /** The Azure region sessions are placed in when a start names none. */
+    RESPAWN_REGION: z
+      .string()
+      .regex(/^[a-z0-9]{2,32}$/, 'must be an Azure region name like centralindia')
+      .default('centralindia'),
+    /** Ask billing before starting a session (off only for tests and demos). */
+    RESPAWN_SESSION_ADMISSION: z
+      .enum(['true', 'false'])
+      .default('true')
+      .transform((v) => v === 'true'),
+    /** Only apply migrations, then exit (a one-shot migration step in a deployment). */
+    RESPAWN_MIGRATE_ONLY: bool('false'),
+    /** Ingress routers this process runs as well: telegram, agent, razorpay. */
+    RESPAWN_INGRESS: z
+      .string()
+      .default('')
+      .transform((s) =>
+        s
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x.length > 0),
+      )
+      .pipe(z.array(z.enum(sources))),
+    /** Run the allocator's Azure effects runner for RESPAWN_REGION in this process. */
+    RESPAWN_AZURE_EFFECTS: bool('false'),
+    AZURE_SUBSCRIPTION_ID: optional,
+    AZURE_RESOURCE_GROUP: optional,
+    AZURE_TENANT_ID: optional,
+    AZURE_CLIENT_ID: optional,
+    AZURE_CLIENT_SECRET: optional,
+    AZURE_SSH_PUBLIC_KEY: optional,
+    AZURE_DISK_IMAGE_ID: optional,
+    AZURE_VM_IMAGE: z
+      .string()
+      .min(1)
+      .default('Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest'),
+    AZURE_DISK_SIZE_GB: z.coerce.number().int().min(32).max(4096).default(256),
+    /** An ARM-compatible endpoint instead of Azure (the fake), and the CA file to trust for it. */
+    AZURE_ARM_ENDPOINT: z.url().optional(),
+    AZURE_ARM_CA_FILE: optional,
+  })
+  .superRefine((c, ctx) => {
+    if (!c.RESPAWN_AZURE_EFFECTS) return;
+    for (const k of [
+      'AZURE_SUBSCRIPTION_ID',
+      'AZURE_RESOURCE_GROUP',
+      'AZURE_SSH_PUBLIC_KEY',
+    ] as const) {
+      if (c[k] === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [k],
+          message: 'required when RESPAWN_AZURE_EFFECTS=true',
+        });
+      }
+    }
+  });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 
 export class ConfigError extends Error {

@@ -15,6 +15,7 @@ import { createSessionActor, defaultSessionConfig } from './session/index.ts';
 import { loadWorkerConfig, type WorkerConfig } from './config.ts';
 import { startWorkerHttp, type WorkerHttp } from './http.ts';
 import { createRootLogger } from './log.ts';
+import { startRoles } from './roles.ts';
 import { createRuntimeMetrics } from './runtime/metrics.ts';
 import {
   checkPartitionMapping,
@@ -67,9 +68,14 @@ export async function runWorker(
     poolMax: cfg.RESPAWN_DB_POOL,
     migrations: actors.flatMap((a) => a.migrations),
   });
-  if (cfg.RESPAWN_MIGRATE) {
+  if (cfg.RESPAWN_MIGRATE || cfg.RESPAWN_MIGRATE_ONLY) {
     const applied = await migrate(db);
     if (applied.length > 0) log.info({ applied }, 'migrations applied');
+  }
+  if (cfg.RESPAWN_MIGRATE_ONLY) {
+    await nc.drain();
+    await db.close();
+    return { stop: () => Promise.resolve() };
   }
   const clock =
     cfg.RESPAWN_CLOCK_OFFSET_MS === 0 ? systemClock : offsetClock(cfg.RESPAWN_CLOCK_OFFSET_MS);
@@ -87,6 +93,7 @@ export async function runWorker(
     metrics: createRuntimeMetrics(registry),
   });
   await worker.start();
+  const roles = await startRoles(cfg, nc, log);
   let http: WorkerHttp | undefined;
   if (cfg.RESPAWN_HTTP_PORT !== 0) {
     try {
@@ -106,6 +113,7 @@ export async function runWorker(
   return {
     async stop() {
       await http?.close();
+      for (const r of roles) await r.stop();
       await worker.stop();
       await nc.drain();
       await db.close();
@@ -124,6 +132,10 @@ async function main(): Promise<void> {
   }
   log = createRootLogger({ level: cfg.LOG_LEVEL, name: 'respawn-actors' });
   const running = await runWorker(cfg, log);
+  if (cfg.RESPAWN_MIGRATE_ONLY) {
+    log.info('migrations done; exiting (RESPAWN_MIGRATE_ONLY)');
+    process.exit(0);
+  }
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;

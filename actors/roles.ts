@@ -1,0 +1,88 @@
+/**
+ * What a worker process runs besides its actors, chosen by configuration: the ingress routers
+ * (Telegram updates, VM agent reports, Razorpay webhooks → commands) and the allocator's
+ * Azure effects runner. Each is an independent consumer; any process may host any of them.
+ */
+import { readFileSync } from 'node:fs';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { defaultAllocatorConfig } from './allocator/index.ts';
+import { createAzureEffectsRunner } from './allocator/effects.ts';
+import {
+  createAzureCredential,
+  createAzureVmProvider,
+  staticTokenCredential,
+} from './allocator/azure/index.ts';
+import type { WorkerConfig } from './config.ts';
+import {
+  createAgentIngress,
+  createRazorpayIngress,
+  createTelegramIngress,
+} from './ingress/index.ts';
+
+export interface Role {
+  name: string;
+  stop(): Promise<void>;
+}
+
+export async function startRoles(
+  cfg: WorkerConfig,
+  nc: NatsConnection,
+  log: Logger,
+): Promise<Role[]> {
+  const roles: Role[] = [];
+  for (const source of cfg.RESPAWN_INGRESS) {
+    const router =
+      source === 'telegram'
+        ? createTelegramIngress({ nc, log })
+        : source === 'agent'
+          ? createAgentIngress({ nc, log })
+          : createRazorpayIngress({ nc, log });
+    await router.start();
+    roles.push({ name: `ingress-${source}`, stop: () => router.stop() });
+  }
+  if (cfg.RESPAWN_AZURE_EFFECTS) {
+    const provider = createAzureVmProvider({
+      subscriptionId: cfg.AZURE_SUBSCRIPTION_ID!,
+      resourceGroup: cfg.AZURE_RESOURCE_GROUP!,
+      location: cfg.RESPAWN_REGION,
+      // An ARM-compatible endpoint without client credentials is the local fake: it takes
+      // any bearer token, so no identity provider is asked.
+      credential:
+        cfg.AZURE_ARM_ENDPOINT !== undefined && cfg.AZURE_CLIENT_ID === undefined
+          ? staticTokenCredential()
+          : createAzureCredential({
+              ...(cfg.AZURE_TENANT_ID === undefined ? {} : { tenantId: cfg.AZURE_TENANT_ID }),
+              ...(cfg.AZURE_CLIENT_ID === undefined ? {} : { clientId: cfg.AZURE_CLIENT_ID }),
+              ...(cfg.AZURE_CLIENT_SECRET === undefined
+                ? {}
+                : { clientSecret: cfg.AZURE_CLIENT_SECRET }),
+            }),
+      ...(cfg.AZURE_ARM_ENDPOINT === undefined ? {} : { endpoint: cfg.AZURE_ARM_ENDPOINT }),
+      ...(cfg.AZURE_ARM_CA_FILE === undefined
+        ? {}
+        : { caCert: readFileSync(cfg.AZURE_ARM_CA_FILE, 'utf8') }),
+      log,
+    });
+    const runner = createAzureEffectsRunner({
+      js: jetstream(nc),
+      jsm: await jetstreamManager(nc),
+      provider,
+      log,
+      config: {
+        region: cfg.RESPAWN_REGION,
+        diskImageId: cfg.AZURE_DISK_IMAGE_ID,
+        diskSizeGb: cfg.AZURE_DISK_SIZE_GB,
+        vmImage: cfg.AZURE_VM_IMAGE,
+        admin: { username: 'respawn', sshPublicKey: cfg.AZURE_SSH_PUBLIC_KEY! },
+        quotaNames: [...new Set(defaultAllocatorConfig.candidates.map((c) => c.quotaName))],
+        concurrency: 16,
+      },
+    });
+    await runner.start();
+    roles.push({ name: 'azure-effects', stop: () => runner.stop() });
+  }
+  for (const r of roles) log.info({ role: r.name }, 'role started');
+  return roles;
+}
