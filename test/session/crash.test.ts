@@ -17,16 +17,10 @@ import {
   cmdSubject,
   ensureTopology,
 } from '../../contracts/index.ts';
-import {
-  createAzureEffectsRunner,
-  type AzureEffectsRunner,
-} from '../../actors/allocator/effects.ts';
-import {
-  createAzureVmProvider,
-  staticTokenCredential,
-} from '../../actors/allocator/azure/index.ts';
+import { type AzureEffectsRunner } from '../../actors/allocator/effects.ts';
+
 import type { SessionState } from '../../actors/session/index.ts';
-import { startArmFake, type ArmFake } from '../../deploy/fakes/arm/index.ts';
+import { type ArmFake } from '../../deploy/fakes/arm/index.ts';
 import {
   eventually,
   exited,
@@ -35,6 +29,7 @@ import {
   streamMessages,
   type RuntimeEnv,
 } from '../support/runtime-env.ts';
+import { startCloud } from '../support/cloud-env.ts';
 
 const REGION = 'centralindia';
 const PLAYER = 'crash1';
@@ -53,42 +48,14 @@ const worker = (): ChildProcess => {
 beforeAll(async () => {
   env = await startRuntimeEnv();
   await ensureTopology(env.jsm, { consumersFor: [ActorKinds.session, ActorKinds.alloc] });
-  arm = await startArmFake({
-    subscriptionId: '00000000-0000-0000-0000-000000000002',
-    resourceGroup: 'respawn-test',
-    location: REGION,
-    quotas: { lowPriorityCores: 8, standardNCASv3_T4Family: 8, cores: 100 },
-    lroPolls: 1,
-    lroLatencyMs: CREATE_MS,
+  const cloud = await startCloud(env, {
+    region: REGION,
+    fake: { subscriptionId: '00000000-0000-0000-0000-000000000001', lroLatencyMs: CREATE_MS },
+    pollIntervalMs: 50,
+    concurrency: 8,
   });
-  runner = createAzureEffectsRunner({
-    js: env.js,
-    jsm: env.jsm,
-    provider: createAzureVmProvider({
-      subscriptionId: arm.subscriptionId,
-      resourceGroup: arm.resourceGroup,
-      location: REGION,
-      credential: staticTokenCredential(),
-      endpoint: arm.url,
-      caCert: arm.caCert,
-      pollIntervalMs: 50,
-      log: env.log,
-    }),
-    log: env.log,
-    config: {
-      region: REGION,
-      diskImageId: undefined,
-      diskSizeGb: 256,
-      vmImage: 'Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest',
-      admin: {
-        username: 'respawn',
-        sshPublicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests test',
-      },
-      quotaNames: ['lowPriorityCores', 'standardNCASv3_T4Family'],
-      concurrency: 8,
-    },
-  });
-  await runner.start();
+  arm = cloud.arm;
+  runner = cloud.runner;
 }, 30_000);
 afterAll(async () => {
   for (const c of children) {

@@ -14,15 +14,8 @@ import {
   ensureTopology,
 } from '../../contracts/index.ts';
 import { createAllocatorActor, defaultAllocatorConfig } from '../../actors/allocator/index.ts';
-import {
-  createAzureEffectsRunner,
-  type AzureEffectsRunner,
-} from '../../actors/allocator/effects.ts';
-import {
-  createAzureVmProvider,
-  staticTokenCredential,
-  type VmProvider,
-} from '../../actors/allocator/azure/index.ts';
+import { type AzureEffectsRunner } from '../../actors/allocator/effects.ts';
+import { type VmProvider } from '../../actors/allocator/azure/index.ts';
 import {
   createSessionActor,
   defaultSessionConfig,
@@ -35,13 +28,14 @@ import {
   type ManualClock,
   type Worker,
 } from '../../actors/runtime/index.ts';
-import { startArmFake, type ArmFake } from '../../deploy/fakes/arm/index.ts';
+import { type ArmFake } from '../../deploy/fakes/arm/index.ts';
 import {
   eventually,
   startRuntimeEnv,
   streamMessages,
   type RuntimeEnv,
 } from '../support/runtime-env.ts';
+import { startCloud } from '../support/cloud-env.ts';
 
 const REGION = 'centralindia';
 const REFRESH_MS = 60_000;
@@ -55,42 +49,15 @@ let clock: ManualClock;
 beforeAll(async () => {
   env = await startRuntimeEnv();
   await ensureTopology(env.jsm, { consumersFor: [ActorKinds.session, ActorKinds.alloc] });
-  arm = await startArmFake({
-    subscriptionId: '00000000-0000-0000-0000-000000000003',
-    resourceGroup: 'respawn-test',
-    location: REGION,
-    quotas: { lowPriorityCores: 8, standardNCASv3_T4Family: 8, cores: 100 },
-    lroPolls: 1,
-  });
-  provider = createAzureVmProvider({
-    subscriptionId: arm.subscriptionId,
-    resourceGroup: arm.resourceGroup,
-    location: REGION,
-    credential: staticTokenCredential(),
-    endpoint: arm.url,
-    caCert: arm.caCert,
+  const cloud = await startCloud(env, {
+    region: REGION,
+    fake: { subscriptionId: '00000000-0000-0000-0000-000000000003' },
     pollIntervalMs: 10,
-    log: env.log,
+    concurrency: 4,
   });
-  runner = createAzureEffectsRunner({
-    js: env.js,
-    jsm: env.jsm,
-    provider,
-    log: env.log,
-    config: {
-      region: REGION,
-      diskImageId: undefined,
-      diskSizeGb: 256,
-      vmImage: 'Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest',
-      admin: {
-        username: 'respawn',
-        sshPublicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests test',
-      },
-      quotaNames: ['lowPriorityCores', 'standardNCASv3_T4Family'],
-      concurrency: 4,
-    },
-  });
-  await runner.start();
+  arm = cloud.arm;
+  runner = cloud.runner;
+  provider = cloud.provider;
   clock = manualClock(new Date('2026-11-26T10:00:00Z'));
   worker = createWorker({
     nc: env.nc,
