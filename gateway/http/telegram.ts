@@ -1,7 +1,8 @@
 /**
  * `POST /telegram/webhook`: the secret token Telegram was given in setWebhook is checked in
  * constant time before anything else is read; the update is answered 200 only once JetStream
- * has stored it, 503 otherwise (Telegram retries, the Nats-Msg-Id keeps it single).
+ * has stored it, 503 otherwise (Telegram retries, the Nats-Msg-Id keeps it single). A stored
+ * callback query is answered in the response body with `answerCallbackQuery`.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -35,6 +36,13 @@ export function registerTelegramWebhook(
     const r = await deps.ingest(rawBody(request));
     switch (r.kind) {
       case 'published':
+        // A pressed button is answered in the webhook's own response (Telegram runs a Bot API
+        // method given there), so the player's button stops spinning at once.
+        if (r.callbackQueryId !== undefined) {
+          return reply
+            .code(200)
+            .send({ method: 'answerCallbackQuery', callback_query_id: r.callbackQueryId });
+        }
         return reply.code(200).send({ ok: true, duplicate: r.duplicate });
       case 'dropped':
         return reply.code(200).send({ ok: true, dropped: r.reason });

@@ -12,7 +12,7 @@ import type { RateLimits } from '../ratelimit.ts';
 import { parseUpdate, updateMsgId } from './update.ts';
 
 export type IngestResult =
-  | { kind: 'published'; duplicate: boolean; updateId: number }
+  | { kind: 'published'; duplicate: boolean; updateId: number; callbackQueryId?: string }
   | { kind: 'dropped'; reason: Reason; updateId: number }
   | { kind: 'invalid'; reason: Reason; message: string }
   | { kind: 'unavailable'; message: string };
@@ -46,7 +46,7 @@ export function createTelegramIngest(deps: {
       log.warn({ reason, error: parsed.reason, bytes: raw.length }, 'telegram update rejected');
       return { kind: 'invalid', reason, message: parsed.reason };
     }
-    const { updateId, type, fromId } = parsed.facts;
+    const { updateId, type, fromId, callbackQueryId } = parsed.facts;
     if (!allowed.has(type)) {
       count(Outcomes.dropped, Reasons.unknownUpdateType);
       log.info({ updateId, type }, 'telegram update of an unused type dropped');
@@ -65,6 +65,11 @@ export function createTelegramIngest(deps: {
       return { kind: 'unavailable', message: r.reason };
     }
     count(r.duplicate ? Outcomes.duplicate : Outcomes.published);
-    return { kind: 'published', duplicate: r.duplicate, updateId };
+    return {
+      kind: 'published',
+      duplicate: r.duplicate,
+      updateId,
+      ...(callbackQueryId === undefined ? {} : { callbackQueryId }),
+    };
   };
 }

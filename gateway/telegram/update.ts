@@ -9,7 +9,14 @@ import { parseJson } from '../../contracts/index.ts';
 const sender = z.object({ id: z.number().int() }).loose();
 
 /** Update types carry their sender as `from` (messages, callbacks) or `user` (poll answers). */
-const payload = z.object({ from: sender.optional(), user: sender.optional() }).loose();
+const payload = z
+  .object({
+    from: sender.optional(),
+    user: sender.optional(),
+    /** A callback query's id: the gateway answers it so the button stops spinning. */
+    id: z.string().min(1).max(256).optional(),
+  })
+  .loose();
 
 const envelope = z
   .object({ update_id: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER) })
@@ -21,6 +28,8 @@ export interface UpdateFacts {
   type: string;
   /** Telegram user id of the sender, when the update has one. */
   fromId: string | undefined;
+  /** Set for `callback_query` updates (a pressed inline button). */
+  callbackQueryId: string | undefined;
 }
 
 export type ParsedUpdate = { ok: true; facts: UpdateFacts } | { ok: false; reason: string };
@@ -45,6 +54,7 @@ export function parseUpdate(raw: Uint8Array): ParsedUpdate {
       updateId: r.data.update_id,
       type,
       fromId: from === undefined ? undefined : String(from.id),
+      callbackQueryId: type === 'callback_query' && body.success ? body.data.id : undefined,
     },
   };
 }

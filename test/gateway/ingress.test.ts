@@ -115,6 +115,26 @@ describe('Telegram webhook', () => {
     ).toBe(1);
   });
 
+  it('answers a pressed button in the webhook response so it stops spinning, and stores it once', async () => {
+    const before = (await inbound('telegram')).length;
+    const update = {
+      update_id: 5101,
+      callback_query: {
+        id: 'cbq-77',
+        from: { id: 77, is_bot: false, first_name: 'P' },
+        chat_instance: 'ci',
+        data: 'play',
+        message: { message_id: 9, date: 1, chat: { id: 77, type: 'private' } },
+      },
+    };
+    const first = await postUpdate(gw.url, update);
+    const again = await postUpdate(gw.url, update);
+    expect(first.status).toBe(200);
+    expect(first.body).toEqual({ method: 'answerCallbackQuery', callback_query_id: 'cbq-77' });
+    expect(again.body).toEqual({ method: 'answerCallbackQuery', callback_query_id: 'cbq-77' });
+    expect((await inbound('telegram')).length).toBe(before + 1);
+  });
+
   it('accepts an update of a type the bot does not use with 200 (no retry) and drops it', async () => {
     const before = (await inbound('telegram')).length;
     const r = await postUpdate(gw.url, {
