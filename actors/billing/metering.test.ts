@@ -7,6 +7,7 @@ import {
   BillingMeterPause,
   BillingMeterResume,
   SessionAdmission,
+  TelegramSend,
 } from '../../contracts/index.ts';
 import { BillingSim, MIN, at } from './testkit.ts';
 
@@ -48,6 +49,16 @@ describe('metering', () => {
     expect(sim.state.balancePaise).toBe(sim.ledgerSum());
     expect(sim.state.meters).toEqual({});
     expect(sim.timers.has('settle')).toBe(false);
+  });
+
+  it('tells the player what the closed session cost and the balance left', () => {
+    const sim = funded(100_000);
+    open(sim);
+    sim.advance(47 * MIN + 12_000);
+    sim.send(BillingMeterClose, { sessionId: 's1', at: sim.now.toISOString(), reason: 'player' });
+    const last = sim.sent(TelegramSend).at(-1);
+    expect(last?.subject).toBe('respawn.out.telegram.42');
+    expect(last?.text).toBe('Charged ₹23.60 for this session. Balance: ₹976.40.');
   });
 
   it('charges to the close time carried by the message, not to when it was handled', () => {

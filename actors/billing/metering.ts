@@ -12,6 +12,7 @@ import type {
   MessageOf,
 } from '../../contracts/index.ts';
 import { replan } from './credit.ts';
+import { rupees } from './format.ts';
 import { openMeter, pauseMeter, resumeMeter, settleMeter, usageKey } from './meter.ts';
 import { LIMITS, type Meter } from './state.ts';
 import type { Work } from './work.ts';
@@ -83,11 +84,15 @@ export function onMeterClose(w: Work, msg: MessageOf<typeof BillingMeterClose>):
   const m = w.s.meters[msg.sessionId];
   if (m === undefined) return;
   const at = new Date(msg.at);
-  settle(w, pauseMeter(m, at), at);
+  const closed = settle(w, pauseMeter(m, at), at);
   delete w.s.meters[msg.sessionId];
   w.s.closedSessions = [...w.s.closedSessions, msg.sessionId].slice(-LIMITS.closedSessions);
   rearmSettle(w);
   replan(w);
+  // The session actor says how long it ran; only billing knows what it cost.
+  w.tell({
+    text: `Charged ${rupees(closed.chargedPaise)} for this session. Balance: ${rupees(w.s.balancePaise)}.`,
+  });
 }
 
 /** The settle timer: charge every running meter up to now, then plan the next one. */

@@ -43,22 +43,45 @@ export async function startSandbox(opts: {
       res.end('not found');
       return;
     }
+    if (req.method !== 'GET' && req.method !== 'POST') {
+      opts.log.warn({ method: req.method, path: url.pathname }, 'sandbox: method refused');
+      res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, POST' });
+      res.end('only GET and POST');
+      return;
+    }
     void (async () => {
       const body = req.method === 'POST' ? await readBody(req) : undefined;
       if (req.method === 'POST' && body === undefined) {
-        res.writeHead(413).end();
+        opts.log.warn({ path: url.pathname, limit: MAX_BODY }, 'sandbox: request body too large');
+        res.writeHead(413, { 'content-type': 'text/plain' }).end(`body over ${MAX_BODY} bytes`);
         return;
       }
-      const upstream = await fetch(new URL(url.pathname + url.search, opts.telegramUrl), {
-        method: req.method ?? 'GET',
-        headers: { 'content-type': 'application/json' },
-        ...(body === undefined ? {} : { body }),
-      });
+      let upstream: Response;
+      try {
+        upstream = await fetch(new URL(url.pathname + url.search, opts.telegramUrl), {
+          method: req.method,
+          headers: { 'content-type': 'application/json' },
+          ...(body === undefined ? {} : { body }),
+        });
+      } catch (err) {
+        opts.log.warn({ err }, 'sandbox: telegram fake unreachable');
+        res
+          .writeHead(502, { 'content-type': 'text/plain' })
+          .end('the Telegram fake is unreachable');
+        return;
+      }
       const data = Buffer.from(await upstream.arrayBuffer());
+      if (upstream.status >= 400) {
+        opts.log.warn(
+          { path: url.pathname, status: upstream.status, answer: data.toString('utf8', 0, 200) },
+          'sandbox: the Telegram fake refused a request',
+        );
+      }
       res.writeHead(upstream.status, { 'content-type': 'application/json' });
       res.end(data);
     })().catch((err: unknown) => {
-      opts.log.warn({ err }, 'sandbox: telegram fake unreachable');
+      // The browser went away mid-request, or the fake's answer broke off.
+      opts.log.warn({ err, path: url.pathname }, 'sandbox: request failed');
       if (!res.headersSent) res.writeHead(502);
       res.end();
     });

@@ -2,7 +2,10 @@
  * Long polling for local development (no public URL needed): grammY's `getUpdates` in a loop,
  * each update through the same ingest as the webhook (same checks, same Nats-Msg-Id
  * `tg-<update_id>`). The offset moves past an update only once it is stored (or dropped on
- * purpose), so Telegram keeps anything not yet in JetStream and hands it out again.
+ * purpose), so Telegram keeps anything not yet in JetStream and hands it out again. A pressed
+ * button is answered (answerCallbackQuery) once its update is stored, as the webhook does in
+ * its response, so the player's button stops spinning; that answer is best effort and never
+ * holds up polling.
  */
 import { GrammyError, type Api } from 'grammy';
 import type { Update } from 'grammy/types';
@@ -39,9 +42,27 @@ export function createTelegramPoller(opts: TelegramPollerOptions): TelegramPolle
   const abort = new AbortController();
   let offset: number | undefined;
   let loop: Promise<void> | undefined;
+  const answering = new Set<Promise<void>>();
 
   const delay = (failures: number): number =>
     Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(failures, 20));
+
+  /** Stops the button's spinner; a failure only costs the player the spinner, so it is logged. */
+  function answerCallback(callbackQueryId: string, updateId: number): void {
+    const p = opts.api
+      .answerCallbackQuery(callbackQueryId)
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          log.warn(
+            { updateId, error: describeTelegramError(err, secrets) },
+            'answerCallbackQuery failed; the update is stored all the same',
+          );
+        },
+      )
+      .finally(() => answering.delete(p));
+    answering.add(p);
+  }
 
   /** Ingests a batch in order; false if one could not be stored (retry from there). */
   async function ingestBatch(updates: { update_id: number }[]): Promise<boolean> {
@@ -50,6 +71,9 @@ export function createTelegramPoller(opts: TelegramPollerOptions): TelegramPolle
       if (r.kind === 'unavailable') return false;
       // Stored, deliberately dropped, or malformed: either way, not to be fetched again.
       offset = u.update_id + 1;
+      if (r.kind === 'published' && r.callbackQueryId !== undefined) {
+        answerCallback(r.callbackQueryId, r.updateId);
+      }
     }
     return true;
   }
@@ -100,6 +124,7 @@ export function createTelegramPoller(opts: TelegramPollerOptions): TelegramPolle
     async stop() {
       abort.abort();
       await loop;
+      await Promise.all([...answering]);
       if (offset !== undefined) {
         // Confirm what was stored, so the next start does not fetch it again.
         await opts.api.getUpdates({ offset, limit: 1, timeout: 0 }).catch(() => undefined);
