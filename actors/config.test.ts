@@ -32,6 +32,9 @@ describe('loadWorkerConfig', () => {
       RESPAWN_MIGRATE: true,
       RESPAWN_REGION: 'centralindia',
       RESPAWN_SESSION_ADMISSION: true,
+      RESPAWN_STREAM_REPLICAS: 1,
+      RESPAWN_PARTITION_WINDOWS: {},
+      RESPAWN_CLOCK: 'system',
     });
   });
 
@@ -50,6 +53,7 @@ describe('loadWorkerConfig', () => {
       RESPAWN_MIGRATE: 'false',
       RESPAWN_REGION: 'westeurope',
       RESPAWN_SESSION_ADMISSION: 'false',
+      RESPAWN_PARTITION_WINDOWS: 'alloc=512, demo=64',
       HOME: '/root',
     });
     expect(cfg).toStrictEqual({
@@ -71,6 +75,9 @@ describe('loadWorkerConfig', () => {
       RESPAWN_MIGRATE: false,
       RESPAWN_REGION: 'westeurope',
       RESPAWN_SESSION_ADMISSION: false,
+      RESPAWN_STREAM_REPLICAS: 1,
+      RESPAWN_PARTITION_WINDOWS: { alloc: 512, demo: 64 },
+      RESPAWN_CLOCK: 'system',
     });
   });
 
@@ -90,6 +97,9 @@ describe('loadWorkerConfig', () => {
     ['RESPAWN_INGRESS', 'telegram,smtp'],
     ['RESPAWN_AZURE_EFFECTS', 'yes'],
     ['RESPAWN_CLOCK_OFFSET_MS', 'soon'],
+    ['RESPAWN_PARTITION_WINDOWS', 'alloc=0'],
+    ['RESPAWN_PARTITION_WINDOWS', 'nope=4'],
+    ['RESPAWN_PARTITION_WINDOWS', 'alloc'],
     ['DATABASE_URL', 'mysql://x'],
     ['DATABASE_URL', 'x postgres://y'],
     ['LOG_LEVEL', 'verbose'],

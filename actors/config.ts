@@ -3,6 +3,12 @@ import { z } from 'zod';
 import {
   ActorKinds,
   IngressSources,
+  MAX_PARTITION_WINDOW,
+  databaseUrlWithPassword,
+  natsCredentialProblem,
+  natsEnvShape,
+  resolveSecretFiles,
+  streamReplicasShape,
   type ActorKind,
   type IngressSource,
 } from '../contracts/index.ts';
@@ -21,11 +27,14 @@ const intFrom = (min: number, max: number, dflt: number) =>
 
 export const WorkerConfigSchema = z
   .object({
-    NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
+    ...natsEnvShape,
+    ...streamReplicasShape,
     DATABASE_URL: z
       .string()
       .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
       .default('postgres://postgres@127.0.0.1:5432/respawn'),
+    /** Put into DATABASE_URL as its password, so only the password need be a secret. */
+    DATABASE_PASSWORD: optional,
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info'),
@@ -43,10 +52,42 @@ export const WorkerConfigSchema = z
     RESPAWN_CONCURRENCY: intFrom(1, 64, 2),
     RESPAWN_MAX_ATTEMPTS: intFrom(1, 1000, 10),
     RESPAWN_DB_POOL: intFrom(1, 100, 10),
+    /**
+     * Override of contracts' PARTITION_WINDOWS, e.g. `alloc=512,demo=64`: deliveries a
+     * partition consumer hands out at once (> 1: pulled by its owning worker only).
+     */
+    RESPAWN_PARTITION_WINDOWS: z
+      .string()
+      .default('')
+      .transform((s, ctx) => {
+        const out: Partial<Record<ActorKind, number>> = {};
+        for (const part of s
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x.length > 0)) {
+          const m = /^([a-z]+)=(\d+)$/.exec(part);
+          const kind = m?.[1] as ActorKind | undefined;
+          const n = Number(m?.[2]);
+          if (kind === undefined || !kinds.includes(kind) || n < 1 || n > MAX_PARTITION_WINDOW) {
+            ctx.addIssue({
+              code: 'custom',
+              message: `"${part}" is not <kind>=<1..${MAX_PARTITION_WINDOW}> with kind one of ${kinds.join(', ')}`,
+            });
+            return z.NEVER;
+          }
+          out[kind] = n;
+        }
+        return out;
+      }),
     /** Port of /healthz, /readyz and /metrics (actors/http.ts); 0 turns the server off. */
     RESPAWN_HTTP_PORT: intFrom(0, 65535, 9464),
     /** Test and replay deployments only: the worker's clock runs this far ahead of real time. */
     RESPAWN_CLOCK_OFFSET_MS: z.coerce.number().int().default(0),
+    /**
+     * `system` (default), or `replay`: test and replay deployments only, time follows the
+     * replayer's clock on NATS (`npm run replay -- play --clock`, docs/replay.md).
+     */
+    RESPAWN_CLOCK: z.enum(['system', 'replay']).default('system'),
     RESPAWN_MIGRATE: z
       .enum(['true', 'false'])
       .default('true')
@@ -91,8 +132,27 @@ export const WorkerConfigSchema = z
     /** An ARM-compatible endpoint instead of Azure (the fake), and the CA file to trust for it. */
     AZURE_ARM_ENDPOINT: z.url().optional(),
     AZURE_ARM_CA_FILE: optional,
+    /** The gateway's `POST /agent/report` as VMs reach it: put in each VM's agent bootstrap. */
+    RESPAWN_AGENT_REPORT_URL: z.url({ protocol: /^https?$/ }).optional(),
+    /** The VM agents' master secret, the gateway's own: each VM's token derives from it. */
+    AGENT_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   })
   .superRefine((c, ctx) => {
+    if (c.RESPAWN_CLOCK === 'replay' && c.RESPAWN_CLOCK_OFFSET_MS !== 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['RESPAWN_CLOCK_OFFSET_MS'],
+        message: 'must be 0 with RESPAWN_CLOCK=replay (the replayer sets the time)',
+      });
+    }
+    for (const [k, other] of [
+      ['RESPAWN_AGENT_REPORT_URL', 'AGENT_TOKEN_SECRET'],
+      ['AGENT_TOKEN_SECRET', 'RESPAWN_AGENT_REPORT_URL'],
+    ] as const) {
+      if (c[k] === undefined && c[other] !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [k], message: `required with ${other}` });
+      }
+    }
     if (!c.RESPAWN_AZURE_EFFECTS) return;
     for (const k of [
       'AZURE_SUBSCRIPTION_ID',
@@ -117,11 +177,22 @@ export class ConfigError extends Error {
   }
 }
 
+/** Secrets may come from files (`<NAME>_FILE`); every problem is named in one error. */
 export function loadWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
-  const r = WorkerConfigSchema.safeParse(env);
-  if (!r.success) {
-    const lines = r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+  const resolved = resolveSecretFiles(env);
+  const r = WorkerConfigSchema.safeParse(resolved.env);
+  const lines = [
+    ...resolved.problems,
+    ...(r.success ? [] : r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`)),
+  ];
+  const credentials = natsCredentialProblem(resolved.env);
+  if (credentials !== undefined) lines.push(credentials);
+  const db = r.success
+    ? databaseUrlWithPassword(r.data.DATABASE_URL, r.data.DATABASE_PASSWORD)
+    : undefined;
+  if (db?.problem !== undefined) lines.push(db.problem);
+  if (!r.success || lines.length > 0 || db === undefined) {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
-  return r.data;
+  return { ...r.data, DATABASE_URL: db.url };
 }

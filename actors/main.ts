@@ -7,7 +7,15 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { ensureTopology, type ActorKind } from '../contracts/index.ts';
+import {
+  NatsUsers,
+  ensureTopology,
+  loadTelemetryConfig,
+  natsConnectOptions,
+  startTelemetry,
+  type ActorKind,
+  type TelemetryConfig,
+} from '../contracts/index.ts';
 import { createBillingActor, loadBillingConfig } from './billing/index.ts';
 import { allocatorActor } from './allocator/index.ts';
 import { demoActor } from './demo/index.ts';
@@ -16,6 +24,7 @@ import { loadWorkerConfig, type WorkerConfig } from './config.ts';
 import { startWorkerHttp, type WorkerHttp } from './http.ts';
 import { createRootLogger } from './log.ts';
 import { startRoles } from './roles.ts';
+import { followReplayClock } from './runtime/clock.ts';
 import { createRuntimeMetrics } from './runtime/metrics.ts';
 import {
   checkPartitionMapping,
@@ -45,6 +54,13 @@ function buildActor(kind: ActorKind, cfg: WorkerConfig, env: NodeJS.ProcessEnv):
   }
 }
 
+/**
+ * Per JetStream API call while converging streams and consumers at start; each call is
+ * retried (contracts' retryJsApi) for up to a minute, so a request lost to a leader change on a
+ * cluster costs this long, not a minute.
+ */
+const TOPOLOGY_TIMEOUT_MS = 10_000;
+
 export interface RunningWorker {
   stop(): Promise<void>;
 }
@@ -55,13 +71,17 @@ export async function runWorker(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<RunningWorker> {
   const actors = cfg.RESPAWN_ACTORS.map((k) => buildActor(k, cfg, env));
-  const nc = await connect({
-    servers: cfg.NATS_URL,
-    name: 'respawn-actors',
-    maxReconnectAttempts: -1,
-  });
+  const nc = await connect(natsConnectOptions(cfg, NatsUsers.actors, 'respawn-actors'));
   await checkPartitionMapping(nc);
-  await ensureTopology(await jetstreamManager(nc), { consumersFor: cfg.RESPAWN_ACTORS });
+  log.debug({ actors: cfg.RESPAWN_ACTORS }, 'converging streams and consumers');
+  // On a cluster each create goes through JetStream's consensus (64 consumers per kind at
+  // once): far slower than the client's default 5 s per API call on a busy host.
+  await ensureTopology(await jetstreamManager(nc, { timeout: TOPOLOGY_TIMEOUT_MS }), {
+    consumersFor: cfg.RESPAWN_ACTORS,
+    windows: cfg.RESPAWN_PARTITION_WINDOWS,
+    replicas: cfg.RESPAWN_STREAM_REPLICAS,
+  });
+  log.debug('streams and consumers converged');
   const db = await openDatabase({
     url: cfg.DATABASE_URL,
     log,
@@ -77,8 +97,12 @@ export async function runWorker(
     await db.close();
     return { stop: () => Promise.resolve() };
   }
+  // The replay clock follows on the worker's own connection (ordering: actors/runtime/clock.ts).
+  const replayClock =
+    cfg.RESPAWN_CLOCK === 'replay' ? await followReplayClock({ nc, log }) : undefined;
   const clock =
-    cfg.RESPAWN_CLOCK_OFFSET_MS === 0 ? systemClock : offsetClock(cfg.RESPAWN_CLOCK_OFFSET_MS);
+    replayClock ??
+    (cfg.RESPAWN_CLOCK_OFFSET_MS === 0 ? systemClock : offsetClock(cfg.RESPAWN_CLOCK_OFFSET_MS));
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'respawn_actors_' });
   const worker = createWorker({
@@ -115,6 +139,7 @@ export async function runWorker(
       await http?.close();
       for (const r of roles) await r.stop();
       await worker.stop();
+      replayClock?.stop();
       await nc.drain();
       await db.close();
     },
@@ -123,14 +148,18 @@ export async function runWorker(
 
 async function main(): Promise<void> {
   let cfg: WorkerConfig;
+  let telemetryConfig: TelemetryConfig;
   let log: Logger = createRootLogger({ level: 'info', name: 'respawn-actors' });
   try {
     cfg = loadWorkerConfig(process.env);
+    telemetryConfig = loadTelemetryConfig(process.env, 'respawn-actors');
   } catch (err) {
     log.fatal({ err }, 'cannot start');
     process.exit(2);
   }
   log = createRootLogger({ level: cfg.LOG_LEVEL, name: 'respawn-actors' });
+  // Before the database opens, so the PostgreSQL instrumentation sees the driver load.
+  const telemetry = await startTelemetry({ config: telemetryConfig, log });
   const running = await runWorker(cfg, log);
   if (cfg.RESPAWN_MIGRATE_ONLY) {
     log.info('migrations done; exiting (RESPAWN_MIGRATE_ONLY)');
@@ -143,6 +172,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'shutting down');
     running
       .stop()
+      .then(() => telemetry.shutdown())
       .then(() => process.exit(0))
       .catch((err: unknown) => {
         log.error({ err }, 'shutdown failed');

@@ -78,8 +78,21 @@ export async function startRoles(
         admin: { username: 'respawn', sshPublicKey: cfg.AZURE_SSH_PUBLIC_KEY! },
         quotaNames: [...new Set(defaultAllocatorConfig.candidates.map((c) => c.quotaName))],
         concurrency: 16,
+        ...(cfg.AGENT_TOKEN_SECRET === undefined || cfg.RESPAWN_AGENT_REPORT_URL === undefined
+          ? {}
+          : {
+              agent: {
+                reportUrl: cfg.RESPAWN_AGENT_REPORT_URL,
+                masterSecret: cfg.AGENT_TOKEN_SECRET,
+              },
+            }),
       },
     });
+    if (cfg.AGENT_TOKEN_SECRET === undefined) {
+      log.warn(
+        'AGENT_TOKEN_SECRET and RESPAWN_AGENT_REPORT_URL are not set: VMs get no agent bootstrap',
+      );
+    }
     await runner.start();
     roles.push({ name: 'azure-effects', stop: () => runner.stop() });
   }

@@ -40,6 +40,44 @@ export const AgentReport = defineMessage('agent.report.v1', {
   notBefore: iso.optional(),
 });
 
+/**
+ * What a session VM learns about itself at boot, from Azure userData (read through IMDS):
+ * where to report, which VM, session and player it serves, and its token. The allocator's
+ * Azure effects runner writes it; the reference agent (deploy/agent/) reads it. Not a NATS
+ * message: JSON text, which Azure stores base64-encoded.
+ */
+const AgentBootstrapSchema = z.object({
+  v: z.literal(1),
+  /** The gateway's `POST /agent/report`, as reachable from the VM. */
+  reportUrl: z.url({ protocol: /^https?$/ }),
+  vmName: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
+  sessionId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+  playerId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+  /** `agentToken(master, vmName)`: the X-Respawn-Agent-Token of every report. */
+  token: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/),
+});
+export type AgentBootstrap = z.infer<typeof AgentBootstrapSchema>;
+
+export function encodeAgentBootstrap(b: Omit<AgentBootstrap, 'v'>): string {
+  return JSON.stringify(AgentBootstrapSchema.parse({ v: 1, ...b }));
+}
+
+/** Validates untrusted text; the error names the bad fields, never their values. */
+export function decodeAgentBootstrap(text: string): AgentBootstrap {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text) as unknown;
+  } catch {
+    throw new Error('agent bootstrap is not JSON');
+  }
+  const r = AgentBootstrapSchema.safeParse(raw);
+  if (!r.success) {
+    const fields = r.error.issues.map((i) => i.path.join('.') || '(root)');
+    throw new Error(`agent bootstrap is invalid: ${[...new Set(fields)].join(', ')}`);
+  }
+  return r.data;
+}
+
 export function agentToken(masterSecret: string, vmName: string): string {
   return createHmac('sha256', masterSecret).update(`respawn-agent:${vmName}`).digest('base64url');
 }

@@ -62,7 +62,14 @@ export {
   type TelegramMessage,
   type TelegramUpdate,
 } from './telegram.ts';
-export { AgentReport, AgentReportKinds, agentToken } from './agent.ts';
+export {
+  AgentReport,
+  AgentReportKinds,
+  agentToken,
+  decodeAgentBootstrap,
+  encodeAgentBootstrap,
+  type AgentBootstrap,
+} from './agent.ts';
 export {
   AllocCreateResult,
   AllocDecided,
@@ -157,9 +164,14 @@ export {
   allStreams,
   commandStream,
   commandStreamName,
+  MAX_PARTITION_WINDOW,
+  PARTITION_WINDOWS,
   ensureTopology,
   partitionConsumer,
   partitionConsumerName,
+  partitionWindow,
+  retryJsApi,
+  type PartitionWindows,
   type StreamDef,
 } from './streams.ts';
 export {
@@ -173,3 +185,57 @@ export {
   type Component,
   type RawCatalogEntry,
 } from './catalog.ts';
+export {
+  ROOT_CONTEXT,
+  SpanKind,
+  TRACER_NAME,
+  TraceAttributes,
+  activeSpan,
+  extractTrace,
+  failSpan,
+  injectTrace,
+  messageAttributes,
+  openSpan,
+  runInContext,
+  spanContextOf,
+  spanError,
+  subjectTemplate,
+  traceIdOf,
+  tracedPublish,
+  withSpan,
+  type Context,
+  type MessageFacts,
+  type Span,
+  type SpanContext,
+  type SpanSpec,
+  type TraceCarrier,
+} from './telemetry.ts';
+export {
+  TelemetryConfigError,
+  loadTelemetryConfig,
+  startTelemetry,
+  type Telemetry,
+  type TelemetryConfig,
+  type TelemetryLog,
+  type TelemetryOptions,
+} from './telemetry-setup.ts';
+export {
+  FILE_SUFFIX,
+  databaseUrlWithPassword,
+  SECRET_VARIABLES,
+  resolveSecretFiles,
+  type ReadText,
+  type ResolvedSecrets,
+  type SecretVariable,
+} from './secrets.ts';
+export {
+  NatsUsers,
+  natsConnectOptions,
+  natsCredentialProblem,
+  natsEnvShape,
+  natsInboxPrefix,
+  natsServers,
+  streamReplicasShape,
+  type NatsClientSettings,
+  type NatsUser,
+} from './nats-client.ts';

@@ -89,11 +89,44 @@ export function partitionConsumerName(kind: ActorKind, partition: number): strin
 }
 
 /**
- * One durable pull consumer per partition with max_ack_pending 1: the server hands a
- * partition's next message out only after the previous one is settled, to whichever worker
- * asks, so order per key and a single writer hold across any number of workers.
+ * Deliveries a partition consumer hands out before the first is settled (its
+ * `max_ack_pending`). With 1 the server hands a partition's next message out only after the
+ * previous one is settled, to whichever worker asks, so order per key and a single writer
+ * hold across any number of workers with no other coordination.
+ *
+ * A kind whose traffic goes to one hot key (the allocator: one key per region) gets a window:
+ * a worker must own the partition (a PostgreSQL advisory lock, actors/runtime/ownership.ts)
+ * before it pulls, and it applies the window's messages in order in one transaction. Without
+ * it one region could decide only as fast as one transaction per message.
  */
-export function partitionConsumer(kind: ActorKind, partition: number): Partial<ConsumerConfig> {
+export const PARTITION_WINDOWS: Readonly<Record<ActorKind, number>> = {
+  session: 1,
+  billing: 1,
+  alloc: 256,
+  demo: 1,
+};
+
+/** The largest window a deployment may configure (nats-server caps pending acks per pull). */
+export const MAX_PARTITION_WINDOW = 1024;
+
+export type PartitionWindows = Partial<Record<ActorKind, number>>;
+
+export function partitionWindow(kind: ActorKind, overrides: PartitionWindows = {}): number {
+  const w = overrides[kind] ?? PARTITION_WINDOWS[kind];
+  if (!Number.isInteger(w) || w < 1 || w > MAX_PARTITION_WINDOW) {
+    throw new RangeError(
+      `partition window of ${kind} must be 1..${MAX_PARTITION_WINDOW}, got ${w}`,
+    );
+  }
+  return w;
+}
+
+/** One durable pull consumer per partition; see PARTITION_WINDOWS for `max_ack_pending`. */
+export function partitionConsumer(
+  kind: ActorKind,
+  partition: number,
+  windows: PartitionWindows = {},
+): Partial<ConsumerConfig> {
   return {
     durable_name: partitionConsumerName(kind, partition),
     description: `${kind} actors, partition ${partition} of ${PARTITIONS}`,
@@ -101,7 +134,7 @@ export function partitionConsumer(kind: ActorKind, partition: number): Partial<C
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     ack_wait: nanos(ACK_WAIT_MS),
-    max_ack_pending: 1,
+    max_ack_pending: partitionWindow(kind, windows),
     max_deliver: -1,
     max_waiting: 512,
   };
@@ -121,6 +154,9 @@ function streamConfig(def: StreamDef): Partial<StreamConfig> & { name: string } 
   };
 }
 
+/** JetStream's "stream name already in use" (not among the client's named codes). */
+const STREAM_NAME_IN_USE = 10058;
+
 function isNotFound(err: unknown): boolean {
   return (
     err instanceof JetStreamApiError &&
@@ -129,41 +165,85 @@ function isNotFound(err: unknown): boolean {
   );
 }
 
-/** Creates or updates every stream, and the partition consumers of the given actor kinds. */
+/**
+ * Runs one JetStream API call again while it fails for want of an answer (a timeout, no
+ * responders, a 5xx): on a cluster a request in flight when a leader dies is never answered,
+ * and a worker starting then must not wait out one long timeout or die. Definite answers (not
+ * found, bad request) are returned at once. Gives up after `totalMs`.
+ */
+export async function retryJsApi<T>(fn: () => Promise<T>, totalMs = 60_000): Promise<T> {
+  const deadline = Date.now() + totalMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const definite = err instanceof JetStreamApiError && err.status < 500;
+      if (definite || Date.now() >= deadline) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** attempt)));
+    }
+  }
+}
+
+/**
+ * Creates or updates every stream, and the partition consumers of the given actor kinds. Give
+ * it a JetStreamManager with a short request timeout (a few seconds): each call is retried.
+ */
 export async function ensureTopology(
   jsm: JetStreamManager,
-  opts: { consumersFor: readonly ActorKind[]; replicas?: number },
+  opts: { consumersFor: readonly ActorKind[]; replicas?: number; windows?: PartitionWindows },
 ): Promise<void> {
+  // 1 on a single node; 3 (or 5) on a cluster, where a stream then survives losing a node.
+  const replicas = opts.replicas ?? 1;
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) {
+    throw new RangeError(`stream replicas must be 1..5, got ${replicas}`);
+  }
   for (const def of allStreams()) {
-    const cfg = { ...streamConfig(def), num_replicas: opts.replicas ?? 1 };
+    const cfg = { ...streamConfig(def), num_replicas: replicas };
     try {
-      await jsm.streams.info(def.name);
-      await jsm.streams.update(def.name, cfg);
+      await retryJsApi(() => jsm.streams.info(def.name));
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      await jsm.streams.add(cfg);
+      await retryJsApi(() => jsm.streams.add(cfg)).catch((e: unknown) => {
+        // An add whose answer was lost and that is retried finds its own stream.
+        if (!(e instanceof JetStreamApiError && e.code === STREAM_NAME_IN_USE)) throw e;
+      });
+      continue;
     }
+    await retryJsApi(() => jsm.streams.update(def.name, cfg));
   }
   for (const kind of opts.consumersFor) {
     const stream = cmdStreamName(kind);
-    await Promise.all(
-      Array.from({ length: PARTITIONS }, async (_, p) => {
-        const cfg = partitionConsumer(kind, p);
-        const name = partitionConsumerName(kind, p);
-        try {
-          await jsm.consumers.info(stream, name);
-          await jsm.consumers.update(stream, name, {
-            description: cfg.description,
-            ack_wait: cfg.ack_wait,
-            max_deliver: cfg.max_deliver,
-            max_waiting: cfg.max_waiting,
-          });
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-          await jsm.consumers.add(stream, cfg);
-        }
-      }),
-    );
+    // A few at a time, and no update where nothing differs: on a cluster every change is a
+    // consensus round, and 64 at once from each starting worker stalled nats-server 2.9.10.
+    await inBatches(PARTITIONS, 8, async (p) => {
+      const cfg = partitionConsumer(kind, p, opts.windows);
+      const name = partitionConsumerName(kind, p);
+      const wanted = {
+        description: cfg.description,
+        ack_wait: cfg.ack_wait,
+        max_deliver: cfg.max_deliver,
+        max_waiting: cfg.max_waiting,
+        max_ack_pending: cfg.max_ack_pending,
+      };
+      let have: ConsumerConfig;
+      try {
+        have = (await retryJsApi(() => jsm.consumers.info(stream, name))).config;
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        await retryJsApi(() => jsm.consumers.add(stream, cfg));
+        return;
+      }
+      const differs = (Object.keys(wanted) as (keyof typeof wanted)[]).some(
+        (k) => have[k] !== wanted[k],
+      );
+      if (differs) await retryJsApi(() => jsm.consumers.update(stream, name, wanted));
+    });
+  }
+}
+
+async function inBatches(n: number, size: number, fn: (i: number) => Promise<void>): Promise<void> {
+  for (let start = 0; start < n; start += size) {
+    await Promise.all(Array.from({ length: Math.min(size, n - start) }, (_, j) => fn(start + j)));
   }
 }
 

@@ -5,14 +5,17 @@
  * agents, each logged with its URL. Ctrl-C or SIGTERM stops everything.
  */
 import { createRootLogger } from '../actors/log.ts';
+import { loadTelemetryConfig, startTelemetry } from '../contracts/index.ts';
 import { loadLocalOptions, startLocal } from './local/index.ts';
 
 async function main(): Promise<void> {
   const level = process.env.LOG_LEVEL ?? 'info';
   const log = createRootLogger({ level, name: 'respawn-local' });
   let opts;
+  let telemetryConfig;
   try {
     opts = loadLocalOptions(process.env, log);
+    telemetryConfig = loadTelemetryConfig(process.env, 'respawn-local');
   } catch (err) {
     log.fatal({ err }, 'cannot start');
     process.exit(2);
@@ -22,6 +25,8 @@ async function main(): Promise<void> {
   const abort = (): void => starting.abort();
   process.once('SIGINT', abort);
   process.once('SIGTERM', abort);
+  // Every component runs in this one process: one tracer provider, service respawn-local.
+  const telemetry = await startTelemetry({ config: telemetryConfig, log });
   let run;
   try {
     run = await startLocal({ ...opts, signal: starting.signal });
@@ -51,13 +56,16 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    run.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    run
+      .stop()
+      .then(() => telemetry.shutdown())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));

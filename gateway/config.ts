@@ -3,7 +3,13 @@
  * missing or wrong variable (and never echoing a secret's value).
  */
 import { z } from 'zod';
-import { MAX_PAYLOAD_BYTES } from '../contracts/index.ts';
+import {
+  MAX_PAYLOAD_BYTES,
+  natsCredentialProblem,
+  natsEnvShape,
+  resolveSecretFiles,
+  streamReplicasShape,
+} from '../contracts/index.ts';
 
 /** Update types the Bot API knows; TELEGRAM_ALLOWED_UPDATES picks from these. */
 export const TELEGRAM_UPDATE_TYPES = [
@@ -86,7 +92,13 @@ const secret = (what: string) =>
   z.string({ error: `required: ${what}` }).min(1, `required: ${what}`);
 
 export const GatewayEnvSchema = z.object({
-  NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
+  ...natsEnvShape,
+  ...streamReplicasShape,
+  /**
+   * Converge Respawn's streams at start (as workers do). Off with the least-privilege NATS user
+   * (deploy/nats/auth.conf): the gateway then only checks the streams it uses exist.
+   */
+  GATEWAY_ENSURE_STREAMS: bool(true),
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// URL')
@@ -147,13 +159,17 @@ function crossChecks(env: NodeJS.ProcessEnv): string[] {
   return [];
 }
 
-/** The only way in: the schema plus the cross-variable rules. */
+/** The only way in: secrets from `<NAME>_FILE`, the schema, and the cross-variable rules. */
 export function loadGatewayEnv(env: NodeJS.ProcessEnv): GatewayEnv {
-  const r = GatewayEnvSchema.safeParse(env);
+  const resolved = resolveSecretFiles(env);
+  const r = GatewayEnvSchema.safeParse(resolved.env);
+  const credentials = natsCredentialProblem(resolved.env);
   // zod messages name the rule, never the offending value, so no secret is echoed.
   const lines = [
+    ...resolved.problems,
     ...(r.success ? [] : r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`)),
-    ...crossChecks(env),
+    ...crossChecks(resolved.env),
+    ...(credentials === undefined ? [] : [credentials]),
   ];
   if (!r.success || lines.length > 0) {
     throw new GatewayConfigError(`invalid gateway configuration:\n${lines.join('\n')}`);

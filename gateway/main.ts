@@ -4,13 +4,21 @@
  * metrics, takes Telegram updates by webhook or long polling, and carries out Telegram sends,
  * until SIGTERM or SIGINT, then shuts down gracefully.
  */
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Api } from 'grammy';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { ensureTopology } from '../contracts/index.ts';
+import {
+  NatsUsers,
+  Streams,
+  ensureTopology,
+  loadTelemetryConfig,
+  natsConnectOptions,
+  startTelemetry,
+  type TelemetryConfig,
+} from '../contracts/index.ts';
 import { within } from './async.ts';
 import { gatewayConfigFrom, loadGatewayEnv, type GatewayEnv } from './config.ts';
 import { agentTokenVerifier, refuseAllAgents } from './http/auth.ts';
@@ -35,6 +43,20 @@ export interface RunningGateway {
 
 const REDIS_ERROR_LOG_EVERY_MS = 10_000;
 
+/** Without converging: the streams the gateway writes and reads must exist already. */
+async function requireStreams(jsm: JetStreamManager, names: readonly string[]): Promise<void> {
+  for (const name of names) {
+    try {
+      await jsm.streams.info(name);
+    } catch (err) {
+      throw new Error(
+        `stream ${name} is not available (${err instanceof Error ? err.message : String(err)}): start an actors worker with RESPAWN_MIGRATE=true first, or set GATEWAY_ENSURE_STREAMS=true`,
+        { cause: err },
+      );
+    }
+  }
+}
+
 export interface RunOptions {
   /** Carry out `respawn.out.razorpay` (payment links) in this process, with this API config. */
   razorpayApi?: RazorpayApiConfig;
@@ -47,13 +69,13 @@ export async function runGateway(
 ): Promise<RunningGateway> {
   const secrets = [env.TELEGRAM_BOT_TOKEN];
   const config = gatewayConfigFrom(env);
-  const nc = await connect({
-    servers: env.NATS_URL.split(',').map((s) => s.trim()),
-    name: 'respawn-gateway',
-    maxReconnectAttempts: -1,
-  });
+  const nc = await connect(natsConnectOptions(env, NatsUsers.gateway, 'respawn-gateway'));
   const jsm = await jetstreamManager(nc);
-  await ensureTopology(jsm, { consumersFor: [] });
+  if (env.GATEWAY_ENSURE_STREAMS) {
+    await ensureTopology(jsm, { consumersFor: [], replicas: env.RESPAWN_STREAM_REPLICAS });
+  } else {
+    await requireStreams(jsm, [Streams.ingress.name, Streams.out.name]);
+  }
   const js = jetstream(nc);
 
   // No offline queue: while Redis is down, limits fall back to memory at once, not after a wait.
@@ -170,9 +192,11 @@ export async function runGateway(
 async function main(): Promise<void> {
   let env: GatewayEnv;
   let razorpayApi: RazorpayApiConfig | undefined;
+  let telemetryConfig: TelemetryConfig;
   let log = createGatewayLogger({ level: 'info' });
   try {
     env = loadGatewayEnv(process.env);
+    telemetryConfig = loadTelemetryConfig(process.env, 'respawn-gateway');
     // Razorpay API calls (payment links) run here when their credentials are configured.
     if (process.env.RAZORPAY_KEY_ID !== undefined) razorpayApi = loadRazorpayApiConfig(process.env);
   } catch (err) {
@@ -182,6 +206,8 @@ async function main(): Promise<void> {
   log = createGatewayLogger({ level: env.LOG_LEVEL });
   if (razorpayApi === undefined)
     log.warn('RAZORPAY_KEY_ID is not set: payment links are not created');
+  // Before anything connects, so the HTTP and Redis instrumentations see every client.
+  const telemetry = await startTelemetry({ config: telemetryConfig, log });
   const running = await runGateway(env, log, razorpayApi === undefined ? {} : { razorpayApi });
   let stopping = false;
   const shutdown = (signal: string): void => {
@@ -190,6 +216,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'shutting down');
     running
       .stop()
+      .then(() => telemetry.shutdown())
       .then(() => process.exit(0))
       .catch((err: unknown) => {
         log.error({ err }, 'shutdown failed');

@@ -4,7 +4,13 @@
  * the same delivery is stored once within the stream's de-duplication window.
  */
 import type { JetStreamClient } from '@nats-io/jetstream';
-import { ingressSubject, type IngressSource } from '../contracts/index.ts';
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import {
+  TraceAttributes,
+  ingressSubject,
+  tracedPublish,
+  type IngressSource,
+} from '../contracts/index.ts';
 import type { IngressMetrics } from './metrics.ts';
 import type { ConnectionWatch } from './nats-status.ts';
 
@@ -29,10 +35,15 @@ export function createIngressPublisher(deps: {
     if (!deps.connection.connected()) return { ok: false, reason: 'NATS is disconnected' };
     const end = deps.metrics.publishSeconds.startTimer({ source });
     try {
-      const ack = await deps.js.publish(ingressSubject(source), data, {
-        msgID: msgId,
-        timeout: deps.timeoutMs,
-      });
+      // A producer span under the request's span; its context travels in the headers.
+      const subject = ingressSubject(source);
+      const h = natsHeaders();
+      const ack = await tracedPublish(
+        subject,
+        h,
+        () => deps.js.publish(subject, data, { msgID: msgId, timeout: deps.timeoutMs, headers: h }),
+        { msgId, attributes: { [TraceAttributes.ingressSource]: source } },
+      );
       end();
       return { ok: true, duplicate: ack.duplicate, seq: ack.seq };
     } catch (err) {

@@ -61,13 +61,29 @@ const withQuota = (spot: number, od: number): AllocState =>
   handle(initialAllocState(), AllocUsage, usage(spot, od)).state;
 
 describe('allocator actor', () => {
-  it('queues until Azure has reported quota, then serves the queue', () => {
+  it('tells those still waiting their place once, when the first quota report leaves no room', () => {
+    let s = initialAllocState();
+    for (const n of [1, 2, 3]) s = handle(s, AllocRequest, req(n)).state;
+    // Room for one Spot VM and no On-Demand.
+    const r = handle(s, AllocUsage, usage(4, 0));
+    expect(of(r, SessionAllocated).map((a) => a.sessionId)).toEqual(['s1']);
+    expect(of(r, SessionQueued).map((q) => [q.sessionId, q.position])).toEqual([
+      ['s2', 1],
+      ['s3', 2],
+    ]);
+    // A later request is told its place at once.
+    const later4 = handle(r.state, AllocRequest, req(4));
+    expect(of(later4, SessionQueued).map((q) => [q.sessionId, q.position])).toEqual([['s4', 3]]);
+  });
+
+  it('holds requests quietly until Azure has reported quota, then serves the queue', () => {
     const r = handle(initialAllocState(), AllocRequest, req(1));
     expect(of(r, AzureRefresh)).toHaveLength(1);
-    expect(of(r, SessionQueued)).toEqual([
-      expect.objectContaining({ sessionId: 's1', position: 1 }),
-    ]);
+    // Nothing to judge by yet: not "all GPUs are busy, you are number 1".
+    expect(of(r, SessionQueued)).toEqual([]);
+    expect(r.state.queue.map((q) => q.sessionId)).toEqual(['s1']);
     const served = handle(r.state, AllocUsage, usage(8, 8));
+    expect(of(served, SessionQueued)).toEqual([]);
     expect(of(served, AzureCreateVm)).toEqual([
       expect.objectContaining({
         sessionId: 's1',
@@ -245,18 +261,100 @@ describe('allocator actor', () => {
     expect(of(gone, SessionAllocated)).toEqual([expect.objectContaining({ sessionId: 's2' })]);
   });
 
-  it('deletes VMs Azure has that no reservation explains (orphans)', () => {
+  it('deletes VMs no reservation explains (orphans) once seen so for the grace period', () => {
     const s = handle(withQuota(8, 8), AllocRequest, req(1)).state;
     const mine = Object.keys(s.reservations)[0]!;
-    const r = handle(s, AllocInventory, {
-      at: T0.toISOString(),
+    const inventory = (at: Date, ghosts: string[]) => ({
+      at: at.toISOString(),
       vms: [
         { name: mine, sessionId: 's1', purpose: 'respawn-session' },
-        { name: 'vm-ghost-a1-spotnc4', sessionId: 'old', purpose: 'respawn-session' },
+        ...ghosts.map((g) => ({ name: g, sessionId: 'old', purpose: 'respawn-session' })),
         { name: 'jumpbox', purpose: 'ops' },
       ],
     });
-    expect(of(r, AzureDeleteVm).map((d) => d.vmName)).toEqual(['vm-ghost-a1-spotnc4']);
+    const ghost = 'vm-ghost-a1-spotnc4';
+    const passer = 'vm-passer-a1-spotnc4';
+    // First seen: noted, not deleted (a create in flight elsewhere may explain it soon).
+    const first = handle(s, AllocInventory, inventory(T0, [ghost, passer]));
+    expect(of(first, AzureDeleteVm)).toEqual([]);
+    // Before the grace period has passed: still nothing.
+    const early = handle(
+      first.state,
+      AllocInventory,
+      inventory(later(60_000), [ghost, passer]),
+      later(60_000),
+    );
+    expect(of(early, AzureDeleteVm)).toEqual([]);
+    // After it: the one still there is deleted; one that went away meanwhile is forgotten.
+    const graceMs = cfg.reconcileGraceMs;
+    const due = handle(
+      early.state,
+      AllocInventory,
+      inventory(later(graceMs), [ghost]),
+      later(graceMs),
+    );
+    expect(of(due, AzureDeleteVm).map((d) => d.vmName)).toEqual([ghost]);
+    expect(of(due, AllocDecided).map((d) => [d.decision, d.vmName])).toEqual([['orphan', ghost]]);
+    const back = handle(
+      due.state,
+      AllocInventory,
+      inventory(later(graceMs + 1), [passer]),
+      later(graceMs + 1),
+    );
+    expect(of(back, AzureDeleteVm)).toEqual([]);
+    // The live session's VM is never touched.
+    expect(of(due, AzureDeleteVm).some((d) => d.vmName === mine)).toBe(false);
+  });
+
+  it('drops a running reservation whose VM Azure no longer lists, tells the session, serves the line', () => {
+    // Room for one VM: s1 runs, s2 waits.
+    let s = withQuota(4, 0);
+    const a = handle(s, AllocRequest, req(1));
+    const vm = of(a, AzureCreateVm)[0]!.vmName;
+    s = handle(a.state, AllocCreateResult, { sessionId: 's1', vmName: vm, ok: true }).state;
+    s = handle(s, AllocRequest, req(2)).state;
+    expect(s.queue.map((q) => q.sessionId)).toEqual(['s2']);
+    const empty = (at: Date) => ({ at: at.toISOString(), vms: [] });
+    const first = handle(s, AllocInventory, empty(T0));
+    expect(of(first, SessionVmReleased)).toEqual([]);
+    expect(first.state.reservations[vm]).toBeDefined();
+    const due = handle(
+      first.state,
+      AllocInventory,
+      empty(later(cfg.reconcileGraceMs)),
+      later(cfg.reconcileGraceMs),
+    );
+    expect(of(due, SessionVmReleased)).toEqual([
+      { type: SessionVmReleased.type, sessionId: 's1', vmName: vm },
+    ]);
+    expect(due.state.reservations[vm]).toBeUndefined();
+    // Its quota went to the next in line.
+    expect(of(due, SessionAllocated).map((x) => x.sessionId)).toEqual(['s2']);
+  });
+
+  it('leaves a VM that comes back before the grace period alone', () => {
+    let s = withQuota(4, 0);
+    const a = handle(s, AllocRequest, req(1));
+    const vm = of(a, AzureCreateVm)[0]!.vmName;
+    s = handle(a.state, AllocCreateResult, { sessionId: 's1', vmName: vm, ok: true }).state;
+    s = handle(s, AllocInventory, { at: T0.toISOString(), vms: [] }).state;
+    s = handle(
+      s,
+      AllocInventory,
+      {
+        at: later(1_000).toISOString(),
+        vms: [{ name: vm, sessionId: 's1', purpose: 'respawn-session' }],
+      },
+      later(1_000),
+    ).state;
+    const after = handle(
+      s,
+      AllocInventory,
+      { at: later(cfg.reconcileGraceMs).toISOString(), vms: [] },
+      later(cfg.reconcileGraceMs),
+    );
+    expect(of(after, SessionVmReleased)).toEqual([]);
+    expect(after.state.reservations[vm]).toBeDefined();
   });
 
   it('names VMs from the session, allocation and candidate, within Azure’s length limit', () => {

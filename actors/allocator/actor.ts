@@ -150,14 +150,24 @@ function tellMoved(cfg: AllocatorConfig, st: Step, from: number, moved: number):
   }
 }
 
-/** Serves the queue strictly in order: the head waits for a fit, nobody jumps ahead. */
-function serveQueue(cfg: AllocatorConfig, st: Step, ctx: HandlerContext): void {
+/**
+ * Serves the queue strictly in order: the head waits for a fit, nobody jumps ahead. Before
+ * Azure's first quota report nobody was told a place in line (there was nothing to judge
+ * by): then everyone still waiting is told theirs.
+ */
+function serveQueue(
+  cfg: AllocatorConfig,
+  st: Step,
+  ctx: HandlerContext,
+  firstReport = false,
+): void {
   let served = 0;
   while (st.s.queue.length > 0 && tryPlace(cfg, st, st.s.queue[0]!, ctx)) {
     st.s = { ...st.s, queue: st.s.queue.slice(1) };
     served++;
   }
-  if (served > 0) tellMoved(cfg, st, 0, served);
+  if (firstReport) st.s.queue.forEach((_, i) => tellPosition(cfg, st, i));
+  else if (served > 0) tellMoved(cfg, st, 0, served);
   const warm = nextWarmUp(st.s, ctx.now);
   if (st.s.queue.length > 0 && warm !== undefined) st.timers.push({ name: 'warm', at: warm });
 }
@@ -171,10 +181,12 @@ function enqueue(
 ): void {
   st.s = { ...st.s, queue: front ? [q, ...st.s.queue] : [...st.s.queue, q] };
   st.emit.push(decided(ctx, 'queued', { sessionId: q.sessionId }));
-  if (front) {
+  // Before Azure's first quota report the request waits quietly (serveQueue tells it then).
+  const told = st.s.usageAt !== undefined;
+  if (told && front) {
     tellPosition(cfg, st, 0);
     tellMoved(cfg, st, 1, -1);
-  } else {
+  } else if (told) {
     tellPosition(cfg, st, st.s.queue.length - 1);
   }
   const warm = nextWarmUp(st.s, ctx.now);
@@ -204,6 +216,67 @@ function retryLater(
     reservations: { ...st.s.reservations, [vmName]: { ...r, attempts: r.attempts + 1 } },
   };
   st.timers.push({ name: `retry:${vmName}`, at: new Date(ctx.now.getTime() + delayMs) });
+}
+
+/** True once `since` (ISO) lies at least the grace period before now. */
+function overdue(cfg: AllocatorConfig, since: string, ctx: HandlerContext): boolean {
+  return ctx.now.getTime() - Date.parse(since) >= cfg.reconcileGraceMs;
+}
+
+/**
+ * Compares Azure's list of our VMs with the reservations. A VM no reservation explains is
+ * deleted once it has been seen so for the grace period (a crash left it running, and it
+ * costs money every hour). A running reservation whose VM Azure no longer lists is dropped
+ * after the same grace period: its quota is free again and the session is told its VM is
+ * gone, so it resumes on another instead of waiting for heartbeats that will never come.
+ */
+function reconcile(
+  cfg: AllocatorConfig,
+  st: Step,
+  ctx: HandlerContext,
+  vms: readonly { name: string; sessionId?: string | undefined; purpose?: string | undefined }[],
+): void {
+  const listed = new Set(vms.map((v) => v.name));
+  const orphans: Record<string, string> = {};
+  for (const vm of vms) {
+    if (vm.purpose !== 'respawn-session' || st.s.reservations[vm.name] !== undefined) continue;
+    const since = st.s.orphans?.[vm.name] ?? iso(ctx.now);
+    if (!overdue(cfg, since, ctx)) {
+      orphans[vm.name] = since;
+      continue;
+    }
+    st.emit.push(
+      decided(ctx, 'orphan', {
+        vmName: vm.name,
+        ...(vm.sessionId === undefined ? {} : { sessionId: vm.sessionId }),
+      }),
+      deleteEffect(ctx, vm.name, {
+        sessionId: vm.sessionId ?? 'unknown',
+        nicName: `${vm.name}-nic`,
+      }),
+    );
+  }
+  const missing: Record<string, string> = {};
+  let freed = false;
+  for (const [vmName, r] of Object.entries(st.s.reservations)) {
+    if (r.status !== 'running' || listed.has(vmName)) continue;
+    const since = st.s.missing?.[vmName] ?? iso(ctx.now);
+    if (!overdue(cfg, since, ctx)) {
+      missing[vmName] = since;
+      continue;
+    }
+    st.s = withoutReservation(st.s, vmName);
+    freed = true;
+    st.emit.push(
+      decided(ctx, 'released', { sessionId: r.sessionId, vmName, detail: 'VM gone from Azure' }),
+      emit(SessionVmReleased, cmdSubject(ActorKinds.session, r.playerId, 'vm_released'), {
+        sessionId: r.sessionId,
+        vmName,
+      }),
+    );
+  }
+  st.s = { ...st.s, orphans, missing };
+  if (freed) serveQueue(cfg, st, ctx);
 }
 
 export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConfig) {
@@ -365,26 +438,14 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
               .reduce((n, r) => n + r.cores, 0);
             external[u.name] = Math.max(0, u.current - ours);
           }
+          const first = st.s.usageAt === undefined;
           st.s = { ...st.s, usage, external, usageAt: msg.at, refreshing: false };
           st.timers.push({ name: 'refresh', at: new Date(ctx.now.getTime() + cfg.refreshMs) });
-          serveQueue(cfg, st, ctx);
+          serveQueue(cfg, st, ctx, first);
           return done();
         }
         case AllocInventory.type: {
-          for (const vm of msg.vms) {
-            if (vm.purpose !== 'respawn-session' || st.s.reservations[vm.name] !== undefined)
-              continue;
-            st.emit.push(
-              decided(ctx, 'orphan', {
-                vmName: vm.name,
-                ...(vm.sessionId === undefined ? {} : { sessionId: vm.sessionId }),
-              }),
-              deleteEffect(ctx, vm.name, {
-                sessionId: vm.sessionId ?? 'unknown',
-                nicName: `${vm.name}-nic`,
-              }),
-            );
-          }
+          reconcile(cfg, st, ctx, msg.vms);
           return done();
         }
         case TimerFired.type: {

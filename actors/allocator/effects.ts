@@ -16,7 +16,7 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
-import { nanos } from '@nats-io/transport-node';
+import { headers as natsHeaders, nanos } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import {
   ActorKinds,
@@ -30,11 +30,23 @@ import {
   AzureRefresh,
   SessionDiskArchived,
   HeaderNames,
+  SpanKind,
   Streams,
+  TraceAttributes,
+  activeSpan,
+  agentToken,
   cmdSubject,
   dlqSubject,
+  encodeAgentBootstrap,
+  extractTrace,
+  failSpan,
+  messageAttributes,
   messageSet,
   outAzureSubject,
+  subjectTemplate,
+  traceIdOf,
+  tracedPublish,
+  withSpan,
   type MessageOf,
 } from '../../contracts/index.ts';
 import { ProviderError, type AdminCredentials, type VmProvider } from './azure/index.ts';
@@ -50,6 +62,11 @@ export interface AzureEffectsConfig {
   quotaNames: readonly string[];
   /** Effects in flight at once. */
   concurrency: number;
+  /**
+   * The VM agent's bootstrap, given to each session VM as userData: the gateway's report URL
+   * and the master secret its per-VM token derives from. Absent: VMs get no userData.
+   */
+  agent?: { reportUrl: string; masterSecret: string };
 }
 
 export interface AzureEffectsRunner {
@@ -103,7 +120,12 @@ export function createAzureEffectsRunner(deps: {
   const allocSubject = (verb: string): string => cmdSubject(ActorKinds.alloc, config.region, verb);
 
   async function report(effectId: string, subject: string, data: Uint8Array): Promise<void> {
-    await js.publish(subject, data, { msgID: `res-${effectId}` });
+    // Under the effect's consumer span (active): the result continues the trace.
+    const h = natsHeaders();
+    const msgID = `res-${effectId}`;
+    await tracedPublish(subject, h, () => js.publish(subject, data, { msgID, headers: h }), {
+      msgId: msgID,
+    });
   }
 
   async function run(e: Effect, effectId: string): Promise<void> {
@@ -148,6 +170,17 @@ export function createAzureEffectsRunner(deps: {
             dataDiskName: e.diskName,
             image: config.vmImage,
             admin: config.admin,
+            ...(config.agent === undefined
+              ? {}
+              : {
+                  userData: encodeAgentBootstrap({
+                    reportUrl: config.agent.reportUrl,
+                    vmName: e.vmName,
+                    sessionId: e.sessionId,
+                    playerId: e.playerId,
+                    token: agentToken(config.agent.masterSecret, e.vmName),
+                  }),
+                }),
             tags,
           });
           await report(
@@ -156,7 +189,10 @@ export function createAzureEffectsRunner(deps: {
             AllocCreateResult.encode({ sessionId: e.sessionId, vmName: e.vmName, ok: true }),
           );
         } catch (err) {
-          log.warn({ vmName: e.vmName, err: errorData(err) }, 'create failed');
+          log.warn(
+            { vmName: e.vmName, err: errorData(err), traceId: traceIdOf(activeSpan()) },
+            'create failed',
+          );
           await report(
             effectId,
             allocSubject('create_result'),
@@ -282,18 +318,44 @@ export function createAzureEffectsRunner(deps: {
           ? (e.playerId ?? e.sessionId)
           : e.playerId;
     const previous = perVm.get(key) ?? Promise.resolve();
-    const mine = previous.then(async () => {
-      const timer = setInterval(() => m.working(), 10_000);
-      try {
-        await run(e, effectId);
-        m.ack();
-      } catch (err) {
-        log.warn({ err, effectId }, 'effect failed; will be retried');
-        m.nak(5_000);
-      } finally {
-        clearInterval(timer);
-      }
-    });
+    // The consumer span starts when the effect's turn comes; the Azure calls are its children.
+    const span = {
+      kind: SpanKind.CONSUMER,
+      parent: extractTrace(m.headers),
+      attributes: messageAttributes(
+        'process',
+        {
+          subject: m.subject,
+          msgId: effectId,
+          stream: m.info.stream,
+          streamSeq: m.seq,
+          deliveryCount: m.info.deliveryCount,
+        },
+        {
+          [TraceAttributes.region]: config.region,
+          ...('playerId' in e && e.playerId !== undefined
+            ? { [TraceAttributes.player]: e.playerId }
+            : {}),
+          ...('sessionId' in e ? { [TraceAttributes.session]: e.sessionId } : {}),
+          ...('vmName' in e ? { [TraceAttributes.vmName]: e.vmName } : {}),
+        },
+      ),
+    };
+    const mine = previous.then(() =>
+      withSpan(`process ${subjectTemplate(m.subject)}`, span, async (s) => {
+        const timer = setInterval(() => m.working(), 10_000);
+        try {
+          await run(e, effectId);
+          m.ack();
+        } catch (err) {
+          failSpan(s, err);
+          log.warn({ err, effectId, traceId: traceIdOf(s) }, 'effect failed; will be retried');
+          m.nak(5_000);
+        } finally {
+          clearInterval(timer);
+        }
+      }),
+    );
     perVm.set(key, mine);
     await mine;
     if (perVm.get(key) === mine) perVm.delete(key);

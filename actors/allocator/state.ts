@@ -40,6 +40,10 @@ export const AllocState = z.object({
   cold: z.record(z.string(), z.string()),
   queue: z.array(QueueEntry),
   refreshing: z.boolean(),
+  /** Reconciler: VMs with our tags and no reservation, by name → first seen (ISO time). */
+  orphans: z.record(z.string(), z.string()).optional(),
+  /** Reconciler: running reservations whose VM Azure no longer lists → first missed. */
+  missing: z.record(z.string(), z.string()).optional(),
 });
 export type AllocState = z.infer<typeof AllocState>;
 
@@ -75,6 +79,11 @@ export interface AllocatorConfig {
   estimateSecondsPerPosition: number;
   /** Transient failures of one create or delete before giving up. */
   maxAttempts: number;
+  /**
+   * The reconciler acts on what two inventories at least this far apart agree on: an orphan
+   * VM is deleted, a reservation whose VM is gone is dropped and its session resumed.
+   */
+  reconcileGraceMs: number;
 }
 
 export const defaultAllocatorConfig: AllocatorConfig = {
@@ -100,4 +109,5 @@ export const defaultAllocatorConfig: AllocatorConfig = {
   refreshMs: 5 * 60_000,
   estimateSecondsPerPosition: 300,
   maxAttempts: 5,
+  reconcileGraceMs: 10 * 60_000,
 };

@@ -26,10 +26,22 @@ import {
   RespawnError,
   RetryableError,
   Streams,
+  SpanKind,
   TerminalError,
+  TraceAttributes,
+  extractTrace,
+  failSpan,
   ingressConsumer,
   ingressDlqSubject,
+  messageAttributes,
+  spanError,
+  subjectTemplate,
+  traceIdOf,
+  tracedPublish,
+  withSpan,
+  type Context,
   type IngressSource,
+  type Span,
 } from '../../contracts/index.ts';
 
 /** A command for an actor, ready to publish. */
@@ -166,6 +178,7 @@ export function createIngressRouter(opts: IngressRouterOptions): IngressRouter {
   async function publishAll(
     commands: readonly RoutedCommand[],
     original: Record<string, string>,
+    trace: Context,
   ): Promise<number> {
     const acks = await Promise.all(
       commands.map((c) => {
@@ -173,11 +186,13 @@ export function createIngressRouter(opts: IngressRouterOptions): IngressRouter {
         if (c.type !== undefined) h.set(HeaderNames.type, c.type);
         const cause = original[HeaderNames.msgId];
         if (cause !== undefined) h.set(HeaderNames.causationId, cause);
-        for (const k of [HeaderNames.traceparent, HeaderNames.tracestate]) {
-          const v = original[k];
-          if (v !== undefined) h.set(k, v);
-        }
-        return js.publish(c.subject, c.data, { msgID: c.msgId, headers: h });
+        // Each command's producer span is a child of this input's consumer span.
+        return tracedPublish(
+          c.subject,
+          h,
+          () => js.publish(c.subject, c.data, { msgID: c.msgId, headers: h }),
+          { parent: trace, msgId: c.msgId },
+        );
       }),
     );
     return acks.filter((a) => a.duplicate).length;
@@ -189,13 +204,42 @@ export function createIngressRouter(opts: IngressRouterOptions): IngressRouter {
     return `${t[1] ?? ''}.${t[2] ?? ''}`;
   }
 
-  async function handle(
+  /** One consumer span per input, its parent the context the gateway stored with it. */
+  function handle(
     m: JsMsg,
     original: Record<string, string>,
     outcome: ReturnType<typeof runRoute>,
   ): Promise<void> {
+    const facts = {
+      subject: m.subject,
+      msgId: original[HeaderNames.msgId],
+      stream: m.info.stream,
+      streamSeq: m.seq,
+      deliveryCount: m.info.deliveryCount,
+    };
+    return withSpan(
+      `process ${subjectTemplate(m.subject)}`,
+      {
+        kind: SpanKind.CONSUMER,
+        parent: extractTrace(original),
+        attributes: messageAttributes('process', facts, {
+          [TraceAttributes.ingressSource]: source,
+        }),
+      },
+      (span, ctx) => settleInput(m, original, outcome, ctx, span),
+    );
+  }
+
+  async function settleInput(
+    m: JsMsg,
+    original: Record<string, string>,
+    outcome: ReturnType<typeof runRoute>,
+    trace: Context,
+    span: Span,
+  ): Promise<void> {
     const ingressId = original[HeaderNames.msgId];
     const mlog = log.child({
+      traceId: traceIdOf(span),
       subject: m.subject,
       msgId: ingressId,
       streamSeq: m.seq,
@@ -204,6 +248,7 @@ export function createIngressRouter(opts: IngressRouterOptions): IngressRouter {
     try {
       switch (outcome.kind) {
         case 'dead':
+          spanError(span, outcome.error.message, outcome.error.code);
           await deadLetter(js, m, source, original, outcome.error);
           mlog.warn(
             { code: outcome.error.code, reason: outcome.error.message },
@@ -214,12 +259,13 @@ export function createIngressRouter(opts: IngressRouterOptions): IngressRouter {
         case 'retry': {
           const delayMs = outcome.delayMs ?? backoff(m.info.deliveryCount);
           const code = outcome.error instanceof RespawnError ? outcome.error.code : undefined;
+          failSpan(span, outcome.error);
           mlog.error({ err: outcome.error, code, delayMs }, 'ingress route failed; will retry');
           m.nak(delayMs);
           return;
         }
         case 'publish': {
-          const duplicates = await publishAll(outcome.commands, original);
+          const duplicates = await publishAll(outcome.commands, original, trace);
           mlog.debug(
             { commands: outcome.commands.map((c) => c.subject), duplicates },
             'ingress message routed',
@@ -230,6 +276,7 @@ export function createIngressRouter(opts: IngressRouterOptions): IngressRouter {
       }
     } catch (err) {
       const delayMs = backoff(m.info.deliveryCount);
+      failSpan(span, err);
       mlog.warn({ err, delayMs }, 'ingress message not forwarded; will retry');
       m.nak(delayMs);
     }

@@ -114,6 +114,18 @@ export class RuntimeTablesMigration extends Migration {
   }
 }
 
+/** Leases on windowed partitions (ownership.ts): one owning worker per hot partition. */
+export class LeaseMigration extends Migration {
+  override up(): void {
+    this.addSql(`create table rt_lease (
+      name text primary key, owner text not null, expires_at timestamptz not null)`);
+  }
+
+  override down(): void {
+    this.addSql('drop table if exists rt_lease');
+  }
+}
+
 /** Each key's parking lot: messages waiting behind a failed one of the same key. */
 export class ParkingMigration extends Migration {
   override up(): void {
@@ -162,6 +174,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       migrationsList: [
         { name: 'Migration20261126_runtime', class: RuntimeTablesMigration },
         { name: 'Migration20261126_parking', class: ParkingMigration },
+        { name: 'Migration20261127_lease', class: LeaseMigration },
         ...(opts.migrations ?? []),
       ],
       transactional: true,

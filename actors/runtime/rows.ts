@@ -30,6 +30,11 @@ export interface Prepared {
   readonly decoded: { ok: true; message: unknown } | { ok: false; error: TerminalError };
   /** Set when the message comes from its key's parking lot rather than from JetStream. */
   readonly parkedId?: string;
+  /**
+   * The trace context of this delivery's own span (tracing.ts), carried by what it emits
+   * instead of the input's, so the next hop is the span's child.
+   */
+  readonly trace?: Readonly<Record<string, string>>;
 }
 
 export type Outcome =
@@ -64,9 +69,10 @@ export const pairKey = (a: string, b: string): string => `${a}\u0000${b}`;
 
 export function carriedHeaders(p: Prepared): Record<string, string> {
   const h: Record<string, string> = { [HeaderNames.causationId]: p.msgId };
-  const tp = p.headers[HeaderNames.traceparent];
+  const trace = p.trace ?? p.headers;
+  const tp = trace[HeaderNames.traceparent];
   if (tp !== undefined) h[HeaderNames.traceparent] = tp;
-  const ts = p.headers[HeaderNames.tracestate];
+  const ts = trace[HeaderNames.tracestate];
   if (ts !== undefined) h[HeaderNames.tracestate] = ts;
   return h;
 }

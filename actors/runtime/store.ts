@@ -51,6 +51,18 @@ export interface BatchOptions {
   backoff: Backoff;
 }
 
+/**
+ * A key with several messages in one batch has its state checked once, after the last one.
+ * If that check fails the batch is retried message by message (worker.ts), where each
+ * handler's result is checked on its own and the one that broke it is dead-lettered.
+ */
+export class BatchStateInvalidError extends RetryableError {
+  constructor(keys: string[], reason: string) {
+    super(ErrorCodes.handlerBug, `state of ${keys.join(', ')} invalid after a batch: ${reason}`);
+    this.name = 'BatchStateInvalidError';
+  }
+}
+
 /** Raised inside the transaction when another writer moved a key's state first. */
 export class StaleStateError extends RetryableError {
   constructor(keys: string[]) {
@@ -201,6 +213,14 @@ export async function runBatch(
     const records = new Map<ActorKind, PersistRecord[]>();
     const firedTimers: string[] = [];
     const order = items.map((_, i) => i).sort((a, b) => items[a]!.streamSeq - items[b]!.streamSeq);
+    // Validating a large state after every message of a hot key costs more than the
+    // handlers: keys with several messages here are validated once, at the end.
+    const perKey = new Map<string, number>();
+    for (const p of items) {
+      if (p.key !== undefined)
+        perKey.set(pairKey(p.kind, p.key), (perKey.get(pairKey(p.kind, p.key)) ?? 0) + 1);
+    }
+    const deferred = new Set<string>();
     for (const i of order) {
       if (outcomes[i] !== undefined) continue;
       const p = items[i]!;
@@ -252,14 +272,19 @@ export async function runBatch(
       };
       try {
         const r = def.handle(w.state, p.decoded.message, ctx);
-        const checked = def.state.safeParse(r.state);
-        if (!checked.success) {
-          throw new TerminalError(
-            ErrorCodes.handlerBug,
-            `handler returned an invalid state: ${checked.error.issues[0]?.message ?? 'invalid'}`,
-          );
+        let next: unknown = r.state;
+        if ((perKey.get(sk) ?? 0) > 1) deferred.add(sk);
+        else {
+          const checked = def.state.safeParse(r.state);
+          if (!checked.success) {
+            throw new TerminalError(
+              ErrorCodes.handlerBug,
+              `handler returned an invalid state: ${checked.error.issues[0]?.message ?? 'invalid'}`,
+            );
+          }
+          next = checked.data;
         }
-        working.set(sk, { version: w.version, state: checked.data, changed: true });
+        working.set(sk, { version: w.version, state: next, changed: true });
         for (const e of r.emit ?? []) outbox.push(emissionRow(p, e));
         for (const op of r.timers ?? []) {
           timerOps.set(`${sk}\u0000${op.name}`, { kind: p.kind, key: p.key, op });
@@ -302,6 +327,16 @@ export async function runBatch(
           parkedKeys.add(sk);
         }
       }
+    }
+
+    for (const sk of deferred) {
+      const w = working.get(sk)!;
+      const [kind] = keys.get(sk)!;
+      const checked = opts.actors.get(kind)!.state.safeParse(w.state);
+      if (!checked.success) {
+        throw new BatchStateInvalidError([sk], checked.error.issues[0]?.message ?? 'invalid');
+      }
+      w.state = checked.data;
     }
 
     // 5. Writes. State first: a stale writer fails here and the whole batch rolls back.

@@ -22,18 +22,27 @@ import {
   commandStreamName,
   parseCmdSubject,
   partitionConsumerName,
+  retryJsApi,
   type ActorKind,
 } from '../../contracts/index.ts';
 import type { ActorDefinition } from './actor.ts';
 import type { Clock } from './clock.ts';
 import type { Database } from './db.ts';
 import { publishRows, sweepOutbox } from './outbox.ts';
-import { settle, type Backoff } from './settle.ts';
+import { backoffDelay, settle, type Backoff } from './settle.ts';
 import { runBatch, type Outcome, type Prepared, type PublishRow } from './store.ts';
 import { sweepTimers } from './timers.ts';
 import { drainParked } from './park.ts';
 import type { RuntimeMetrics } from './metrics.ts';
 import { pruneInbox } from './outbox.ts';
+import { traceBatch, traceFields } from './tracing.ts';
+import {
+  RENEW_MS,
+  createOwnership,
+  leaseName,
+  type Ownership,
+  type PartitionSlot,
+} from './ownership.ts';
 
 export interface WorkerOptions {
   nc: NatsConnection;
@@ -75,7 +84,15 @@ export interface Worker {
 interface Pending {
   m: JsMsg;
   kind: ActorKind;
+  partition: number;
   receivedAt: number;
+}
+
+/** Server-side expiry of one pull on a windowed partition; well under the lease (4 s). */
+const WINDOW_FETCH_MS = 1_000;
+
+function slotOf(p: { kind: ActorKind; partition: number }): string {
+  return `${p.kind}/${p.partition}`;
 }
 
 function headerRecord(m: JsMsg): Record<string, string> {
@@ -128,7 +145,27 @@ export function createWorker(opts: WorkerOptions): Worker {
   const backoff = opts.backoff ?? { baseMs: 250, maxMs: 15_000 };
   const queue: Pending[] = [];
   const inFlight = new Set<Pending>();
-  const consumers: ConsumerMessages[] = [];
+  /** Partitions with a batch in flight: a partition's deliveries are never in two at once. */
+  const busy = new Set<string>();
+  const consumers = new Map<string, ConsumerMessages>();
+  /** Partitions whose consumer hands out a window (> 1): pulled only while owned. */
+  const windowed = new Map<string, PartitionSlot>();
+  /** Windowed partitions given up (ownership lost, stopping): their queued deliveries are dropped. */
+  const abandoned = new Set<string>();
+  let ownership: Ownership | undefined;
+
+  /** Stops pulling a partition and forgets its queued deliveries; JetStream redelivers them. */
+  function abandon(slot: PartitionSlot): void {
+    const s = slotOf(slot);
+    if (abandoned.has(s)) return;
+    abandoned.add(s);
+    const c = consumers.get(s);
+    consumers.delete(s);
+    void c?.close();
+    const keep = queue.filter((p) => slotOf(p) !== s);
+    queue.length = 0;
+    for (const p of keep) queue.push(p);
+  }
   const timers: NodeJS.Timeout[] = [];
   let running = 0;
   let stopping = false;
@@ -148,12 +185,31 @@ export function createWorker(opts: WorkerOptions): Worker {
     });
   }
 
+  /** The next batch: arrival order, skipping partitions already in a running batch. */
+  function takeBatch(): Pending[] {
+    ownership?.checkExpiry();
+    const batch: Pending[] = [];
+    const rest: Pending[] = [];
+    for (const p of queue) {
+      if (abandoned.has(slotOf(p))) continue;
+      if (batch.length < maxBatch && !busy.has(slotOf(p))) batch.push(p);
+      else rest.push(p);
+    }
+    queue.length = 0;
+    for (const p of rest) queue.push(p);
+    return batch;
+  }
+
   function pump(): void {
     while (running < concurrency && queue.length > 0) {
-      const batch = queue.splice(0, maxBatch);
+      const batch = takeBatch();
+      if (batch.length === 0) return;
+      const slots = new Set(batch.map(slotOf));
+      for (const s of slots) busy.add(s);
       running++;
       void runOne(batch).finally(() => {
         running--;
+        for (const s of slots) busy.delete(s);
         if (running === 0 && queue.length === 0) idle?.();
         pump();
       });
@@ -177,8 +233,18 @@ export function createWorker(opts: WorkerOptions): Worker {
       log.debug({ err, size: items.length }, 'batch failed, retrying its messages one by one');
       const outcomes: Outcome[] = [];
       const publish: PublishRow[] = [];
+      // Once a key's message is to be retried, its later messages in this batch wait too.
+      const held = new Set<string>();
       for (const item of items) {
+        const k = `${item.kind}\u0000${item.key ?? ''}`;
+        if (held.has(k)) {
+          outcomes.push(
+            retryOutcome(new Error('behind a message of its key that will be retried')),
+          );
+          continue;
+        }
         const r = await commit([item]);
+        if (r.outcomes[0]?.kind === 'retry') held.add(k);
         outcomes.push(...r.outcomes);
         publish.push(...r.publish);
       }
@@ -229,10 +295,36 @@ export function createWorker(opts: WorkerOptions): Worker {
     };
   }
 
-  async function runOne(batch: Pending[]): Promise<void> {
-    for (const b of batch) inFlight.add(b);
-    opts.metrics?.batchSize.observe(batch.length);
-    const items = batch.map((b) => prepare(b.m, b.kind, actors.get(b.kind)));
+  async function runOne(first: Pending[]): Promise<void> {
+    for (const b of first) inFlight.add(b);
+    opts.metrics?.batchSize.observe(first.length);
+    let batch = first;
+    // One consumer span per delivery (actors/runtime/tracing.ts); emissions carry its context.
+    const traced = traceBatch(batch.map((b) => prepare(b.m, b.kind, actors.get(b.kind))));
+    let items = traced.items;
+    try {
+      for (let attempt = 0; batch.length > 0; attempt++) {
+        const held = await traced.run(() => runItems(batch, items));
+        if (held.length === 0) return;
+        // A windowed partition's later deliveries are already out: a nak would let them pass
+        // the held ones. Keep them here (the ack extension runs) and try again.
+        await new Promise((r) => setTimeout(r, backoffDelay(attempt, backoff)));
+        ownership?.checkExpiry();
+        const keep = held.filter((i) => {
+          if (!abandoned.has(slotOf(batch[i]!))) return true;
+          inFlight.delete(batch[i]!); // left unsettled for the next owner
+          return false;
+        });
+        batch = keep.map((i) => batch[i]!);
+        items = keep.map((i) => ({ ...items[i]!, redeliveries: items[i]!.redeliveries + 1 }));
+      }
+    } finally {
+      traced.end();
+    }
+  }
+
+  /** Commits and settles; returns the indexes of windowed deliveries held for another try. */
+  async function runItems(batch: Pending[], items: Prepared[]): Promise<number[]> {
     let result: { outcomes: Outcome[]; publish: PublishRow[] };
     try {
       result = await commit(items);
@@ -244,13 +336,25 @@ export function createWorker(opts: WorkerOptions): Worker {
     // partition's next message is not held up by the publish round trip.
     if (result.publish.length > 0) enqueuePublish(result.publish);
     const settledAt = performance.now();
+    const held: number[] = [];
     batch.forEach((b, i) => {
       const outcome = result.outcomes[i]!;
+      if (outcome.kind === 'retry' && windowed.has(slotOf(b))) {
+        if (!stopping && !abandoned.has(slotOf(b))) {
+          held.push(i);
+          return;
+        }
+        // Left unsettled: redelivered in order after ack_wait, to whoever owns it then.
+        abandon(b);
+        inFlight.delete(b);
+        return;
+      }
       inFlight.delete(b);
       if (outcome.kind === 'dead' || outcome.kind === 'retry' || outcome.kind === 'parked') {
         const level = outcome.kind === 'dead' ? 'warn' : 'info';
         log[level](
           {
+            ...traceFields(items[i]!),
             actor: b.kind,
             subject: b.m.subject,
             msgId: b.m.headers?.get(HeaderNames.msgId) ?? undefined,
@@ -271,24 +375,123 @@ export function createWorker(opts: WorkerOptions): Worker {
       if (opts.dropSettle?.(items[i]!, outcome) === true) return;
       settle(b.m, outcome, backoff);
     });
+    return held;
   }
 
-  async function consume(kind: ActorKind, partition: number): Promise<void> {
-    const c = await js.consumers.get(
-      commandStreamName(kind),
-      partitionConsumerName(kind, partition),
+  async function consume(kind: ActorKind, partition: number, window: number): Promise<void> {
+    const c = await retryJsApi(() =>
+      js.consumers.get(commandStreamName(kind), partitionConsumerName(kind, partition)),
     );
+    const slot = slotOf({ kind, partition });
     const messages = await c.consume({
-      max_messages: 8,
+      max_messages: Math.max(8, Math.min(window, maxBatch)),
       expires: 5_000,
       callback: (m) => {
         // Also while stopping: a message already handed to this worker is finished here.
         // (Nak-ing it instead made nats-server 2.9.10 deliver it twice, see docs/runtime.md.)
-        queue.push({ m, kind, receivedAt: performance.now() });
+        // Not for a windowed partition given up: its next owner gets it, in order.
+        if (abandoned.has(slot)) return;
+        queue.push({ m, kind, partition, receivedAt: performance.now() });
         pump();
       },
     });
-    consumers.push(messages);
+    consumers.set(slot, messages);
+  }
+
+  /** The consumer's window as the server has it (it may differ from this build's default). */
+  async function windowOfOne(kind: ActorKind, partition: number): Promise<number> {
+    const c = await retryJsApi(() =>
+      js.consumers.get(commandStreamName(kind), partitionConsumerName(kind, partition)),
+    );
+    return (await c.info(true)).config.max_ack_pending ?? 1;
+  }
+
+  async function windowsOf(kind: ActorKind): Promise<Map<string, number>> {
+    // One paged listing rather than 64 info requests at once (those time out on a busy cluster).
+    const jsm = await js.jetstreamManager();
+    const out = new Map<string, number>();
+    const all = await retryJsApi(async () => {
+      const found: [string, number][] = [];
+      for await (const ci of jsm.consumers.list(commandStreamName(kind))) {
+        found.push([ci.name, ci.config.max_ack_pending ?? 1]);
+      }
+      return found;
+    });
+    for (const [name, window] of all) out.set(name, window);
+    return out;
+  }
+
+  /**
+   * Takes over windowed partitions nobody owns. Deliveries the previous owner held expire
+   * after ack_wait and come back in order; pulling before that could let newer ones pass.
+   */
+  async function claimWindowed(): Promise<void> {
+    if (ownership === undefined || windowed.size === 0) return;
+    const taken = await ownership.tick([...windowed.values()]);
+    // Not awaited: renewals go on while a take-over waits out ack_wait.
+    for (const slot of taken) {
+      void pullOwned(slot).catch((err: unknown) => {
+        log.warn({ err, partition: leaseName(slot) }, 'could not start pulling; giving it up');
+        abandon(slot);
+        void ownership?.release(slot).catch(() => undefined);
+      });
+    }
+  }
+
+  async function pullOwned(slot: PartitionSlot): Promise<void> {
+    const c = await js.consumers.get(
+      commandStreamName(slot.kind),
+      partitionConsumerName(slot.kind, slot.partition),
+    );
+    const info = await c.info();
+    if (info.num_ack_pending > 0) await new Promise((r) => setTimeout(r, ACK_WAIT_MS + 250));
+    if (stopping || !ownership?.owns(slot)) return;
+    abandoned.delete(slotOf(slot));
+    log.info({ partition: leaseName(slot) }, 'owning windowed partition');
+    await fetchOwned(slot, info.config.max_ack_pending ?? 1);
+  }
+
+  /** While the lease is fresh, at most WINDOW_FETCH_MS of deliveries after it: see below. */
+  function stillOwned(slot: PartitionSlot): boolean {
+    ownership?.checkExpiry();
+    return !stopping && !abandoned.has(slotOf(slot)) && ownership?.owns(slot) === true;
+  }
+
+  /**
+   * Explicit short pulls rather than a standing consume(): each pull is asked for only while
+   * the lease is fresh and expires on the server after WINDOW_FETCH_MS, well inside the
+   * lease. An owner paused past its lease therefore holds no pull the server could still
+   * answer when it wakes, so nothing newer can reach it after the next owner began.
+   */
+  async function fetchOwned(slot: PartitionSlot, window: number): Promise<void> {
+    const c = await js.consumers.get(
+      commandStreamName(slot.kind),
+      partitionConsumerName(slot.kind, slot.partition),
+    );
+    const s = slotOf(slot);
+    while (stillOwned(slot)) {
+      try {
+        const batch = await c.fetch({ max_messages: window, expires: WINDOW_FETCH_MS });
+        consumers.set(s, batch);
+        for await (const m of batch) {
+          // Not ours any more: left unacked, it returns to the next owner in order.
+          if (!stillOwned(slot)) continue;
+          queue.push({
+            m,
+            kind: slot.kind,
+            partition: slot.partition,
+            receivedAt: performance.now(),
+          });
+          pump();
+        }
+        if (consumers.get(s) === batch) consumers.delete(s);
+      } catch (err) {
+        // One pull failed (missed heartbeats on a busy machine, a reconnect): pull again
+        // while the lease holds; what it had delivered is in the queue or comes back.
+        log.debug({ err, partition: leaseName(slot) }, 'pull failed; pulling again');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
   }
 
   function every(
@@ -318,7 +521,31 @@ export function createWorker(opts: WorkerOptions): Worker {
     async start() {
       const kinds = [...actors.keys()];
       for (const kind of kinds) {
-        await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => consume(kind, p)));
+        log.debug({ actor: kind }, 'listing partition consumers');
+        const windows = await windowsOf(kind);
+        log.debug({ actor: kind, consumers: windows.size }, 'pulling partitions');
+        await Promise.all(
+          Array.from({ length: PARTITIONS }, async (_, p) => {
+            // A listing on a cluster may miss a consumer created a moment ago: ask it then.
+            const window =
+              windows.get(partitionConsumerName(kind, p)) ?? (await windowOfOne(kind, p));
+            if (window > 1) windowed.set(slotOf({ kind, partition: p }), { kind, partition: p });
+            else await consume(kind, p, window);
+          }),
+        );
+      }
+      if (windowed.size > 0) {
+        ownership = createOwnership({
+          knex: opts.db.knex,
+          log,
+          onLost: (slots) => slots.forEach(abandon),
+        });
+        await claimWindowed();
+        every(RENEW_MS, 'partition ownership', claimWindowed);
+        every(RENEW_MS / 4, 'lease watchdog', () => {
+          ownership?.checkExpiry();
+          return Promise.resolve();
+        });
       }
       // A slow transaction must not let ack_wait expire and hand the key to another worker.
       every(
@@ -326,7 +553,10 @@ export function createWorker(opts: WorkerOptions): Worker {
         'ack extension',
         () => {
           const old = performance.now() - ACK_WAIT_MS / 3;
-          for (const p of [...inFlight, ...queue]) if (p.receivedAt < old) p.m.working();
+          for (const p of [...inFlight, ...queue]) {
+            // A windowed partition given up must let its deliveries expire for the next owner.
+            if (p.receivedAt < old && !abandoned.has(slotOf(p))) p.m.working();
+          }
           return Promise.resolve();
         },
         true,
@@ -392,13 +622,16 @@ export function createWorker(opts: WorkerOptions): Worker {
     stop() {
       stopped ??= (async () => {
         stopping = true;
-        await Promise.allSettled(consumers.map((c) => c.close()));
+        await Promise.allSettled([...consumers.values()].map((c) => c.close()));
         if (running > 0 || queue.length > 0) {
           await new Promise<void>((resolve) => {
             idle = resolve;
           });
         }
         for (const t of timers) clearInterval(t);
+        await ownership
+          ?.close()
+          .catch((err: unknown) => log.warn({ err }, 'releasing locks failed'));
         await publishing;
         await opts.nc.flush();
         log.info('worker stopped');

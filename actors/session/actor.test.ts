@@ -309,6 +309,18 @@ describe('session actor', () => {
     expect(of(r, BillingMeterPause)[0]!.at).toBe(s.lastHeartbeatAt);
   });
 
+  it('resumes when the reconciler finds its VM gone from Azure, billed up to the last heartbeat', () => {
+    const s = toReady();
+    // Another VM's release (an earlier allocation's) changes nothing.
+    expect(handle(s, SessionVmReleased, { sessionId: 'p1-1', vmName: 'vm-old' }).state).toEqual(s);
+    const r = handle(s, SessionVmReleased, { sessionId: 'p1-1', vmName: 'vm-a' }, later(600_000));
+    expect(r.state.phase).toBe('resuming');
+    expect(r.state.allocation).toBe(s.allocation + 1);
+    expect(of(r, BillingMeterPause)[0]!.at).toBe(s.lastHeartbeatAt);
+    expect(of(r, AllocRequest)).toHaveLength(1);
+    expect(texts(r).join('\n')).toMatch(/disk is safe/i);
+  });
+
   it('stops after too many evictions instead of resuming forever', () => {
     let s = toReady();
     for (let i = 0; i < 2; i++) {

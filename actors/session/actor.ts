@@ -268,6 +268,22 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
           return stop(cfg, s, ctx, msg.reason);
         }
         case SessionVmReleased.type: {
+          // The reconciler found this session's VM gone from Azure (deleted or evicted with no
+          // notice): resume as after an eviction, billed up to the last sign of life.
+          if (
+            ['provisioning', 'ready', 'playing'].includes(s.phase) &&
+            matches(s, msg.sessionId) &&
+            msg.vmName !== undefined &&
+            s.vmName === msg.vmName
+          ) {
+            return evicted(
+              cfg,
+              s,
+              ctx,
+              new Date(Date.parse(s.lastHeartbeatAt ?? iso(ctx.now))),
+              'vm_gone',
+            );
+          }
           if (s.phase !== 'stopping' || !matches(s, msg.sessionId)) return { state: s };
           const minutes = Math.round(
             (ctx.now.getTime() - Date.parse(s.readyAt ?? s.startedAt ?? iso(ctx.now))) / 60_000,

@@ -54,6 +54,8 @@ export async function startLocalAzure(opts: {
   azure: AzureSettings | undefined;
   fake: FakeArmSettings;
   pollIntervalMs: number;
+  /** The VM agent's bootstrap given to each session VM (userData). */
+  agent?: { reportUrl: string; masterSecret: string };
 }): Promise<LocalAzure> {
   let arm: ArmFake | undefined;
   if (opts.azure === undefined) {
@@ -105,6 +107,7 @@ export async function startLocalAzure(opts: {
       admin: { username: 'respawn', sshPublicKey: opts.azure?.sshPublicKey ?? FAKE_SSH_KEY },
       quotaNames: ['lowPriorityCores', 'standardNCASv3_T4Family'],
       concurrency: 8,
+      ...(opts.agent === undefined ? {} : { agent: opts.agent }),
     },
   });
   try {

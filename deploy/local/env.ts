@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { loadBillingConfig } from '../../actors/billing/index.ts';
+import { resolveSecretFiles } from '../../contracts/index.ts';
 import type { LocalOptions } from './options.ts';
 
 const port = (dflt: number) => z.coerce.number().int().min(0).max(65535).default(dflt);
@@ -33,6 +34,7 @@ const Env = z.object({
     .regex(/^[a-z0-9]{2,32}$/)
     .default('centralindia'),
   AGENT_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  RESPAWN_AGENT_REPORT_URL: z.url({ protocol: /^https?$/ }).optional(),
   RESPAWN_LOCAL_AGENT_SIM: z.enum(['true', 'false']).optional(),
   RESPAWN_LOCAL_AGENT_BOOT_MS: ms(),
   RESPAWN_LOCAL_AGENT_HEARTBEAT_MS: ms(),
@@ -67,8 +69,13 @@ function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
 }
 
 export function loadLocalOptions(env: NodeJS.ProcessEnv, log: Logger): LocalOptions {
-  const r = Env.safeParse(env);
-  const lines = r.success ? [] : r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+  // Secrets may be given as <NAME>_FILE, as in every Respawn process (contracts/secrets.ts).
+  const resolved = resolveSecretFiles(env);
+  const r = Env.safeParse(resolved.env);
+  const lines = [
+    ...resolved.problems,
+    ...(r.success ? [] : r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`)),
+  ];
   if (r.success) {
     const e = r.data;
     if ((e.AZURE_SUBSCRIPTION_ID === undefined) !== (e.AZURE_RESOURCE_GROUP === undefined)) {
@@ -100,7 +107,7 @@ export function loadLocalOptions(env: NodeJS.ProcessEnv, log: Logger): LocalOpti
       sandbox: e.RESPAWN_LOCAL_SANDBOX_PORT,
     },
     region: e.RESPAWN_REGION,
-    ...defined({ agentSecret: e.AGENT_TOKEN_SECRET }),
+    ...defined({ agentSecret: e.AGENT_TOKEN_SECRET, agentReportUrl: e.RESPAWN_AGENT_REPORT_URL }),
     ...(e.RESPAWN_LOCAL_AGENT_SIM === undefined
       ? {}
       : { agentSim: e.RESPAWN_LOCAL_AGENT_SIM === 'true' }),

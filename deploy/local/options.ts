@@ -72,6 +72,8 @@ export interface LocalOptions {
   razorpay?: RazorpaySettings;
   /** The agents' master secret (the gateway's AGENT_TOKEN_SECRET). Default: random. */
   agentSecret?: string;
+  /** The gateway's `/agent/report` as VMs reach it (real Azure: a public URL). Default: local. */
+  agentReportUrl?: string;
   /** Run the simulated VM agents. Default: on with the ARM fake, off with real Azure. */
   agentSim?: boolean;
   /** Serve the sandbox chat page (Telegram fake only). Default true. */

@@ -177,6 +177,10 @@ export async function startLocal(opts: LocalOptions): Promise<LocalRun> {
         lroPolls: t.lroPolls ?? 2,
       },
       pollIntervalMs: t.azurePollMs ?? 1_000,
+      agent: {
+        reportUrl: opts.agentReportUrl ?? `${gatewayUrl}/agent/report`,
+        masterSecret: agentSecret,
+      },
     });
     stops.push({ name: 'azure', stop: () => azure.stop() });
     if (azure.arm !== undefined) started('arm-fake', azure.arm.url);

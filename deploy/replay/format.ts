@@ -11,6 +11,13 @@ import { IngressSources } from '../../contracts/index.ts';
 
 export const RECORDING_FORMAT = 'respawn-recording/1';
 
+/**
+ * Set by `replay play --into stream` on every message it publishes: the message's time in the
+ * recording. `replay export` takes a line's `time` from it when present (else the JetStream
+ * timestamp), so re-exporting a replayed deployment keeps the original timeline.
+ */
+export const RECORDED_TIME_HEADER = 'Respawn-Recorded-Time';
+
 export const RecordingHeader = z.object({
   format: z.literal(RECORDING_FORMAT),
   /** Where it came from: `export` of a deployment, or `generator` with its seed. */
@@ -45,4 +52,13 @@ export function parseRecordedLine(line: string): RecordedMessage {
 
 export function parseRecordingHeader(line: string): RecordingHeader {
   return RecordingHeader.parse(JSON.parse(line));
+}
+
+/** One line of the file (no newline): the header or a message, validated on the way out. */
+export function formatRecordingHeader(header: RecordingHeader): string {
+  return JSON.stringify(RecordingHeader.parse(header));
+}
+
+export function formatRecordedLine(message: RecordedMessage): string {
+  return JSON.stringify(RecordedMessage.parse(message));
 }

@@ -18,6 +18,7 @@ import { Outcomes, Reasons, Sources, type IngressMetrics } from '../metrics.ts';
 import type { IngressPublisher } from '../publish.ts';
 import { headerValue, type AgentVerifier } from './auth.ts';
 import { rawBody, refuse } from './common.ts';
+import { tracedPost } from './tracing.ts';
 
 export const AGENT_TOKEN_HEADER = 'x-respawn-agent-token';
 
@@ -35,7 +36,8 @@ export function registerAgentReport(
   },
 ): void {
   const source = Sources.agent;
-  app.post('/agent/report', async (request, reply) => {
+  const post = tracedPost(app, source);
+  post('/agent/report', async (request, reply) => {
     const body = rawBody(request);
     const given = headerValue(request.headers[AGENT_TOKEN_HEADER]);
     if (given === undefined || given.length === 0) {

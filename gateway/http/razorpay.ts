@@ -16,6 +16,7 @@ import { Outcomes, Reasons, Sources, type IngressMetrics } from '../metrics.ts';
 import type { IngressPublisher } from '../publish.ts';
 import { headerValue, verifyRazorpaySignature } from './auth.ts';
 import { rawBody, refuse } from './common.ts';
+import { tracedPost } from './tracing.ts';
 
 export const RAZORPAY_SIGNATURE_HEADER = 'x-razorpay-signature';
 export const RAZORPAY_EVENT_ID_HEADER = 'x-razorpay-event-id';
@@ -34,7 +35,8 @@ export function registerRazorpayWebhook(
   },
 ): void {
   const source = Sources.razorpay;
-  app.post('/razorpay/webhook', async (request, reply) => {
+  const post = tracedPost(app, source);
+  post('/razorpay/webhook', async (request, reply) => {
     const body = rawBody(request);
     const signature = headerValue(request.headers[RAZORPAY_SIGNATURE_HEADER]);
     if (!verifyRazorpaySignature(body, signature, deps.secret)) {

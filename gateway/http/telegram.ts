@@ -10,6 +10,7 @@ import { Reasons, Sources, type IngressMetrics } from '../metrics.ts';
 import type { TelegramIngest } from '../telegram/ingest.ts';
 import { headerValue, safeEqual } from './auth.ts';
 import { rawBody, refuse } from './common.ts';
+import { tracedPost } from './tracing.ts';
 
 export const TELEGRAM_SECRET_HEADER = 'x-telegram-bot-api-secret-token';
 
@@ -23,7 +24,8 @@ export function registerTelegramWebhook(
   },
 ): void {
   const source = Sources.telegram;
-  app.post('/telegram/webhook', async (request, reply) => {
+  const post = tracedPost(app, source);
+  post('/telegram/webhook', async (request, reply) => {
     const given = headerValue(request.headers[TELEGRAM_SECRET_HEADER]);
     if (deps.secret === undefined || given === undefined || !safeEqual(given, deps.secret)) {
       return refuse(deps, request, reply, {

@@ -3,6 +3,7 @@
  * secret is never echoed in an error.
  */
 import { z } from 'zod';
+import { resolveSecretFiles } from '../../contracts/index.ts';
 
 export interface RazorpayApiConfig {
   keyId: string;
@@ -31,10 +32,14 @@ export class RazorpayConfigError extends Error {
 }
 
 export function loadRazorpayApiConfig(env: NodeJS.ProcessEnv): RazorpayApiConfig {
-  const r = Env.safeParse(env);
-  if (!r.success) {
+  const resolved = resolveSecretFiles(env, ['RAZORPAY_KEY_SECRET']);
+  const r = Env.safeParse(resolved.env);
+  if (!r.success || resolved.problems.length > 0) {
     // Issue messages name the variable; zod does not put the received value in them.
-    const lines = r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    const lines = [
+      ...resolved.problems,
+      ...(r.success ? [] : r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`)),
+    ];
     throw new RazorpayConfigError(`invalid Razorpay configuration:\n${lines.join('\n')}`);
   }
   return {

@@ -28,14 +28,23 @@ import {
   HeaderNames,
   RazorpayCreateLink,
   RazorpayFetchLink,
+  SpanKind,
   Streams,
   TerminalError,
+  TraceAttributes,
   cmdSubject,
+  extractTrace,
+  messageAttributes,
   messageSet,
   razorpayDlqSubject,
   razorpayEffectsConsumer,
+  subjectTemplate,
+  traceIdOf,
+  tracedPublish,
+  withSpan,
   type MessageDef,
   type MessageOf,
+  type Span,
 } from '../../contracts/index.ts';
 import {
   RazorpayApiError,
@@ -111,7 +120,16 @@ export function createRazorpayEffects(opts: RazorpayEffectsOptions): RazorpayEff
     out.set(HeaderNames.causationId, effectId);
     const tp = h[HeaderNames.traceparent];
     if (tp !== undefined) out.set(HeaderNames.traceparent, tp);
-    await js.publish(subject, def.encode(value), { msgID: `rzp-fx-${effectId}`, headers: out });
+    // Under the effect's consumer span (active): the report is its producer span's child.
+    const msgID = `rzp-fx-${effectId}`;
+    await tracedPublish(
+      subject,
+      out,
+      () => js.publish(subject, def.encode(value), { msgID, headers: out }),
+      {
+        msgId: msgID,
+      },
+    );
   }
 
   async function deadLetter(m: JsMsg, h: Record<string, string>, code: string, reason: string) {
@@ -133,11 +151,22 @@ export function createRazorpayEffects(opts: RazorpayEffectsOptions): RazorpayEff
     });
   }
 
-  /** Runs a Razorpay call while keeping the delivery from being handed to another runner. */
-  async function keepingAlive<T>(m: JsMsg, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a Razorpay call, in a client span, while keeping the delivery from being handed to
+   * another runner.
+   */
+  async function keepingAlive<T>(m: JsMsg, operation: string, fn: () => Promise<T>): Promise<T> {
     const t = setInterval(() => m.working(), 10_000);
     try {
-      return await fn();
+      return await withSpan(
+        `razorpay ${operation}`,
+        {
+          kind: SpanKind.CLIENT,
+          attributes: { [TraceAttributes.operation]: operation },
+          describeError: (err) => normalizeRazorpayError(err).message,
+        },
+        () => fn(),
+      );
     } finally {
       clearInterval(t);
     }
@@ -152,7 +181,7 @@ export function createRazorpayEffects(opts: RazorpayEffectsOptions): RazorpayEff
     let link: PaymentLink | undefined;
     let failure: RazorpayApiError | undefined;
     try {
-      link = await keepingAlive(m, () =>
+      link = await keepingAlive(m, 'createLink', () =>
         opts.payments.createLink({
           amountPaise: e.amountPaise,
           currency: e.currency,
@@ -166,7 +195,7 @@ export function createRazorpayEffects(opts: RazorpayEffectsOptions): RazorpayEff
       failure = normalizeRazorpayError(err);
       if (failure.statusCode === 400) {
         // Our first attempt may have created it before its report was lost.
-        const existing = await keepingAlive(m, () =>
+        const existing = await keepingAlive(m, 'findLinkByReference', () =>
           opts.payments.findLinkByReference(e.referenceId),
         );
         if (existing?.amountPaise === e.amountPaise && existing.currency === e.currency) {
@@ -217,7 +246,7 @@ export function createRazorpayEffects(opts: RazorpayEffectsOptions): RazorpayEff
   ): Promise<void> {
     let link: PaymentLink;
     try {
-      link = await keepingAlive(m, () => opts.payments.fetchLink(e.linkId));
+      link = await keepingAlive(m, 'fetchLink', () => opts.payments.fetchLink(e.linkId));
     } catch (err) {
       const f = normalizeRazorpayError(err);
       if (f.retryable && m.info.deliveryCount < maxAttempts) {
@@ -248,9 +277,30 @@ export function createRazorpayEffects(opts: RazorpayEffectsOptions): RazorpayEff
     m.ack();
   }
 
-  async function handle(m: JsMsg): Promise<void> {
+  /** One consumer span per effect, its parent the context billing's emission carried. */
+  function handle(m: JsMsg): Promise<void> {
     const h = headerRecord(m);
+    const facts = {
+      subject: m.subject,
+      msgId: h[HeaderNames.msgId],
+      stream: m.info.stream,
+      streamSeq: m.seq,
+      deliveryCount: m.info.deliveryCount,
+    };
+    return withSpan(
+      `process ${subjectTemplate(m.subject)}`,
+      {
+        kind: SpanKind.CONSUMER,
+        parent: extractTrace(h),
+        attributes: messageAttributes('process', facts),
+      },
+      (span) => handleEffect(m, h, span),
+    );
+  }
+
+  async function handleEffect(m: JsMsg, h: Record<string, string>, span: Span): Promise<void> {
     const mlog = log.child({
+      traceId: traceIdOf(span),
       subject: m.subject,
       msgId: h[HeaderNames.msgId],
       streamSeq: m.seq,

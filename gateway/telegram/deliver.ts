@@ -5,7 +5,13 @@
  */
 import { GrammyError, HttpError, type Api } from 'grammy';
 import type { InlineKeyboardButton, InlineKeyboardMarkup } from 'grammy/types';
-import type { MessageOf, TelegramSend } from '../../contracts/index.ts';
+import {
+  SpanKind,
+  TraceAttributes,
+  withSpan,
+  type MessageOf,
+  type TelegramSend,
+} from '../../contracts/index.ts';
 import { scrub } from '../log.ts';
 import type { OutboundMetrics } from '../metrics.ts';
 import type { SentStore } from './sent-store.ts';
@@ -71,10 +77,19 @@ export function createTelegramCaller(deps: {
 }): TelegramCaller {
   const { api, metrics } = deps;
 
+  /** One Bot API call: timed, and a client span (the HTTP call nests under it). */
   async function timed<T>(method: string, call: () => Promise<T>): Promise<T> {
     const end = metrics.sendSeconds.startTimer({ method });
     try {
-      return await call();
+      return await withSpan(
+        `telegram ${method}`,
+        {
+          kind: SpanKind.CLIENT,
+          attributes: { [TraceAttributes.operation]: method },
+          describeError: (err) => describeTelegramError(err, deps.secrets),
+        },
+        () => call(),
+      );
     } finally {
       end();
     }

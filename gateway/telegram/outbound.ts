@@ -29,12 +29,19 @@ import {
   ErrorCodes,
   GATEWAY_DLQ_TOKEN,
   HeaderNames,
+  SpanKind,
   Streams,
   TELEGRAM_OUT_ACK_WAIT_MS,
   TelegramSend,
   TerminalError,
+  TraceAttributes,
+  extractTrace,
   gatewayDlqSubject,
+  messageAttributes,
+  subjectTemplate,
   telegramOutConsumer,
+  traceIdOf,
+  withSpan,
 } from '../../contracts/index.ts';
 import { sleep } from '../async.ts';
 import { SendOutcomes, createOutboundMetrics } from '../metrics.ts';
@@ -183,10 +190,36 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
     );
   }
 
-  /** Settles one entry; returns when it is acked, dead-lettered, or the sender stops. */
-  async function deliver(entry: Entry): Promise<void> {
+  /**
+   * Settles one entry inside its consumer span (the parent: the context in its headers, so the
+   * Bot API call is part of the player's trace); returns when it is acked, dead-lettered, or
+   * the sender stops.
+   */
+  function traceDelivery(entry: Entry): Promise<void> {
+    const { m } = entry;
+    const facts = {
+      subject: m.subject,
+      msgId: entry.msgId,
+      stream: m.info.stream,
+      streamSeq: m.seq,
+      deliveryCount: m.info.deliveryCount,
+    };
+    return withSpan(
+      `process ${subjectTemplate(m.subject)}`,
+      {
+        kind: SpanKind.CONSUMER,
+        parent: extractTrace(m.headers),
+        attributes: messageAttributes('process', facts, {
+          [TraceAttributes.chat]: entry.send.chatId,
+        }),
+      },
+      (span) => deliver(entry, traceIdOf(span)),
+    );
+  }
+
+  async function deliver(entry: Entry, traceId: string | undefined): Promise<void> {
     const { send, msgId } = entry;
-    const ctx = { chatId: send.chatId, msgId, editKey: send.editKey };
+    const ctx = { traceId, chatId: send.chatId, msgId, editKey: send.editKey };
     for (let attempt = 0; !stopping; ) {
       try {
         const before = await store.settledFor(msgId);
@@ -255,7 +288,7 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
   async function runChat(chatId: string, queue: Entry[]): Promise<void> {
     while (queue.length > 0 && !stopping) {
       const entry = queue[0]!;
-      await deliver(entry);
+      await traceDelivery(entry);
       if (stopping) break;
       queue.shift();
       bySeq.delete(entry.m.seq);

@@ -114,7 +114,15 @@ async function main(): Promise<void> {
     const toldAt = new Map<string, number>();
     const creates: { sessionId: string; vmName: string }[] = [];
     let lastDecision = 0;
+    // When the session actors' requests reached the allocator's command stream (the mapped,
+    // partitioned subjects): tells the session step's share of the time from the allocator's.
+    const reqAt: number[] = [];
     const subs = [
+      env.nc.subscribe('respawn.alloc.*.cmd.request.*', {
+        callback: () => {
+          reqAt.push(performance.now());
+        },
+      }),
       env.nc.subscribe(eventsOf(ActorKinds.alloc), {
         callback: (_e, m) => {
           const d = AllocDecided.decode(m.data);
@@ -191,6 +199,12 @@ async function main(): Promise<void> {
         .filter((x) => Number.isFinite(x))
         .sort((a, b) => a - b);
     const decide = latencies(decidedAt);
+    reqAt.sort((a, b) => a - b);
+    const since = (t: number | undefined): string => ((t ?? NaN) - t0).toFixed(0);
+    out(
+      `requests reached the allocator: ${reqAt.length}, half by ${since(percentile(reqAt, 50))} ms, ` +
+        `the last at ${since(reqAt.at(-1))} ms; last decision at ${since(lastDecision)} ms`,
+    );
     const told = latencies(toldAt);
     const alloc = (
       await env.db.knex('rt_state').select('state').where({ actor: 'alloc', key: REGION })

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { natsServerBin } from '../harness/index.ts';
+import { TEST_NATS_ENV } from './nats-servers.ts';
 import { readRepo, repoPath } from './support.ts';
 
 const run = promisify(execFile);
@@ -72,6 +73,8 @@ describe('deploy/nats/cluster', () => {
   it.each(NODES)('%s is a valid configuration for nats-server -t', async (file) => {
     const { stdout, stderr } = await run(natsServerBin(), ['-c', repoPath(file), '-t'], {
       cwd: repoPath('deploy/nats/cluster'),
+      // The nodes include ../auth.conf, whose passwords come from the environment.
+      env: { ...process.env, ...TEST_NATS_ENV },
     });
     expect(`${stdout}${stderr}`).toContain('is valid');
   });

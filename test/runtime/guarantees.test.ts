@@ -353,8 +353,9 @@ describe('retries', () => {
     let b = '';
     for (let i = 0; b === ''; i++) if (partitionOf(`other${i}`) === partitionOf(a)) b = `other${i}`;
     const order: string[] = [];
+    // Two retries of 1.25–2.5 s each: room for b's five transactions on a loaded machine.
     await startWorker({
-      backoff: { baseMs: 400, maxMs: 400 },
+      backoff: { baseMs: 2_500, maxMs: 2_500 },
       parkPollMs: 20,
       onSettled: (p, o) => order.push(`${p.msgId}:${o.kind}`),
     });

@@ -1,8 +1,9 @@
 /**
  * The reconciler: with each periodic refresh the allocator lists Respawn's VMs in Azure and
- * deletes those no reservation explains. A VM left running by a crash (here: created
- * directly in the ARM fake through the real SDK, tagged as a session VM) is deleted after
- * the refresh timer fires on a manual clock; a live session's VM is left alone.
+ * compares them with its reservations. A VM left running by a crash (here: created directly
+ * in the ARM fake through the real SDK, tagged as a session VM) is deleted once two
+ * inventories a grace period apart agree it is an orphan; a live session's VM is left
+ * alone; a session whose VM vanished from Azure is resumed on a new one. On a manual clock.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
@@ -21,6 +22,7 @@ import {
   defaultSessionConfig,
   type SessionState,
 } from '../../actors/session/index.ts';
+import type { AllocState } from '../../actors/allocator/index.ts';
 import {
   createWorker,
   manualClock,
@@ -73,6 +75,7 @@ beforeAll(async () => {
       createAllocatorActor({
         ...defaultAllocatorConfig,
         refreshMs: REFRESH_MS,
+        reconcileGraceMs: REFRESH_MS,
       }) as unknown as ActorDefinition,
     ],
   });
@@ -99,7 +102,20 @@ async function decisions(): Promise<{ decision: string; vmName?: string | undefi
   );
 }
 
-it('deletes an orphan VM at the next refresh and keeps the live session’s VM', async () => {
+async function allocState(): Promise<AllocState> {
+  const rows = await env.db
+    .knex('rt_state')
+    .select<{ state: AllocState }[]>('state')
+    .where({ actor: 'alloc', key: REGION });
+  return rows[0]!.state;
+}
+
+/** Fires the allocator's refresh timer; the usage and inventory it brings are handled. */
+function refresh(): void {
+  clock.advance(REFRESH_MS + 1_000);
+}
+
+it('deletes an orphan VM after the grace period, keeps the live session’s VM, and resumes a session whose VM vanished', async () => {
   // A live session: its VM is explained by a reservation.
   await env.js.publish(
     cmdSubject(ActorKinds.session, 'live', 'start'),
@@ -144,8 +160,15 @@ it('deletes an orphan VM at the next refresh and keeps the live session’s VM',
   expect(arm.state.vm(orphan)?.provisioningState).toBe('Succeeded');
   expect((await decisions()).filter((d) => d.decision === 'orphan')).toEqual([]);
 
-  // The refresh timer fires; the inventory it brings names the orphan.
-  clock.advance(REFRESH_MS + 1_000);
+  // The refresh timer fires; the inventory it brings names the orphan: noted, not deleted.
+  refresh();
+  await eventually(
+    'the orphan is noted',
+    async () => (await allocState()).orphans?.[orphan] !== undefined,
+  );
+  expect(arm.state.vm(orphan)?.provisioningState).toBe('Succeeded');
+  // A grace period later it is still there and still unexplained: deleted.
+  refresh();
   await eventually('the orphan is deleted', () =>
     Promise.resolve(arm.state.vm(orphan) === undefined),
   );
@@ -157,4 +180,33 @@ it('deletes an orphan VM at the next refresh and keeps the live session’s VM',
   // The player's disk is never the reconciler's to delete.
   expect(arm.state.disk('disk-ghost')).toBeDefined();
   expect((await session('live'))?.phase).toBe('provisioning');
+
+  // The live session's VM vanishes from Azure behind Respawn's back (deleted, or evicted
+  // with no notice): two inventories later the session is on a new VM with the same disk.
+  const before = (await session('live'))!;
+  const disks = arm.state.vm(liveVm)!.dataDisks.map((d) => d.name);
+  expect(disks).toHaveLength(1);
+  await provider.deleteVm(liveVm, { nicName: `${liveVm}-nic` });
+  refresh();
+  await eventually(
+    'the missing VM is noted',
+    async () => (await allocState()).missing?.[liveVm] !== undefined,
+  );
+  refresh();
+  await eventually('the session is on a new VM', async () => {
+    const s = await session('live');
+    return (
+      s?.vmName !== undefined &&
+      s.vmName !== liveVm &&
+      arm.state.vm(s.vmName)?.provisioningState === 'Succeeded'
+    );
+  });
+  const after = (await session('live'))!;
+  expect(after.allocation).toBe(before.allocation + 1);
+  // Same disk: the player's, which the vanished VM's deletion left alone.
+  expect(arm.state.vm(after.vmName!)!.dataDisks.map((d) => d.name)).toEqual(disks);
+  const released = (await decisions()).filter(
+    (d) => d.decision === 'released' && d.vmName === liveVm,
+  );
+  expect(released).toHaveLength(1);
 }, 60_000);

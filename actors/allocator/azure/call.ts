@@ -1,5 +1,13 @@
 /** How every provider call runs: a deadline, classification of failures, one log line. */
 import type { Logger } from 'pino';
+import {
+  SpanKind,
+  TraceAttributes,
+  openSpan,
+  runInContext,
+  spanError,
+  traceIdOf,
+} from '../../../contracts/index.ts';
 import { DeadlineExceeded, classifyProviderError } from './classify.ts';
 import { ProviderError, ProviderErrorKinds } from './port.ts';
 
@@ -31,8 +39,16 @@ export function createCaller(log: Logger): Caller {
           controller.abort();
         }, timeoutMs);
       });
+      // A client span per SDK call, under the effect's span; the SDK's HTTP calls nest in it.
+      const { span, ctx } = openSpan(`azure ${operation}`, {
+        kind: SpanKind.CLIENT,
+        attributes: { [TraceAttributes.operation]: operation },
+      });
       try {
-        const result = await Promise.race([fn(controller.signal), deadline]);
+        const result = await Promise.race([
+          runInContext(ctx, () => fn(controller.signal)),
+          deadline,
+        ]);
         log.debug(
           { op: operation, ...fields, ms: Math.round(performance.now() - started) },
           'azure call done',
@@ -41,8 +57,10 @@ export function createCaller(log: Logger): Caller {
       } catch (err) {
         const error = classifyProviderError(err, operation);
         const level = error.kind === ProviderErrorKinds.notFound ? 'debug' : 'warn';
+        if (error.kind !== ProviderErrorKinds.notFound) spanError(span, error.message, error.code);
         log[level](
           {
+            traceId: traceIdOf(span),
             op: operation,
             ...fields,
             ms: Math.round(performance.now() - started),
@@ -57,6 +75,7 @@ export function createCaller(log: Logger): Caller {
         throw error;
       } finally {
         clearTimeout(timer);
+        span.end();
       }
     },
 

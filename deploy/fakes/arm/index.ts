@@ -23,3 +23,4 @@ export {
   type VmSizeInfo,
 } from './model.ts';
 export { CapacityCodes, type CapacityCode } from './errors.ts';
+export { FAKE_VM_HEADER } from './imds.ts';

@@ -1,12 +1,16 @@
 /**
  * Runs the fake ARM on its own, for `npm start` without Azure credentials:
  *   node --import tsx deploy/fakes/arm/main.ts
- * Prints one JSON line with its URL and certificate path; Ctrl-C stops it.
+ * Logs (pino JSON) its URL and the path of the CA certificate to trust; SIGTERM or SIGINT
+ * stops it.
  */
 import { z } from 'zod';
+import { createRootLogger } from '../../../actors/log.ts';
 import { startArmFake } from './server.ts';
 
-const Env = z.object({
+/** Its environment, validated at start (exported for the compose test). */
+export const ArmFakeEnv = z.object({
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ARM_FAKE_HOST: z.string().default('127.0.0.1'),
   ARM_FAKE_PORT: z.coerce.number().int().min(0).max(65535).default(4443),
   ARM_FAKE_SUBSCRIPTION: z.string().min(1).default('00000000-0000-0000-0000-000000000000'),
@@ -22,15 +26,15 @@ const Env = z.object({
 const QuotaJson = z.record(z.string(), z.number().int().min(0));
 
 async function main(): Promise<void> {
-  const parsed = Env.safeParse(process.env);
+  const boot = createRootLogger({ level: 'info', name: 'arm-fake' });
+  const parsed = ArmFakeEnv.safeParse(process.env);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    console.error(
-      `invalid configuration: ${issue?.path.join('.') ?? '?'}: ${issue?.message ?? ''}`,
-    );
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    boot.fatal({ problems }, `invalid configuration: ${problems.join('; ')}`);
     process.exit(2);
   }
   const env = parsed.data;
+  const log = createRootLogger({ level: env.LOG_LEVEL, name: 'arm-fake' });
   let quotas: Record<string, number> | undefined;
   if (env.ARM_FAKE_QUOTAS !== undefined) {
     let json: unknown;
@@ -41,7 +45,7 @@ async function main(): Promise<void> {
     }
     const q = QuotaJson.safeParse(json);
     if (!q.success) {
-      console.error('invalid configuration: ARM_FAKE_QUOTAS must be a JSON object of integers');
+      boot.fatal('invalid configuration: ARM_FAKE_QUOTAS must be a JSON object of integers');
       process.exit(2);
     }
     quotas = q.data;
@@ -57,17 +61,30 @@ async function main(): Promise<void> {
     port: env.ARM_FAKE_PORT,
     ...(quotas === undefined ? {} : { quotas }),
   });
-  console.log(
-    JSON.stringify({ msg: 'arm fake listening', url: fake.url, caCertPath: fake.caCertPath }),
-  );
-  const stop = (): void => {
+  log.info({ url: fake.url, caCertPath: fake.caCertPath }, 'arm fake listening');
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'arm fake stopping');
     fake.stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
+      () => {
+        log.info('arm fake stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'arm fake did not stop cleanly');
+        process.exit(1);
+      },
     );
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
 }
 
-void main();
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((err: unknown) => {
+    createRootLogger({ level: 'info', name: 'arm-fake' }).fatal({ err }, 'arm fake failed');
+    process.exit(1);
+  });
+}

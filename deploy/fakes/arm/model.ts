@@ -250,5 +250,7 @@ export interface ArmRequest {
 export interface ArmReply {
   status: number;
   body?: unknown;
+  /** A plain-text body instead (IMDS's `format=text`). */
+  text?: string;
   headers?: Record<string, string>;
 }

@@ -1,13 +1,13 @@
 /**
  * The fake's HTTP face: ARM's URL shapes (subscription, resource group, provider, type, name),
- * `api-version` and a bearer token required, injected faults, and IMDS scheduled events.
+ * `api-version` and a bearer token required, injected faults, and IMDS (`imds.ts`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { z } from 'zod';
 import { deleteVm, getVm, listVms, putVm } from './compute.ts';
 import { control } from './control.ts';
 import { ArmError } from './errors.ts';
-import { preempt, scheduledEvents, startEvents } from './eviction.ts';
+import { preempt } from './eviction.ts';
+import { imds } from './imds.ts';
 import type { ArmReply, ArmRequest, Fault } from './model.ts';
 import { deleteNic, getNic, listNics, putNic } from './network.ts';
 import {
@@ -21,7 +21,6 @@ import {
   putSnapshot,
 } from './storage.ts';
 import type { World } from './world.ts';
-import { parseBody } from './wire.ts';
 
 const MAX_BODY_BYTES = 1_000_000;
 
@@ -36,8 +35,6 @@ const USAGE_LABELS: Record<string, string> = {
   cores: 'Total Regional vCPUs',
   lowPriorityCores: 'Total Regional Low-priority vCPUs',
 };
-
-const StartRequests = z.object({ StartRequests: z.array(z.object({ EventId: z.string() })) });
 
 type Handler = (world: World, req: ArmRequest, name: string | undefined) => ArmReply;
 
@@ -148,33 +145,17 @@ function faultError(fault: Fault): ArmError {
 
 function send(res: ServerResponse, world: World, reply: ArmReply): void {
   const headers: Record<string, string> = { 'x-ms-request-id': world.rng.uuid(), ...reply.headers };
+  if (reply.text !== undefined) {
+    headers['Content-Type'] = 'text/plain; charset=utf-8';
+    res.writeHead(reply.status, headers).end(reply.text);
+    return;
+  }
   if (reply.body === undefined) {
     res.writeHead(reply.status, headers).end();
     return;
   }
   headers['Content-Type'] = 'application/json; charset=utf-8';
   res.writeHead(reply.status, headers).end(JSON.stringify(reply.body));
-}
-
-function metadata(
-  world: World,
-  method: string,
-  url: URL,
-  req: IncomingMessage,
-  body: unknown,
-): ArmReply {
-  if (req.headers.metadata !== 'true') {
-    return { status: 400, body: { error: 'Bad request. Required metadata header not specified' } };
-  }
-  if (method === 'POST') {
-    const started = startEvents(
-      world,
-      parseBody(StartRequests, body).StartRequests.map((r) => r.EventId),
-    );
-    return { status: started > 0 ? 200 : 404 };
-  }
-  // One server plays IMDS for every fake VM, so the VM names itself with `vm`.
-  return { status: 200, body: scheduledEvents(world, url.searchParams.get('vm') ?? '') };
 }
 
 async function route(
@@ -187,8 +168,8 @@ async function route(
   const path = url.pathname.replace(/\/+$/, '');
   const body = parseJsonBody(await readBody(req));
   if (path.toLowerCase() === '/healthz') return { status: 200, body: { ok: true } };
-  if (path.toLowerCase() === '/metadata/scheduledevents')
-    return metadata(world, method, url, req, body);
+  if (path.toLowerCase().startsWith('/metadata/'))
+    return imds(world, method, path.toLowerCase(), url, req, body);
   if (path.toLowerCase().startsWith('/_fake/')) return control(world, method, path, body);
 
   if (!/^Bearer \S+/.test(req.headers.authorization ?? '')) {

@@ -1,0 +1,143 @@
+/**
+ * Windowed partitions (contracts/streams.ts PARTITION_WINDOWS, actors/runtime/ownership.ts):
+ * one hot key whose consumer hands out many deliveries at once, as the allocator's region
+ * does. Real worker processes with `RESPAWN_PARTITION_WINDOWS=demo=64`: the hot key's
+ * messages are applied in publish order, each exactly once, many per transaction, while the
+ * owning worker is killed with SIGKILL or paused with SIGSTOP and another takes over.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ChildProcess } from 'node:child_process';
+import {
+  addedEvents,
+  demoStates,
+  eventually,
+  exited,
+  publishAdds,
+  spawnWorker,
+  startRuntimeEnv,
+  type RuntimeEnv,
+} from '../support/runtime-env.ts';
+
+const HOT = 'hot';
+const TOTAL = 3_000;
+const WINDOWED = { RESPAWN_PARTITION_WINDOWS: 'demo=64' };
+
+let env: RuntimeEnv;
+let workers: ChildProcess[] = [];
+
+beforeEach(async () => {
+  env = await startRuntimeEnv();
+});
+afterEach(async () => {
+  for (const w of workers) {
+    if (w.exitCode === null && w.signalCode === null) {
+      w.kill('SIGCONT');
+      w.kill('SIGKILL');
+    }
+  }
+  await Promise.all(workers.map((w) => exited(w)));
+  workers = [];
+  await env.dispose();
+});
+
+async function handled(): Promise<number> {
+  const r = await env.db
+    .knex('rt_inbox')
+    .count<{ c: string }[]>({ c: '*' })
+    .where({ actor: 'demo' });
+  return Number(r[0]?.c ?? 0);
+}
+
+/** Live leases by owner. */
+async function leaseOwners(): Promise<Map<string, number>> {
+  const r = await env.db.knex.raw<{ rows: { owner: string; c: string }[] }>(
+    'select owner, count(*) as c from rt_lease where expires_at > now() group by owner',
+  );
+  const rows = r.rows;
+  return new Map(rows.map((r) => [r.owner, Number(r.c)]));
+}
+
+/** Publishes n = from..TOTAL to the hot key in chunks, so it goes on during a fault. */
+async function publishHot(from: number): Promise<void> {
+  for (let n = from; n <= TOTAL; n += 100)
+    await publishAdds(env.js, HOT, n, Math.min(TOTAL, n + 99));
+}
+
+async function expectHotInOrderOnce(): Promise<void> {
+  await eventually('every hot message handled', async () => (await handled()) >= TOTAL, 90_000);
+  const hot = (await demoStates(env.db)).get(HOT);
+  expect(hot).toBeDefined();
+  expect({ count: hot!.count, outOfOrder: hot!.outOfOrder, lastN: hot!.lastN }).toEqual({
+    count: TOTAL,
+    outOfOrder: 0,
+    lastN: TOTAL,
+  });
+  // Many messages per transaction: one state write (version) per batch, not per message.
+  expect(hot!.version).toBeLessThan(TOTAL / 2);
+  await eventually('every emitted event published', async () => {
+    const r = await env.db.knex('rt_outbox').count<{ c: string }[]>({ c: '*' });
+    return Number(r[0]?.c ?? 0) === 0;
+  });
+  const ns = (await addedEvents(env.js, env.jsm)).filter((e) => e.key === HOT).map((e) => e.n);
+  expect(ns.length).toBe(TOTAL);
+  expect(new Set(ns).size).toBe(TOTAL);
+}
+
+async function ownerStarted(): Promise<string> {
+  let owner = '';
+  await eventually('the first worker owns every windowed partition', async () => {
+    const owners = await leaseOwners();
+    const [entry] = [...owners.entries()];
+    owner = entry?.[0] ?? '';
+    return owners.size === 1 && entry?.[1] === 64;
+  });
+  return owner;
+}
+
+describe('a hot key on a windowed partition, two worker processes', () => {
+  it('stays in order and exactly once when the owner is killed with SIGKILL', async () => {
+    const owner = spawnWorker(env, WINDOWED);
+    workers.push(owner);
+    const first = await ownerStarted();
+    workers.push(spawnWorker(env, WINDOWED));
+    const publishing = publishHot(1);
+    await eventually('a quarter handled', async () => (await handled()) >= TOTAL / 4, 60_000);
+    owner.kill('SIGKILL');
+    const killedAt = Date.now();
+    const before = await handled();
+    await eventually(
+      'another worker goes on',
+      async () => (await handled()) > before + 100,
+      30_000,
+    );
+    const takeoverMs = Date.now() - killedAt;
+    await publishing;
+    await expectHotInOrderOnce();
+    const owners = await leaseOwners();
+    expect(owners.has(first)).toBe(false);
+    expect(owners.size).toBe(1);
+    console.log(`windowed partition taken over ${takeoverMs} ms after kill -9`);
+    // Lease expiry (4 s) + ack_wait (3 s) + a renewal period, with room for a loaded machine.
+    expect(takeoverMs).toBeLessThan(20_000);
+  });
+
+  it('a paused owner loses its partitions and, resumed, neither doubles nor reorders', async () => {
+    const owner = spawnWorker(env, WINDOWED);
+    workers.push(owner);
+    const first = await ownerStarted();
+    workers.push(spawnWorker(env, WINDOWED));
+    const publishing = publishHot(1);
+    await eventually('a quarter handled', async () => (await handled()) >= TOTAL / 4, 60_000);
+    owner.kill('SIGSTOP');
+    const before = await handled();
+    await eventually(
+      'another worker goes on',
+      async () => (await handled()) > before + 100,
+      30_000,
+    );
+    expect((await leaseOwners()).has(first)).toBe(false);
+    owner.kill('SIGCONT');
+    await publishing;
+    await expectHotInOrderOnce();
+  });
+});
