@@ -149,9 +149,22 @@ const resolved = (s: ComposeService): Record<string, string | undefined> =>
   Object.fromEntries(
     Object.entries(s.environment ?? {}).map(([k, v]) => [
       k,
-      v === null ? undefined : v.replace(/\$\{[A-Z0-9_]+:-([^}]*)\}/g, '$1'),
+      v === null
+        ? undefined
+        : v
+            .replace(/\$\{[A-Z0-9_]+:-([^}]*)\}/g, '$1')
+            // `${NAME:?why}`: required from the shell; a value of the accepted shape stands in.
+            .replace(/\$\{[A-Z0-9_]+:\?[^}]*\}/g, 'ShellProvided_secret_0001'),
     ]),
   );
+
+/** Variables nats-server expands in Respawn's configuration files (`$NAME`). */
+function natsConfigVariables(): string[] {
+  const text = ['respawn.conf', 'respawn-secure.conf', 'auth.conf']
+    .map((f) => readRepo(`./deploy/nats/${f}`))
+    .join('\n');
+  return [...new Set([...text.matchAll(/\$([A-Z][A-Z0-9_]+)/g)].map((m) => m[1]!))];
+}
 
 /** Where the process listens, by the code's own defaults and the service's variables. */
 function listenPort(s: ComposeService): number | undefined {
@@ -261,16 +274,34 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('keeps JetStream storage on the NATS volume', () => {
+  it('runs NATS with its users, every included file mounted, JetStream on the volume', () => {
     const nats = compose.services.nats!;
-    const conf = (nats.volumes ?? []).find((v) => v.endsWith('respawn.conf:ro'))!;
-    const storeDir = /store_dir:\s*"([^"]+)"/.exec(readRepo(conf.split(':')[0]!))?.[1];
+    const mounts = new Map(
+      (nats.volumes ?? [])
+        .filter((v) => v.startsWith('.'))
+        .map((v) => [v.split(':')[1]!, v.split(':')[0]!] as const),
+    );
+    const [flag, target] = nats.command as string[];
+    expect(flag).toBe('-c');
+    const main = mounts.get(target!);
+    expect(main, `${target} is mounted`).toBe('./deploy/nats/respawn-secure.conf');
+    // Every `include` resolves to a mounted file next to it, as on the host.
+    const includes = [...readRepo(main!).matchAll(/^include\s+\.\/(\S+)/gm)].map((m) => m[1]!);
+    expect(includes).toEqual(['respawn.conf', 'auth.conf']);
+    for (const f of includes) expect(mounts.get(`/etc/nats/${f}`)).toBe(`./deploy/nats/${f}`);
+    const storeDir = /store_dir:\s*"([^"]+)"/.exec(readRepo('./deploy/nats/respawn.conf'))?.[1];
     const volumeTargets = (nats.volumes ?? [])
       .filter((v) => !v.startsWith('.'))
       .map((v) => v.split(':')[1]!);
     expect(storeDir).toBeDefined();
     expect(volumeTargets.some((t) => storeDir!.startsWith(`${t}/`))).toBe(true);
-    expect(nats.command).toEqual(['-c', conf.split(':')[1], '-m', '8222']);
+    // The passwords auth.conf reads reach the server, and the clients log in as their user.
+    const wanted = [...readRepo('./deploy/nats/auth.conf').matchAll(/\$(RESPAWN_NATS_[A-Z_]+)/g)];
+    expect(Object.keys(nats.environment ?? {}).sort()).toEqual(
+      [...new Set(wanted.map((m) => m[1]!))].sort(),
+    );
+    expect(compose.services.actors!.environment?.NATS_USER).toBe('actors');
+    expect(compose.services.gateway!.environment?.NATS_USER).toBe('gateway');
   });
 
   it.each(ours)('%s runs an entry point that exists and is in its image', (_, s) => {
@@ -295,7 +326,12 @@ describe('docker-compose.yml', () => {
     const sources = productSources();
     const unread: string[] = [];
     for (const [name, s] of services) {
-      const known = s.image === undefined ? undefined : IMAGE_VARIABLES[s.image];
+      const known =
+        name === 'nats'
+          ? natsConfigVariables()
+          : s.image === undefined
+            ? undefined
+            : IMAGE_VARIABLES[s.image];
       for (const key of Object.keys(s.environment ?? {})) {
         if (s.build === undefined) {
           if (!(known ?? []).includes(key)) unread.push(`${name}: ${key}`);
@@ -309,7 +345,10 @@ describe('docker-compose.yml', () => {
     const sources = productSources();
     const names = [...readRepo('docker-compose.yml').matchAll(INTERPOLATION)].map((m) => m[1]!);
     expect(names.length).toBeGreaterThan(0);
-    for (const n of names) expect(readersOf(n, sources), n).not.toEqual([]);
+    const nats = natsConfigVariables();
+    for (const n of names) {
+      if (!nats.includes(n)) expect(readersOf(n, sources), n).not.toEqual([]);
+    }
   });
 
   it('sets values the processes accept (interpolations at their defaults)', () => {
