@@ -18,6 +18,7 @@ export const AllocVerbs = {
   deleteResult: 'delete_result',
   usage: 'usage',
   inventory: 'inventory',
+  drain: 'drain',
 } as const;
 
 /** Kinds of provider failure the allocator reacts to differently. */
@@ -91,6 +92,16 @@ export const AllocInventory = defineMessage('alloc.inventory.v1', {
       purpose: z.string().max(64).optional(),
     }),
   ),
+});
+
+/**
+ * Operator → allocator: drain the region (no new VM is placed there; requests, resumes
+ * included, are refused with the reason, and those waiting in line are told), or undrain it.
+ * Sessions already on a VM play on until they stop.
+ */
+export const AllocDrain = defineMessage('alloc.drain.v1', {
+  draining: z.boolean(),
+  reason: z.string().min(1).max(200),
 });
 
 /** Allocator → everyone: what it decided (`evt.reserved`, `evt.queued`, `evt.cold`, …). */

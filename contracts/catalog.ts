@@ -14,6 +14,7 @@ import {
   AllocRelease,
   AllocRequest,
   AllocUsage,
+  AllocDrain,
   AllocVerbs,
   AzureArchiveDisk,
   AzureCreateVm,
@@ -280,6 +281,9 @@ export const Catalog: readonly CatalogEntry[] = [
   ]),
   entry('AllocUsage', AllocUsage, "The region's quota usage", [
     cmd('alloc', AllocVerbs.usage, [S.azureEffects, S.operators]),
+  ]),
+  entry('AllocDrain', AllocDrain, 'Drain the region (no new VMs there) or undrain it', [
+    cmd('alloc', AllocVerbs.drain, [S.operators, S.otherServices]),
   ]),
   entry('AllocInventory', AllocInventory, 'The VMs Azure has in the region', [
     cmd('alloc', AllocVerbs.inventory, [S.azureEffects]),

@@ -78,6 +78,7 @@ export {
   AllocRelease,
   AllocRequest,
   AllocUsage,
+  AllocDrain,
   AllocVerbs,
   AzureArchiveDisk,
   AzureCreateVm,

@@ -44,6 +44,7 @@ import {
   AllocCreateResult,
   AllocDeleteResult,
   AllocUsage,
+  AllocDrain,
   AllocInventory,
   AllocDecided,
   AzureCreateVm,
@@ -594,6 +595,10 @@ const table: readonly Row[] = [
       'limit fractional',
       { type: AllocUsage.type, at: AT, usages: [{ name: 'x', current: 1, limit: 1.5 }] },
     ],
+  ]),
+  row(AllocDrain, { draining: true, reason: 'maintenance until 18:00' }, [
+    ['reason empty', { type: AllocDrain.type, draining: true, reason: '' }],
+    ['draining missing', { type: AllocDrain.type, reason: 'x' }],
   ]),
   row(
     AllocInventory,

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   AllocCreateResult,
   AllocDecided,
+  AllocDrain,
   AllocDeleteResult,
   AllocInventory,
   AllocRelease,
@@ -61,6 +62,32 @@ const withQuota = (spot: number, od: number): AllocState =>
   handle(initialAllocState(), AllocUsage, usage(spot, od)).state;
 
 describe('allocator actor', () => {
+  it('drains a region: refuses new requests and tells those in line, until undrained', () => {
+    let s = withQuota(4, 0);
+    const a = handle(s, AllocRequest, req(1));
+    s = handle(a.state, AllocRequest, req(2)).state; // s2 waits: room for one VM only
+    expect(s.queue.map((q) => q.sessionId)).toEqual(['s2']);
+    const d = handle(s, AllocDrain, { draining: true, reason: 'maintenance' });
+    const failed = of(d, SessionAllocFailed);
+    expect(failed.map((f) => f.sessionId)).toEqual(['s2']);
+    expect(failed[0]!.reason).toMatch(/closed for new sessions \(maintenance\)/);
+    expect(d.state.queue).toEqual([]);
+    // The running VM is left alone.
+    expect(Object.values(d.state.reservations).map((r) => r.sessionId)).toEqual(['s1']);
+    const refused = handle(d.state, AllocRequest, req(3));
+    expect(of(refused, AzureCreateVm)).toEqual([]);
+    expect(of(refused, SessionAllocFailed).map((f) => f.sessionId)).toEqual(['s3']);
+    expect(of(refused, AllocDecided).map((x) => x.decision)).toEqual(['failed']);
+    const open = handle(refused.state, AllocDrain, { draining: false, reason: 'done' });
+    expect(open.state.draining).toBeUndefined();
+    const released = handle(open.state, AllocRelease, {
+      sessionId: 's1',
+      playerId: 'p1',
+      reason: 'stopped',
+    });
+    const served = handle(released.state, AllocRequest, req(4));
+    expect(of(served, SessionAllocFailed)).toEqual([]);
+  });
   it('tells those still waiting their place once, when the first quota report leaves no room', () => {
     let s = initialAllocState();
     for (const n of [1, 2, 3]) s = handle(s, AllocRequest, req(n)).state;

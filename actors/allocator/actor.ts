@@ -12,6 +12,7 @@ import {
   AllocRelease,
   AllocRequest,
   AllocUsage,
+  AllocDrain,
   AzureCreateVm,
   AzureDeleteVm,
   AzureRefresh,
@@ -218,6 +219,23 @@ function retryLater(
   st.timers.push({ name: `retry:${vmName}`, at: new Date(ctx.now.getTime() + delayMs) });
 }
 
+/** A request the drained region will not serve: the session goes back to idle, told why. */
+function refuse(
+  st: Step,
+  ctx: HandlerContext,
+  sessionId: string,
+  playerId: string,
+  reason: string,
+): void {
+  st.emit.push(
+    decided(ctx, 'failed', { sessionId, detail: `region draining: ${reason}` }),
+    emit(SessionAllocFailed, cmdSubject(ActorKinds.session, playerId, 'alloc_failed'), {
+      sessionId,
+      reason: `the ${ctx.key} region is closed for new sessions (${reason})`,
+    }),
+  );
+}
+
 /** True once `since` (ISO) lies at least the grace period before now. */
 function overdue(cfg: AllocatorConfig, since: string, ctx: HandlerContext): boolean {
   return ctx.now.getTime() - Date.parse(since) >= cfg.reconcileGraceMs;
@@ -291,6 +309,7 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
       AllocDeleteResult,
       AllocUsage,
       AllocInventory,
+      AllocDrain,
     ],
     handle(state, msg, ctx): Result {
       const st: Step = { s: state, emit: [], timers: [] };
@@ -305,6 +324,10 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
               (q) => q.sessionId === msg.sessionId && q.allocation === msg.allocation,
             );
           if (known) return done();
+          if (st.s.draining !== undefined) {
+            refuse(st, ctx, msg.sessionId, msg.playerId, st.s.draining.reason);
+            return done();
+          }
           const q: QueueEntry = {
             sessionId: msg.sessionId,
             playerId: msg.playerId,
@@ -446,6 +469,18 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
         }
         case AllocInventory.type: {
           reconcile(cfg, st, ctx, msg.vms);
+          return done();
+        }
+        case AllocDrain.type: {
+          if (!msg.draining) {
+            const { draining: _was, ...rest } = st.s;
+            st.s = rest;
+            return done();
+          }
+          st.s = { ...st.s, draining: { since: iso(ctx.now), reason: msg.reason } };
+          // Those waiting in line would never be served here: tell them now.
+          for (const q of st.s.queue) refuse(st, ctx, q.sessionId, q.playerId, msg.reason);
+          st.s = { ...st.s, queue: [] };
           return done();
         }
         case TimerFired.type: {

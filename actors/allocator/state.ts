@@ -42,6 +42,8 @@ export const AllocState = z.object({
   refreshing: z.boolean(),
   /** Reconciler: VMs with our tags and no reservation, by name → first seen (ISO time). */
   orphans: z.record(z.string(), z.string()).optional(),
+  /** Set by an operator's drain: no new VM is placed in this region meanwhile. */
+  draining: z.object({ since: z.string(), reason: z.string() }).optional(),
   /** Reconciler: running reservations whose VM Azure no longer lists → first missed. */
   missing: z.record(z.string(), z.string()).optional(),
 });
