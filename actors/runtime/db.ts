@@ -114,6 +114,17 @@ export class RuntimeTablesMigration extends Migration {
   }
 }
 
+/** The trace context of the message that set a timer, for its firing to link to. */
+export class TimerTraceMigration extends Migration {
+  override up(): void {
+    this.addSql('alter table rt_timer add column trace jsonb');
+  }
+
+  override down(): void {
+    this.addSql('alter table rt_timer drop column if exists trace');
+  }
+}
+
 /** Leases on windowed partitions (ownership.ts): one owning worker per hot partition. */
 export class LeaseMigration extends Migration {
   override up(): void {
@@ -175,6 +186,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
         { name: 'Migration20261126_runtime', class: RuntimeTablesMigration },
         { name: 'Migration20261126_parking', class: ParkingMigration },
         { name: 'Migration20261127_lease', class: LeaseMigration },
+        { name: 'Migration20261127_timer_trace', class: TimerTraceMigration },
         ...(opts.migrations ?? []),
       ],
       transactional: true,

@@ -13,6 +13,7 @@
 import type { Knex } from 'knex';
 import {
   ErrorCodes,
+  HeaderNames,
   RespawnError,
   RetryableError,
   TIMER_VERB,
@@ -23,6 +24,7 @@ import {
 } from '../../contracts/index.ts';
 import type { ActorDefinition, HandlerContext, PersistRecord, TimerOp } from './actor.ts';
 import {
+  carriedHeaders,
   classify,
   deadLetter,
   emissionRow,
@@ -209,7 +211,10 @@ export async function runBatch(
     const parkUpdates: { id: string; attempts: number; nextAt: Date; error: ErrorData }[] = [];
     const unparked: string[] = [];
     const outbox: OutboxInsert[] = [];
-    const timerOps = new Map<string, { kind: ActorKind; key: string; op: TimerOp }>();
+    const timerOps = new Map<
+      string,
+      { kind: ActorKind; key: string; op: TimerOp; trace: Record<string, string> }
+    >();
     const records = new Map<ActorKind, PersistRecord[]>();
     const firedTimers: string[] = [];
     const order = items.map((_, i) => i).sort((a, b) => items[a]!.streamSeq - items[b]!.streamSeq);
@@ -287,7 +292,12 @@ export async function runBatch(
         working.set(sk, { version: w.version, state: next, changed: true });
         for (const e of r.emit ?? []) outbox.push(emissionRow(p, e));
         for (const op of r.timers ?? []) {
-          timerOps.set(`${sk}\u0000${op.name}`, { kind: p.kind, key: p.key, op });
+          timerOps.set(`${sk}\u0000${op.name}`, {
+            kind: p.kind,
+            key: p.key,
+            op,
+            trace: traceOf(p),
+          });
         }
         if (r.records !== undefined && r.records.length > 0) {
           const list = records.get(p.kind) ?? [];
@@ -380,17 +390,24 @@ export async function runBatch(
       await persist(trx, list);
     }
     if (firedTimers.length > 0) await trx('rt_timer').whereIn('id', firedTimers).delete();
-    for (const { kind, key, op } of timerOps.values()) {
+    for (const { kind, key, op, trace } of timerOps.values()) {
       if ('cancel' in op) {
         await trx('rt_timer').where({ actor: kind, key, name: op.name }).delete();
       } else {
         await trx.raw(
-          `insert into rt_timer (actor, key, name, fire_at, data, emitted_at)
-           values (?, ?, ?, ?, ?::jsonb, null)
+          `insert into rt_timer (actor, key, name, fire_at, data, emitted_at, trace)
+           values (?, ?, ?, ?, ?::jsonb, null, ?::jsonb)
            on conflict (actor, key, name) do update
              set id = nextval('rt_timer_id_seq'), fire_at = excluded.fire_at,
-                 data = excluded.data, emitted_at = null`,
-          [kind, key, op.name, op.at, op.data === undefined ? null : JSON.stringify(op.data)],
+                 data = excluded.data, emitted_at = null, trace = excluded.trace`,
+          [
+            kind,
+            key,
+            op.name,
+            op.at,
+            op.data === undefined ? null : JSON.stringify(op.data),
+            Object.keys(trace).length === 0 ? null : JSON.stringify(trace),
+          ],
         );
       }
     }
@@ -437,6 +454,12 @@ export async function runBatch(
     }
     return { outcomes: outcomes.map((o) => o!), publish };
   });
+}
+
+/** The trace headers a delivery's emissions carry (its span's, else its own). */
+function traceOf(p: Prepared): Record<string, string> {
+  const { [HeaderNames.causationId]: _cause, ...trace } = carriedHeaders(p);
+  return trace;
 }
 
 /** The command a fired timer is delivered on. */

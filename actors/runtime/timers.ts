@@ -18,6 +18,8 @@ interface DueTimer {
   /** The driver returns timestamps as text. */
   fire_at: string | Date;
   data: unknown;
+  /** traceparent / tracestate of the message that set it (tracing.ts links the firing). */
+  trace: Record<string, string> | null;
 }
 
 export async function sweepTimers(
@@ -40,7 +42,7 @@ export async function sweepTimers(
           .forUpdate()
           .skipLocked(),
       )
-      .returning<DueTimer[]>(['id', 'actor', 'key', 'name', 'fire_at', 'data']);
+      .returning<DueTimer[]>(['id', 'actor', 'key', 'name', 'fire_at', 'data', 'trace']);
     if (due.length === 0) return [];
     const rows = due.map((t) => {
       const data = TimerFired.encode({
@@ -50,18 +52,22 @@ export async function sweepTimers(
         firedAt: opts.now.toISOString(),
         ...(t.data === null || t.data === undefined ? {} : { data: t.data as never }),
       });
+      const headers = { ...(t.trace ?? {}), [HeaderNames.type]: TimerFired.type };
       return {
         subject: timerSubject(t.actor, t.key),
         msg_type: TimerFired.type,
-        headers: JSON.stringify({ [HeaderNames.type]: TimerFired.type }),
+        headers: JSON.stringify(headers),
+        headerMap: headers,
         data: Buffer.from(data),
       };
     });
-    const ids = await trx('rt_outbox').insert(rows).returning<{ id: string | number }[]>(['id']);
+    const ids = await trx('rt_outbox')
+      .insert(rows.map(({ headerMap: _h, ...r }) => r))
+      .returning<{ id: string | number }[]>(['id']);
     return ids.map((r, i) => ({
       id: String(r.id),
       subject: rows[i]!.subject,
-      headers: { [HeaderNames.type]: TimerFired.type },
+      headers: rows[i]!.headerMap,
       data: rows[i]!.data,
     }));
   });

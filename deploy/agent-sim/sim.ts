@@ -99,14 +99,21 @@ export function createAgentSim(opts: AgentSimOptions): AgentSim {
   };
 
   async function post(agent: Agent, fields: ReportFields): Promise<boolean> {
-    const body = AgentReport.encode({
-      id: `sim-${randomUUID()}`,
-      vmName: agent.vmName,
-      sessionId: agent.sessionId,
-      playerId: agent.playerId,
-      at: now().toISOString(),
-      ...fields,
-    });
+    let body: Uint8Array;
+    try {
+      body = AgentReport.encode({
+        id: `sim-${randomUUID()}`,
+        vmName: agent.vmName,
+        sessionId: agent.sessionId,
+        playerId: agent.playerId,
+        at: now().toISOString(),
+        ...fields,
+      });
+    } catch (err) {
+      // A report the contract refuses is a bug here; it must not take the process down.
+      log.error({ err, vm: agent.vmName, kind: fields.kind }, 'report not sendable');
+      return false;
+    }
     const token = agentToken(opts.masterSecret, agent.vmName);
     // The same report (same id) is retried, so the gateway stores it once.
     for (let attempt = 1; attempt <= maxAttempts && !closed; attempt++) {
@@ -207,7 +214,14 @@ export function createAgentSim(opts: AgentSimOptions): AgentSim {
       case 'vm.preempt': {
         const agent = agents.get(e.vmName);
         if (agent !== undefined) {
-          void send(agent, { kind: 'preempt', eventId: e.eventId, notBefore: e.notBefore });
+          // Scheduled Events write NotBefore as an HTTP date; reports carry ISO-8601.
+          const at = Date.parse(e.notBefore);
+          const notBefore = Number.isNaN(at) ? undefined : new Date(at).toISOString();
+          void send(agent, {
+            kind: 'preempt',
+            eventId: e.eventId,
+            ...(notBefore === undefined ? {} : { notBefore }),
+          });
         }
         return;
       }

@@ -97,8 +97,10 @@ it('reports ready, heartbeats, relays a Preempt and stops with its VM', async ()
   expect(tokens.every((t) => t === agentToken(MASTER, vmName))).toBe(true);
   expect(reports.find((r) => r.kind === 'heartbeat')?.lastInputAt).toBeDefined();
 
-  const notBefore = new Date(Date.now() + 30_000).toISOString();
-  arm.emit({ type: 'vm.preempt', vmName, eventId: 'ev-1', notBefore, at });
+  // As Azure (and the ARM fake) write it: an HTTP date, whole seconds; reports carry ISO-8601.
+  const due = new Date(Math.floor((Date.now() + 30_000) / 1_000) * 1_000);
+  const notBefore = due.toISOString();
+  arm.emit({ type: 'vm.preempt', vmName, eventId: 'ev-1', notBefore: due.toUTCString(), at });
   await eventually('the preempt relayed', () =>
     Promise.resolve(reports.some((r) => r.kind === 'preempt')),
   );
