@@ -30,19 +30,15 @@ import type { Clock } from './clock.ts';
 import type { Database } from './db.ts';
 import { publishRows, sweepOutbox } from './outbox.ts';
 import { backoffDelay, settle, type Backoff } from './settle.ts';
-import { runBatch, type Outcome, type Prepared, type PublishRow } from './store.ts';
+import type { Outcome, Prepared, PublishRow } from './store.ts';
 import { sweepTimers } from './timers.ts';
 import { drainParked } from './park.ts';
 import type { RuntimeMetrics } from './metrics.ts';
 import { pruneInbox } from './outbox.ts';
 import { traceBatch, traceFields } from './tracing.ts';
-import {
-  RENEW_MS,
-  createOwnership,
-  leaseName,
-  type Ownership,
-  type PartitionSlot,
-} from './ownership.ts';
+import { createCommitter, retryOutcome } from './commit.ts';
+import { RENEW_MS } from './ownership.ts';
+import { consumerWindows, createWindowed, slotOf } from './windowed.ts';
 
 export interface WorkerOptions {
   nc: NatsConnection;
@@ -86,13 +82,6 @@ interface Pending {
   kind: ActorKind;
   partition: number;
   receivedAt: number;
-}
-
-/** Server-side expiry of one pull on a windowed partition; well under the lease (4 s). */
-const WINDOW_FETCH_MS = 1_000;
-
-function slotOf(p: { kind: ActorKind; partition: number }): string {
-  return `${p.kind}/${p.partition}`;
 }
 
 function headerRecord(m: JsMsg): Record<string, string> {
@@ -149,23 +138,22 @@ export function createWorker(opts: WorkerOptions): Worker {
   const busy = new Set<string>();
   const consumers = new Map<string, ConsumerMessages>();
   /** Partitions whose consumer hands out a window (> 1): pulled only while owned. */
-  const windowed = new Map<string, PartitionSlot>();
-  /** Windowed partitions given up (ownership lost, stopping): their queued deliveries are dropped. */
-  const abandoned = new Set<string>();
-  let ownership: Ownership | undefined;
-
-  /** Stops pulling a partition and forgets its queued deliveries; JetStream redelivers them. */
-  function abandon(slot: PartitionSlot): void {
-    const s = slotOf(slot);
-    if (abandoned.has(s)) return;
-    abandoned.add(s);
-    const c = consumers.get(s);
-    consumers.delete(s);
-    void c?.close();
-    const keep = queue.filter((p) => slotOf(p) !== s);
-    queue.length = 0;
-    for (const p of keep) queue.push(p);
-  }
+  const windowed = createWindowed({
+    js,
+    knex: opts.db.knex,
+    log,
+    stopping: () => stopping,
+    deliver: (m, slot) => {
+      queue.push({ m, kind: slot.kind, partition: slot.partition, receivedAt: performance.now() });
+      pump();
+    },
+    dropQueued: (slot) => {
+      const keep = queue.filter((p) => slotOf(p) !== slot);
+      queue.length = 0;
+      for (const p of keep) queue.push(p);
+    },
+    pulls: consumers,
+  });
   const timers: NodeJS.Timeout[] = [];
   let running = 0;
   let stopping = false;
@@ -187,11 +175,11 @@ export function createWorker(opts: WorkerOptions): Worker {
 
   /** The next batch: arrival order, skipping partitions already in a running batch. */
   function takeBatch(): Pending[] {
-    ownership?.checkExpiry();
+    windowed.checkExpiry();
     const batch: Pending[] = [];
     const rest: Pending[] = [];
     for (const p of queue) {
-      if (abandoned.has(slotOf(p))) continue;
+      if (windowed.isAbandoned(slotOf(p))) continue;
       if (batch.length < maxBatch && !busy.has(slotOf(p))) batch.push(p);
       else rest.push(p);
     }
@@ -216,84 +204,15 @@ export function createWorker(opts: WorkerOptions): Worker {
     }
   }
 
-  type Committed = { outcomes: Outcome[]; publish: PublishRow[] };
-
-  async function commit(items: Prepared[]): Promise<Committed> {
-    try {
-      return await runBatch(opts.db.knex, items, {
-        actors,
-        now: opts.clock.now(),
-        maxAttempts,
-        backoff,
-      });
-    } catch (err) {
-      opts.metrics?.transactionsFailed.inc();
-      if (items.length === 1) return giveUpOrRetry(items[0]!, err);
-      // One item's conflict (a stale writer, a redelivery race) must not hold the others back.
-      log.debug({ err, size: items.length }, 'batch failed, retrying its messages one by one');
-      const outcomes: Outcome[] = [];
-      const publish: PublishRow[] = [];
-      // Once a key's message is to be retried, its later messages in this batch wait too.
-      const held = new Set<string>();
-      for (const item of items) {
-        const k = `${item.kind}\u0000${item.key ?? ''}`;
-        if (held.has(k)) {
-          outcomes.push(
-            retryOutcome(new Error('behind a message of its key that will be retried')),
-          );
-          continue;
-        }
-        const r = await commit([item]);
-        if (r.outcomes[0]?.kind === 'retry') held.add(k);
-        outcomes.push(...r.outcomes);
-        publish.push(...r.publish);
-      }
-      return { outcomes, publish };
-    }
-  }
-
-  /**
-   * A message whose own transaction keeps failing (its records break a unique key, say) is
-   * retried with backoff until the attempt limit, then dead-lettered without its effects.
-   */
-  async function giveUpOrRetry(item: Prepared, err: unknown): Promise<Committed> {
-    if (item.redeliveries + 1 < maxAttempts) return { outcomes: [retryOutcome(err)], publish: [] };
-    const reason = err instanceof Error ? err.message : String(err);
-    const dead: Prepared = {
-      ...item,
-      decoded: {
-        ok: false,
-        error: new TerminalError(
-          ErrorCodes.attemptsExhausted,
-          `gave up after ${item.redeliveries + 1} attempts: ${reason}`,
-          err,
-        ),
-      },
-    };
-    try {
-      return await runBatch(opts.db.knex, [dead], {
-        actors,
-        now: opts.clock.now(),
-        maxAttempts,
-        backoff,
-      });
-    } catch (e) {
-      opts.metrics?.transactionsFailed.inc();
-      return { outcomes: [retryOutcome(e)], publish: [] };
-    }
-  }
-
-  function retryOutcome(err: unknown): Outcome {
-    return {
-      kind: 'retry',
-      error: {
-        code: ErrorCodes.unavailable,
-        message: err instanceof Error ? err.message : String(err),
-        retryable: true,
-      },
-      delayMs: undefined,
-    };
-  }
+  const commit = createCommitter({
+    knex: opts.db.knex,
+    actors,
+    clock: opts.clock,
+    maxAttempts,
+    backoff,
+    log,
+    metrics: opts.metrics,
+  });
 
   async function runOne(first: Pending[]): Promise<void> {
     for (const b of first) inFlight.add(b);
@@ -309,9 +228,9 @@ export function createWorker(opts: WorkerOptions): Worker {
         // A windowed partition's later deliveries are already out: a nak would let them pass
         // the held ones. Keep them here (the ack extension runs) and try again.
         await new Promise((r) => setTimeout(r, backoffDelay(attempt, backoff)));
-        ownership?.checkExpiry();
+        windowed.checkExpiry();
         const keep = held.filter((i) => {
-          if (!abandoned.has(slotOf(batch[i]!))) return true;
+          if (!windowed.isAbandoned(slotOf(batch[i]!))) return true;
           inFlight.delete(batch[i]!); // left unsettled for the next owner
           return false;
         });
@@ -339,13 +258,13 @@ export function createWorker(opts: WorkerOptions): Worker {
     const held: number[] = [];
     batch.forEach((b, i) => {
       const outcome = result.outcomes[i]!;
-      if (outcome.kind === 'retry' && windowed.has(slotOf(b))) {
-        if (!stopping && !abandoned.has(slotOf(b))) {
+      if (outcome.kind === 'retry' && windowed.isWindowed(slotOf(b))) {
+        if (!stopping && !windowed.isAbandoned(slotOf(b))) {
           held.push(i);
           return;
         }
         // Left unsettled: redelivered in order after ack_wait, to whoever owns it then.
-        abandon(b);
+        windowed.abandon(b);
         inFlight.delete(b);
         return;
       }
@@ -390,108 +309,12 @@ export function createWorker(opts: WorkerOptions): Worker {
         // Also while stopping: a message already handed to this worker is finished here.
         // (Nak-ing it instead made nats-server 2.9.10 deliver it twice, see docs/runtime.md.)
         // Not for a windowed partition given up: its next owner gets it, in order.
-        if (abandoned.has(slot)) return;
+        if (windowed.isAbandoned(slot)) return;
         queue.push({ m, kind, partition, receivedAt: performance.now() });
         pump();
       },
     });
     consumers.set(slot, messages);
-  }
-
-  /** The consumer's window as the server has it (it may differ from this build's default). */
-  async function windowOfOne(kind: ActorKind, partition: number): Promise<number> {
-    const c = await retryJsApi(() =>
-      js.consumers.get(commandStreamName(kind), partitionConsumerName(kind, partition)),
-    );
-    return (await c.info(true)).config.max_ack_pending ?? 1;
-  }
-
-  async function windowsOf(kind: ActorKind): Promise<Map<string, number>> {
-    // One paged listing rather than 64 info requests at once (those time out on a busy cluster).
-    const jsm = await js.jetstreamManager();
-    const out = new Map<string, number>();
-    const all = await retryJsApi(async () => {
-      const found: [string, number][] = [];
-      for await (const ci of jsm.consumers.list(commandStreamName(kind))) {
-        found.push([ci.name, ci.config.max_ack_pending ?? 1]);
-      }
-      return found;
-    });
-    for (const [name, window] of all) out.set(name, window);
-    return out;
-  }
-
-  /**
-   * Takes over windowed partitions nobody owns. Deliveries the previous owner held expire
-   * after ack_wait and come back in order; pulling before that could let newer ones pass.
-   */
-  async function claimWindowed(): Promise<void> {
-    if (ownership === undefined || windowed.size === 0) return;
-    const taken = await ownership.tick([...windowed.values()]);
-    // Not awaited: renewals go on while a take-over waits out ack_wait.
-    for (const slot of taken) {
-      void pullOwned(slot).catch((err: unknown) => {
-        log.warn({ err, partition: leaseName(slot) }, 'could not start pulling; giving it up');
-        abandon(slot);
-        void ownership?.release(slot).catch(() => undefined);
-      });
-    }
-  }
-
-  async function pullOwned(slot: PartitionSlot): Promise<void> {
-    const c = await js.consumers.get(
-      commandStreamName(slot.kind),
-      partitionConsumerName(slot.kind, slot.partition),
-    );
-    const info = await c.info();
-    if (info.num_ack_pending > 0) await new Promise((r) => setTimeout(r, ACK_WAIT_MS + 250));
-    if (stopping || !ownership?.owns(slot)) return;
-    abandoned.delete(slotOf(slot));
-    log.info({ partition: leaseName(slot) }, 'owning windowed partition');
-    await fetchOwned(slot, info.config.max_ack_pending ?? 1);
-  }
-
-  /** While the lease is fresh, at most WINDOW_FETCH_MS of deliveries after it: see below. */
-  function stillOwned(slot: PartitionSlot): boolean {
-    ownership?.checkExpiry();
-    return !stopping && !abandoned.has(slotOf(slot)) && ownership?.owns(slot) === true;
-  }
-
-  /**
-   * Explicit short pulls rather than a standing consume(): each pull is asked for only while
-   * the lease is fresh and expires on the server after WINDOW_FETCH_MS, well inside the
-   * lease. An owner paused past its lease therefore holds no pull the server could still
-   * answer when it wakes, so nothing newer can reach it after the next owner began.
-   */
-  async function fetchOwned(slot: PartitionSlot, window: number): Promise<void> {
-    const c = await js.consumers.get(
-      commandStreamName(slot.kind),
-      partitionConsumerName(slot.kind, slot.partition),
-    );
-    const s = slotOf(slot);
-    while (stillOwned(slot)) {
-      try {
-        const batch = await c.fetch({ max_messages: window, expires: WINDOW_FETCH_MS });
-        consumers.set(s, batch);
-        for await (const m of batch) {
-          // Not ours any more: left unacked, it returns to the next owner in order.
-          if (!stillOwned(slot)) continue;
-          queue.push({
-            m,
-            kind: slot.kind,
-            partition: slot.partition,
-            receivedAt: performance.now(),
-          });
-          pump();
-        }
-        if (consumers.get(s) === batch) consumers.delete(s);
-      } catch (err) {
-        // One pull failed (missed heartbeats on a busy machine, a reconnect): pull again
-        // while the lease holds; what it had delivered is in the queue or comes back.
-        log.debug({ err, partition: leaseName(slot) }, 'pull failed; pulling again');
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
   }
 
   function every(
@@ -521,29 +344,19 @@ export function createWorker(opts: WorkerOptions): Worker {
     async start() {
       const kinds = [...actors.keys()];
       for (const kind of kinds) {
-        log.debug({ actor: kind }, 'listing partition consumers');
-        const windows = await windowsOf(kind);
-        log.debug({ actor: kind, consumers: windows.size }, 'pulling partitions');
+        const windows = await consumerWindows(js, kind, PARTITIONS);
         await Promise.all(
-          Array.from({ length: PARTITIONS }, async (_, p) => {
-            // A listing on a cluster may miss a consumer created a moment ago: ask it then.
-            const window =
-              windows.get(partitionConsumerName(kind, p)) ?? (await windowOfOne(kind, p));
-            if (window > 1) windowed.set(slotOf({ kind, partition: p }), { kind, partition: p });
+          windows.map(async (window, p) => {
+            if (window > 1) windowed.add({ kind, partition: p });
             else await consume(kind, p, window);
           }),
         );
       }
       if (windowed.size > 0) {
-        ownership = createOwnership({
-          knex: opts.db.knex,
-          log,
-          onLost: (slots) => slots.forEach(abandon),
-        });
-        await claimWindowed();
-        every(RENEW_MS, 'partition ownership', claimWindowed);
+        await windowed.claim();
+        every(RENEW_MS, 'partition ownership', () => windowed.claim());
         every(RENEW_MS / 4, 'lease watchdog', () => {
-          ownership?.checkExpiry();
+          windowed.checkExpiry();
           return Promise.resolve();
         });
       }
@@ -555,7 +368,7 @@ export function createWorker(opts: WorkerOptions): Worker {
           const old = performance.now() - ACK_WAIT_MS / 3;
           for (const p of [...inFlight, ...queue]) {
             // A windowed partition given up must let its deliveries expire for the next owner.
-            if (p.receivedAt < old && !abandoned.has(slotOf(p))) p.m.working();
+            if (p.receivedAt < old && !windowed.isAbandoned(slotOf(p))) p.m.working();
           }
           return Promise.resolve();
         },
@@ -629,9 +442,9 @@ export function createWorker(opts: WorkerOptions): Worker {
           });
         }
         for (const t of timers) clearInterval(t);
-        await ownership
-          ?.close()
-          .catch((err: unknown) => log.warn({ err }, 'releasing locks failed'));
+        await windowed
+          .close()
+          .catch((err: unknown) => log.warn({ err }, 'releasing leases failed'));
         await publishing;
         await opts.nc.flush();
         log.info('worker stopped');

@@ -1,0 +1,188 @@
+/**
+ * The worker's windowed partitions (contracts/streams.ts PARTITION_WINDOWS): which they are,
+ * who owns them (ownership.ts leases), and pulling them only while owned. docs/runtime.md,
+ * "Windowed partitions", says why each rule is there.
+ */
+import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import {
+  ACK_WAIT_MS,
+  commandStreamName,
+  partitionConsumerName,
+  retryJsApi,
+  type ActorKind,
+} from '../../contracts/index.ts';
+import { createOwnership, leaseName, type Ownership, type PartitionSlot } from './ownership.ts';
+
+/** Server-side expiry of one pull on a windowed partition; well under the lease (4 s). */
+const WINDOW_FETCH_MS = 1_000;
+
+export function slotOf(p: { kind: ActorKind; partition: number }): string {
+  return `${p.kind}/${p.partition}`;
+}
+
+/** What the worker lends its windowed partitions. */
+export interface WindowedHost {
+  js: JetStreamClient;
+  knex: Knex;
+  log: Logger;
+  stopping(): boolean;
+  /** A delivery of an owned partition, for the worker's queue. */
+  deliver(m: JsMsg, slot: PartitionSlot): void;
+  /** Forget the queued deliveries of a partition given up; JetStream redelivers them. */
+  dropQueued(slot: string): void;
+  /** The worker's open pulls by partition, closed at stop. */
+  pulls: Map<string, ConsumerMessages>;
+}
+
+export interface WindowedPartitions {
+  readonly size: number;
+  add(slot: PartitionSlot): void;
+  isWindowed(slot: string): boolean;
+  /** Given up (ownership lost, or stopping with a delivery held): not to be handled here. */
+  isAbandoned(slot: string): boolean;
+  /** Stops pulling a partition and forgets its queued deliveries. */
+  abandon(slot: PartitionSlot): void;
+  /** Gives everything up when lease renewals have failed too long; cheap, call often. */
+  checkExpiry(): void;
+  /** Renews the leases, takes free ones, starts pulling what it took (every RENEW_MS). */
+  claim(): Promise<void>;
+  /** Gives every lease up (a graceful stop). */
+  close(): Promise<void>;
+}
+
+/** Each partition consumer's window as the server has it (it may differ from the defaults). */
+export async function consumerWindows(
+  js: JetStreamClient,
+  kind: ActorKind,
+  partitions: number,
+): Promise<number[]> {
+  // One paged listing rather than 64 info requests at once (those time out on a busy cluster).
+  const jsm = await js.jetstreamManager();
+  const listed = new Map(
+    await retryJsApi(async () => {
+      const found: [string, number][] = [];
+      for await (const ci of jsm.consumers.list(commandStreamName(kind))) {
+        found.push([ci.name, ci.config.max_ack_pending ?? 1]);
+      }
+      return found;
+    }),
+  );
+  return Promise.all(
+    Array.from({ length: partitions }, async (_, p) => {
+      const known = listed.get(partitionConsumerName(kind, p));
+      if (known !== undefined) return known;
+      // A listing on a cluster may miss a consumer created a moment ago: ask it then.
+      const c = await retryJsApi(() =>
+        js.consumers.get(commandStreamName(kind), partitionConsumerName(kind, p)),
+      );
+      return (await c.info(true)).config.max_ack_pending ?? 1;
+    }),
+  );
+}
+
+export function createWindowed(host: WindowedHost): WindowedPartitions {
+  const { js, log } = host;
+  const windowed = new Map<string, PartitionSlot>();
+  const abandoned = new Set<string>();
+  let ownership: Ownership | undefined;
+
+  function abandon(slot: PartitionSlot): void {
+    const s = slotOf(slot);
+    if (abandoned.has(s)) return;
+    abandoned.add(s);
+    const c = host.pulls.get(s);
+    host.pulls.delete(s);
+    void c?.close();
+    host.dropQueued(s);
+  }
+
+  /** While the lease is fresh, at most WINDOW_FETCH_MS of deliveries after it: see below. */
+  function stillOwned(slot: PartitionSlot): boolean {
+    ownership?.checkExpiry();
+    return !host.stopping() && !abandoned.has(slotOf(slot)) && ownership?.owns(slot) === true;
+  }
+
+  /**
+   * Deliveries the previous owner held expire after ack_wait and come back in order; pulling
+   * before that could let newer ones pass them.
+   */
+  async function pullOwned(slot: PartitionSlot): Promise<void> {
+    const c = await js.consumers.get(
+      commandStreamName(slot.kind),
+      partitionConsumerName(slot.kind, slot.partition),
+    );
+    const info = await c.info();
+    if (info.num_ack_pending > 0) await new Promise((r) => setTimeout(r, ACK_WAIT_MS + 250));
+    if (host.stopping() || !ownership?.owns(slot)) return;
+    abandoned.delete(slotOf(slot));
+    log.info({ partition: leaseName(slot) }, 'owning windowed partition');
+    await fetchOwned(slot, info.config.max_ack_pending ?? 1);
+  }
+
+  /**
+   * Explicit short pulls rather than a standing consume(): each pull is asked for only while
+   * the lease is fresh and expires on the server after WINDOW_FETCH_MS, well inside the
+   * lease. An owner paused past its lease therefore holds no pull the server could still
+   * answer when it wakes, so nothing newer can reach it after the next owner began.
+   */
+  async function fetchOwned(slot: PartitionSlot, window: number): Promise<void> {
+    const c = await js.consumers.get(
+      commandStreamName(slot.kind),
+      partitionConsumerName(slot.kind, slot.partition),
+    );
+    const s = slotOf(slot);
+    while (stillOwned(slot)) {
+      try {
+        const batch = await c.fetch({ max_messages: window, expires: WINDOW_FETCH_MS });
+        host.pulls.set(s, batch);
+        for await (const m of batch) {
+          // Not ours any more: left unacked, it returns to the next owner in order.
+          if (stillOwned(slot)) host.deliver(m, slot);
+        }
+        if (host.pulls.get(s) === batch) host.pulls.delete(s);
+      } catch (err) {
+        // One pull failed (missed heartbeats on a busy machine, a reconnect): pull again
+        // while the lease holds; what it had delivered is in the queue or comes back.
+        log.debug({ err, partition: leaseName(slot) }, 'pull failed; pulling again');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+
+  return {
+    get size() {
+      return windowed.size;
+    },
+    add(slot) {
+      windowed.set(slotOf(slot), slot);
+      ownership ??= createOwnership({
+        knex: host.knex,
+        log,
+        onLost: (slots) => slots.forEach(abandon),
+      });
+    },
+    isWindowed: (s) => windowed.has(s),
+    isAbandoned: (s) => abandoned.has(s),
+    abandon,
+    checkExpiry() {
+      ownership?.checkExpiry();
+    },
+    async claim() {
+      if (ownership === undefined || windowed.size === 0) return;
+      const taken = await ownership.tick([...windowed.values()]);
+      // Not awaited: renewals go on while a take-over waits out ack_wait.
+      for (const slot of taken) {
+        void pullOwned(slot).catch((err: unknown) => {
+          log.warn({ err, partition: leaseName(slot) }, 'could not start pulling; giving it up');
+          abandon(slot);
+          void ownership?.release(slot).catch(() => undefined);
+        });
+      }
+    },
+    async close() {
+      await ownership?.close();
+    },
+  };
+}
