@@ -1,5 +1,5 @@
 /**
- * `npm run bench:allocation [-- --json FILE] [--players N] [--spot N] [--ondemand N]`:
+ * `npm run bench:allocation [-- --json FILE] [--players N] [--spot N] [--ondemand N] [--session-window N]`:
  * 2,000 players press start within one second (every fifth presses twice) against the real
  * runtime (private nats-server, fresh database, the session actors and the region's
  * allocator in this process), with Azure's quota reported as room for 500 Spot and 300
@@ -53,6 +53,8 @@ const { values: args } = parseArgs({
     spot: { type: 'string', default: '500' },
     ondemand: { type: 'string', default: '300' },
     timeout: { type: 'string', default: '600' },
+    /** The session kind's partition window (1 = the default, one delivery per partition). */
+    'session-window': { type: 'string', default: '1' },
   },
 });
 const PLAYERS = Number(args.players);
@@ -87,7 +89,10 @@ async function main(): Promise<void> {
   const env = await startRuntimeEnv();
   const workers: Worker[] = [];
   try {
-    await ensureTopology(env.jsm, { consumersFor: [ActorKinds.session, ActorKinds.alloc] });
+    await ensureTopology(env.jsm, {
+      consumersFor: [ActorKinds.session, ActorKinds.alloc],
+      windows: { session: Number(args['session-window']) },
+    });
     const allocTx: number[] = [];
     const common = { nc: env.nc, db: env.db, log: env.log, clock: systemClock };
     // One worker per kind, so the allocator's partition never waits behind session batches.

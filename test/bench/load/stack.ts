@@ -78,14 +78,23 @@ export interface StackOptions {
   setClock: (nc: NatsConnection) => Promise<void>;
 }
 
+/** Worker processes still running: killed if the bench itself dies, never left behind. */
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
 function spawnWorker(name: string, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'actors/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'actors/main.ts'], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   }).once('exit', (code, signal) => {
+    children.delete(child);
     if (code !== 0 && signal !== 'SIGTERM')
       process.stderr.write(`${name} exited: ${code ?? signal}\n`);
   });
+  children.add(child);
+  return child;
 }
 
 export async function startStack(o: StackOptions): Promise<Stack> {
