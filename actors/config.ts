@@ -129,6 +129,11 @@ export const WorkerConfigSchema = z
       .min(1)
       .default('Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest'),
     AZURE_DISK_SIZE_GB: z.coerce.number().int().min(32).max(4096).default(256),
+    /**
+     * How often a long-running Azure operation is polled. Azure suggests ~2 s; a replay on a
+     * clock running N× faster polls N× more often, or every create looks N× slower.
+     */
+    AZURE_POLL_INTERVAL_MS: intFrom(10, 60_000, 2_000),
     /** An ARM-compatible endpoint instead of Azure (the fake), and the CA file to trust for it. */
     AZURE_ARM_ENDPOINT: z.url().optional(),
     AZURE_ARM_CA_FILE: optional,

@@ -63,6 +63,7 @@ export async function startRoles(
       ...(cfg.AZURE_ARM_CA_FILE === undefined
         ? {}
         : { caCert: readFileSync(cfg.AZURE_ARM_CA_FILE, 'utf8') }),
+      pollIntervalMs: cfg.AZURE_POLL_INTERVAL_MS,
       log,
     });
     const runner = createAzureEffectsRunner({

@@ -171,6 +171,8 @@ export async function startStack(o: StackOptions): Promise<Stack> {
               AZURE_SSH_PUBLIC_KEY: SSH,
               AZURE_ARM_ENDPOINT: arm.url,
               AZURE_ARM_CA_FILE: arm.caCertPath,
+              // Azure's ~2 s between polls of a long-running operation, in recorded time.
+              AZURE_POLL_INTERVAL_MS: String(time.real(2_000)),
             }
           : {}),
       };
