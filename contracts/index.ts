@@ -202,6 +202,7 @@ export {
   spanError,
   subjectTemplate,
   traceIdOf,
+  tracedConsume,
   tracedPublish,
   withSpan,
   type Context,

@@ -235,6 +235,42 @@ export async function withSpan<T>(
   }
 }
 
+/** What a consumer span needs of one JetStream delivery (a nats.js JsMsg has it). */
+export interface Delivery {
+  subject: string;
+  seq: number;
+  info: { stream: string; deliveryCount: number };
+}
+
+/**
+ * A consumer span around handling one JetStream delivery, its parent the trace context the
+ * message carried (`carrier`: its headers), so one command stays one trace across hops.
+ */
+export function tracedConsume<T>(
+  m: Delivery,
+  carrier: TraceCarrier | undefined,
+  msgId: string | undefined,
+  fn: (span: Span, ctx: Context) => Promise<T>,
+  attributes: Attributes = {},
+): Promise<T> {
+  const facts: MessageFacts = {
+    subject: m.subject,
+    msgId,
+    stream: m.info.stream,
+    streamSeq: m.seq,
+    deliveryCount: m.info.deliveryCount,
+  };
+  return withSpan(
+    `process ${subjectTemplate(m.subject)}`,
+    {
+      kind: SpanKind.CONSUMER,
+      parent: extractTrace(carrier),
+      attributes: messageAttributes('process', facts, attributes),
+    },
+    fn,
+  );
+}
+
 /**
  * A producer span around one JetStream publish, its context written into `headers` first, so
  * the consumer's span is its child.

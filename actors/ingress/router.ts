@@ -26,19 +26,15 @@ import {
   RespawnError,
   RetryableError,
   Streams,
-  SpanKind,
   TerminalError,
   TraceAttributes,
-  extractTrace,
   failSpan,
   ingressConsumer,
   ingressDlqSubject,
-  messageAttributes,
   spanError,
-  subjectTemplate,
+  tracedConsume,
   traceIdOf,
   tracedPublish,
-  withSpan,
   type Context,
   type IngressSource,
   type Span,
@@ -210,23 +206,12 @@ export function createIngressRouter(opts: IngressRouterOptions): IngressRouter {
     original: Record<string, string>,
     outcome: ReturnType<typeof runRoute>,
   ): Promise<void> {
-    const facts = {
-      subject: m.subject,
-      msgId: original[HeaderNames.msgId],
-      stream: m.info.stream,
-      streamSeq: m.seq,
-      deliveryCount: m.info.deliveryCount,
-    };
-    return withSpan(
-      `process ${subjectTemplate(m.subject)}`,
-      {
-        kind: SpanKind.CONSUMER,
-        parent: extractTrace(original),
-        attributes: messageAttributes('process', facts, {
-          [TraceAttributes.ingressSource]: source,
-        }),
-      },
+    return tracedConsume(
+      m,
+      original,
+      original[HeaderNames.msgId],
       (span, ctx) => settleInput(m, original, outcome, ctx, span),
+      { [TraceAttributes.ingressSource]: source },
     );
   }
 

@@ -33,12 +33,10 @@ import {
   TerminalError,
   TraceAttributes,
   cmdSubject,
-  extractTrace,
-  messageAttributes,
   messageSet,
   razorpayDlqSubject,
   razorpayEffectsConsumer,
-  subjectTemplate,
+  tracedConsume,
   traceIdOf,
   tracedPublish,
   withSpan,
@@ -280,22 +278,7 @@ export function createRazorpayEffects(opts: RazorpayEffectsOptions): RazorpayEff
   /** One consumer span per effect, its parent the context billing's emission carried. */
   function handle(m: JsMsg): Promise<void> {
     const h = headerRecord(m);
-    const facts = {
-      subject: m.subject,
-      msgId: h[HeaderNames.msgId],
-      stream: m.info.stream,
-      streamSeq: m.seq,
-      deliveryCount: m.info.deliveryCount,
-    };
-    return withSpan(
-      `process ${subjectTemplate(m.subject)}`,
-      {
-        kind: SpanKind.CONSUMER,
-        parent: extractTrace(h),
-        attributes: messageAttributes('process', facts),
-      },
-      (span) => handleEffect(m, h, span),
-    );
+    return tracedConsume(m, h, h[HeaderNames.msgId], (span) => handleEffect(m, h, span));
   }
 
   async function handleEffect(m: JsMsg, h: Record<string, string>, span: Span): Promise<void> {

@@ -29,19 +29,15 @@ import {
   ErrorCodes,
   GATEWAY_DLQ_TOKEN,
   HeaderNames,
-  SpanKind,
   Streams,
   TELEGRAM_OUT_ACK_WAIT_MS,
   TelegramSend,
   TerminalError,
   TraceAttributes,
-  extractTrace,
   gatewayDlqSubject,
-  messageAttributes,
-  subjectTemplate,
+  tracedConsume,
   telegramOutConsumer,
   traceIdOf,
-  withSpan,
 } from '../../contracts/index.ts';
 import { sleep } from '../async.ts';
 import { SendOutcomes, createOutboundMetrics } from '../metrics.ts';
@@ -197,24 +193,9 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
    */
   function traceDelivery(entry: Entry): Promise<void> {
     const { m } = entry;
-    const facts = {
-      subject: m.subject,
-      msgId: entry.msgId,
-      stream: m.info.stream,
-      streamSeq: m.seq,
-      deliveryCount: m.info.deliveryCount,
-    };
-    return withSpan(
-      `process ${subjectTemplate(m.subject)}`,
-      {
-        kind: SpanKind.CONSUMER,
-        parent: extractTrace(m.headers),
-        attributes: messageAttributes('process', facts, {
-          [TraceAttributes.chat]: entry.send.chatId,
-        }),
-      },
-      (span) => deliver(entry, traceIdOf(span)),
-    );
+    return tracedConsume(m, m.headers, entry.msgId, (span) => deliver(entry, traceIdOf(span)), {
+      [TraceAttributes.chat]: entry.send.chatId,
+    });
   }
 
   async function deliver(entry: Entry, traceId: string | undefined): Promise<void> {
