@@ -15,6 +15,7 @@ import {
   startTelemetry,
   type ActorKind,
   type TelemetryConfig,
+  exitOnSignals,
 } from '../contracts/index.ts';
 import { createBillingActor, loadBillingConfig } from './billing/index.ts';
 import { allocatorActor } from './allocator/index.ts';
@@ -165,22 +166,7 @@ async function main(): Promise<void> {
     log.info('migrations done; exiting (RESPAWN_MIGRATE_ONLY)');
     process.exit(0);
   }
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    running
-      .stop()
-      .then(() => telemetry.shutdown())
-      .then(() => process.exit(0))
-      .catch((err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      });
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  exitOnSignals(log, () => running.stop().then(() => telemetry.shutdown()));
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -241,3 +241,4 @@ export {
   type NatsClientSettings,
   type NatsUser,
 } from './nats-client.ts';
+export { exitOnSignals } from './shutdown.ts';

@@ -18,6 +18,7 @@ import {
   natsConnectOptions,
   startTelemetry,
   type TelemetryConfig,
+  exitOnSignals,
 } from '../contracts/index.ts';
 import { within } from './async.ts';
 import { gatewayConfigFrom, loadGatewayEnv, type GatewayEnv } from './config.ts';
@@ -209,22 +210,7 @@ async function main(): Promise<void> {
   // Before anything connects, so the HTTP and Redis instrumentations see every client.
   const telemetry = await startTelemetry({ config: telemetryConfig, log });
   const running = await runGateway(env, log, razorpayApi === undefined ? {} : { razorpayApi });
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    running
-      .stop()
-      .then(() => telemetry.shutdown())
-      .then(() => process.exit(0))
-      .catch((err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      });
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  exitOnSignals(log, () => running.stop().then(() => telemetry.shutdown()));
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
