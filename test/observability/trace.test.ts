@@ -144,6 +144,14 @@ it('carries one trace id from the webhook through every hop of a play command', 
   await eventually('the second Bot API call’s span to end', () =>
     Promise.resolve(named('telegram sendMessage').length >= 2),
   );
+  // The create effect's span ends after the VM exists (it still reports the result).
+  await eventually('the Azure create effect’s span to end', () =>
+    Promise.resolve(
+      named(`process respawn.out.azure.${REGION}`).some(
+        (s) => s.attributes[TraceAttributes.vmName] !== undefined,
+      ),
+    ),
+  );
 
   const spans = exporter.getFinishedSpans();
   const byId = new Map(spans.map((s) => [idOf(s), s]));
