@@ -172,7 +172,7 @@ export async function startTelemetry(opts: TelemetryOptions): Promise<Telemetry>
     };
   }
   const [
-    { NodeTracerProvider, BatchSpanProcessor },
+    { NodeTracerProvider, BatchSpanProcessor, AlwaysOffSampler },
     { OTLPTraceExporter },
     { registerInstrumentations },
     { HttpInstrumentation },
@@ -195,13 +195,20 @@ export async function startTelemetry(opts: TelemetryOptions): Promise<Telemetry>
   if (config.tracesUrl !== undefined) {
     processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url: config.tracesUrl })));
   }
+  // With nowhere for spans to go, none is recorded: a recorded span that nobody reads cost
+  // most of a busy process's CPU (bench:e2e: p50 2.9 s with, 67 ms without, at 500/s). Trace
+  // ids are still made and propagated (unsampled), so log lines keep correlating.
+  const recording = processors.length > 0;
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.serviceName }),
     spanProcessors: processors,
+    ...(recording ? {} : { sampler: new AlwaysOffSampler() }),
   });
   provider.register({ propagator: new W3CTraceContextPropagator() });
   let uninstrument = (): void => undefined;
-  if (opts.instrument ?? true) {
+  // The instrumentations only add spans (of HTTP, PostgreSQL and Redis calls): not when none
+  // is recorded.
+  if ((opts.instrument ?? true) && recording) {
     uninstrument = registerInstrumentations({
       tracerProvider: provider,
       instrumentations: [
@@ -218,9 +225,11 @@ export async function startTelemetry(opts: TelemetryOptions): Promise<Telemetry>
   }
   log.info(
     { service: config.serviceName, otlp: config.tracesUrl ?? null },
-    config.tracesUrl === undefined
-      ? 'tracing on, not exported (no OTEL_EXPORTER_OTLP_ENDPOINT)'
-      : 'tracing on, exported over OTLP/HTTP',
+    config.tracesUrl !== undefined
+      ? 'tracing on, exported over OTLP/HTTP'
+      : recording
+        ? 'tracing on, not exported (no OTEL_EXPORTER_OTLP_ENDPOINT)'
+        : 'trace ids only, no span recorded (no OTEL_EXPORTER_OTLP_ENDPOINT)',
   );
   let done: Promise<void> | undefined;
   return {

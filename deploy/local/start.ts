@@ -158,6 +158,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalRun> {
       servers: natsUrl,
       name: 'respawn-local',
       maxReconnectAttempts: -1,
+      noAsyncTraces: true, // see contracts/nats-client.ts
     });
     stops.push({ name: 'nats-client', stop: () => nc.drain() });
     const ingress = await startIngress({ nc, log, topupPresetsPaise: billing.topupPresetsPaise });

@@ -46,6 +46,7 @@ export async function startLocalWorker(opts: LocalWorkerOptions): Promise<LocalW
     servers: opts.natsUrl,
     name: 'respawn-local-actors',
     maxReconnectAttempts: -1,
+    noAsyncTraces: true, // see contracts/nats-client.ts
   });
   try {
     await checkPartitionMapping(nc);

@@ -10,13 +10,17 @@
  * grammY sendMessage) → the fake. Stage times come from core NATS subscriptions on the
  * command and out subjects, so the table says where the time goes.
  *
- * The composition is startLocal's telegram path (same worker, ingress and gateway factories)
- * minus Azure, Razorpay, the agents and the sandbox, which `/status` does not touch: startLocal
- * has no option for TELEGRAM_GLOBAL_PER_SECOND (fixed at the default 30/s, far below 500/s).
+ * `--topology processes` (the default) runs the deployment's shape: `actors/main.ts` (session,
+ * billing and allocator actors plus the Telegram ingress router) and `gateway/main.ts` as child
+ * processes started from their entry points, the bench process keeping the load and the Bot
+ * API fake. `--topology one-process` composes the same path in the bench's own thread
+ * (startLocal's worker, ingress and gateway factories). Each run also prints the CPU time each
+ * process spent per command (from /proc), which the machine's load does not distort the way it
+ * does latency: at 500 commands/s, their sum against the machine's cores says how busy it was.
  * Raw limits measured in the same run: the fake's own round trip with grammY, and a bare
  * JetStream publish → consume on a stream of the same server.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -32,6 +36,7 @@ import {
   PARTITIONS,
   TelegramSend,
   outTelegramSubject,
+  ensureTopology,
   partitionFilter,
 } from '../../contracts/index.ts';
 import { startTelegramFake, type TelegramFake } from '../../deploy/fakes/telegram/index.ts';
@@ -39,6 +44,7 @@ import { startIngress } from '../../deploy/local/ingress.ts';
 import { freePort } from '../../deploy/local/nats.ts';
 import { startLocalWorker } from '../../deploy/local/worker.ts';
 import { TELEGRAM_SECRET_HEADER, loadGatewayEnv, runGateway } from '../../gateway/index.ts';
+import { cpuMs, spawnEntry, untilReady } from './procs.ts';
 import { createTestDatabase, redisPrefix, redisUrl, startNats } from '../harness/index.ts';
 
 const { values: args } = parseArgs({
@@ -51,6 +57,7 @@ const { values: args } = parseArgs({
     'warmup-seconds': { type: 'string', default: '2' },
     'per-chat-ms': { type: 'string', default: '1000' },
     'global-per-second': { type: 'string', default: '1000' },
+    topology: { type: 'string', default: 'processes' },
   },
 });
 const PLAYERS = Number(args.players);
@@ -60,6 +67,10 @@ const GRACE_MS = Number(args['grace-seconds']) * 1000;
 const WARMUP_S = Number(args['warmup-seconds']);
 const PER_CHAT_MS = Number(args['per-chat-ms']);
 const GLOBAL_PER_S = Number(args['global-per-second']);
+if (args.topology !== 'processes' && args.topology !== 'one-process') {
+  throw new Error('--topology must be processes or one-process');
+}
+const TOPOLOGY = args.topology;
 
 const TOKEN = '1000001:respawn-bench-fake-token';
 const SECRET = `bench-${Math.random().toString(36).slice(2)}`;
@@ -104,7 +115,54 @@ interface Stack {
   gatewayUrl: string;
   fake: TelegramFake;
   nc: NatsConnection;
+  /** Processes whose CPU time is reported per command. */
+  procs: { name: string; pid: () => number }[];
   stop(): Promise<void>;
+}
+
+/** Every PostgreSQL process's pid (backends come and go with the pools). */
+function postgresPids(): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'postgres';
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+function cpuSnapshot(stack: Stack): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const p of stack.procs) m.set(p.name, cpuMs(p.pid()));
+  m.set(
+    'postgres (all)',
+    postgresPids().reduce((n, pid) => n + (cpuMs(pid) || 0), 0),
+  );
+  return m;
+}
+
+function gatewaySettings(natsUrl: string, port: number, fakeUrl: string): Record<string, string> {
+  return {
+    NATS_URL: natsUrl,
+    REDIS_URL: redisUrl(),
+    LOG_LEVEL: 'warn',
+    GATEWAY_HOST: '127.0.0.1',
+    GATEWAY_PORT: String(port),
+    TELEGRAM_BOT_TOKEN: TOKEN,
+    TELEGRAM_API_ROOT: fakeUrl,
+    TELEGRAM_MODE: 'webhook',
+    TELEGRAM_WEBHOOK_SECRET: SECRET,
+    TELEGRAM_WEBHOOK_URL: `http://127.0.0.1:${port}/telegram/webhook`,
+    TELEGRAM_PER_CHAT_INTERVAL_MS: String(PER_CHAT_MS),
+    TELEGRAM_GLOBAL_PER_SECOND: String(GLOBAL_PER_S),
+    RAZORPAY_WEBHOOK_SECRET: `bench-${Math.random().toString(36).slice(2)}`,
+    RATE_LIMIT_PREFIX: redisPrefix(),
+    // All load comes from loopback: exempt it from the per-IP limit, as startLocal does.
+    RATE_LIMIT_IP_EXEMPT: '127.0.0.0/8,::1/128',
+  };
 }
 
 async function startStack(log: Logger): Promise<Stack> {
@@ -125,6 +183,37 @@ async function startStack(log: Logger): Promise<Stack> {
     stops.push(() => database.drop());
     const fake = await startTelegramFake({ token: TOKEN, port: 0, webhookRetryMs: 200 });
     stops.push(() => fake.stop());
+    const nc = await connect({ servers: nats.url, name: 'bench-e2e', noAsyncTraces: true });
+    stops.push(() => nc.drain());
+    const port = await freePort('127.0.0.1');
+    const settings = gatewaySettings(nats.url, port, fake.url);
+    if (TOPOLOGY === 'processes') {
+      // The deployment's shape: a worker process (actors and the Telegram ingress router) and a
+      // gateway process, each started from its entry point; the bench keeps the fake and load.
+      await ensureTopology(await jetstreamManager(nc), { consumersFor: [] });
+      const workerPort = await freePort('127.0.0.1');
+      const worker = spawnEntry('worker', 'actors/main.ts', {
+        NATS_URL: nats.url,
+        DATABASE_URL: database.url,
+        LOG_LEVEL: 'warn',
+        RESPAWN_HTTP_PORT: String(workerPort),
+        RESPAWN_ACTORS: 'session,billing,alloc',
+        RESPAWN_INGRESS: 'telegram',
+        RESPAWN_SESSION_ADMISSION: 'true',
+      });
+      stops.push(() => worker.stop());
+      await untilReady(worker, `http://127.0.0.1:${workerPort}/readyz`);
+      const gateway = spawnEntry('gateway', 'gateway/main.ts', settings);
+      stops.push(() => gateway.stop());
+      await untilReady(gateway, `http://127.0.0.1:${port}/readyz`);
+      const procs = [
+        { name: 'bench (load, fake)', pid: () => process.pid },
+        { name: 'worker', pid: () => worker.process.pid ?? -1 },
+        { name: 'gateway', pid: () => gateway.process.pid ?? -1 },
+        { name: 'nats-server', pid: () => nats.pid },
+      ];
+      return { gatewayUrl: `http://127.0.0.1:${port}`, fake, nc, procs, stop };
+    }
     const billing = billingConfig({});
     const worker = await startLocalWorker({
       natsUrl: nats.url,
@@ -135,32 +224,15 @@ async function startStack(log: Logger): Promise<Stack> {
       allocator: defaultAllocatorConfig,
     });
     stops.push(() => worker.stop());
-    const nc = await connect({ servers: nats.url, name: 'bench-e2e' });
-    stops.push(() => nc.drain());
     const ingress = await startIngress({ nc, log, topupPresetsPaise: billing.topupPresetsPaise });
     stops.push(() => ingress.stop());
-    const port = await freePort('127.0.0.1');
-    const env = loadGatewayEnv({
-      NATS_URL: nats.url,
-      REDIS_URL: redisUrl(),
-      LOG_LEVEL: 'warn',
-      GATEWAY_HOST: '127.0.0.1',
-      GATEWAY_PORT: String(port),
-      TELEGRAM_BOT_TOKEN: TOKEN,
-      TELEGRAM_API_ROOT: fake.url,
-      TELEGRAM_MODE: 'webhook',
-      TELEGRAM_WEBHOOK_SECRET: SECRET,
-      TELEGRAM_WEBHOOK_URL: `http://127.0.0.1:${port}/telegram/webhook`,
-      TELEGRAM_PER_CHAT_INTERVAL_MS: String(PER_CHAT_MS),
-      TELEGRAM_GLOBAL_PER_SECOND: String(GLOBAL_PER_S),
-      RAZORPAY_WEBHOOK_SECRET: `bench-${Math.random().toString(36).slice(2)}`,
-      RATE_LIMIT_PREFIX: redisPrefix(),
-      // All load comes from loopback: exempt it from the per-IP limit, as startLocal does.
-      RATE_LIMIT_IP_EXEMPT: '127.0.0.0/8,::1/128',
-    });
-    const gateway = await runGateway(env, log);
+    const gateway = await runGateway(loadGatewayEnv(settings), log);
     stops.push(() => gateway.stop());
-    return { gatewayUrl: gateway.url, fake, nc, stop };
+    const procs = [
+      { name: 'bench (everything)', pid: () => process.pid },
+      { name: 'nats-server', pid: () => nats.pid },
+    ];
+    return { gatewayUrl: gateway.url, fake, nc, procs, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -393,6 +465,7 @@ async function main(): Promise<void> {
       await awaitReplies(stack.fake, WARM_BASE, warmPlayers, warm.cmds.length);
     }
 
+    const cpuBefore = cpuSnapshot(stack);
     const phase = await drive(
       stack,
       agent,
@@ -404,6 +477,7 @@ async function main(): Promise<void> {
       updates,
     );
     await awaitReplies(stack.fake, PLAYER_BASE, PLAYERS, phase.cmds.length);
+    const cpuAfter = cpuSnapshot(stack);
     stages.stop();
 
     let missing = 0;
@@ -476,6 +550,11 @@ async function main(): Promise<void> {
       `  errors ${errors}: non-2xx/failed POST ${non2xx}, missing replies ${missing} ` +
         `(after ${GRACE_MS / 1000} s grace), unexpected extra replies ${unexpected}`,
     );
+    const cpuRows = [...cpuAfter].map(([name, after]) => {
+      const used = after - (cpuBefore.get(name) ?? NaN);
+      return `${name} ${f(used / phase.cmds.length)}`;
+    });
+    out(`  CPU ms per command (${TOPOLOGY}): ${cpuRows.join(', ')}`);
     out(`  target p99 <= 25 ms: ${e2e.p99 <= 25 ? 'met' : 'NOT met'} (p99 ${f(e2e.p99)} ms)`);
     if (args.json !== undefined) {
       const result = {

@@ -149,16 +149,25 @@ describe('telemetry configuration', () => {
 });
 
 /** A producer span, its context through NATS headers, and a consumer span: one "hop". */
-async function oneHop(): Promise<{ traceId: string | undefined; traceparent: string }> {
+async function oneHop(): Promise<{
+  traceId: string | undefined;
+  traceparent: string;
+  consumerTraceId: string | undefined;
+  recorded: boolean;
+}> {
   const h = natsHeaders();
+  let recorded = false;
   const traceId = await withSpan('publish test.subject', { kind: SpanKind.PRODUCER }, (span) => {
     injectTrace(h);
+    recorded = span.isRecording();
     return Promise.resolve(traceIdOf(span));
   });
-  await withSpan('process test.subject', { kind: SpanKind.CONSUMER, parent: extractTrace(h) }, () =>
-    Promise.resolve(),
+  const consumerTraceId = await withSpan(
+    'process test.subject',
+    { kind: SpanKind.CONSUMER, parent: extractTrace(h) },
+    (span) => Promise.resolve(traceIdOf(span)),
   );
-  return { traceId, traceparent: h.get(HeaderNames.traceparent) };
+  return { traceId, traceparent: h.get(HeaderNames.traceparent), consumerTraceId, recorded };
 }
 
 describe('in this process', () => {
@@ -178,8 +187,12 @@ describe('in this process', () => {
       });
       expect(telemetry.exporting).toBe(false);
       const hop = await oneHop();
-      expect(hop.traceId, 'spans are made').toMatch(/^[0-9a-f]{32}$/);
+      expect(hop.traceId, 'trace ids are made').toMatch(/^[0-9a-f]{32}$/);
       expect(hop.traceparent).toContain(hop.traceId);
+      expect(hop.consumerTraceId, 'and carried to the next hop').toBe(hop.traceId);
+      // Nowhere for spans to go: none is recorded (they cost most of a busy process's CPU).
+      expect(hop.recorded).toBe(false);
+      expect(hop.traceparent).toMatch(/-00$/);
       await telemetry.forceFlush();
       await telemetry.shutdown();
     } finally {
@@ -200,6 +213,8 @@ describe('in this process', () => {
     });
     expect(telemetry.exporting).toBe(true);
     const hop = await oneHop();
+    expect(hop.recorded).toBe(true);
+    expect(hop.traceparent).toMatch(/-01$/);
     // Shutdown flushes what the batch processor holds.
     await telemetry.shutdown();
     const mine = receiver.received.filter((r) => r.service.includes('respawn-export-test'));

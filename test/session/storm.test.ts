@@ -95,6 +95,13 @@ it('creates one VM for a storm of 1,000 start commands from one player', async (
     await streamMessages(env.jsm, Streams.out.name, 'respawn.out.azure.centralindia')
   ).filter((m) => m.headers['Respawn-Type'] === AzureCreateVm.type);
   expect(creates).toHaveLength(1);
+  // The allocator's decision reaches the session actor after the allocator's inbox row exists.
+  await eventually('the session is provisioning its one VM', async () => {
+    const session = (
+      await env.db.knex('rt_state').select('state').where({ actor: 'session', key: 'storm' })
+    )[0] as { state: { phase: string; seq: number } } | undefined;
+    return session?.state.phase === 'provisioning';
+  });
   const session = (
     await env.db.knex('rt_state').select('state').where({ actor: 'session', key: 'storm' })
   )[0] as {

@@ -7,7 +7,6 @@
  * (RESPAWN_CLOCK=replay) that the bench moves at a fixed factor of real time; every simulated
  * delay (VM create, agent boot, heartbeats, eviction notice) is that recorded delay ÷ factor.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { createAgentSim, type AgentSim } from '../../../deploy/agent-sim/index.ts';
@@ -25,6 +24,7 @@ import {
   type NatsServerHandle,
   type TestDatabase,
 } from '../../harness/index.ts';
+import { spawnEntry, type Child } from '../procs.ts';
 
 export const REGION = 'centralindia';
 const TOKEN = '1000001:respawn-load-fake-token';
@@ -78,29 +78,10 @@ export interface StackOptions {
   setClock: (nc: NatsConnection) => Promise<void>;
 }
 
-/** Worker processes still running: killed if the bench itself dies, never left behind. */
-const children = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-});
-
-function spawnWorker(name: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'actors/main.ts'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  }).once('exit', (code, signal) => {
-    children.delete(child);
-    if (code !== 0 && signal !== 'SIGTERM')
-      process.stderr.write(`${name} exited: ${code ?? signal}\n`);
-  });
-  children.add(child);
-  return child;
-}
-
 export async function startStack(o: StackOptions): Promise<Stack> {
   const { log, time } = o;
   const stops: (() => Promise<void>)[] = [];
-  const children: ChildProcess[] = [];
+  const children: Child[] = [];
   const stop = async (): Promise<void> => {
     for (const s of stops.reverse()) {
       try {
@@ -177,16 +158,9 @@ export async function startStack(o: StackOptions): Promise<Stack> {
           : {}),
       };
       if (i > 0) await new Promise((r) => setTimeout(r, 3_000));
-      const child = spawnWorker(name, env);
+      const child = spawnEntry(name, 'actors/main.ts', env);
       children.push(child);
-      stops.push(async () => {
-        if (child.exitCode !== null) return;
-        const gone = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await gone;
-        clearTimeout(t);
-      });
+      stops.push(() => child.stop());
     }
     const env = loadGatewayEnv({
       NATS_URL: nats.url,
@@ -229,7 +203,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     const procs: Proc[] = [
       { name: 'bench (gateway, fakes, agents)', pid: () => process.pid },
       { name: 'nats-server', pid: () => nats.pid },
-      ...children.map((c, i) => ({ name: `worker-${i + 1}`, pid: () => c.pid ?? -1 })),
+      ...children.map((c) => ({ name: c.name, pid: () => c.process.pid ?? -1 })),
     ];
     return {
       nats,

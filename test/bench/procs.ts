@@ -1,0 +1,79 @@
+/**
+ * Respawn's own entry points (`actors/main.ts`, `gateway/main.ts`) as child processes of a
+ * benchmark, as a deployment runs them: each with its own event loop, so the figures are not
+ * those of everything squeezed into the bench's one thread. A child never outlives the bench.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+export interface Child {
+  name: string;
+  process: ChildProcess;
+  /** SIGTERM (the entry point's graceful stop), SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** `node --import tsx <entry>` with `env` over this process's environment; stderr shown. */
+export function spawnEntry(name: string, entry: string, env: Record<string, string>): Child {
+  // BENCH_CPU_PROF_DIR: each child writes a V8 CPU profile there when it exits.
+  const prof = process.env.BENCH_CPU_PROF_DIR;
+  const flags = prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`];
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', entry], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  }).once('exit', (code, signal) => {
+    children.delete(child);
+    if (code !== 0 && signal !== 'SIGTERM')
+      process.stderr.write(`${name} exited: ${code ?? signal}\n`);
+  });
+  children.add(child);
+  return {
+    name,
+    process: child,
+    async stop(graceMs = 10_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await gone;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** Polls `url` until it answers 200; fails early if `child` exits, or after `timeoutMs`. */
+export async function untilReady(child: Child, url: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.process.exitCode !== null) throw new Error(`${child.name} exited before ready`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${child.name} not ready at ${url} after ${timeoutMs} ms`);
+}
+
+/** CPU time (user + system) a process has used so far, in ms; NaN when it is gone. */
+export function cpuMs(pid: number): number {
+  try {
+    // Fields after the command name (which may hold spaces): utime is 14th, stime 15th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return (ticks * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+/** USER_HZ: 100 on every Linux this runs on (the kernel's ABI, not CONFIG_HZ). */
+const CLOCK_TICKS = 100;
