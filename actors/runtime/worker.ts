@@ -81,6 +81,8 @@ interface Pending {
   m: JsMsg;
   kind: ActorKind;
   partition: number;
+  /** slotOf(kind, partition), computed once: batches are picked by it from the whole queue. */
+  slot: string;
   receivedAt: number;
 }
 
@@ -144,11 +146,17 @@ export function createWorker(opts: WorkerOptions): Worker {
     log,
     stopping: () => stopping,
     deliver: (m, slot) => {
-      queue.push({ m, kind: slot.kind, partition: slot.partition, receivedAt: performance.now() });
+      queue.push({
+        m,
+        kind: slot.kind,
+        partition: slot.partition,
+        slot: slotOf(slot),
+        receivedAt: performance.now(),
+      });
       pump();
     },
     dropQueued: (slot) => {
-      const keep = queue.filter((p) => slotOf(p) !== slot);
+      const keep = queue.filter((p) => p.slot !== slot);
       queue.length = 0;
       for (const p of keep) queue.push(p);
     },
@@ -179,8 +187,8 @@ export function createWorker(opts: WorkerOptions): Worker {
     const batch: Pending[] = [];
     const rest: Pending[] = [];
     for (const p of queue) {
-      if (windowed.isAbandoned(slotOf(p))) continue;
-      if (batch.length < maxBatch && !busy.has(slotOf(p))) batch.push(p);
+      if (windowed.isAbandoned(p.slot)) continue;
+      if (batch.length < maxBatch && !busy.has(p.slot)) batch.push(p);
       else rest.push(p);
     }
     queue.length = 0;
@@ -192,7 +200,7 @@ export function createWorker(opts: WorkerOptions): Worker {
     while (running < concurrency && queue.length > 0) {
       const batch = takeBatch();
       if (batch.length === 0) return;
-      const slots = new Set(batch.map(slotOf));
+      const slots = new Set(batch.map((p) => p.slot));
       for (const s of slots) busy.add(s);
       running++;
       void runOne(batch).finally(() => {
@@ -230,7 +238,7 @@ export function createWorker(opts: WorkerOptions): Worker {
         await new Promise((r) => setTimeout(r, backoffDelay(attempt, backoff)));
         windowed.checkExpiry();
         const keep = held.filter((i) => {
-          if (!windowed.isAbandoned(slotOf(batch[i]!))) return true;
+          if (!windowed.isAbandoned(batch[i]!.slot)) return true;
           inFlight.delete(batch[i]!); // left unsettled for the next owner
           return false;
         });
@@ -258,8 +266,8 @@ export function createWorker(opts: WorkerOptions): Worker {
     const held: number[] = [];
     batch.forEach((b, i) => {
       const outcome = result.outcomes[i]!;
-      if (outcome.kind === 'retry' && windowed.isWindowed(slotOf(b))) {
-        if (!stopping && !windowed.isAbandoned(slotOf(b))) {
+      if (outcome.kind === 'retry' && windowed.isWindowed(b.slot)) {
+        if (!stopping && !windowed.isAbandoned(b.slot)) {
           held.push(i);
           return;
         }
@@ -310,7 +318,7 @@ export function createWorker(opts: WorkerOptions): Worker {
         // (Nak-ing it instead made nats-server 2.9.10 deliver it twice, see docs/runtime.md.)
         // Not for a windowed partition given up: its next owner gets it, in order.
         if (windowed.isAbandoned(slot)) return;
-        queue.push({ m, kind, partition, receivedAt: performance.now() });
+        queue.push({ m, kind, partition, slot, receivedAt: performance.now() });
         pump();
       },
     });
@@ -368,7 +376,7 @@ export function createWorker(opts: WorkerOptions): Worker {
           const old = performance.now() - ACK_WAIT_MS / 3;
           for (const p of [...inFlight, ...queue]) {
             // A windowed partition given up must let its deliveries expire for the next owner.
-            if (p.receivedAt < old && !windowed.isAbandoned(slotOf(p))) p.m.working();
+            if (p.receivedAt < old && !windowed.isAbandoned(p.slot)) p.m.working();
           }
           return Promise.resolve();
         },

@@ -51,7 +51,7 @@ export const quietLog = (): Logger => pino({ level: process.env.TEST_LOG_LEVEL ?
 export async function startRuntimeEnv(): Promise<RuntimeEnv> {
   const nats = await startNats();
   const database = await createTestDatabase();
-  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1 });
+  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, noAsyncTraces: true });
   const jsm = await jetstreamManager(nc);
   await ensureTopology(jsm, { consumersFor: [ActorKinds.demo] });
   const log = quietLog();
