@@ -12,6 +12,13 @@
  * The lease is for liveness and order, not for safety: state writes stay guarded by their
  * version (store.ts) and each message by the inbox, so a paused former owner that wakes up
  * cannot overwrite a newer state or apply a message twice.
+ *
+ * Balance: each worker also holds a member lease per windowed kind it hosts
+ * (`member.<kind>.<owner>`, renewed with the others). A worker takes free partitions only up to
+ * its fair share, ceil(partitions / live members), and offers those beyond it back (`surplus`):
+ * the caller stops pulling them, lets what it holds of them finish, then releases them, so
+ * the next owner need not wait out ack_wait. Workers that join or die therefore end up
+ * sharing a kind's partitions evenly instead of the first one holding them all.
  */
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
@@ -26,13 +33,20 @@ export interface PartitionSlot {
   partition: number;
 }
 
+export interface Tick {
+  /** Newly owned: start pulling them. */
+  taken: PartitionSlot[];
+  /** Owned beyond the fair share: stop pulling them, then `release` each once drained. */
+  surplus: PartitionSlot[];
+}
+
 export interface Ownership {
   readonly owner: string;
   /**
-   * Renews the leases held and tries to take the free or expired ones among `slots`.
-   * Returns the slots newly taken; slots found lost are reported through `onLost`.
+   * Renews the leases held and takes free or expired ones among `slots`, up to the fair share
+   * of each kind. Slots found lost are reported through `onLost`.
    */
-  tick(slots: readonly PartitionSlot[]): Promise<PartitionSlot[]>;
+  tick(slots: readonly PartitionSlot[]): Promise<Tick>;
   owns(slot: PartitionSlot): boolean;
   /** Gives everything up when renewals have failed (or hung) for too long; cheap, call often. */
   checkExpiry(): void;
@@ -46,6 +60,17 @@ export function leaseName(slot: PartitionSlot): string {
   return `partition.${slot.kind}.${slot.partition}`;
 }
 
+/** A worker's presence among those sharing a kind's windowed partitions. */
+export function memberName(kind: ActorKind, owner: string): string {
+  return `member.${kind}.${owner}`;
+}
+
+function hashOf(s: string): number {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (Math.imul(h, 31) + s.charCodeAt(i)) >>> 0;
+  return h;
+}
+
 export function createOwnership(opts: {
   knex: Knex;
   log: Logger;
@@ -54,11 +79,66 @@ export function createOwnership(opts: {
 }): Ownership {
   const owner = randomUUID();
   const owned = new Map<string, PartitionSlot>();
+  /** Offered back (surplus), held until the caller releases them. */
+  const releasing = new Set<string>();
+  /** Each kind's fair share, from the last tick. */
+  const shares = new Map<ActorKind, number>();
   let renewedAt = performance.now();
+  let ticks = 0;
+
+  /** The lease names to renew or take: those held, and free ones up to each kind's share. */
+  function plan(
+    kinds: readonly ActorKind[],
+    byName: ReadonlyMap<string, PartitionSlot>,
+    live: readonly { name: string; owner: string }[],
+  ): string[] {
+    const heldBy = new Map(live.map((r) => [r.name, r.owner]));
+    const names = [...owned.keys()];
+    for (const kind of kinds) {
+      const mine = memberName(kind, owner);
+      const others = live.filter(
+        (r) => r.name.startsWith(`member.${kind}.`) && r.name !== mine,
+      ).length;
+      const all = [...byName.entries()].filter(([, s]) => s.kind === kind);
+      const share = Math.ceil(all.length / (others + 1));
+      shares.set(kind, share);
+      const have = [...owned.values()].filter(
+        (s) => s.kind === kind && !releasing.has(leaseName(s)),
+      ).length;
+      // Free ones, starting at a place of our own so that joiners do not all race for the same.
+      const free = all.filter(([n]) => !owned.has(n) && !heldBy.has(n)).map(([n]) => n);
+      const from = free.length === 0 ? 0 : hashOf(owner) % free.length;
+      const rotated = [...free.slice(from), ...free.slice(0, from)];
+      names.push(...rotated.slice(0, Math.max(0, share - have)));
+    }
+    return names;
+  }
+
+  /** Owned beyond each kind's share, not already offered back: the highest partitions first. */
+  function surplusOf(
+    kinds: readonly ActorKind[],
+    byName: ReadonlyMap<string, PartitionSlot>,
+  ): PartitionSlot[] {
+    const out: PartitionSlot[] = [];
+    for (const kind of kinds) {
+      const keep = [...owned.entries()]
+        .filter(([n, s]) => s.kind === kind && byName.has(n) && !releasing.has(n))
+        .sort(([, a], [, b]) => a.partition - b.partition);
+      const extra = keep.slice(shares.get(kind) ?? keep.length);
+      for (const [n, s] of extra) {
+        releasing.add(n);
+        out.push(s);
+      }
+    }
+    return out;
+  }
 
   function lose(slots: PartitionSlot[], why: string): void {
     if (slots.length === 0) return;
-    for (const s of slots) owned.delete(leaseName(s));
+    for (const s of slots) {
+      owned.delete(leaseName(s));
+      releasing.delete(leaseName(s));
+    }
     opts.log.warn({ partitions: slots.map(leaseName), why }, 'partition ownership lost');
     opts.onLost(slots);
   }
@@ -66,11 +146,27 @@ export function createOwnership(opts: {
   return {
     owner,
     async tick(slots) {
-      const names = new Map(slots.map((s) => [leaseName(s), s]));
-      for (const [n, s] of owned) names.set(n, s);
+      const byName = new Map(slots.map((s) => [leaseName(s), s]));
+      for (const [n, s] of owned) byName.set(n, s);
+      const kinds = [...new Set([...byName.values()].map((s) => s.kind))];
+      const members = kinds.map((k) => memberName(k, owner));
       let rows: { name: string }[];
+      let wanted: string[];
       const started = performance.now();
       try {
+        // Who else is here, and which partitions nobody holds now.
+        const seen = await opts.knex.raw<{ rows: { name: string; owner: string }[] }>(
+          `select name, owner from rt_lease
+            where expires_at > now() and (name = any(?::text[]) or name like 'member.%')`,
+          [[...byName.keys()]],
+        );
+        wanted = plan(kinds, byName, seen.rows);
+        // Member leases of workers that died linger; sweep them now and then.
+        if (++ticks % 60 === 0) {
+          await opts.knex.raw(
+            `delete from rt_lease where name like 'member.%' and expires_at < now() - interval '1 minute'`,
+          );
+        }
         // Insert a lease, or take it over when it is ours or has expired; return what we hold.
         const r = await opts.knex.raw<{ rows: { name: string }[] }>(
           `insert into rt_lease (name, owner, expires_at)
@@ -79,7 +175,7 @@ export function createOwnership(opts: {
              set owner = excluded.owner, expires_at = excluded.expires_at
              where rt_lease.owner = excluded.owner or rt_lease.expires_at < now()
            returning name`,
-          [owner, LEASE_MS, [...names.keys()]],
+          [owner, LEASE_MS, [...members, ...wanted]],
         );
         rows = r.rows;
       } catch (err) {
@@ -94,13 +190,13 @@ export function createOwnership(opts: {
       );
       const taken: PartitionSlot[] = [];
       for (const n of held) {
-        const s = names.get(n);
+        const s = byName.get(n);
         if (s !== undefined && !owned.has(n)) {
           owned.set(n, s);
           taken.push(s);
         }
       }
-      return taken;
+      return { taken, surplus: surplusOf(kinds, byName) };
     },
     owns(slot) {
       return owned.has(leaseName(slot));
@@ -114,12 +210,14 @@ export function createOwnership(opts: {
     },
     async release(slot) {
       const n = leaseName(slot);
+      releasing.delete(n);
       if (!owned.delete(n)) return;
       await opts.knex('rt_lease').where({ name: n, owner }).delete();
     },
     async close() {
-      const names = [...owned.keys()];
+      const names = [...owned.keys(), ...[...shares.keys()].map((k) => memberName(k, owner))];
       owned.clear();
+      releasing.clear();
       if (names.length === 0) return;
       await opts.knex('rt_lease').whereIn('name', names).andWhere({ owner }).delete();
     },

@@ -34,6 +34,8 @@ export interface WindowedHost {
   dropQueued(slot: string): void;
   /** The worker's open pulls by partition, closed at stop. */
   pulls: Map<string, ConsumerMessages>;
+  /** Whether deliveries of this partition are queued or in a batch being committed. */
+  hasPending(slot: string): boolean;
 }
 
 export interface WindowedPartitions {
@@ -86,10 +88,15 @@ export function createWindowed(host: WindowedHost): WindowedPartitions {
   const { js, log } = host;
   const windowed = new Map<string, PartitionSlot>();
   const abandoned = new Set<string>();
+  /** Offered back to balance the workers: no new pulls; released once drained. */
+  const releasing = new Map<string, PartitionSlot>();
+  /** Partitions with a pull loop running (or waiting to start one). */
+  const pulling = new Set<string>();
   let ownership: Ownership | undefined;
 
   function abandon(slot: PartitionSlot): void {
     const s = slotOf(slot);
+    releasing.delete(s);
     if (abandoned.has(s)) return;
     abandoned.add(s);
     const c = host.pulls.get(s);
@@ -109,6 +116,16 @@ export function createWindowed(host: WindowedHost): WindowedPartitions {
    * before that could let newer ones pass them.
    */
   async function pullOwned(slot: PartitionSlot): Promise<void> {
+    const s = slotOf(slot);
+    pulling.add(s);
+    try {
+      await startPulling(slot);
+    } finally {
+      pulling.delete(s);
+    }
+  }
+
+  async function startPulling(slot: PartitionSlot): Promise<void> {
     const c = await js.consumers.get(
       commandStreamName(slot.kind),
       partitionConsumerName(slot.kind, slot.partition),
@@ -133,7 +150,7 @@ export function createWindowed(host: WindowedHost): WindowedPartitions {
       partitionConsumerName(slot.kind, slot.partition),
     );
     const s = slotOf(slot);
-    while (stillOwned(slot)) {
+    while (stillOwned(slot) && !releasing.has(s)) {
       try {
         const batch = await c.fetch({ max_messages: window, expires: WINDOW_FETCH_MS });
         host.pulls.set(s, batch);
@@ -171,7 +188,14 @@ export function createWindowed(host: WindowedHost): WindowedPartitions {
     },
     async claim() {
       if (ownership === undefined || windowed.size === 0) return;
-      const taken = await ownership.tick([...windowed.values()]);
+      const { taken, surplus } = await ownership.tick([...windowed.values()]);
+      for (const slot of surplus) releasing.set(slotOf(slot), slot);
+      for (const [s, slot] of releasing) {
+        if (pulling.has(s) || host.hasPending(s)) continue;
+        releasing.delete(s);
+        await ownership.release(slot);
+        log.info({ partition: leaseName(slot) }, 'windowed partition handed back to balance');
+      }
       // Not awaited: renewals go on while a take-over waits out ack_wait.
       for (const slot of taken) {
         void pullOwned(slot).catch((err: unknown) => {

@@ -161,6 +161,8 @@ export function createWorker(opts: WorkerOptions): Worker {
       for (const p of keep) queue.push(p);
     },
     pulls: consumers,
+    hasPending: (slot) =>
+      queue.some((p) => p.slot === slot) || [...inFlight].some((p) => p.slot === slot),
   });
   const timers: NodeJS.Timeout[] = [];
   let running = 0;

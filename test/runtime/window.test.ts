@@ -7,6 +7,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
+import { partitionOf } from '../../contracts/index.ts';
 import {
   addedEvents,
   demoStates,
@@ -48,10 +49,11 @@ async function handled(): Promise<number> {
   return Number(r[0]?.c ?? 0);
 }
 
-/** Live leases by owner. */
+/** Live partition leases by owner. */
 async function leaseOwners(): Promise<Map<string, number>> {
   const r = await env.db.knex.raw<{ rows: { owner: string; c: string }[] }>(
-    'select owner, count(*) as c from rt_lease where expires_at > now() group by owner',
+    `select owner, count(*) as c from rt_lease
+      where expires_at > now() and name like 'partition.demo.%' group by owner`,
   );
   const rows = r.rows;
   return new Map(rows.map((r) => [r.owner, Number(r.c)]));
@@ -83,6 +85,38 @@ async function expectHotInOrderOnce(): Promise<void> {
   expect(new Set(ns).size).toBe(TOTAL);
 }
 
+/** Who holds the hot key's partition now. */
+async function hotOwner(): Promise<string | undefined> {
+  const r = await env.db
+    .knex('rt_lease')
+    .select<{ owner: string }[]>('owner')
+    .where({ name: `partition.demo.${partitionOf(HOT)}` })
+    .andWhereRaw('expires_at > now()');
+  return r[0]?.owner;
+}
+
+/**
+ * Two workers: the first takes every partition, then hands half back to the second (balance).
+ * Returns the process holding the hot key's partition once they share, and its owner id.
+ */
+async function twoSharing(): Promise<{ proc: ChildProcess; id: string }> {
+  const firstProc = spawnWorker(env, WINDOWED);
+  workers.push(firstProc);
+  const first = await ownerStarted();
+  const secondProc = spawnWorker(env, WINDOWED);
+  workers.push(secondProc);
+  await eventually(
+    'the two workers share the partitions evenly',
+    async () => {
+      const owners = await leaseOwners();
+      return owners.size === 2 && [...owners.values()].every((c) => c === 32);
+    },
+    30_000,
+  );
+  const id = (await hotOwner())!;
+  return { proc: id === first ? firstProc : secondProc, id };
+}
+
 async function ownerStarted(): Promise<string> {
   let owner = '';
   await eventually('the first worker owns every windowed partition', async () => {
@@ -96,13 +130,10 @@ async function ownerStarted(): Promise<string> {
 
 describe('a hot key on a windowed partition, two worker processes', () => {
   it('stays in order and exactly once when the owner is killed with SIGKILL', async () => {
-    const owner = spawnWorker(env, WINDOWED);
-    workers.push(owner);
-    const first = await ownerStarted();
-    workers.push(spawnWorker(env, WINDOWED));
+    const owner = await twoSharing();
     const publishing = publishHot(1);
     await eventually('a quarter handled', async () => (await handled()) >= TOTAL / 4, 60_000);
-    owner.kill('SIGKILL');
+    owner.proc.kill('SIGKILL');
     const killedAt = Date.now();
     const before = await handled();
     await eventually(
@@ -113,31 +144,59 @@ describe('a hot key on a windowed partition, two worker processes', () => {
     const takeoverMs = Date.now() - killedAt;
     await publishing;
     await expectHotInOrderOnce();
+    // The survivor holds every partition again: its share grew when the member lease expired.
     const owners = await leaseOwners();
-    expect(owners.has(first)).toBe(false);
-    expect(owners.size).toBe(1);
+    expect(owners.has(owner.id)).toBe(false);
+    expect([...owners.values()]).toEqual([64]);
     console.log(`windowed partition taken over ${takeoverMs} ms after kill -9`);
     // Lease expiry (4 s) + ack_wait (3 s) + a renewal period, with room for a loaded machine.
     expect(takeoverMs).toBeLessThan(20_000);
   });
 
   it('a paused owner loses its partitions and, resumed, neither doubles nor reorders', async () => {
-    const owner = spawnWorker(env, WINDOWED);
-    workers.push(owner);
-    const first = await ownerStarted();
-    workers.push(spawnWorker(env, WINDOWED));
+    const owner = await twoSharing();
     const publishing = publishHot(1);
     await eventually('a quarter handled', async () => (await handled()) >= TOTAL / 4, 60_000);
-    owner.kill('SIGSTOP');
+    owner.proc.kill('SIGSTOP');
     const before = await handled();
     await eventually(
       'another worker goes on',
       async () => (await handled()) > before + 100,
       30_000,
     );
-    expect((await leaseOwners()).has(first)).toBe(false);
-    owner.kill('SIGCONT');
+    expect((await leaseOwners()).has(owner.id)).toBe(false);
+    owner.proc.kill('SIGCONT');
     await publishing;
     await expectHotInOrderOnce();
+    // Resumed, it rejoins (a new member lease) and gets its share back.
+    await eventually(
+      'the resumed worker shares again',
+      async () => [...(await leaseOwners()).values()].join() === '32,32',
+      30_000,
+    );
+  });
+
+  it('hands half of the partitions to a worker that joins, and all back when one stops', async () => {
+    const first = spawnWorker(env, WINDOWED);
+    workers.push(first);
+    await ownerStarted();
+    const publishing = publishHot(1);
+    await eventually('some handled', async () => (await handled()) >= 200, 60_000);
+    workers.push(spawnWorker(env, WINDOWED));
+    await eventually(
+      'the joiner gets half',
+      async () => [...(await leaseOwners()).values()].join() === '32,32',
+      30_000,
+    );
+    await publishing;
+    await expectHotInOrderOnce();
+    // A graceful stop hands its partitions back at once: the other takes them all.
+    first.kill('SIGTERM');
+    await exited(first);
+    await eventually(
+      'the remaining worker holds every partition',
+      async () => [...(await leaseOwners()).values()].join() === '64',
+      15_000,
+    );
   });
 });
