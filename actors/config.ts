@@ -115,6 +115,13 @@ export const WorkerConfigSchema = z
           .filter((x) => x.length > 0),
       )
       .pipe(z.array(z.enum(sources))),
+    /**
+     * The allocator's disk reconciliation: how often players' disks in Azure are compared with
+     * their recorded state (0: never), and how far apart two rounds must agree before a
+     * finding is acted on.
+     */
+    RESPAWN_DISK_RECONCILE_SECONDS: intFrom(0, 7 * 86_400, 3_600),
+    RESPAWN_DISK_RECONCILE_GRACE_SECONDS: intFrom(0, 7 * 86_400, 1_800),
     /** Run the allocator's Azure effects runner for RESPAWN_REGION in this process. */
     RESPAWN_AZURE_EFFECTS: bool('false'),
     AZURE_SUBSCRIPTION_ID: optional,

@@ -18,7 +18,7 @@ import {
   exitOnSignals,
 } from '../contracts/index.ts';
 import { createBillingActor, loadBillingConfig } from './billing/index.ts';
-import { allocatorActor } from './allocator/index.ts';
+import { createAllocatorActor, defaultAllocatorConfig } from './allocator/index.ts';
 import { demoActor } from './demo/index.ts';
 import { createSessionActor, defaultSessionConfig } from './session/index.ts';
 import { loadWorkerConfig, type WorkerConfig } from './config.ts';
@@ -49,7 +49,11 @@ function buildActor(kind: ActorKind, cfg: WorkerConfig, env: NodeJS.ProcessEnv):
         requireAdmission: cfg.RESPAWN_SESSION_ADMISSION,
       }) as unknown as ActorDefinition;
     case 'alloc':
-      return allocatorActor as unknown as ActorDefinition;
+      return createAllocatorActor({
+        ...defaultAllocatorConfig,
+        diskReconcileMs: cfg.RESPAWN_DISK_RECONCILE_SECONDS * 1_000,
+        diskGraceMs: cfg.RESPAWN_DISK_RECONCILE_GRACE_SECONDS * 1_000,
+      }) as unknown as ActorDefinition;
     case 'billing':
       return createBillingActor(loadBillingConfig(env)) as unknown as ActorDefinition;
   }
@@ -118,7 +122,7 @@ export async function runWorker(
     metrics: createRuntimeMetrics(registry),
   });
   await worker.start();
-  const roles = await startRoles(cfg, nc, log);
+  const roles = await startRoles(cfg, nc, log, { knex: db.knex });
   let http: WorkerHttp | undefined;
   if (cfg.RESPAWN_HTTP_PORT !== 0) {
     try {

@@ -6,9 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
+import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { defaultAllocatorConfig } from './allocator/index.ts';
 import { createAzureEffectsRunner } from './allocator/effects.ts';
+import { createDiskRecords } from './allocator/disk-round.ts';
 import {
   createAzureCredential,
   createAzureVmProvider,
@@ -30,6 +32,8 @@ export async function startRoles(
   cfg: WorkerConfig,
   nc: NatsConnection,
   log: Logger,
+  /** The worker's database: the effects runner reads players' recorded disks from it. */
+  deps: { knex?: Knex } = {},
 ): Promise<Role[]> {
   const roles: Role[] = [];
   for (const source of cfg.RESPAWN_INGRESS) {
@@ -71,6 +75,7 @@ export async function startRoles(
       jsm: await jetstreamManager(nc),
       provider,
       log,
+      ...(deps.knex === undefined ? {} : { diskRecords: createDiskRecords(deps.knex, log) }),
       config: {
         region: cfg.RESPAWN_REGION,
         diskImageId: cfg.AZURE_DISK_IMAGE_ID,

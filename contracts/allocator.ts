@@ -19,7 +19,15 @@ export const AllocVerbs = {
   usage: 'usage',
   inventory: 'inventory',
   drain: 'drain',
+  diskRound: 'disk_round',
 } as const;
+
+/** The player's one persistent disk, as every area names it (a retried create is the same disk). */
+export const playerDiskName = (playerId: string): string =>
+  `disk-${playerId}`.toLowerCase().replace(/_/g, '-');
+
+/** The snapshot an unused disk is archived to. */
+export const playerSnapshotName = (playerId: string): string => `snap-${playerDiskName(playerId)}`;
 
 /** Kinds of provider failure the allocator reacts to differently. */
 export const ProviderErrorKinds = {
@@ -140,6 +148,84 @@ export const AzureDeleteVm = defineMessage('azure.delete_vm.v1', {
 export const AzureRefresh = defineMessage('azure.refresh.v1', {
   usage: z.boolean(),
   inventory: z.boolean(),
+});
+
+/**
+ * What the disk reconciler can find wrong between Azure's tagged disks and the players' recorded
+ * disk state: a recorded disk (or archive) Azure no longer has; a player's disk the state does
+ * not record; a tagged disk no player's state accounts for (reported, never deleted).
+ */
+export const DiskFindings = {
+  missing: 'missing',
+  unrecorded: 'unrecorded',
+  unowned: 'unowned',
+} as const;
+export type DiskFinding = (typeof DiskFindings)[keyof typeof DiskFindings];
+
+/** Azure's rule for managed disk names (ours are `disk-<player>`; others may be there too). */
+const azureDiskName = z.string().regex(/^[A-Za-z0-9._-]{1,80}$/);
+
+/** A finding the reconciler saw, and since when: it acts once two rounds `graceMs` apart agree. */
+export const DiskSuspect = z.object({
+  finding: z.enum(DiskFindings),
+  diskName: azureDiskName,
+  playerId: playerId.optional(),
+  /** The player's session count when seen: a session started since makes it a new finding. */
+  seq: z.number().int().min(0).optional(),
+  since: iso,
+});
+export type DiskSuspect = z.infer<typeof DiskSuspect>;
+
+/** Suspects carried from round to round; more wait for a later round (payloads stay small). */
+export const MAX_DISK_SUSPECTS = 200;
+
+/**
+ * Allocator → effects runner: one disk reconciliation round at `at` (the allocator's clock),
+ * with what earlier rounds suspected.
+ */
+export const AzureReconcileDisks = defineMessage('azure.reconcile_disks.v1', {
+  at: iso,
+  graceMs: z.number().int().min(0),
+  suspects: z.array(DiskSuspect).max(MAX_DISK_SUSPECTS),
+});
+
+const count = z.number().int().min(0);
+
+/** Effects runner → allocator: what a disk round saw and did, and the suspects to remember. */
+export const AllocDiskRound = defineMessage('alloc.disk_round.v1', {
+  at: iso,
+  suspects: z.array(DiskSuspect).max(MAX_DISK_SUSPECTS),
+  counts: z.object({
+    disks: count,
+    snapshots: count,
+    records: count,
+    missing: count,
+    unrecorded: count,
+    unowned: count,
+    /** Findings acted on this round (commands sent, disks reported). */
+    acted: count,
+    /** Findings still inside their grace period. */
+    waiting: count,
+  }),
+});
+
+export const DiskDecisions = {
+  missing: 'disk_missing',
+  adopted: 'disk_adopted',
+  unowned: 'disk_unowned',
+} as const;
+export type DiskDecision = (typeof DiskDecisions)[keyof typeof DiskDecisions];
+
+/**
+ * Effects runner → operators (`respawn.alloc.<region>.evt.disk_<…>`): a recorded disk gone from
+ * Azure (its session told), a disk adopted by its player's session, a disk nobody owns.
+ */
+export const AllocDiskDecided = defineMessage('alloc.disk_decided.v1', {
+  decision: z.enum(DiskDecisions),
+  diskName: azureDiskName,
+  playerId: playerId.optional(),
+  detail: z.string().max(500),
+  at: iso,
 });
 
 /** Session → effects runner: snapshot the player's unused disk, then delete the disk. */

@@ -10,6 +10,8 @@ import {
   AllocCreateResult,
   AllocDecided,
   AllocDeleteResult,
+  AllocDiskDecided,
+  AllocDiskRound,
   AllocInventory,
   AllocRelease,
   AllocRequest,
@@ -19,7 +21,9 @@ import {
   AzureArchiveDisk,
   AzureCreateVm,
   AzureDeleteVm,
+  AzureReconcileDisks,
   AzureRefresh,
+  DiskDecisions,
 } from './allocator.ts';
 import {
   BillingAdjust,
@@ -51,6 +55,8 @@ import {
   SessionAllocated,
   SessionChanged,
   SessionDiskArchived,
+  SessionDiskFound,
+  SessionDiskMissing,
   SessionHeartbeat,
   SessionPhases,
   SessionPreempt,
@@ -216,6 +222,12 @@ export const Catalog: readonly CatalogEntry[] = [
   entry('SessionDiskArchived', SessionDiskArchived, "The player's unused disk was archived", [
     cmd('session', SessionVerbs.diskArchived, [S.azureEffects]),
   ]),
+  entry('SessionDiskMissing', SessionDiskMissing, "The player's recorded disk is gone from Azure", [
+    cmd('session', SessionVerbs.diskMissing, [S.azureEffects]),
+  ]),
+  entry('SessionDiskFound', SessionDiskFound, "Adopt the player's disk the state does not record", [
+    cmd('session', SessionVerbs.diskFound, [S.azureEffects]),
+  ]),
   // --- Session events ---
   entry('SessionChanged', SessionChanged, 'The session changed phase, or answered a status', [
     evt('session', '{phase}', [S.operators, S.otherServices], {
@@ -288,6 +300,22 @@ export const Catalog: readonly CatalogEntry[] = [
   entry('AllocInventory', AllocInventory, 'The VMs Azure has in the region', [
     cmd('alloc', AllocVerbs.inventory, [S.azureEffects]),
   ]),
+  entry('AllocDiskRound', AllocDiskRound, 'What a disk reconciliation round saw and did', [
+    cmd('alloc', AllocVerbs.diskRound, [S.azureEffects]),
+  ]),
+  entry(
+    'AllocDiskDecided',
+    AllocDiskDecided,
+    'A disk the reconciler repaired, adopted or reports',
+    Object.values(DiskDecisions).map((d) =>
+      route(
+        `${ROOT}.alloc.{region}.evt.${d}`,
+        Streams.events.name,
+        [S.azureEffects],
+        [S.operators],
+      ),
+    ),
+  ),
   entry('AllocDecided', AllocDecided, 'What the allocator decided', [
     evt('alloc', '{decision}', [S.operators], {
       decision: ['reserved', 'queued', 'cold', 'released', 'failed', 'orphan'],
@@ -301,6 +329,9 @@ export const Catalog: readonly CatalogEntry[] = [
     route(outAzure, Streams.out.name, [S.alloc], [S.azureEffects]),
   ]),
   entry('AzureRefresh', AzureRefresh, 'Report quota usage and the VM inventory', [
+    route(outAzure, Streams.out.name, [S.alloc], [S.azureEffects]),
+  ]),
+  entry('AzureReconcileDisks', AzureReconcileDisks, 'Run one disk reconciliation round', [
     route(outAzure, Streams.out.name, [S.alloc], [S.azureEffects]),
   ]),
   entry('AzureArchiveDisk', AzureArchiveDisk, "Snapshot, then delete the player's unused disk", [

@@ -52,7 +52,13 @@ import {
   AzureRefresh,
   AgentReport,
   SessionDiskArchived,
+  SessionDiskMissing,
+  SessionDiskFound,
   AzureArchiveDisk,
+  AzureReconcileDisks,
+  AllocDiskRound,
+  AllocDiskDecided,
+  MAX_DISK_SUSPECTS,
   defineMessage,
   messageSet,
   type ErrorCode,
@@ -714,6 +720,96 @@ const table: readonly Row[] = [
     SessionDiskArchived,
     { diskName: 'disk-p1', snapshotName: 'snap-disk-p1', ok: false, reason: 'in use' },
     [['ok missing', { type: SessionDiskArchived.type, diskName: 'd', snapshotName: 's' }]],
+  ),
+  row(SessionDiskMissing, { diskName: 'disk-p1', seq: 3, snapshotName: 'snap-disk-p1' }, [
+    ['seq missing', { type: SessionDiskMissing.type, diskName: 'disk-p1' }],
+    ['seq negative', { type: SessionDiskMissing.type, diskName: 'disk-p1', seq: -1 }],
+  ]),
+  row(SessionDiskFound, { diskName: 'disk-p1', seq: 0, region: 'centralindia', zone: '2' }, [
+    ['region missing', { type: SessionDiskFound.type, diskName: 'disk-p1', seq: 0 }],
+    [
+      'diskName with a dot',
+      { type: SessionDiskFound.type, diskName: 'disk.p1', seq: 0, region: 'centralindia' },
+    ],
+  ]),
+  row(
+    AzureReconcileDisks,
+    {
+      at: AT,
+      graceMs: 1_800_000,
+      suspects: [
+        { finding: 'missing', diskName: 'disk-p1', playerId: 'p1', seq: 2, since: AT },
+        { finding: 'unowned', diskName: 'Hand_Made.disk', since: AT },
+      ],
+    },
+    [
+      [
+        'unknown finding',
+        {
+          type: AzureReconcileDisks.type,
+          at: AT,
+          graceMs: 0,
+          suspects: [{ finding: 'odd', diskName: 'd', since: AT }],
+        },
+      ],
+      [
+        'too many suspects',
+        {
+          type: AzureReconcileDisks.type,
+          at: AT,
+          graceMs: 0,
+          suspects: Array.from({ length: MAX_DISK_SUSPECTS + 1 }, () => ({
+            finding: 'unowned',
+            diskName: 'd',
+            since: AT,
+          })),
+        },
+      ],
+    ],
+  ),
+  row(
+    AllocDiskRound,
+    {
+      at: AT,
+      suspects: [{ finding: 'unrecorded', diskName: 'disk-p2', playerId: 'p2', seq: 0, since: AT }],
+      counts: {
+        disks: 3,
+        snapshots: 1,
+        records: 4,
+        missing: 0,
+        unrecorded: 1,
+        unowned: 0,
+        acted: 0,
+        waiting: 1,
+      },
+    },
+    [['counts missing', { type: AllocDiskRound.type, at: AT, suspects: [] }]],
+  ),
+  row(
+    AllocDiskDecided,
+    {
+      decision: 'disk_unowned',
+      diskName: 'disk-ghost',
+      playerId: 'ghost',
+      detail: 'player ghost has no session state',
+      at: AT,
+    },
+    [
+      [
+        'unknown decision',
+        { type: AllocDiskDecided.type, decision: 'deleted', diskName: 'd', detail: '', at: AT },
+      ],
+      [
+        'diskName with a slash',
+        {
+          type: AllocDiskDecided.type,
+          decision: 'disk_adopted',
+          diskName: 'a/b',
+          detail: '',
+          at: AT,
+        },
+      ],
+    ],
   ),
   row(AzureArchiveDisk, { playerId: 'p1', diskName: 'disk-p1', snapshotName: 'snap-disk-p1' }, [
     [

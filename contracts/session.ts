@@ -15,6 +15,8 @@ export const SessionVerbs = {
   preempt: 'preempt',
   vmReleased: 'vm_released',
   diskArchived: 'disk_archived',
+  diskMissing: 'disk_missing',
+  diskFound: 'disk_found',
 } as const;
 export type SessionVerb = (typeof SessionVerbs)[keyof typeof SessionVerbs];
 
@@ -145,4 +147,31 @@ export const SessionDiskArchived = defineMessage('session.disk_archived.v1', {
   snapshotName: z.string().regex(/^[A-Za-z0-9-]{1,80}$/),
   ok: z.boolean(),
   reason: z.string().max(500).optional(),
+});
+
+const diskName = z.string().regex(/^[A-Za-z0-9-]{1,80}$/);
+/** Sessions the player had started when the reconciler looked: one started since makes it stale. */
+const seenSeq = z.number().int().min(0);
+
+/**
+ * Disk reconciler → session: the disk the state records is gone from Azure (two inventories a
+ * grace period apart agree). The state becomes `archived` when the archive is still there
+ * (`snapshotName`), else `none`; ignored unless idle with the same session count.
+ */
+export const SessionDiskMissing = defineMessage('session.disk_missing.v1', {
+  diskName,
+  seq: seenSeq,
+  snapshotName: diskName.optional(),
+});
+
+/**
+ * Disk reconciler → session: Azure has the player's disk, which the state does not record (a
+ * crash between creating it and recording it): adopt it (`live`, its zone and region), so its
+ * clean-up timers run and allocation goes to its zone. Ignored unless idle with the same count.
+ */
+export const SessionDiskFound = defineMessage('session.disk_found.v1', {
+  diskName,
+  seq: seenSeq,
+  region: z.string().regex(/^[a-z0-9]{2,32}$/),
+  zone: z.string().max(8).optional(),
 });

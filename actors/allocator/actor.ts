@@ -8,6 +8,7 @@ import {
   AllocCreateResult,
   AllocDecided,
   AllocDeleteResult,
+  AllocDiskRound,
   AllocInventory,
   AllocRelease,
   AllocRequest,
@@ -24,6 +25,7 @@ import {
   cmdSubject,
   evtSubject,
   outAzureSubject,
+  playerDiskName,
 } from '../../contracts/index.ts';
 import {
   defineActor,
@@ -33,6 +35,7 @@ import {
   type HandlerResult,
   type TimerOp,
 } from '../runtime/index.ts';
+import { DISK_TIMER, ensureDiskRounds, startDiskRound } from './disk-reconcile.ts';
 import { nextWarmUp, pickCandidate, reservationFor } from './place.ts';
 import {
   AllocState,
@@ -75,7 +78,7 @@ function createEffect(
     playerId: r.playerId,
     vmName,
     nicName: r.nicName,
-    diskName: `disk-${r.playerId}`.toLowerCase().replace(/_/g, '-'),
+    diskName: playerDiskName(r.playerId),
     size: c.size,
     priority: c.tier === 'spot' ? 'spot' : 'regular',
     ...(c.zone === undefined ? {} : { zone: c.zone }),
@@ -310,6 +313,7 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
       AllocUsage,
       AllocInventory,
       AllocDrain,
+      AllocDiskRound,
     ],
     handle(state, msg, ctx): Result {
       const st: Step = { s: state, emit: [], timers: [] };
@@ -464,6 +468,7 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
           const first = st.s.usageAt === undefined;
           st.s = { ...st.s, usage, external, usageAt: msg.at, refreshing: false };
           st.timers.push({ name: 'refresh', at: new Date(ctx.now.getTime() + cfg.refreshMs) });
+          ensureDiskRounds(cfg, st, ctx);
           serveQueue(cfg, st, ctx, first);
           return done();
         }
@@ -471,6 +476,9 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
           reconcile(cfg, st, ctx, msg.vms);
           return done();
         }
+        case AllocDiskRound.type:
+          st.s = { ...st.s, disks: { suspects: msg.suspects } };
+          return done();
         case AllocDrain.type: {
           if (!msg.draining) {
             const { draining: _was, ...rest } = st.s;
@@ -489,6 +497,8 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
             refresh(st, ctx);
           } else if (msg.name === 'warm') {
             serveQueue(cfg, st, ctx);
+          } else if (msg.name === DISK_TIMER) {
+            startDiskRound(cfg, st, ctx);
           } else if (msg.name.startsWith('retry:')) {
             const vmName = msg.name.slice('retry:'.length);
             const r = st.s.reservations[vmName];

@@ -27,6 +27,7 @@ import {
   AzureArchiveDisk,
   AzureCreateVm,
   AzureDeleteVm,
+  AzureReconcileDisks,
   AzureRefresh,
   SessionDiskArchived,
   HeaderNames,
@@ -50,6 +51,7 @@ import {
   type MessageOf,
 } from '../../contracts/index.ts';
 import { ProviderError, type AdminCredentials, type VmProvider } from './azure/index.ts';
+import { runDiskRound, type DiskRecordSource } from './disk-round.ts';
 
 export interface AzureEffectsConfig {
   region: string;
@@ -74,9 +76,16 @@ export interface AzureEffectsRunner {
   stop(): Promise<void>;
 }
 
-const effects = messageSet([AzureCreateVm, AzureDeleteVm, AzureRefresh, AzureArchiveDisk]);
+const effects = messageSet([
+  AzureCreateVm,
+  AzureDeleteVm,
+  AzureRefresh,
+  AzureArchiveDisk,
+  AzureReconcileDisks,
+]);
 type Effect =
   | MessageOf<typeof AzureArchiveDisk>
+  | MessageOf<typeof AzureReconcileDisks>
   | MessageOf<typeof AzureCreateVm>
   | MessageOf<typeof AzureDeleteVm>
   | MessageOf<typeof AzureRefresh>;
@@ -108,6 +117,8 @@ export function createAzureEffectsRunner(deps: {
   provider: VmProvider;
   config: AzureEffectsConfig;
   log: Logger;
+  /** The players' recorded disks, for disk reconciliation; without it rounds are skipped. */
+  diskRecords?: DiskRecordSource;
 }): AzureEffectsRunner {
   const { js, jsm, provider, config } = deps;
   const log = deps.log.child({ component: 'azure-effects', region: config.region });
@@ -148,6 +159,8 @@ export function createAzureEffectsRunner(deps: {
               ...(e.zone === undefined ? {} : { zone: e.zone }),
               tags: { ...tags, purpose: 'respawn-disk' },
             });
+            // The disk holds the data again; the snapshot would only cost storage and go stale.
+            await provider.deleteSnapshot(snapshot.name);
           } else if (disk === null) {
             await provider.createDisk({
               name: e.diskName,
@@ -258,10 +271,23 @@ export function createAzureEffectsRunner(deps: {
           tier: 'spot',
           purpose: 'respawn-disk-snapshot',
         } as const;
+        // A snapshot of that name from an earlier archive would be kept as it is by the PUT
+        // (same name, same source disk name: Azure treats it as an update), and deleting the
+        // disk would then lose everything since: remove it first. A crash in between leaves
+        // the disk, and the retried effect snapshots it.
+        if ((await provider.getSnapshot(e.snapshotName)) !== null) {
+          await provider.deleteSnapshot(e.snapshotName);
+        }
         await provider.snapshotDisk({ name: e.snapshotName, diskName: e.diskName, tags });
         await provider.deleteDisk(e.diskName);
         await report(effectId, to, SessionDiskArchived.encode({ ...base, ok: true }));
         return;
+      }
+      case AzureReconcileDisks.type: {
+        const publish = (id: string, subject: string, data: Uint8Array) =>
+          report(`${effectId}-${id}`, subject, data);
+        const { region } = config;
+        return runDiskRound({ provider, records: deps.diskRecords, region, log, publish }, e);
       }
       case AzureRefresh.type: {
         const at = new Date().toISOString();
@@ -314,9 +340,11 @@ export function createAzureEffectsRunner(deps: {
     const key =
       e.type === AzureRefresh.type
         ? '(refresh)'
-        : e.type === AzureDeleteVm.type
-          ? (e.playerId ?? e.sessionId)
-          : e.playerId;
+        : e.type === AzureReconcileDisks.type
+          ? '(disks)'
+          : e.type === AzureDeleteVm.type
+            ? (e.playerId ?? e.sessionId)
+            : e.playerId;
     const previous = perVm.get(key) ?? Promise.resolve();
     // The consumer span starts when the effect's turn comes; the Azure calls are its children.
     const span = {

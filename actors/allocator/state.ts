@@ -1,5 +1,6 @@
 /** The allocator's state (one per region) and its configuration. */
 import { z } from 'zod';
+import { DiskSuspect } from '../../contracts/index.ts';
 
 export const Reservation = z.object({
   sessionId: z.string(),
@@ -46,6 +47,11 @@ export const AllocState = z.object({
   draining: z.object({ since: z.string(), reason: z.string() }).optional(),
   /** Reconciler: running reservations whose VM Azure no longer lists → first missed. */
   missing: z.record(z.string(), z.string()).optional(),
+  /**
+   * Disk reconciler: present once its rounds are scheduled (timer `disks`); what the last
+   * round suspected, handed to the next so two rounds a grace period apart can agree.
+   */
+  disks: z.object({ suspects: z.array(DiskSuspect) }).optional(),
 });
 export type AllocState = z.infer<typeof AllocState>;
 
@@ -86,6 +92,10 @@ export interface AllocatorConfig {
    * VM is deleted, a reservation whose VM is gone is dropped and its session resumed.
    */
   reconcileGraceMs: number;
+  /** How often players' disks in Azure are compared with their recorded state; 0: never. */
+  diskReconcileMs: number;
+  /** A disk finding is acted on once two rounds at least this far apart agree on it. */
+  diskGraceMs: number;
 }
 
 export const defaultAllocatorConfig: AllocatorConfig = {
@@ -112,4 +122,6 @@ export const defaultAllocatorConfig: AllocatorConfig = {
   estimateSecondsPerPosition: 300,
   maxAttempts: 5,
   reconcileGraceMs: 10 * 60_000,
+  diskReconcileMs: 60 * 60_000,
+  diskGraceMs: 30 * 60_000,
 };

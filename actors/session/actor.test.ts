@@ -13,6 +13,8 @@ import {
   SessionAllocated,
   SessionChanged,
   SessionDiskArchived,
+  SessionDiskFound,
+  SessionDiskMissing,
   SessionHeartbeat,
   SessionPreempt,
   SessionStart,
@@ -485,5 +487,114 @@ describe('the player’s disk', () => {
         reason: 'in use',
       }).state.diskState,
     ).toBe('live');
+  });
+});
+
+describe('disk repairs from the reconciler', () => {
+  /** Played once and stopped: idle, the disk live in zone 1, its clean-up timers set. */
+  function idleLive(): SessionState {
+    let s = toReady();
+    s = handle(s, SessionStop, { requestedBy: 'player', reason: 'player' }).state;
+    s = handle(s, SessionVmReleased, { sessionId: 'p1-1' }).state;
+    return { ...s, diskZone: '1' };
+  }
+  const cancelled = [
+    { name: 'disk_warn', cancel: true },
+    { name: 'disk_archive', cancel: true },
+  ];
+  /** The allocation the next start asks for (after billing's admission). */
+  function nextRequest(s: SessionState) {
+    const started = handle(s, SessionStart, { requestedBy: 'player' }).state;
+    const admitted = handle(started, SessionAdmission, {
+      sessionId: started.sessionId ?? '',
+      allowed: true,
+      balancePaise: 50_000,
+      requiredPaise: 1_500,
+    });
+    return of(admitted, AllocRequest)[0];
+  }
+
+  it('a live disk gone with its archive left: archived, restored (and said so) on the next start', () => {
+    const s = idleLive();
+    expect(s).toMatchObject({ phase: 'idle', diskState: 'live', seq: 1 });
+    const r = handle(s, SessionDiskMissing, {
+      diskName: 'disk-p1',
+      seq: 1,
+      snapshotName: 'snap-disk-p1',
+    });
+    expect(r.state).toMatchObject({ phase: 'idle', diskState: 'archived' });
+    expect(r.state.diskZone).toBeUndefined();
+    expect(r.timers).toEqual(cancelled);
+    expect(texts(r)).toEqual([]);
+    const back = handle(r.state, SessionStart, { requestedBy: 'player' });
+    expect(texts(back)).toContainEqual(expect.stringContaining('Restoring your disk'));
+  });
+
+  it('a live disk gone with no archive: none, the player told once, the next start asks for no zone', () => {
+    const r = handle(idleLive(), SessionDiskMissing, { diskName: 'disk-p1', seq: 1 });
+    expect(r.state).toMatchObject({ phase: 'idle', diskState: 'none' });
+    expect(r.timers).toEqual(cancelled);
+    expect(texts(r)).toEqual([expect.stringMatching(/disk was lost.*fresh disk/)]);
+    expect(subjects(r, TelegramSend)).toEqual(['respawn.out.telegram.42']);
+    const again = handle(r.state, SessionDiskMissing, { diskName: 'disk-p1', seq: 1 });
+    expect(again.state).toBe(r.state);
+    expect(again.emit ?? []).toEqual([]);
+    expect(nextRequest(idleLive())?.diskZone).toBe('1');
+    expect(nextRequest(r.state)).toMatchObject({ playerId: 'p1', allocation: 1 });
+    expect(nextRequest(r.state)?.diskZone).toBeUndefined();
+  });
+
+  it('an archive gone too: none; an archive still there: nothing to repair', () => {
+    const archived: SessionState = { ...idleLive(), diskState: 'archived' };
+    expect(
+      handle(archived, SessionDiskMissing, { diskName: 'disk-p1', seq: 1 }).state.diskState,
+    ).toBe('none');
+    const kept = handle(archived, SessionDiskMissing, {
+      diskName: 'disk-p1',
+      seq: 1,
+      snapshotName: 'snap-disk-p1',
+    });
+    expect(kept.state).toBe(archived);
+  });
+
+  it('adopts a disk the state does not record: live in its zone, clean-up timers set', () => {
+    const cfg = { ...defaultSessionConfig, diskIdleMs: 10 * 86_400_000, diskWarningMs: 86_400_000 };
+    const a = createSessionActor(cfg);
+    const s: SessionState = { ...initialSessionState(), seq: 2, chatId: '42' };
+    const r = a.handle(
+      s,
+      SessionDiskFound.decode(
+        SessionDiskFound.encode({ diskName: 'disk-p1', seq: 2, region: 'centralindia', zone: '2' }),
+      ),
+      { kind: 'session', key: P, now: T0, msgId: 'm', subject: 's', redeliveries: 0 },
+    );
+    expect(r.state).toMatchObject({ diskState: 'live', diskZone: '2', region: 'centralindia' });
+    expect(r.timers).toEqual([
+      { name: 'disk_warn', at: later(9 * 86_400_000) },
+      { name: 'disk_archive', at: later(10 * 86_400_000) },
+    ]);
+    expect(r.emit ?? []).toEqual([]);
+    // The next start asks for a VM in the disk's zone, and does not speak of restoring.
+    expect(nextRequest(r.state)?.diskZone).toBe('2');
+    const start = handle(r.state, SessionStart, { requestedBy: 'player' });
+    expect(texts(start)).not.toContainEqual(expect.stringContaining('Restoring'));
+  });
+
+  it('changes nothing while a session runs, after a newer session, or for another disk', () => {
+    const ready = toReady();
+    const missing = { diskName: 'disk-p1', seq: ready.seq };
+    const found = { diskName: 'disk-p1', seq: ready.seq, region: 'centralindia', zone: '3' };
+    for (const s of [ready, { ...ready, phase: 'playing' as const }]) {
+      expect(handle(s, SessionDiskMissing, missing).state).toBe(s);
+      expect(handle({ ...s, diskState: 'none' }, SessionDiskFound, found).state.diskState).toBe(
+        'none',
+      );
+    }
+    const idle = idleLive();
+    expect(handle(idle, SessionDiskMissing, { diskName: 'disk-p1', seq: 0 }).state).toBe(idle);
+    expect(handle(idle, SessionDiskMissing, { diskName: 'disk-p2', seq: 1 }).state).toBe(idle);
+    const none: SessionState = { ...idle, diskState: 'none' };
+    expect(handle(none, SessionDiskFound, { ...found, seq: 0 }).state).toBe(none);
+    expect(handle(idle, SessionDiskFound, found).state).toBe(idle);
   });
 });

@@ -15,6 +15,8 @@ import {
   SessionAllocated,
   SessionChanged,
   SessionDiskArchived,
+  SessionDiskFound,
+  SessionDiskMissing,
   SessionHeartbeat,
   SessionPreempt,
   SessionQueued,
@@ -35,6 +37,7 @@ import {
   type SessionConfig,
 } from './state.ts';
 import { texts } from './texts.ts';
+import { diskFound, diskMissing } from './disk.ts';
 
 import {
   ACTIVE,
@@ -70,6 +73,8 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
       SessionPreempt,
       SessionVmReleased,
       SessionDiskArchived,
+      SessionDiskMissing,
+      SessionDiskFound,
     ],
     handle(s, msg, ctx): Result {
       switch (msg.type) {
@@ -332,6 +337,10 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             emit: tell(s.chatId, texts.diskArchived),
           };
         }
+        case SessionDiskMissing.type:
+          return diskMissing(s, msg, ctx);
+        case SessionDiskFound.type:
+          return diskFound(cfg, s, msg, ctx);
         case TimerFired.type: {
           if (msg.name === 'disk_warn' || msg.name === 'disk_archive') {
             // A start cancels the disk timers: these fire only for a player who stayed away.

@@ -13,6 +13,7 @@ import {
   cmdSubject,
   evtSubject,
   outTelegramSubject,
+  playerDiskName,
   type SessionPhase,
 } from '../../contracts/index.ts';
 import {
@@ -40,9 +41,8 @@ export const ACTIVE: readonly SessionPhase[] = [
 export const SESSION_TIMERS = ['idle_warn', 'idle_stop', 'hb_lost', 'provision_timeout'] as const;
 export const DISK_TIMERS = ['disk_warn', 'disk_archive'] as const;
 
-/** The player's disk, named like the allocator names it (one per player). */
-export const diskNameFor = (playerId: string): string =>
-  `disk-${playerId}`.toLowerCase().replace(/_/g, '-');
+/** The player's disk, named as every area names it (one per player). */
+export const diskNameFor = playerDiskName;
 
 export const iso = (d: Date): string => d.toISOString();
 export const at = (ctx: HandlerContext, ms: number): Date => new Date(ctx.now.getTime() + ms);

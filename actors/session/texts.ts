@@ -37,6 +37,8 @@ export const texts = {
     `You have not played for a while: your saved games disk will be archived in ${days} day${days === 1 ? '' : 's'}. It is restored when you play again (the first start then takes a few minutes longer).`,
   diskArchived:
     'Your disk was archived to save costs. Your games and saves are kept in a snapshot and restored when you next press Play.',
+  diskLost:
+    'Sorry: your saved-games disk was lost in the cloud and no archive of it exists. Your next Play starts on a fresh disk.',
   restoring: 'Restoring your disk from its archive first: this start takes a few minutes longer.',
   status: (s: SessionState): string => {
     switch (s.phase) {

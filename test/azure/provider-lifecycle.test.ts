@@ -205,6 +205,12 @@ describe('VmProvider on Azure (real SDK, fake ARM)', () => {
       provisioningState: 'Succeeded',
     });
     expect(snapshot.sourceDiskId).toMatch(/\/disks\/disk-p8$/);
+    // The disk reconciler lists archives by tag, as it lists disks.
+    expect((await provider.listSnapshots()).map((s) => s.name)).toEqual(['snap-p8']);
+    expect(await provider.listSnapshots({ player: 'p8', purpose: 'disk-snapshot' })).toHaveLength(
+      1,
+    );
+    expect(await provider.listSnapshots({ player: 'p9' })).toEqual([]);
 
     await provider.deleteDisk(disk);
     expect(await provider.getDisk(disk)).toBeNull();

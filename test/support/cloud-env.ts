@@ -2,10 +2,12 @@
  * The Azure side for session tests: the ARM fake, the real SDK's VmProvider pointed at it,
  * and the allocator's effects runner consuming `respawn.out.azure.<region>`.
  */
+import type { Logger } from 'pino';
 import {
   createAzureEffectsRunner,
   type AzureEffectsRunner,
 } from '../../actors/allocator/effects.ts';
+import { createDiskRecords } from '../../actors/allocator/disk-round.ts';
 import {
   createAzureVmProvider,
   staticTokenCredential,
@@ -30,8 +32,11 @@ export async function startCloud(
     fake?: Partial<ArmFakeOptions>;
     pollIntervalMs?: number;
     concurrency?: number;
+    /** The runner's (and provider's) log; the environment's quiet one by default. */
+    log?: Logger;
   },
 ): Promise<CloudEnv> {
+  const log = opts.log ?? env.log;
   const arm = await startArmFake({
     subscriptionId: '00000000-0000-0000-0000-000000000001',
     resourceGroup: 'respawn-test',
@@ -48,13 +53,15 @@ export async function startCloud(
     endpoint: arm.url,
     caCert: arm.caCert,
     pollIntervalMs: opts.pollIntervalMs ?? 10,
-    log: env.log,
+    log,
   });
   const runner = createAzureEffectsRunner({
     js: env.js,
     jsm: env.jsm,
     provider,
-    log: env.log,
+    log,
+    // As in a worker: disk reconciliation reads the players' recorded disks.
+    diskRecords: createDiskRecords(env.db.knex, log),
     config: {
       region: opts.region,
       diskImageId: undefined,

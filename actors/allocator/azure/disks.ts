@@ -13,6 +13,7 @@ export type DiskOperations = Pick<
   | 'getDisk'
   | 'listDisks'
   | 'getSnapshot'
+  | 'listSnapshots'
   | 'deleteSnapshot'
 >;
 
@@ -158,6 +159,16 @@ export function createDiskOperations(deps: {
           'getSnapshot',
         );
         return s === null ? null : toSnapshotInfo(s);
+      });
+    },
+
+    listSnapshots(filter = {}) {
+      return run('listSnapshots', {}, requestTimeoutMs, async (signal) => {
+        const out = [];
+        for await (const s of compute.snapshots.listByResourceGroup(rg, { abortSignal: signal })) {
+          if (matchesFilter(s.tags, filter)) out.push(toSnapshotInfo(s));
+        }
+        return out;
       });
     },
 

@@ -179,6 +179,7 @@ export interface VmProvider {
   getDisk(name: string): Promise<DiskInfo | null>;
   listDisks(filter?: TagFilter): Promise<DiskInfo[]>;
   getSnapshot(name: string): Promise<SnapshotInfo | null>;
+  listSnapshots(filter?: TagFilter): Promise<SnapshotInfo[]>;
   deleteSnapshot(name: string): Promise<void>;
 }
 
