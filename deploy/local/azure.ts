@@ -13,6 +13,7 @@ import {
   createAzureVmProvider,
   staticTokenCredential,
 } from '../../actors/allocator/azure/index.ts';
+import type { DiskRecordSource } from '../../actors/allocator/disk-round.ts';
 import { startArmFake, type ArmFake } from '../fakes/arm/index.ts';
 
 export interface AzureSettings {
@@ -56,6 +57,8 @@ export async function startLocalAzure(opts: {
   pollIntervalMs: number;
   /** The VM agent's bootstrap given to each session VM (userData). */
   agent?: { reportUrl: string; masterSecret: string };
+  /** The players' recorded disks, for the disk reconciler's rounds. */
+  diskRecords?: DiskRecordSource;
 }): Promise<LocalAzure> {
   let arm: ArmFake | undefined;
   if (opts.azure === undefined) {
@@ -99,6 +102,7 @@ export async function startLocalAzure(opts: {
     jsm: opts.jsm,
     provider,
     log: opts.log,
+    ...(opts.diskRecords === undefined ? {} : { diskRecords: opts.diskRecords }),
     config: {
       region: opts.region,
       diskImageId: opts.azure?.diskImageId,

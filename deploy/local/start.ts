@@ -17,6 +17,7 @@ import { createAgentSim, type AgentSim } from '../agent-sim/index.ts';
 import type { ArmFake } from '../fakes/arm/index.ts';
 import { startRazorpayFake, type RazorpayFake } from '../fakes/razorpay/index.ts';
 import { startTelegramFake, type TelegramFake } from '../fakes/telegram/index.ts';
+import { createDiskRecords } from '../../actors/allocator/disk-round.ts';
 import { startLocalAzure } from './azure.ts';
 import { ensureDatabase } from './db.ts';
 import { startIngress } from './ingress.ts';
@@ -182,6 +183,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalRun> {
         reportUrl: opts.agentReportUrl ?? `${gatewayUrl}/agent/report`,
         masterSecret: agentSecret,
       },
+      diskRecords: createDiskRecords(worker.knex, log),
     });
     stops.push({ name: 'azure', stop: () => azure.stop() });
     if (azure.arm !== undefined) started('arm-fake', azure.arm.url);

@@ -3,6 +3,7 @@
  * (admission on, billing answering it, short timers when asked). It composes the runtime's
  * factories itself because `runWorker` (actors/main.ts) always uses the default configs.
  */
+import type { Knex } from 'knex';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -31,6 +32,8 @@ export interface LocalWorkerOptions {
 }
 
 export interface LocalWorker {
+  /** The worker's database (read-only uses beside the actors: the disk reconciler). */
+  knex: Knex;
   stop(): Promise<void>;
 }
 
@@ -72,6 +75,7 @@ export async function startLocalWorker(opts: LocalWorkerOptions): Promise<LocalW
   });
   await worker.start();
   return {
+    knex: db.knex,
     async stop() {
       await worker.stop();
       await nc.drain();

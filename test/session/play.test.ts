@@ -250,8 +250,27 @@ it('archives an unused disk to a snapshot after a warning, and restores it on th
   expect(archived).toBeGreaterThan(warned);
 
   const vm = await play('p3-2');
-  expect(arm.state.disk('disk-p3')).toBeDefined();
+  const restored = arm.state.disk('disk-p3');
+  expect(restored).toBeDefined();
   expect(arm.state.vm(vm)!.dataDisks.map((d) => d.name)).toEqual(['disk-p3']);
   expect((await told('44')).some((t) => t.includes('Restoring your disk'))).toBe(true);
   expect((await session('p3'))!.diskState).toBe('live');
+  // Restored: the snapshot is deleted (the disk holds the data).
+  expect(arm.state.snapshots().map((x) => x.name)).not.toContain('snap-disk-p3');
+
+  // Archived again: the snapshot is of the restored disk, not a stale one of the first.
+  await env.js.publish(
+    cmdSubject(ActorKinds.session, 'p3', 'stop'),
+    SessionStop.encode({ requestedBy: 'player', reason: 'player' }),
+  );
+  await eventually(
+    'archived again',
+    async () => {
+      const s = await session('p3');
+      return s?.diskState === 'archived' && arm.state.disk('disk-p3') === undefined;
+    },
+    20_000,
+  );
+  const snap = arm.state.snapshots().find((x) => x.name === 'snap-disk-p3');
+  expect(snap?.sourceUniqueId).toBe(restored!.uniqueId);
 });
