@@ -53,8 +53,8 @@ const { values: args } = parseArgs({
     spot: { type: 'string', default: '500' },
     ondemand: { type: 'string', default: '300' },
     timeout: { type: 'string', default: '600' },
-    /** The session kind's partition window (1 = the default, one delivery per partition). */
-    'session-window': { type: 'string', default: '1' },
+    /** The session kind's partition window (default: contracts' PARTITION_WINDOWS). */
+    'session-window': { type: 'string' },
   },
 });
 const PLAYERS = Number(args.players);
@@ -91,7 +91,8 @@ async function main(): Promise<void> {
   try {
     await ensureTopology(env.jsm, {
       consumersFor: [ActorKinds.session, ActorKinds.alloc],
-      windows: { session: Number(args['session-window']) },
+      windows:
+        args['session-window'] === undefined ? {} : { session: Number(args['session-window']) },
     });
     const allocTx: number[] = [];
     const common = { nc: env.nc, db: env.db, log: env.log, clock: systemClock };

@@ -229,11 +229,11 @@ describe('the runbook, run against a server and a worker', () => {
     expect(rows.map((r) => r.name)).toEqual(
       Array.from({ length: PARTITIONS }, (_, p) => partitionConsumerName(ActorKinds.session, p)),
     );
-    // As the page says: one message at a time per session partition, redelivered after 3 s.
+    // As the page says: a window of 32 per session partition, redelivered after 3 s.
     expect(new Set(rows.map((r) => r.maxAckPending))).toEqual(
       new Set([partitionWindow('session')]),
     );
-    expect(partitionWindow('session')).toBe(1);
+    expect(partitionWindow('session')).toBe(32);
     expect(new Set(rows.map((r) => r.ackWaitMs))).toEqual(new Set([ACK_WAIT_MS]));
     expect(ACK_WAIT_MS).toBe(3_000);
     expect(rows.filter((r) => r.unprocessed > 0).map((r) => [r.name, r.unprocessed])).toEqual([
