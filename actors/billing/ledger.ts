@@ -46,7 +46,20 @@ export const HoldRecord = z.object({
 });
 export type HoldRecord = z.infer<typeof HoldRecord>;
 
-export const BillingRecord = z.discriminatedUnion('kind', [LedgerRecord, HoldRecord]);
+/** A hold settled by billing itself (the early payment was credited when its top-up came). */
+export const ResolveRecord = z.object({
+  kind: z.literal('resolve'),
+  /** The hold's key. */
+  key: z.string().min(1).max(200),
+  resolution: z.string().min(1).max(500),
+});
+export type ResolveRecord = z.infer<typeof ResolveRecord>;
+
+export const BillingRecord = z.discriminatedUnion('kind', [
+  LedgerRecord,
+  HoldRecord,
+  ResolveRecord,
+]);
 export type BillingRecord = z.infer<typeof BillingRecord>;
 
 export class BillingTablesMigration extends Migration {
@@ -97,6 +110,7 @@ export async function persistBillingRecords(
 ): Promise<void> {
   const ledger: Record<string, unknown>[] = [];
   const holds: Record<string, unknown>[] = [];
+  const resolved: { key: string; resolution: string; at: string | Date }[] = [];
   for (const row of rows) {
     const r = BillingRecord.parse(row.record);
     if (r.kind === 'ledger') {
@@ -114,6 +128,8 @@ export async function persistBillingRecords(
         msg_id: row.msgId,
         created_at: row.at,
       });
+    } else if (r.kind === 'resolve') {
+      resolved.push({ key: r.key, resolution: r.resolution, at: row.at });
     } else {
       holds.push({
         player_id: row.key,
@@ -133,4 +149,11 @@ export async function persistBillingRecords(
   }
   if (ledger.length > 0) await trx('billing_ledger').insert(ledger);
   if (holds.length > 0) await trx('billing_hold').insert(holds);
+  // After the inserts: a hold and its resolution can come in one batch.
+  for (const r of resolved) {
+    await trx('billing_hold')
+      .where({ hold_key: r.key })
+      .whereNull('resolved_at')
+      .update({ resolved_at: r.at, resolution: r.resolution });
+  }
 }

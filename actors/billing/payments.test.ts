@@ -238,6 +238,35 @@ describe('crediting a payment exactly once', () => {
     expect(sim.ledger).toHaveLength(0);
   });
 
+  it('credits a payment that came before its top-up request once the request arrives', () => {
+    const sim = new BillingSim(RECONCILE);
+    sim.send(BillingPaymentEvent, paid());
+    expect(sim.holds[0]).toMatchObject({ reason: 'unknown_topup', paymentId: PAY });
+    expect(sim.state.balancePaise).toBe(0);
+    sim.send(BillingTopup, { requestId: 'r1', chatId: '42', amountPaise: AMOUNT });
+    expect(topups(sim)).toEqual([
+      expect.objectContaining({ key: `topup:${PAY}`, amountPaise: AMOUNT, paymentId: PAY }),
+    ]);
+    expect(sim.state.balancePaise).toBe(AMOUNT);
+    expect(sim.resolved).toEqual([expect.objectContaining({ key: `hold:${PAY}:unknown_topup` })]);
+    // Paid already: no payment link is made, and the player hears of the credit.
+    expect(sim.sent(RazorpayCreateLink)).toHaveLength(0);
+    expect(told(sim).some((t) => t.includes('added'))).toBe(true);
+    expect(sim.state.early).toEqual({});
+    // The payment's redelivery changes nothing.
+    sim.send(BillingPaymentEvent, paid({ event: 'payment.captured' }));
+    expect(topups(sim)).toHaveLength(1);
+  });
+
+  it('keeps an early payment held when its top-up asks for another amount', () => {
+    const sim = new BillingSim(RECONCILE);
+    sim.send(BillingPaymentEvent, paid({ amountPaise: AMOUNT - 100 }));
+    sim.send(BillingTopup, { requestId: 'r1', chatId: '42', amountPaise: AMOUNT });
+    expect(topups(sim)).toHaveLength(0);
+    expect(sim.resolved).toHaveLength(0);
+    expect(sim.sent(RazorpayCreateLink)).toHaveLength(1);
+  });
+
   it('holds a second payment on a top-up that was already paid', () => {
     const sim = withLink();
     sim.send(BillingPaymentEvent, paid());

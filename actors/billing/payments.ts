@@ -76,6 +76,17 @@ export function onTopup(w: Work, msg: MessageOf<typeof BillingTopup>): void {
     status: 'creating',
   };
   w.s.topups[topup.id] = topup;
+  const early = w.s.early[topup.id];
+  if (early !== undefined) {
+    // Paid before billing saw the request (a replay that delivered the payment first).
+    delete w.s.early[topup.id];
+    if (early.amountPaise === topup.amountPaise && early.currency === topup.currency) {
+      credit(w, { topupId: topup.id, ...early });
+      w.resolveHold(early.holdKey, 'credited when its top-up request arrived');
+      return;
+    }
+    // A different amount: the hold stays for an operator; this top-up goes on as usual.
+  }
   w.send(
     emit(RazorpayCreateLink, outRazorpaySubject(), {
       playerId: w.player,
@@ -170,6 +181,18 @@ function credit(w: Work, p: Captured): void {
   };
   if (t === undefined) {
     w.hold({ id: p.paymentId, reason: 'unknown_topup', ...base });
+    // Kept (a few) so the top-up, when it comes, is credited by it: see EarlyPayment.
+    if (
+      w.s.early[p.topupId] === undefined &&
+      Object.keys(w.s.early).length < LIMITS.earlyPayments
+    ) {
+      w.s.early[p.topupId] = {
+        paymentId: p.paymentId,
+        amountPaise: p.amountPaise,
+        currency: p.currency,
+        holdKey: `hold:${p.paymentId}:unknown_topup`,
+      };
+    }
     return;
   }
   if (t.paymentId !== undefined && t.paymentId !== p.paymentId) {

@@ -16,6 +16,7 @@ export const LIMITS = {
   closedSessions: 20,
   failedPayments: 50,
   history: 50,
+  earlyPayments: 20,
 } as const;
 
 export const Meter = z.object({
@@ -58,6 +59,21 @@ export const Topup = z.object({
 });
 export type Topup = z.infer<typeof Topup>;
 
+/**
+ * A captured payment that arrived before its top-up (held as `unknown_topup`): credited when
+ * the top-up arrives with the same amount. Live, a payment cannot precede its link, but the
+ * Telegram and Razorpay routers are independent consumers, so a replay into a deployment that
+ * lags can deliver the recorded payment first.
+ */
+export const EarlyPayment = z.object({
+  paymentId: z.string(),
+  amountPaise: paise.positive(),
+  currency: z.string(),
+  /** The hold written when it arrived, resolved when it is credited. */
+  holdKey: z.string(),
+});
+export type EarlyPayment = z.infer<typeof EarlyPayment>;
+
 export const LedgerReasons = {
   topup: 'topup',
   usage: 'usage',
@@ -90,6 +106,8 @@ export const BillingState = z.object({
   failedPayments: z.array(z.string()),
   /** Keys of payments held for an operator (`hold:<id>:<reason>`). */
   held: z.array(z.string()),
+  /** Payments for top-ups not seen yet, by top-up id (at most LIMITS.earlyPayments). */
+  early: z.record(z.string(), EarlyPayment).default({}),
   history: z.array(HistoryLine),
   /** Durable timers this actor has armed, by name, with their due time. */
   timers: z.record(z.string(), iso),
@@ -114,6 +132,7 @@ export function initialBillingState(): BillingState {
     adjustments: [],
     failedPayments: [],
     held: [],
+    early: {},
     history: [],
     timers: {},
     credit: { warned: [], endsAt: null, stopRequestedAt: null },

@@ -9,7 +9,7 @@ import { TimerFired } from '../../contracts/index.ts';
 import type { Emission, HandlerContext } from '../runtime/index.ts';
 import { createBillingActor } from './actor.ts';
 import type { BillingConfig } from './config.ts';
-import { BillingRecord, type HoldRecord, type LedgerRecord } from './ledger.ts';
+import { BillingRecord, type HoldRecord, type LedgerRecord, type ResolveRecord } from './ledger.ts';
 import type { BillingState } from './state.ts';
 
 export const T0 = new Date('2030-03-04T10:00:00.000Z');
@@ -35,6 +35,7 @@ export class BillingSim {
   now: Date;
   readonly ledger: LedgerRecord[] = [];
   readonly holds: HoldRecord[] = [];
+  readonly resolved: ResolveRecord[] = [];
   readonly emitted: Emission[] = [];
   readonly timers = new Map<string, ArmedTimer>();
   private nextTimerId = 1;
@@ -76,6 +77,8 @@ export class BillingSim {
           throw new Error(`duplicate key value violates unique constraint: ${parsed.key}`);
         }
         this.ledger.push(parsed);
+      } else if (parsed.kind === 'resolve') {
+        this.resolved.push(parsed);
       } else {
         this.holds.push(parsed);
       }

@@ -104,6 +104,11 @@ export class Work {
     );
   }
 
+  /** Marks a hold of this player settled (in billing_hold, for operators). */
+  resolveHold(key: string, resolution: string): void {
+    this.records.push({ kind: 'resolve', key, resolution });
+  }
+
   /** Sends to the player's chat, when billing knows one. */
   tell(message: TelegramMessage, chatId: string | undefined = this.s.chatId): void {
     if (chatId === undefined) return;

@@ -86,7 +86,16 @@ export async function checkInvariants(i: CheckInput) {
   const notOnce = [...i.capturedPayments].filter((p) => byPayment.get(p) !== 1);
   const stray = credits.filter((r) => !i.capturedPayments.has(r.payment_id));
   inv.every_captured_payment_credited_once = notOnce.length === 0 && stray.length === 0;
-  detail.every_captured_payment_credited_once = `${i.capturedPayments.size} captured, ${notOnce.length} not credited exactly once, ${stray.length} credits of unknown payments`;
+  // Why: the open holds of those payments, by reason.
+  const heldFor = (
+    await i.pg.query(
+      `select reason, count(*)::int as n from billing_hold
+        where payment_id = any($1) and resolved_at is null group by reason`,
+      [notOnce],
+    )
+  ).rows as { reason: string; n: number }[];
+  const why = heldFor.map((r) => `${r.reason} ${r.n}`).join(', ');
+  detail.every_captured_payment_credited_once = `${i.capturedPayments.size} captured, ${notOnce.length} not credited exactly once${why === '' ? '' : ` (held: ${why})`}, ${stray.length} credits of unknown payments`;
 
   const states = (await i.pg.query(`select key, state from rt_state where actor = 'billing'`))
     .rows as {
