@@ -26,6 +26,11 @@ export interface CommitOptions {
   backoff: Backoff;
   log: Logger;
   metrics?: RuntimeMetrics | undefined;
+  /**
+   * Published outbox rows waiting to be deleted: a batch takes them into its transaction and
+   * gives them back if that does not commit.
+   */
+  published?: { take(): string[]; restore(ids: string[]): void };
 }
 
 /** The outcome of a delivery whose transaction could not commit: try again later. */
@@ -42,13 +47,21 @@ export function retryOutcome(err: unknown): Outcome {
 }
 
 export function createCommitter(o: CommitOptions): (items: Prepared[]) => Promise<Committed> {
-  const run = (items: Prepared[]): Promise<Committed> =>
-    runBatch(o.knex, items, {
-      actors: o.actors,
-      now: o.clock.now(),
-      maxAttempts: o.maxAttempts,
-      backoff: o.backoff,
-    });
+  const run = async (items: Prepared[]): Promise<Committed> => {
+    const published = o.published?.take() ?? [];
+    try {
+      return await runBatch(o.knex, items, {
+        actors: o.actors,
+        now: o.clock.now(),
+        maxAttempts: o.maxAttempts,
+        backoff: o.backoff,
+        published,
+      });
+    } catch (err) {
+      if (published.length > 0) o.published?.restore(published);
+      throw err;
+    }
+  };
 
   async function giveUpOrRetry(item: Prepared, err: unknown): Promise<Committed> {
     if (item.redeliveries + 1 < o.maxAttempts) {

@@ -14,6 +14,7 @@ import {
   type ErrorData,
 } from '../../contracts/index.ts';
 import type { Emission } from './actor.ts';
+import type { OutboxWrite } from './batch-sql.ts';
 
 /** One delivery, parsed and decoded before the transaction (decoding needs no database). */
 export interface Prepared {
@@ -58,12 +59,7 @@ export interface BatchResult {
   publish: PublishRow[];
 }
 
-export interface OutboxInsert {
-  subject: string;
-  msg_type: string;
-  headers: string;
-  data: Buffer;
-}
+export type OutboxInsert = OutboxWrite;
 
 export const pairKey = (a: string, b: string): string => `${a}\u0000${b}`;
 
@@ -95,8 +91,8 @@ export function deadLetter(p: Prepared, error: ErrorData): OutboxInsert {
   return {
     subject: dlqSubject(p.kind, error.code),
     msg_type: 'dead_letter',
-    headers: JSON.stringify(headers),
-    data: Buffer.from(p.data),
+    headers,
+    data: p.data,
   };
 }
 
@@ -105,8 +101,8 @@ export function emissionRow(p: Prepared, e: Emission): OutboxInsert {
   return {
     subject: e.subject,
     msg_type: e.type,
-    headers: JSON.stringify(headers),
-    data: Buffer.from(e.data),
+    headers,
+    data: e.data,
   };
 }
 

@@ -36,6 +36,13 @@ import {
   type PublishRow,
 } from './rows.ts';
 import { backoffDelay, type Backoff } from './settle.ts';
+import {
+  readBatch,
+  writeBatch,
+  type StateWrite,
+  type TimerSet,
+  type WriteInput,
+} from './batch-sql.ts';
 
 export { classify, type Outcome, type Prepared, type PublishRow } from './rows.ts';
 
@@ -51,6 +58,8 @@ export interface BatchOptions {
   maxAttempts: number;
   /** Delay before a parked message is tried again. */
   backoff: Backoff;
+  /** Outbox rows already published, deleted in this transaction (outbox.ts publishRows). */
+  published?: string[];
 }
 
 /**
@@ -71,13 +80,6 @@ export class StaleStateError extends RetryableError {
     super(ErrorCodes.staleState, `state of ${keys.join(', ')} was changed by another writer`);
     this.name = 'StaleStateError';
   }
-}
-
-interface StateRow {
-  actor: string;
-  key: string;
-  version: number;
-  state: unknown;
 }
 
 interface Working {
@@ -132,79 +134,45 @@ export async function runBatch(
   return knex.transaction(async (trx) => {
     const outcomes: (Outcome | undefined)[] = items.map(() => undefined);
 
-    // 1. Inbox: anything handled before (redelivered after commit, republished) has no effect.
-    // A message taken from its parking lot is in the inbox as parked: that is expected.
-    const ids = items.filter((p) => p.parkedId === undefined).map((p) => [p.kind, p.msgId]);
-    const seen = new Set(
-      (
-        (await trx('rt_inbox').select('actor', 'msg_id').whereIn(['actor', 'msg_id'], ids)) as {
-          actor: string;
-          msg_id: string;
-        }[]
-      ).map((r) => pairKey(r.actor, r.msg_id)),
+    // Everything the batch reads, in one statement (batch-sql.ts): the inbox (anything
+    // handled before has no effect; a message from its parking lot is in the inbox as parked,
+    // as expected), the timers whose firing counts (not cancelled or reset), the state of every
+    // key with work to do (locked for this transaction), and the keys with a parking lot (new
+    // messages of such a key wait at the end of its lot).
+    const ids: [string, string][] = items
+      .filter((p) => p.parkedId === undefined)
+      .map((p) => [p.kind, p.msgId]);
+    const timerIds = items.flatMap((p) =>
+      isTimer(p) ? [(p.decoded as { message: { timerId: string } }).message.timerId] : [],
     );
+    const keys = new Map<string, [ActorKind, string]>();
+    for (const p of items) {
+      if (p.key !== undefined && p.decoded.ok) keys.set(pairKey(p.kind, p.key), [p.kind, p.key]);
+    }
+    const liveKeys = [...keys.values()].filter(([k, key]) =>
+      items.some((p) => p.parkedId === undefined && p.kind === k && p.key === key),
+    );
+    const read = await readBatch(trx, {
+      ids,
+      timers: timerIds,
+      keys: [...keys.values()],
+      live: liveKeys,
+    });
     const firstOfId = new Set<string>();
     items.forEach((p, i) => {
       if (p.parkedId !== undefined) return;
       const id = pairKey(p.kind, p.msgId);
-      if (seen.has(id) || firstOfId.has(id)) outcomes[i] = { kind: 'duplicate' };
+      if (read.seen.has(id) || firstOfId.has(id)) outcomes[i] = { kind: 'duplicate' };
       firstOfId.add(id);
     });
-
-    // 2. Timer firings count only while their timer still exists (not cancelled or reset).
-    const timerIds = items.flatMap((p, i) =>
-      outcomes[i] === undefined && isTimer(p)
-        ? [(p.decoded as { message: { timerId: string } }).message.timerId]
-        : [],
-    );
-    const liveTimers = new Set<string>();
-    if (timerIds.length > 0) {
-      const rows = (await trx('rt_timer')
-        .select('id')
-        .whereIn('id', timerIds)
-        .whereNotNull('emitted_at')
-        .forUpdate()) as { id: string | number }[];
-      for (const r of rows) liveTimers.add(String(r.id));
-    }
-
-    // 3. State of every key with work to do, locked for this transaction.
-    const keys = new Map<string, [ActorKind, string]>();
-    items.forEach((p, i) => {
-      if (outcomes[i] === undefined && p.key !== undefined && p.decoded.ok) {
-        keys.set(pairKey(p.kind, p.key), [p.kind, p.key]);
-      }
-    });
+    const liveTimers = read.liveTimers;
     const working = new Map<string, Working>();
     const existed = new Set<string>();
-    if (keys.size > 0) {
-      const rows = (await trx('rt_state')
-        .select('actor', 'key', 'version', 'state')
-        .whereIn(['actor', 'key'], [...keys.values()])
-        .orderBy(['actor', 'key'])
-        .forUpdate()) as StateRow[];
-      for (const r of rows) {
-        working.set(pairKey(r.actor, r.key), {
-          version: r.version,
-          state: r.state,
-          changed: false,
-        });
-        existed.add(pairKey(r.actor, r.key));
-      }
+    for (const [k, r] of read.states) {
+      working.set(k, { version: r.version, state: r.state, changed: false });
+      existed.add(k);
     }
-
-    // Keys with a parking lot take new messages only at its end (after the state locks above,
-    // so a concurrent drain of the lot is either seen finished or seen not started).
-    const parkedKeys = new Set<string>();
-    const liveKeys = [...keys.values()].filter(([k, key]) =>
-      items.some((p) => p.parkedId === undefined && p.kind === k && p.key === key),
-    );
-    if (liveKeys.length > 0) {
-      const rows = await trx('rt_parked')
-        .distinct('actor', 'key')
-        .whereIn(['actor', 'key'], liveKeys)
-        .select<{ actor: string; key: string }[]>();
-      for (const r of rows) parkedKeys.add(pairKey(r.actor, r.key));
-    }
+    const parkedKeys = read.parked;
 
     // 4. Handlers, per key in stream order, in memory.
     const parkInserts: ParkInsert[] = [];
@@ -216,7 +184,8 @@ export async function runBatch(
       { kind: ActorKind; key: string; op: TimerOp; trace: Record<string, string> }
     >();
     const records = new Map<ActorKind, PersistRecord[]>();
-    const firedTimers: string[] = [];
+    /** Fired timers handled here, by id, with the timer slot (`timerOps`' key) they held. */
+    const firedTimers = new Map<string, string>();
     const order = items.map((_, i) => i).sort((a, b) => items[a]!.streamSeq - items[b]!.streamSeq);
     // Validating a large state after every message of a hot key costs more than the
     // handlers: keys with several messages here are validated once, at the end.
@@ -305,7 +274,7 @@ export async function runBatch(
             list.push({ key: p.key, msgId: p.msgId, at: opts.now, record });
           records.set(p.kind, list);
         }
-        if (timerId !== undefined) firedTimers.push(timerId);
+        if (timerId !== undefined) firedTimers.set(timerId, timerSlot(sk, p));
         if (p.parkedId !== undefined) unparked.push(p.parkedId);
         outcomes[i] = { kind: 'ok' };
       } catch (thrown) {
@@ -323,7 +292,7 @@ export async function runBatch(
         if (o.kind === 'dead') {
           outcomes[i] = o;
           outbox.push(deadLetter(p, o.error));
-          if (timerId !== undefined) firedTimers.push(timerId);
+          if (timerId !== undefined) firedTimers.set(timerId, timerSlot(sk, p));
           if (p.parkedId !== undefined) unparked.push(p.parkedId);
         } else if (o.kind === 'retry') {
           const attempts = p.redeliveries + 1;
@@ -349,35 +318,55 @@ export async function runBatch(
       w.state = checked.data;
     }
 
-    // 5. Writes. State first: a stale writer fails here and the whole batch rolls back.
-    const stateRows = [...working.entries()]
-      .filter(([, w]) => w.changed)
-      .map(([k, w]) => {
-        const [actor, key] = keys.get(k)!;
-        return {
-          actor,
+    // 5. Writes, in one statement but for the actor's own records and the parking lots. A
+    // stale writer's state is not written, and then the whole batch rolls back.
+    const states: StateWrite[] = [];
+    for (const [k, w] of working) {
+      if (!w.changed) continue;
+      const [actor, key] = keys.get(k)!;
+      states.push({ actor, key, version: w.version + 1, state: w.state });
+    }
+    const timerCancels: WriteInput['timerCancels'] = [];
+    const timerSets: TimerSet[] = [];
+    for (const { kind, key, op, trace } of timerOps.values()) {
+      if ('cancel' in op) timerCancels.push({ actor: kind, key, name: op.name });
+      else {
+        timerSets.push({
+          actor: kind,
           key,
-          version: w.version + 1,
-          state: JSON.stringify(w.state),
-          updated_at: opts.now,
-          existed: existed.has(k),
-        };
-      });
-    if (stateRows.length > 0) {
-      const written = await trx('rt_state')
-        .insert(stateRows.map(({ existed: _e, ...r }) => r))
-        .onConflict(['actor', 'key'])
-        .merge(['version', 'state', 'updated_at'])
-        .where('rt_state.version', '=', trx.raw('excluded.version - 1'))
-        .returning<{ actor: string; key: string }[]>(['actor', 'key']);
-      if (written.length !== stateRows.length) {
-        const ok = new Set(written.map((r) => pairKey(r.actor, r.key)));
-        throw new StaleStateError(
-          stateRows
-            .filter((r) => !ok.has(pairKey(r.actor, r.key)))
-            .map((r) => `${r.actor}/${r.key}`),
-        );
+          name: op.name,
+          at: op.at,
+          data: op.data,
+          trace: Object.keys(trace).length === 0 ? null : trace,
+        });
       }
+    }
+    const inbox = items.flatMap((p, i) => {
+      const o = outcomes[i]!;
+      if (o.kind === 'duplicate' || o.kind === 'retry' || p.parkedId !== undefined) return [];
+      // No ON CONFLICT: a concurrent writer of the same message must make this batch fail.
+      return [{ actor: p.kind, msgId: p.msgId, outcome: o.kind }];
+    });
+    const written = await writeBatch(trx, {
+      now: opts.now,
+      states,
+      inbox,
+      // A fired timer its handler set again is replaced by the upsert, not deleted.
+      firedTimers: [...firedTimers].flatMap(([id, slot]) => {
+        const op = timerOps.get(slot)?.op;
+        return op !== undefined && !('cancel' in op) ? [] : [id];
+      }),
+      timerCancels,
+      timerSets,
+      outbox,
+      published: opts.published ?? [],
+    });
+    if (written.written.size !== states.length) {
+      throw new StaleStateError(
+        states
+          .filter((r) => !written.written.has(pairKey(r.actor, r.key)))
+          .map((r) => `${r.actor}/${r.key}`),
+      );
     }
     for (const [kind, list] of records) {
       const persist = opts.actors.get(kind)?.persist;
@@ -389,35 +378,6 @@ export async function runBatch(
       }
       await persist(trx, list);
     }
-    if (firedTimers.length > 0) await trx('rt_timer').whereIn('id', firedTimers).delete();
-    for (const { kind, key, op, trace } of timerOps.values()) {
-      if ('cancel' in op) {
-        await trx('rt_timer').where({ actor: kind, key, name: op.name }).delete();
-      } else {
-        await trx.raw(
-          `insert into rt_timer (actor, key, name, fire_at, data, emitted_at, trace)
-           values (?, ?, ?, ?, ?::jsonb, null, ?::jsonb)
-           on conflict (actor, key, name) do update
-             set id = nextval('rt_timer_id_seq'), fire_at = excluded.fire_at,
-                 data = excluded.data, emitted_at = null, trace = excluded.trace`,
-          [
-            kind,
-            key,
-            op.name,
-            op.at,
-            op.data === undefined ? null : JSON.stringify(op.data),
-            Object.keys(trace).length === 0 ? null : JSON.stringify(trace),
-          ],
-        );
-      }
-    }
-    const inbox = items.flatMap((p, i) => {
-      const o = outcomes[i]!;
-      if (o.kind === 'duplicate' || o.kind === 'retry' || p.parkedId !== undefined) return [];
-      return [{ actor: p.kind, msg_id: p.msgId, outcome: o.kind, handled_at: opts.now }];
-    });
-    // No ON CONFLICT: a concurrent writer of the same message must make this batch fail.
-    if (inbox.length > 0) await trx('rt_inbox').insert(inbox);
     for (const [i, p] of items.entries()) {
       const o = outcomes[i]!;
       if (p.parkedId === undefined || o.kind === 'parked') continue;
@@ -440,20 +400,19 @@ export async function runBatch(
           last_error: `${u.error.code}: ${u.error.message}`.slice(0, 1000),
         });
     }
-    let publish: PublishRow[] = [];
-    if (outbox.length > 0) {
-      const rows = await trx('rt_outbox')
-        .insert(outbox)
-        .returning<{ id: string | number }[]>(['id']);
-      publish = rows.map((r, i) => ({
-        id: String(r.id),
-        subject: outbox[i]!.subject,
-        headers: JSON.parse(outbox[i]!.headers) as Record<string, string>,
-        data: outbox[i]!.data,
-      }));
-    }
+    const publish: PublishRow[] = outbox.map((o, i) => ({
+      id: written.outboxIds[i]!,
+      subject: o.subject,
+      headers: o.headers,
+      data: o.data,
+    }));
     return { outcomes: outcomes.map((o) => o!), publish };
   });
+}
+
+/** A fired timer's place in `timerOps`: its key and name. */
+function timerSlot(sk: string, p: Prepared): string {
+  return `${sk}\u0000${(p.decoded as { message: { name: string } }).message.name}`;
 }
 
 /** The trace headers a delivery's emissions carry (its span's, else its own). */

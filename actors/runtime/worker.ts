@@ -28,7 +28,7 @@ import {
 import type { ActorDefinition } from './actor.ts';
 import type { Clock } from './clock.ts';
 import type { Database } from './db.ts';
-import { publishRows, sweepOutbox } from './outbox.ts';
+import { createAckedRows, publishRows, sweepOutbox } from './outbox.ts';
 import { backoffDelay, settle, type Backoff } from './settle.ts';
 import type { Outcome, Prepared, PublishRow } from './store.ts';
 import { sweepTimers } from './timers.ts';
@@ -170,11 +170,13 @@ export function createWorker(opts: WorkerOptions): Worker {
   let stopped: Promise<void> | undefined;
   let idle: (() => void) | undefined;
 
+  const acked = createAckedRows(opts.db.knex, log);
+
   let publishing: Promise<void> = Promise.resolve();
   function enqueuePublish(rows: PublishRow[]): void {
     publishing = publishing.then(async () => {
       try {
-        const r = await publishRows(js, opts.db.knex, rows);
+        const r = await publishRows(js, opts.db.knex, rows, (ids) => acked.add(ids));
         if (r.failed > 0)
           log.warn({ failed: r.failed }, 'outbox publish failed; the sweeper will republish');
       } catch (err) {
@@ -222,6 +224,7 @@ export function createWorker(opts: WorkerOptions): Worker {
     backoff,
     log,
     metrics: opts.metrics,
+    published: acked,
   });
 
   async function runOne(first: Pending[]): Promise<void> {
@@ -456,6 +459,7 @@ export function createWorker(opts: WorkerOptions): Worker {
           .close()
           .catch((err: unknown) => log.warn({ err }, 'releasing leases failed'));
         await publishing;
+        await acked.close();
         await opts.nc.flush();
         log.info('worker stopped');
       })();

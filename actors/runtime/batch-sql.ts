@@ -1,0 +1,230 @@
+/**
+ * A batch's reads and writes as two statements (store.ts runs them inside its transaction):
+ * a round trip to PostgreSQL costs more than the rows it carries, so a batch of 32 session
+ * starts is BEGIN, one read, one write and COMMIT, not one statement per timer and table.
+ * Each statement takes its rows as one JSON document (`jsonb_to_recordset`).
+ */
+import type { Knex } from 'knex';
+import { pairKey } from './rows.ts';
+
+export interface ReadInput {
+  /** Messages to look up in the inbox: [actor, msg_id]. */
+  ids: [string, string][];
+  /** Timer ids whose firing is being delivered. */
+  timers: string[];
+  /** Keys whose state is read and locked for this transaction: [actor, key]. */
+  keys: [string, string][];
+  /** Keys with new (not parked) messages, checked for a parking lot. */
+  live: [string, string][];
+}
+
+export interface ReadResult {
+  /** pairKey(actor, msg_id) of the messages handled before. */
+  seen: Set<string>;
+  /** Timer ids that still exist and were emitted (not cancelled or reset since). */
+  liveTimers: Set<string>;
+  /** By pairKey(actor, key). */
+  states: Map<string, { version: number; state: unknown }>;
+  /** pairKey(actor, key) of keys with a parking lot. */
+  parked: Set<string>;
+}
+
+/*
+ * The state rows are locked first (in key order, so two batches cannot deadlock), then the
+ * live timers. Every branch reads the snapshot taken when the statement began; a locked row
+ * that another transaction changed meanwhile is read as committed. So a drain of a parking
+ * lot that commits while this waits for its key's lock is seen as not finished: the new
+ * message then waits at the end of the lot, a little later but in order.
+ */
+const READ_SQL = `
+with q as (select ?::jsonb as j),
+st as (
+  select s.actor, s.key, s.version, s.state from rt_state s
+  where (s.actor, s.key) in (select x.a, x.k from q, jsonb_to_recordset(q.j->'keys') as x(a text, k text))
+  order by s.actor, s.key
+  for update of s),
+tm as (
+  select t.id from rt_timer t
+  where t.id in (select x::bigint from q, jsonb_array_elements_text(q.j->'timers') as x)
+    and t.emitted_at is not null
+  order by t.id
+  for update of t)
+select 's'::text as t, st.actor as a, st.key as b, st.version as v, st.state as s from st
+union all
+select 'i', i.actor, i.msg_id, null, null from rt_inbox i
+  where (i.actor, i.msg_id) in (select x.a, x.m from q, jsonb_to_recordset(q.j->'ids') as x(a text, m text))
+union all
+select 't', null, tm.id::text, null, null from tm
+union all
+select distinct 'p', p.actor, p.key, null::integer, null::jsonb from rt_parked p
+  where (p.actor, p.key) in (select x.a, x.k from q, jsonb_to_recordset(q.j->'live') as x(a text, k text))`;
+
+interface ReadRow {
+  t: 's' | 'i' | 't' | 'p';
+  a: string | null;
+  b: string;
+  v: number | null;
+  s: unknown;
+}
+
+export async function readBatch(trx: Knex.Transaction, input: ReadInput): Promise<ReadResult> {
+  const out: ReadResult = {
+    seen: new Set(),
+    liveTimers: new Set(),
+    states: new Map(),
+    parked: new Set(),
+  };
+  if (
+    input.ids.length === 0 &&
+    input.timers.length === 0 &&
+    input.keys.length === 0 &&
+    input.live.length === 0
+  )
+    return out;
+  const j = {
+    ids: input.ids.map(([a, m]) => ({ a, m })),
+    timers: input.timers,
+    keys: input.keys.map(([a, k]) => ({ a, k })),
+    live: input.live.map(([a, k]) => ({ a, k })),
+  };
+  const r = await trx.raw<{ rows: ReadRow[] }>(READ_SQL, [JSON.stringify(j)]);
+  for (const row of r.rows) {
+    if (row.t === 's') {
+      out.states.set(pairKey(row.a!, row.b), { version: row.v!, state: row.s });
+    } else if (row.t === 'i') out.seen.add(pairKey(row.a!, row.b));
+    else if (row.t === 't') out.liveTimers.add(row.b);
+    else out.parked.add(pairKey(row.a!, row.b));
+  }
+  return out;
+}
+
+export interface StateWrite {
+  actor: string;
+  key: string;
+  /** The version written: the one read plus one (or 1 for a new key). */
+  version: number;
+  state: unknown;
+}
+
+export interface TimerSet {
+  actor: string;
+  key: string;
+  name: string;
+  at: Date;
+  data: unknown;
+  trace: Record<string, string> | null;
+}
+
+export interface OutboxWrite {
+  subject: string;
+  msg_type: string;
+  headers: Record<string, string>;
+  data: Uint8Array;
+}
+
+export interface WriteInput {
+  now: Date;
+  states: StateWrite[];
+  inbox: { actor: string; msgId: string; outcome: string }[];
+  /** Timer ids to delete (fired and handled). None may also be in `timerSets`' keys. */
+  firedTimers: string[];
+  timerCancels: { actor: string; key: string; name: string }[];
+  timerSets: TimerSet[];
+  outbox: OutboxWrite[];
+  /** Outbox rows published since (their JetStream acks received), deleted here. */
+  published: string[];
+}
+
+export interface WriteResult {
+  /** pairKey(actor, key) of the states written (a stale version is not). */
+  written: Set<string>;
+  /** The outbox rows' ids, in the order of `outbox`. */
+  outboxIds: string[];
+}
+
+/*
+ * Data-modifying CTEs run once each, whether or not the final select reads them, and must
+ * not touch one row twice: the timer delete and the timer upsert get disjoint rows (the
+ * caller leaves out of `firedTimers` a timer its batch sets again; the upsert replaces it).
+ * Outbox ids are drawn before the insert so that they come back in the order given.
+ */
+const WRITE_SQL = `
+with q as (select ?::jsonb as j, ?::timestamptz as now),
+s as (
+  insert into rt_state as r (actor, key, version, state, updated_at)
+  select x.a, x.k, x.v, x.s, q.now
+    from q, jsonb_to_recordset(q.j->'states') as x(a text, k text, v integer, s jsonb)
+  on conflict (actor, key) do update
+    set version = excluded.version, state = excluded.state, updated_at = excluded.updated_at
+    where r.version = excluded.version - 1
+  returning r.actor, r.key),
+i as (
+  insert into rt_inbox (actor, msg_id, outcome, handled_at)
+  select x.a, x.m, x.o, q.now from q, jsonb_to_recordset(q.j->'inbox') as x(a text, m text, o text)),
+td as (
+  delete from rt_timer t using q
+  where t.id in (select x::bigint from jsonb_array_elements_text(q.j->'fired') as x)
+     or (t.actor, t.key, t.name) in
+        (select x.a, x.k, x.n from jsonb_to_recordset(q.j->'cancel') as x(a text, k text, n text))),
+ts as (
+  insert into rt_timer as t (actor, key, name, fire_at, data, emitted_at, trace)
+  select x.a, x.k, x.n, x.at, x.d, null, x.tr
+    from q, jsonb_to_recordset(q.j->'set') as x(a text, k text, n text, at timestamptz, d jsonb, tr jsonb)
+  on conflict (actor, key, name) do update
+    set id = nextval('rt_timer_id_seq'), fire_at = excluded.fire_at, data = excluded.data,
+        emitted_at = null, trace = excluded.trace),
+ob as (
+  select nextval('rt_outbox_id_seq') as id, x.ord, x.v
+    from q, jsonb_array_elements(q.j->'outbox') with ordinality as x(v, ord)),
+o as (
+  insert into rt_outbox (id, subject, msg_type, headers, data)
+  select ob.id, ob.v->>'s', ob.v->>'t', ob.v->'h', decode(ob.v->>'d', 'base64') from ob),
+od as (
+  delete from rt_outbox d using q
+  where d.id in (select x::bigint from jsonb_array_elements_text(q.j->'published') as x))
+select
+  (select coalesce(json_agg(json_build_array(s.actor, s.key)), '[]'::json) from s) as written,
+  (select coalesce(json_agg(ob.id::text order by ob.ord), '[]'::json) from ob) as ids`;
+
+export async function writeBatch(trx: Knex.Transaction, w: WriteInput): Promise<WriteResult> {
+  if (
+    w.states.length === 0 &&
+    w.inbox.length === 0 &&
+    w.firedTimers.length === 0 &&
+    w.timerCancels.length === 0 &&
+    w.timerSets.length === 0 &&
+    w.outbox.length === 0 &&
+    w.published.length === 0
+  )
+    return { written: new Set(), outboxIds: [] };
+  const j = {
+    states: w.states.map((s) => ({ a: s.actor, k: s.key, v: s.version, s: s.state })),
+    inbox: w.inbox.map((i) => ({ a: i.actor, m: i.msgId, o: i.outcome })),
+    fired: w.firedTimers,
+    cancel: w.timerCancels.map((c) => ({ a: c.actor, k: c.key, n: c.name })),
+    set: w.timerSets.map((t) => ({
+      a: t.actor,
+      k: t.key,
+      n: t.name,
+      at: t.at,
+      d: t.data ?? null,
+      tr: t.trace,
+    })),
+    outbox: w.outbox.map((o) => ({
+      s: o.subject,
+      t: o.msg_type,
+      h: o.headers,
+      d: Buffer.from(o.data.buffer, o.data.byteOffset, o.data.byteLength).toString('base64'),
+    })),
+    published: w.published,
+  };
+  const r = await trx.raw<{ rows: { written: [string, string][]; ids: string[] }[] }>(WRITE_SQL, [
+    JSON.stringify(j),
+    w.now,
+  ]);
+  const row = r.rows[0]!;
+  return {
+    written: new Set(row.written.map(([a, k]) => pairKey(a, k))),
+    outboxIds: row.ids,
+  };
+}
