@@ -1,0 +1,189 @@
+/**
+ * The batch's two statements (actors/runtime/batch-sql.ts) against a real PostgreSQL: what a
+ * read sees, what a write leaves, and that a stale state is not written.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Knex } from 'knex';
+import { readBatch, writeBatch, type WriteInput } from '../../actors/runtime/batch-sql.ts';
+import { pairKey } from '../../actors/runtime/rows.ts';
+import { startRuntimeEnv, type RuntimeEnv } from '../support/runtime-env.ts';
+
+let env: RuntimeEnv;
+beforeAll(async () => {
+  env = await startRuntimeEnv();
+});
+afterAll(async () => {
+  await env?.dispose();
+});
+beforeEach(async () => {
+  const k = env.db.knex;
+  await Promise.all(
+    ['rt_state', 'rt_inbox', 'rt_outbox', 'rt_timer', 'rt_parked'].map((t) => k(t).delete()),
+  );
+});
+
+const now = new Date('2026-11-26T10:00:00.000Z');
+const write = (w: Partial<WriteInput>): WriteInput => ({
+  now,
+  states: [],
+  inbox: [],
+  firedTimers: [],
+  timerCancels: [],
+  timerSets: [],
+  outbox: [],
+  published: [],
+  ...w,
+});
+
+const inTx = <T>(body: (trx: Knex.Transaction) => Promise<T>): Promise<T> =>
+  env.db.knex.transaction(body);
+
+describe('a batch', () => {
+  it('reads what it wrote: state, inbox, live timers and parking lots', async () => {
+    const ids = await inTx(async (tx) => {
+      await readBatch(tx, { ids: [], timers: [], keys: [['demo', 'k1']], live: [] });
+      return writeBatch(
+        tx,
+        write({
+          states: [{ actor: 'demo', key: 'k1', version: 1, state: { n: 1, s: "it's \\ \u00e9" } }],
+          inbox: [{ actor: 'demo', msgId: 'm1', outcome: 'ok' }],
+          timerSets: [
+            { actor: 'demo', key: 'k1', name: 'a', at: now, data: undefined, trace: null },
+            { actor: 'demo', key: 'k1', name: 'b', at: now, data: { x: 1 }, trace: null },
+          ],
+          outbox: [1, 2, 3].map((i) => ({
+            subject: `s.${i}`,
+            msg_type: 't',
+            headers: { h: String(i) },
+            data: new Uint8Array([i, 0, 255]),
+          })),
+        }),
+      );
+    });
+    const rows = await env.db
+      .knex('rt_outbox')
+      .select<{ id: string; subject: string; headers: unknown; data: Buffer }[]>()
+      .orderBy('id');
+    expect(ids.outboxIds).toEqual(rows.map((r) => String(r.id)));
+    expect(rows.map((r) => [r.subject, r.headers, [...r.data]])).toEqual(
+      [1, 2, 3].map((i) => [`s.${i}`, { h: String(i) }, [i, 0, 255]]),
+    );
+    const timers = await env.db
+      .knex('rt_timer')
+      .select<{ id: string; name: string; data: unknown }[]>()
+      .orderBy('name');
+    expect(timers.map((t) => [t.name, t.data])).toEqual([
+      ['a', null],
+      ['b', { x: 1 }],
+    ]);
+    await env.db.knex('rt_timer').update({ emitted_at: now }).where({ name: 'a' });
+    await env.db.knex('rt_parked').insert({
+      actor: 'demo',
+      key: 'k2',
+      msg_id: 'p1',
+      subject: 'x',
+      stream: 'x',
+      stream_seq: 1,
+      headers: '{}',
+      data: Buffer.from([]),
+      attempts: 0,
+      next_attempt_at: now,
+      last_error: 'e',
+      parked_at: now,
+    });
+
+    const read = await inTx((tx) =>
+      readBatch(tx, {
+        ids: [
+          ['demo', 'm1'],
+          ['demo', 'm2'],
+        ],
+        timers: timers.map((t) => String(t.id)),
+        keys: [
+          ['demo', 'k1'],
+          ['demo', 'k2'],
+        ],
+        live: [
+          ['demo', 'k1'],
+          ['demo', 'k2'],
+        ],
+      }),
+    );
+    expect(read).toEqual({
+      seen: new Set([pairKey('demo', 'm1')]),
+      // Only the emitted one: `b` was not fired yet.
+      liveTimers: new Set([String(timers[0]!.id)]),
+      states: new Map([
+        [pairKey('demo', 'k1'), { version: 1, state: { n: 1, s: "it's \\ \u00e9" } }],
+      ]),
+      parked: new Set([pairKey('demo', 'k2')]),
+    });
+  });
+
+  it('replaces a fired timer set again, deletes cancelled and fired ones and published rows', async () => {
+    await env.db.knex('rt_timer').insert(
+      ['again', 'cancel', 'fired'].map((name) => ({
+        actor: 'demo',
+        key: 'k',
+        name,
+        fire_at: now,
+        emitted_at: now,
+      })),
+    );
+    const before = await env.db.knex('rt_timer').select<{ id: string; name: string }[]>();
+    const idOf = (n: string): string => String(before.find((t) => t.name === n)!.id);
+    const [published] = await env.db
+      .knex('rt_outbox')
+      .insert({ subject: 's', msg_type: 't', headers: '{}', data: Buffer.from([1]) })
+      .returning<{ id: string }[]>('id');
+    const later = new Date(now.getTime() + 60_000);
+    await inTx((tx) =>
+      writeBatch(
+        tx,
+        write({
+          firedTimers: [idOf('fired')],
+          timerCancels: [{ actor: 'demo', key: 'k', name: 'cancel' }],
+          timerSets: [
+            { actor: 'demo', key: 'k', name: 'again', at: later, data: null, trace: { t: '1' } },
+          ],
+          published: [String(published!.id)],
+        }),
+      ),
+    );
+    const after = await env.db
+      .knex('rt_timer')
+      .select<
+        { id: string; name: string; fire_at: Date; emitted_at: Date | null; trace: unknown }[]
+      >();
+    expect(after).toHaveLength(1);
+    expect(after[0]!.name).toBe('again');
+    expect(String(after[0]!.id)).not.toBe(idOf('again'));
+    expect(new Date(after[0]!.fire_at).getTime()).toBe(later.getTime());
+    expect(after[0]!.emitted_at).toBeNull();
+    expect(after[0]!.trace).toEqual({ t: '1' });
+    expect(await env.db.knex('rt_outbox').count<{ c: string }[]>({ c: '*' })).toEqual([{ c: '0' }]);
+  });
+
+  it('does not write a state another writer moved on, and says which', async () => {
+    await env.db
+      .knex('rt_state')
+      .insert({ actor: 'demo', key: 'k', version: 2, state: '{}', updated_at: now });
+    const r = await inTx(async (tx) => {
+      await readBatch(tx, { ids: [], timers: [], keys: [['demo', 'k']], live: [] });
+      return writeBatch(
+        tx,
+        write({
+          // Read at version 1 by a writer that did not see version 2.
+          states: [
+            { actor: 'demo', key: 'k', version: 2, state: { stale: true } },
+            { actor: 'demo', key: 'new', version: 1, state: { fresh: true } },
+          ],
+        }),
+      );
+    });
+    expect(r.written).toEqual(new Set([pairKey('demo', 'new')]));
+    expect(
+      (await env.db.knex('rt_state').select('version', 'state').where({ key: 'k' }))[0],
+    ).toEqual({ version: 2, state: {} });
+  });
+});
