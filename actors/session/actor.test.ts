@@ -116,6 +116,28 @@ describe('session actor', () => {
     expect(of(r, AllocRequest)).toEqual([]);
   });
 
+  it("starts where the player's disk is, whatever region the start names, and says so", () => {
+    const withDisk = { ...initialSessionState(), diskState: 'live' as const, region: 'westeurope' };
+    const r = handle(withDisk, SessionStart, {
+      requestedBy: 'player',
+      chatId: '42',
+      region: 'centralindia',
+    });
+    expect(r.state.region).toBe('westeurope');
+    expect(texts(r)).toContainEqual(expect.stringContaining('Your disk is in westeurope'));
+    const archived = handle({ ...withDisk, diskState: 'archived' }, SessionStart, {
+      requestedBy: 'player',
+    });
+    expect(archived.state.region).toBe('westeurope');
+    expect(texts(archived).some((t) => t.includes('Your disk is in'))).toBe(false);
+    // Without a disk the start's region (or the default) is taken.
+    const fresh = handle({ ...withDisk, diskState: 'none' }, SessionStart, {
+      requestedBy: 'player',
+      region: 'centralindia',
+    });
+    expect(fresh.state.region).toBe('centralindia');
+  });
+
   it('goes back to idle with a top-up hint when billing refuses admission', () => {
     const s = handle(initialSessionState(), SessionStart, {
       requestedBy: 'player',

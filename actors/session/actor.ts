@@ -82,6 +82,10 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
           if (s.phase !== 'idle')
             return { state: s, emit: tell(msg.chatId ?? s.chatId, texts.already(s)) };
           const seq = s.seq + 1;
+          // A player's disk (or its snapshot) stays in its region: every later VM is made there.
+          const diskRegion = s.diskState === 'none' ? undefined : s.region;
+          const moved =
+            diskRegion !== undefined && msg.region !== undefined && msg.region !== diskRegion;
           const next: SessionState = {
             ...initialSessionState(),
             seq,
@@ -89,7 +93,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             phase: 'starting',
             sessionId: `${ctx.key}-${seq}`,
             chatId: msg.chatId ?? s.chatId,
-            region: msg.region ?? cfg.region,
+            region: diskRegion ?? msg.region ?? cfg.region,
             allocation: 1,
             startedAt: iso(ctx.now),
             diskState: s.diskState,
@@ -108,6 +112,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
               changed(ctx, next, s.phase),
               ask,
               ...tell(next.chatId, texts.starting),
+              ...(moved ? tell(next.chatId, texts.diskRegion(diskRegion)) : []),
               ...(s.diskState === 'archived' ? tell(next.chatId, texts.restoring) : []),
             ],
             timers: DISK_TIMERS.map((name) => ({ name, cancel: true as const })),

@@ -39,6 +39,8 @@ export const texts = {
     'Your disk was archived to save costs. Your games and saves are kept in a snapshot and restored when you next press Play.',
   diskLost:
     'Sorry: your saved-games disk was lost in the cloud and no archive of it exists. Your next Play starts on a fresh disk.',
+  diskRegion: (region: string): string =>
+    `Your disk is in ${region}, so your game starts there: a disk cannot follow a VM to another region.`,
   restoring: 'Restoring your disk from its archive first: this start takes a few minutes longer.',
   status: (s: SessionState): string => {
     switch (s.phase) {
