@@ -22,9 +22,31 @@ export const AllocVerbs = {
   diskRound: 'disk_round',
 } as const;
 
-/** The player's one persistent disk, as every area names it (a retried create is the same disk). */
+/** A 64-bit FNV-1a of `text` (two 32-bit lanes), in base 36: names, not secrets. */
+export function nameHash(text: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193) >>> 0;
+    b = Math.imul(b ^ c, 0x01000193) >>> 0;
+    b = (b ^ (b >>> 13)) >>> 0;
+  }
+  return `${a.toString(36).padStart(7, '0')}${b.toString(36).padStart(7, '0')}`;
+}
+
+/** Ids that appear in Azure names as they are (Azure compares names without case). */
+export const plainNameId = (id: string): boolean => /^[a-z0-9-]+$/.test(id);
+
+/**
+ * The player's one persistent disk, as every area names it (a retried create is the same
+ * disk). Azure ignores case in names, so an id with upper case or `_` gets a hash of itself
+ * after an `_`, which no plain id's name has: two players never share a disk.
+ */
 export const playerDiskName = (playerId: string): string =>
-  `disk-${playerId}`.toLowerCase().replace(/_/g, '-');
+  plainNameId(playerId)
+    ? `disk-${playerId}`
+    : `disk-${playerId.toLowerCase().replace(/_/g, '-')}_${nameHash(playerId)}`;
 
 /** The snapshot an unused disk is archived to. */
 export const playerSnapshotName = (playerId: string): string => `snap-${playerDiskName(playerId)}`;

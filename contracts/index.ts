@@ -94,6 +94,8 @@ export {
   DiskSuspect,
   MAX_DISK_SUSPECTS,
   ProviderErrorKinds,
+  nameHash,
+  plainNameId,
   playerDiskName,
   playerSnapshotName,
   type DiskDecision,

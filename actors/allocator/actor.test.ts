@@ -21,6 +21,7 @@ import {
 import type { HandlerResult } from '../runtime/index.ts';
 import { createAllocatorActor } from './actor.ts';
 import { reservedCores, vmNameFor } from './place.ts';
+import { playerDiskName } from '../../contracts/index.ts';
 import { defaultAllocatorConfig, initialAllocState, type AllocState } from './state.ts';
 
 const cfg = { ...defaultAllocatorConfig, coldMs: 600_000 };
@@ -388,6 +389,19 @@ describe('allocator actor', () => {
     expect(vmNameFor('p1-3', 2, 'spotnc4')).toBe('vm-p1-3-a2-spotnc4');
     expect(vmNameFor('p1-3', 2, 'spotnc4')).toBe(vmNameFor('p1-3', 2, 'spotnc4'));
     expect(vmNameFor('x'.repeat(64), 1, 'odnc4').length).toBeLessThanOrEqual(60);
+  });
+
+  it('never gives two players one disk or two sessions one VM, though Azure ignores case', () => {
+    // Ids other services may use: the same letters in another case, `_` for `-`, long ones.
+    const players = ['ab', 'Ab', 'AB', 'a_b', 'a-b', 'A_b', 'x'.repeat(64), `${'x'.repeat(63)}y`];
+    const disks = players.map((p) => playerDiskName(p).toLowerCase());
+    expect(new Set(disks).size).toBe(players.length);
+    expect(playerDiskName('7100001775')).toBe('disk-7100001775'); // Telegram ids: unchanged
+    for (const d of disks) expect(d).toMatch(/^[a-z0-9][a-z0-9_.-]{0,78}[a-z0-9_]$/);
+    const vms = players.flatMap((p) => [1, 2].map((n) => vmNameFor(`${p}-${n}`, 1, 'spotnc4')));
+    expect(new Set(vms.map((v) => v.toLowerCase())).size).toBe(vms.length);
+    // Windows VM names: letters, digits and hyphens only, at most 64.
+    for (const v of vms) expect(v).toMatch(/^[a-z0-9-]{1,60}$/);
   });
 
   it('tells a moving line its new places without messaging every queued player on each release', () => {

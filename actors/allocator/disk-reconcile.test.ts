@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   AllocDiskRound,
+  playerDiskName,
   AllocUsage,
   AzureReconcileDisks,
   MAX_DISK_SUSPECTS,
@@ -46,7 +47,7 @@ describe('observeDisks', () => {
   it('finds nothing when Azure and the records agree', () => {
     const found = observeDisks({
       region: REGION,
-      disks: [disk('disk-a', { player: 'a' }), disk('disk-b-x', { player: 'B_x' })],
+      disks: [disk('disk-a', { player: 'a' }), disk(playerDiskName('B_x'), { player: 'B_x' })],
       snapshots: ['snap-disk-c'],
       records: records(
         rec('a'),

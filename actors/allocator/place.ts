@@ -2,6 +2,7 @@
  * Placement: which candidate a request gets, within quota. Pure functions over the state;
  * the allocator actor turns their decisions into messages.
  */
+import { nameHash, plainNameId } from '../../contracts/index.ts';
 import type { AllocState, AllocatorConfig, Candidate, QueueEntry, Reservation } from './state.ts';
 
 /** Cores of one quota taken by our reservations (creating, running or being deleted). */
@@ -39,21 +40,18 @@ export function pickCandidate(
   return undefined;
 }
 
-function shortHash(text: string): string {
-  let h = 0x811c9dc5;
-  for (const ch of Buffer.from(text, 'utf8')) h = Math.imul(h ^ ch, 0x01000193) >>> 0;
-  return h.toString(36);
-}
-
 /**
  * VM names derive from the session, the allocation round and the candidate: a retried
- * create converges on the same VM; another candidate or a resume gets another name.
+ * create converges on the same VM; another candidate or a resume gets another name. A session
+ * id that is not plain (upper case or `_`, which Azure would fold or refuse) or too long is
+ * replaced by `h` and its hash, which no plain session id (`<player>-<n>`) can spell.
  */
 export function vmNameFor(sessionId: string, allocation: number, candidateId: string): string {
-  const name = `vm-${sessionId}-a${allocation}-${candidateId}`.toLowerCase().replace(/_/g, '-');
-  return name.length <= 60
+  const cand = candidateId.toLowerCase().replace(/_/g, '-');
+  const name = `vm-${sessionId}-a${allocation}-${cand}`;
+  return plainNameId(sessionId) && name.length <= 60
     ? name
-    : `vm-${shortHash(name)}-a${allocation}-${candidateId}`.slice(0, 60);
+    : `vm-h${nameHash(sessionId)}-a${allocation}-${cand}`.slice(0, 60);
 }
 
 export function reservationFor(

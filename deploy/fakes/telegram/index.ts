@@ -268,6 +268,11 @@ export async function startTelegramFake(opts: TelegramFakeOptions): Promise<Tele
       });
     });
   });
+  // Like api.telegram.org, keep idle connections open: grammY's agent keeps its sockets with no
+  // idle limit, and Node's default 5 s here made the fake close a socket just as the bot sent
+  // on it (ECONNRESET, a retried send) many times a minute under load.
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 121_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
