@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { WORKER_NODE_FLAGS } from '../../deploy/worker-flags.ts';
 
 const children = new Set<ChildProcess>();
 process.once('exit', () => {
@@ -21,8 +22,14 @@ export interface Child {
 /** `node --import tsx <entry>` with `env` over this process's environment; stderr shown. */
 export function spawnEntry(name: string, entry: string, env: Record<string, string>): Child {
   // BENCH_CPU_PROF_DIR: each child writes a V8 CPU profile there when it exits.
+  // BENCH_CHILD_NODE_FLAGS: more Node flags for the children (e.g. a heap limit to try).
   const prof = process.env.BENCH_CPU_PROF_DIR;
-  const flags = prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`];
+  const flags = [
+    ...(prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`]),
+    // A worker runs as deployed (deploy/worker-flags.ts).
+    ...(entry === 'actors/main.ts' ? WORKER_NODE_FLAGS : []),
+    ...(process.env.BENCH_CHILD_NODE_FLAGS ?? '').split(' ').filter((f) => f !== ''),
+  ];
   const child = spawn(process.execPath, [...flags, '--import', 'tsx', entry], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],

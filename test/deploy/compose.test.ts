@@ -130,7 +130,8 @@ const FAKES = {
 const isFake = (name: string): name is keyof typeof FAKES => Object.hasOwn(FAKES, name);
 
 const entryPoint = (s: ComposeService): string | undefined => {
-  const c = s.command ?? [];
+  // Node's own `--name=value` flags (a worker's heap limit) may come before `--import`.
+  const c = (s.command ?? []).filter((w, i) => i === 0 || !/^--[a-z0-9-]+=/.test(w));
   return c[0] === 'node' && c[1] === '--import' && c[2] === 'tsx' ? c[3] : undefined;
 };
 const role = (s: ComposeService): 'gateway' | 'worker' | 'other' =>

@@ -232,8 +232,14 @@ function containers(objects: Obj[]): Container[] {
     });
 }
 
+/** A container's command without Node's own `--name=value` flags (a worker's heap limit). */
+const commandOf = (c: Obj): unknown[] =>
+  ((c.command as unknown[] | undefined) ?? []).filter(
+    (w, i) => i === 0 || !/^--[a-z0-9-]+=/.test(str(w)),
+  );
+
 const roleOf = (c: Obj): Role | undefined => {
-  const cmd = (c.command as unknown[] | undefined) ?? [];
+  const cmd = commandOf(c);
   return ENTRY[str(cmd[3])];
 };
 
@@ -271,7 +277,7 @@ function projectProblems(objects: Obj[]): string[] {
   const secretFiles = new Map<string, Set<string>>();
   for (const { owner, pod, container: c } of containers(objects)) {
     const where = `${kindName(owner)} ${str(c.name)}`;
-    const cmd = (c.command as unknown[] | undefined) ?? [];
+    const cmd = commandOf(c);
     const role = roleOf(c);
     if (cmd.slice(0, 3).join(' ') !== 'node --import tsx' || role === undefined) {
       problems.push(`${where}: command is not node --import tsx <gateway|actors>/main.ts`);
