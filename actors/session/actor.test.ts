@@ -277,6 +277,34 @@ describe('session actor', () => {
     });
   });
 
+  it('leaves the idle timers alone on a heartbeat without new input, so a warning fires once', () => {
+    const hb = (state: SessionState, atMs: number, lastInputMs?: number) =>
+      handle(
+        state,
+        SessionHeartbeat,
+        {
+          sessionId: 'p1-1',
+          vmName: 'vm-a',
+          at: later(atMs).toISOString(),
+          ...(lastInputMs === undefined ? {} : { lastInputAt: later(lastInputMs).toISOString() }),
+        },
+        later(atMs),
+      );
+    const first = hb(toReady(), 60_000, 50_000);
+    expect(timer(first, 'idle_warn')).toBeDefined();
+    // The same last input, reported again after the warning time: nothing re-arms the warning.
+    const warnAt = 50_000 + defaultSessionConfig.idleTimeoutMs - defaultSessionConfig.idleWarningMs;
+    const again = hb(first.state, warnAt + 30_000, 50_000);
+    expect(timer(again, 'idle_warn')).toBeUndefined();
+    expect(timer(again, 'idle_stop')).toBeUndefined();
+    expect(timer(again, 'hb_lost')).toBeDefined();
+    // New input moves them.
+    const moved = hb(again.state, warnAt + 60_000, warnAt + 55_000);
+    expect(timer(moved, 'idle_stop')).toMatchObject({
+      at: later(warnAt + 55_000 + defaultSessionConfig.idleTimeoutMs),
+    });
+  });
+
   it('on a Preempt: pauses billing at the notice, tells the disk is safe, and resumes on a new VM', () => {
     const s = toReady();
     const r = handle(

@@ -259,7 +259,9 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
                 at: at(ctx, cfg.heartbeatLossMs),
                 data: { sessionId: s.sessionId },
               },
-              ...idleTimers(cfg, since, next),
+              // Only new input moves the idle timers. Setting them again to the same time
+              // would re-arm a warning that already fired: one more warning per heartbeat.
+              ...(lastInput === s.lastInputAt ? [] : idleTimers(cfg, since, next)),
             ],
           };
         }
