@@ -165,12 +165,9 @@ export async function runBatch(
       if (read.seen.has(id) || firstOfId.has(id)) outcomes[i] = { kind: 'duplicate' };
       firstOfId.add(id);
     });
-    const liveTimers = read.liveTimers;
     const working = new Map<string, Working>();
-    const existed = new Set<string>();
     for (const [k, r] of read.states) {
       working.set(k, { version: r.version, state: r.state, changed: false });
-      existed.add(k);
     }
     const parkedKeys = read.parked;
 
@@ -222,7 +219,7 @@ export async function runBatch(
       let timerId: string | undefined;
       if (isTimer(p)) {
         timerId = (p.decoded.message as { timerId: string }).timerId;
-        if (!liveTimers.has(timerId)) {
+        if (!read.liveTimers.has(timerId)) {
           outcomes[i] = { kind: 'stale_timer' };
           if (p.parkedId !== undefined) unparked.push(p.parkedId);
           continue;
