@@ -67,6 +67,23 @@ interface ReadRow {
   s: unknown;
 }
 
+/** A statement and its bindings, as knex's `raw` takes them. */
+export interface Statement {
+  sql: string;
+  bindings: readonly (string | Date)[];
+}
+
+/** The read statement for `input` (exported so that tests can EXPLAIN it). */
+export function readStatement(input: ReadInput): Statement {
+  const j = {
+    ids: input.ids.map(([a, m]) => ({ a, m })),
+    timers: input.timers,
+    keys: input.keys.map(([a, k]) => ({ a, k })),
+    live: input.live.map(([a, k]) => ({ a, k })),
+  };
+  return { sql: READ_SQL, bindings: [JSON.stringify(j)] };
+}
+
 export async function readBatch(trx: Knex.Transaction, input: ReadInput): Promise<ReadResult> {
   const out: ReadResult = {
     seen: new Set(),
@@ -81,13 +98,8 @@ export async function readBatch(trx: Knex.Transaction, input: ReadInput): Promis
     input.live.length === 0
   )
     return out;
-  const j = {
-    ids: input.ids.map(([a, m]) => ({ a, m })),
-    timers: input.timers,
-    keys: input.keys.map(([a, k]) => ({ a, k })),
-    live: input.live.map(([a, k]) => ({ a, k })),
-  };
-  const r = await trx.raw<{ rows: ReadRow[] }>(READ_SQL, [JSON.stringify(j)]);
+  const { sql, bindings } = readStatement(input);
+  const r = await trx.raw<{ rows: ReadRow[] }>(sql, bindings);
   for (const row of r.rows) {
     if (row.t === 's') {
       out.states.set(pairKey(row.a!, row.b), { version: row.v!, state: row.s });
@@ -147,6 +159,10 @@ export interface WriteResult {
  * not touch one row twice: the timer delete and the timer upsert get disjoint rows (the
  * caller leaves out of `firedTimers` a timer its batch sets again; the upsert replaces it).
  * Outbox ids are drawn before the insert so that they come back in the order given.
+ * Every table is reached through an index: the timer delete takes one list of ids (fired
+ * timers, and cancelled ones looked up by name), because an OR of two IN lists made the
+ * planner read the whole of rt_timer on every batch; and a list is read from `q` inside the
+ * IN, since one that refers to an outer `q` is checked row by row over the whole table.
  */
 const WRITE_SQL = `
 with q as (select ?::jsonb as j, ?::timestamptz as now),
@@ -162,10 +178,12 @@ i as (
   insert into rt_inbox (actor, msg_id, outcome, handled_at)
   select x.a, x.m, x.o, q.now from q, jsonb_to_recordset(q.j->'inbox') as x(a text, m text, o text)),
 td as (
-  delete from rt_timer t using q
-  where t.id in (select x::bigint from jsonb_array_elements_text(q.j->'fired') as x)
-     or (t.actor, t.key, t.name) in
-        (select x.a, x.k, x.n from jsonb_to_recordset(q.j->'cancel') as x(a text, k text, n text))),
+  delete from rt_timer t
+  where t.id in (
+    select x::bigint from q, jsonb_array_elements_text(q.j->'fired') as x
+    union all
+    select c.id from q, jsonb_to_recordset(q.j->'cancel') as x(a text, k text, n text)
+      join rt_timer c on c.actor = x.a and c.key = x.k and c.name = x.n)),
 ts as (
   insert into rt_timer as t (actor, key, name, fire_at, data, emitted_at, trace)
   select x.a, x.k, x.n, x.at, x.d, null, x.tr
@@ -180,23 +198,14 @@ o as (
   insert into rt_outbox (id, subject, msg_type, headers, data)
   select ob.id, ob.v->>'s', ob.v->>'t', ob.v->'h', decode(ob.v->>'d', 'base64') from ob),
 od as (
-  delete from rt_outbox d using q
-  where d.id in (select x::bigint from jsonb_array_elements_text(q.j->'published') as x))
+  delete from rt_outbox d
+  where d.id in (select x::bigint from q, jsonb_array_elements_text(q.j->'published') as x))
 select
   (select coalesce(json_agg(json_build_array(s.actor, s.key)), '[]'::json) from s) as written,
   (select coalesce(json_agg(ob.id::text order by ob.ord), '[]'::json) from ob) as ids`;
 
-export async function writeBatch(trx: Knex.Transaction, w: WriteInput): Promise<WriteResult> {
-  if (
-    w.states.length === 0 &&
-    w.inbox.length === 0 &&
-    w.firedTimers.length === 0 &&
-    w.timerCancels.length === 0 &&
-    w.timerSets.length === 0 &&
-    w.outbox.length === 0 &&
-    w.published.length === 0
-  )
-    return { written: new Set(), outboxIds: [] };
+/** The write statement for `w` (exported so that tests can EXPLAIN it). */
+export function writeStatement(w: WriteInput): Statement {
   const j = {
     states: w.states.map((s) => ({ a: s.actor, k: s.key, v: s.version, s: s.state })),
     inbox: w.inbox.map((i) => ({ a: i.actor, m: i.msgId, o: i.outcome })),
@@ -218,10 +227,25 @@ export async function writeBatch(trx: Knex.Transaction, w: WriteInput): Promise<
     })),
     published: w.published,
   };
-  const r = await trx.raw<{ rows: { written: [string, string][]; ids: string[] }[] }>(WRITE_SQL, [
-    JSON.stringify(j),
-    w.now,
-  ]);
+  return { sql: WRITE_SQL, bindings: [JSON.stringify(j), w.now] };
+}
+
+export async function writeBatch(trx: Knex.Transaction, w: WriteInput): Promise<WriteResult> {
+  if (
+    w.states.length === 0 &&
+    w.inbox.length === 0 &&
+    w.firedTimers.length === 0 &&
+    w.timerCancels.length === 0 &&
+    w.timerSets.length === 0 &&
+    w.outbox.length === 0 &&
+    w.published.length === 0
+  )
+    return { written: new Set(), outboxIds: [] };
+  const { sql, bindings } = writeStatement(w);
+  const r = await trx.raw<{ rows: { written: [string, string][]; ids: string[] }[] }>(
+    sql,
+    bindings,
+  );
   const row = r.rows[0]!;
   return {
     written: new Set(row.written.map(([a, k]) => pairKey(a, k))),

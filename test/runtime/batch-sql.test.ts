@@ -4,7 +4,14 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
-import { readBatch, writeBatch, type WriteInput } from '../../actors/runtime/batch-sql.ts';
+import {
+  readBatch,
+  readStatement,
+  writeBatch,
+  writeStatement,
+  type Statement,
+  type WriteInput,
+} from '../../actors/runtime/batch-sql.ts';
 import { pairKey } from '../../actors/runtime/rows.ts';
 import { startRuntimeEnv, type RuntimeEnv } from '../support/runtime-env.ts';
 
@@ -185,5 +192,51 @@ describe('a batch', () => {
     expect(
       (await env.db.knex('rt_state').select('version', 'state').where({ key: 'k' }))[0],
     ).toEqual({ version: 2, state: {} });
+  });
+
+  it('reaches every runtime table through an index, never by reading all of it', async () => {
+    // Every batch runs both statements: a sequential scan of rt_timer or rt_inbox costs in
+    // proportion to all players' timers or all recent messages, on every batch. With
+    // sequential scans priced out, the planner still picks one when the statement leaves it
+    // no other way (as an OR of two IN lists did for the timer delete).
+    interface PlanNode {
+      'Node Type': string;
+      'Relation Name'?: string;
+      Plans?: PlanNode[];
+    }
+    const seqScans = (n: PlanNode): string[] => [
+      ...(n['Node Type'] === 'Seq Scan' && n['Relation Name']?.startsWith('rt_') === true
+        ? [n['Relation Name']]
+        : []),
+      ...(n.Plans ?? []).flatMap(seqScans),
+    ];
+    const explain = (st: Statement): Promise<string[]> =>
+      inTx(async (tx) => {
+        await tx.raw('set local enable_seqscan = off');
+        const r = await tx.raw<{ rows: { 'QUERY PLAN': { Plan: PlanNode }[] }[] }>(
+          `explain (format json) ${st.sql}`,
+          st.bindings,
+        );
+        return seqScans(r.rows[0]!['QUERY PLAN'][0]!.Plan);
+      });
+    const read = readStatement({
+      ids: [['demo', 'm1']],
+      timers: ['1', '2'],
+      keys: [['demo', 'k1']],
+      live: [['demo', 'k1']],
+    });
+    const written = writeStatement(
+      write({
+        states: [{ actor: 'demo', key: 'k1', version: 1, state: {} }],
+        inbox: [{ actor: 'demo', msgId: 'm1', outcome: 'ok' }],
+        firedTimers: ['1'],
+        timerCancels: [{ actor: 'demo', key: 'k1', name: 'a' }],
+        timerSets: [{ actor: 'demo', key: 'k1', name: 'b', at: now, data: null, trace: null }],
+        outbox: [{ subject: 's', msg_type: 't', headers: {}, data: new Uint8Array([1]) }],
+        published: ['7'],
+      }),
+    );
+    expect(await explain(read)).toEqual([]);
+    expect(await explain(written)).toEqual([]);
   });
 });
