@@ -8,6 +8,14 @@ export {
   type ErrorData,
 } from './errors.ts';
 export { HeaderNames, type HeaderName } from './headers.ts';
+export {
+  JsPublishError,
+  createJsPublisher,
+  type JsPublisher,
+  type PubAck,
+  type Publisher,
+  type PublishOptions,
+} from './js-publish.ts';
 export { REDACTED, isSecretKey, maskUrlPasswords, redactSecrets } from './redact.ts';
 export {
   MAX_PAYLOAD_BYTES,

@@ -96,7 +96,6 @@ export async function runGateway(
   }
   const gateway = createGateway({
     nc,
-    js,
     redis,
     log,
     config,

@@ -3,13 +3,13 @@
  * Nats-Msg-Id comes from the sender's own id (update_id, event id, report id), so a retry of
  * the same delivery is stored once within the stream's de-duplication window.
  */
-import type { JetStreamClient } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import {
   TraceAttributes,
   ingressSubject,
   tracedPublish,
   type IngressSource,
+  type Publisher,
 } from '../contracts/index.ts';
 import type { IngressMetrics } from './metrics.ts';
 import type { ConnectionWatch } from './nats-status.ts';
@@ -25,7 +25,7 @@ export type IngressPublisher = (
 ) => Promise<PublishResult>;
 
 export function createIngressPublisher(deps: {
-  js: JetStreamClient;
+  js: Publisher;
   connection: ConnectionWatch;
   timeoutMs: number;
   metrics: IngressMetrics;

@@ -3,7 +3,6 @@
  * Razorpay, VM agents), limits floods, and publishes it to RESPAWN_IN; it holds no business
  * logic and no database.
  */
-import type { JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import fastify, {
   LogController,
@@ -23,13 +22,13 @@ import { registerRazorpayWebhook } from './http/razorpay.ts';
 import { registerTelegramWebhook } from './http/telegram.ts';
 import { Reasons, Sources, createIngressMetrics, type Source } from './metrics.ts';
 import { watchConnection } from './nats-status.ts';
+import { createJsPublisher } from '../contracts/index.ts';
 import { createIngressPublisher } from './publish.ts';
 import { createRateLimits } from './ratelimit.ts';
 import { createTelegramIngest, type TelegramIngest } from './telegram/ingest.ts';
 
 export interface GatewayDeps {
   nc: NatsConnection;
-  js: JetStreamClient;
   redis: Redis;
   log: Logger;
   config: GatewayConfig;
@@ -59,8 +58,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const log = deps.log.child({ component: 'gateway' });
   const metrics = createIngressMetrics(deps.metricsRegistry);
   const connection = watchConnection(deps.nc);
+  // Every accepted webhook and agent report is one publish (contracts/js-publish.ts).
+  const publisher = createJsPublisher(deps.nc, { timeoutMs: config.publishTimeoutMs });
   const publish = createIngressPublisher({
-    js: deps.js,
+    js: publisher,
     connection,
     timeoutMs: config.publishTimeoutMs,
     metrics,
@@ -171,6 +172,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     },
     async close() {
       await app.close();
+      publisher.close();
       connection.stop();
     },
   };

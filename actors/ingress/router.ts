@@ -28,6 +28,7 @@ import {
   Streams,
   TerminalError,
   TraceAttributes,
+  createJsPublisher,
   failSpan,
   ingressConsumer,
   ingressDlqSubject,
@@ -161,6 +162,8 @@ export function createIngressRouter(opts: IngressRouterOptions): IngressRouter {
   const { source, route } = opts;
   const log = opts.log.child({ component: `ingress-${source}` });
   const js = jetstream(opts.nc);
+  // Routed commands: one publish per input at a peak (contracts/js-publish.ts).
+  const publisher = createJsPublisher(opts.nc);
   const baseDelay = opts.retryDelayMs ?? 500;
   const maxDelay = opts.maxRetryDelayMs ?? 30_000;
   const now = opts.now ?? ((): Date => new Date());
@@ -186,7 +189,7 @@ export function createIngressRouter(opts: IngressRouterOptions): IngressRouter {
         return tracedPublish(
           c.subject,
           h,
-          () => js.publish(c.subject, c.data, { msgID: c.msgId, headers: h }),
+          () => publisher.publish(c.subject, c.data, { msgID: c.msgId, headers: h }),
           { parent: trace, msgId: c.msgId },
         );
       }),
@@ -302,6 +305,7 @@ export function createIngressRouter(opts: IngressRouterOptions): IngressRouter {
       stopped ??= (async () => {
         await messages?.close();
         await loop;
+        publisher.close();
         log.info('ingress router stopped');
       })();
       return stopped;

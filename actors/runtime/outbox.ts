@@ -3,11 +3,10 @@
  * row published twice (a crash between publish and delete, a sweeper racing a batch) is
  * stored once; consumers' inboxes catch repeats beyond the de-duplication window.
  */
-import type { JetStreamClient } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { HeaderNames } from '../../contracts/index.ts';
+import { HeaderNames, type Publisher } from '../../contracts/index.ts';
 import type { PublishRow } from './store.ts';
 
 export function outboxMsgId(id: string): string {
@@ -20,7 +19,7 @@ export function outboxMsgId(id: string): string {
  * batch's write, saving a round trip).
  */
 export async function publishRows(
-  js: JetStreamClient,
+  js: Publisher,
   knex: Knex,
   rows: readonly PublishRow[],
   acked?: (ids: string[]) => void,
@@ -106,7 +105,7 @@ export function createAckedRows(
  * left to the batch that wrote them. SKIP LOCKED lets several workers sweep side by side.
  */
 export async function sweepOutbox(
-  js: JetStreamClient,
+  js: Publisher,
   knex: Knex,
   log: Logger,
   opts: { graceMs: number; limit: number },

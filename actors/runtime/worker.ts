@@ -19,6 +19,7 @@ import {
   HeaderNames,
   PARTITIONS,
   TerminalError,
+  createJsPublisher,
   commandStreamName,
   parseCmdSubject,
   partitionConsumerName,
@@ -129,6 +130,8 @@ export function prepare(m: JsMsg, kind: ActorKind, def: ActorDefinition | undefi
 export function createWorker(opts: WorkerOptions): Worker {
   const log = opts.log.child({ component: 'worker' });
   const js: JetStreamClient = jetstream(opts.nc);
+  // Outbox rows and timer firings: the hot path's publishes (contracts/js-publish.ts).
+  const publisher = createJsPublisher(opts.nc);
   const actors = new Map<ActorKind, ActorDefinition>(opts.actors.map((a) => [a.kind, a]));
   const maxBatch = opts.maxBatch ?? 256;
   const concurrency = opts.concurrency ?? 2;
@@ -176,7 +179,7 @@ export function createWorker(opts: WorkerOptions): Worker {
   function enqueuePublish(rows: PublishRow[]): void {
     publishing = publishing.then(async () => {
       try {
-        const r = await publishRows(js, opts.db.knex, rows, (ids) => acked.add(ids));
+        const r = await publishRows(publisher, opts.db.knex, rows, (ids) => acked.add(ids));
         if (r.failed > 0)
           log.warn({ failed: r.failed }, 'outbox publish failed; the sweeper will republish');
       } catch (err) {
@@ -391,7 +394,7 @@ export function createWorker(opts: WorkerOptions): Worker {
         const rows = await sweepTimers(opts.db.knex, { kinds, now: opts.clock.now(), limit: 500 });
         if (rows.length > 0) {
           log.debug({ fired: rows.length }, 'timers fired');
-          await publishRows(js, opts.db.knex, rows);
+          await publishRows(publisher, opts.db.knex, rows);
           opts.metrics?.timersSwept(rows);
         }
       });
@@ -460,6 +463,7 @@ export function createWorker(opts: WorkerOptions): Worker {
           .catch((err: unknown) => log.warn({ err }, 'releasing leases failed'));
         await publishing;
         await acked.close();
+        publisher.close();
         await opts.nc.flush();
         log.info('worker stopped');
       })();

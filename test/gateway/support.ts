@@ -122,7 +122,6 @@ export async function startGateway(
   const logs = captureLog();
   const gateway = createGateway({
     nc: bus.nc,
-    js: bus.js,
     redis,
     log: logs.log,
     config: opts.config ?? testConfig(),
