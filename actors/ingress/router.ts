@@ -226,19 +226,22 @@ export function createIngressRouter(opts: IngressRouterOptions): IngressRouter {
     span: Span,
   ): Promise<void> {
     const ingressId = original[HeaderNames.msgId];
-    const mlog = log.child({
-      traceId: traceIdOf(span),
-      subject: m.subject,
-      msgId: ingressId,
-      streamSeq: m.seq,
-      deliveryCount: m.info.deliveryCount,
-    });
+    // A child logger per input costs more than routing it: made only when a line is logged.
+    let child: Logger | undefined;
+    const mlog = (): Logger =>
+      (child ??= log.child({
+        traceId: traceIdOf(span),
+        subject: m.subject,
+        msgId: ingressId,
+        streamSeq: m.seq,
+        deliveryCount: m.info.deliveryCount,
+      }));
     try {
       switch (outcome.kind) {
         case 'dead':
           spanError(span, outcome.error.message, outcome.error.code);
           await deadLetter(js, m, source, original, outcome.error);
-          mlog.warn(
+          mlog().warn(
             { code: outcome.error.code, reason: outcome.error.message },
             'ingress message dead-lettered',
           );
@@ -248,16 +251,17 @@ export function createIngressRouter(opts: IngressRouterOptions): IngressRouter {
           const delayMs = outcome.delayMs ?? backoff(m.info.deliveryCount);
           const code = outcome.error instanceof RespawnError ? outcome.error.code : undefined;
           failSpan(span, outcome.error);
-          mlog.error({ err: outcome.error, code, delayMs }, 'ingress route failed; will retry');
+          mlog().error({ err: outcome.error, code, delayMs }, 'ingress route failed; will retry');
           m.nak(delayMs);
           return;
         }
         case 'publish': {
           const duplicates = await publishAll(outcome.commands, original, trace);
-          mlog.debug(
-            { commands: outcome.commands.map((c) => c.subject), duplicates },
-            'ingress message routed',
-          );
+          if (log.isLevelEnabled('debug'))
+            mlog().debug(
+              { commands: outcome.commands.map((c) => c.subject), duplicates },
+              'ingress message routed',
+            );
           m.ack();
           return;
         }
@@ -265,7 +269,7 @@ export function createIngressRouter(opts: IngressRouterOptions): IngressRouter {
     } catch (err) {
       const delayMs = backoff(m.info.deliveryCount);
       failSpan(span, err);
-      mlog.warn({ err, delayMs }, 'ingress message not forwarded; will retry');
+      mlog().warn({ err, delayMs }, 'ingress message not forwarded; will retry');
       m.nak(delayMs);
     }
   }

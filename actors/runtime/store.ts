@@ -146,12 +146,14 @@ export async function runBatch(
       isTimer(p) ? [(p.decoded as { message: { timerId: string } }).message.timerId] : [],
     );
     const keys = new Map<string, [ActorKind, string]>();
+    const live = new Map<string, [ActorKind, string]>();
     for (const p of items) {
-      if (p.key !== undefined && p.decoded.ok) keys.set(pairKey(p.kind, p.key), [p.kind, p.key]);
+      if (p.key === undefined || !p.decoded.ok) continue;
+      const pair: [ActorKind, string] = [p.kind, p.key];
+      keys.set(pairKey(p.kind, p.key), pair);
+      if (p.parkedId === undefined) live.set(pairKey(p.kind, p.key), pair);
     }
-    const liveKeys = [...keys.values()].filter(([k, key]) =>
-      items.some((p) => p.parkedId === undefined && p.kind === k && p.key === key),
-    );
+    const liveKeys = [...live.values()];
     const read = await readBatch(trx, {
       ids,
       timers: timerIds,
