@@ -52,39 +52,41 @@ function startDelivery(p: Prepared): { span: Span; ctx: Context; carried: Prepar
   const remote = extractTrace(p.headers);
   const timer = isTimer(p);
   const remoteSpan = spanContextOf(remote);
-  const attributes = messageAttributes(
-    'process',
-    {
-      subject: p.subject,
-      msgId: p.msgId,
-      stream: p.stream,
-      streamSeq: p.streamSeq,
-      deliveryCount: p.redeliveries + 1,
-    },
-    {
-      [TraceAttributes.actor]: p.kind,
-      ...(p.key === undefined ? {} : { [TraceAttributes.actorKey]: p.key }),
-      ...(p.key !== undefined && PLAYER_KEYED.has(p.kind)
-        ? { [TraceAttributes.player]: p.key }
-        : {}),
-      ...(timer && p.decoded.ok
-        ? { [TraceAttributes.timerName]: (p.decoded.message as { name: string }).name }
-        : {}),
-    },
-  );
-  const { span, ctx } = openSpan(
-    `process ${attributes[TraceAttributes.subjectTemplate] as string}`,
-    {
-      kind: SpanKind.CONSUMER,
-      attributes,
-      ...(timer
-        ? {
-            parent: ROOT_CONTEXT,
-            ...(remoteSpan === undefined ? {} : { links: [{ context: remoteSpan }] }),
-          }
-        : { parent: remote }),
-    },
-  );
+  const { span, ctx } = openSpan('message', {
+    kind: SpanKind.CONSUMER,
+    ...(timer
+      ? {
+          parent: ROOT_CONTEXT,
+          ...(remoteSpan === undefined ? {} : { links: [{ context: remoteSpan }] }),
+        }
+      : { parent: remote }),
+  });
+  // Name and attributes only for a recorded span: with no exporter none is, and building
+  // them for every delivery cost more than the span.
+  if (span.isRecording()) {
+    const attributes = messageAttributes(
+      'process',
+      {
+        subject: p.subject,
+        msgId: p.msgId,
+        stream: p.stream,
+        streamSeq: p.streamSeq,
+        deliveryCount: p.redeliveries + 1,
+      },
+      {
+        [TraceAttributes.actor]: p.kind,
+        ...(p.key === undefined ? {} : { [TraceAttributes.actorKey]: p.key }),
+        ...(p.key !== undefined && PLAYER_KEYED.has(p.kind)
+          ? { [TraceAttributes.player]: p.key }
+          : {}),
+        ...(timer && p.decoded.ok
+          ? { [TraceAttributes.timerName]: (p.decoded.message as { name: string }).name }
+          : {}),
+      },
+    );
+    span.updateName(`process ${attributes[TraceAttributes.subjectTemplate] as string}`);
+    span.setAttributes(attributes);
+  }
   const carrier: Record<string, string> = {};
   injectTrace(carrier, ctx);
   // Without telemetry the span is a no-op carrying its parent: the input's context travels on.
