@@ -13,6 +13,7 @@
  * response) after Telegram accepted a send and before the record is stored — milliseconds —
  * sends that message again on redelivery; Telegram's sendMessage has no idempotency key.
  */
+import { setMaxListeners } from 'node:events';
 import {
   JetStreamApiCodes,
   JetStreamApiError,
@@ -97,6 +98,9 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
   });
   const call = createTelegramCaller({ api: opts.api, store, metrics, secrets });
   const abort = new AbortController();
+  // Every message waiting for its chat's or the global send rate listens on this signal (and
+  // stops listening when its wait ends): hundreds at a peak are expected, not a leak.
+  setMaxListeners(0, abort.signal);
   const bySeq = new Map<number, Entry>();
   const chats = new Map<string, Entry[]>();
   const work = new Set<Promise<void>>();

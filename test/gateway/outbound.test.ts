@@ -29,7 +29,7 @@ let out: TelegramOutbound;
 let registry: Registry;
 let seq = 0;
 
-function startOutbound(): TelegramOutbound {
+function startOutbound(globalPerSecond = 1000): TelegramOutbound {
   registry = new Registry();
   return createTelegramOutbound({
     js: bus.js,
@@ -38,7 +38,7 @@ function startOutbound(): TelegramOutbound {
     log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     metricsRegistry: registry,
     perChatIntervalMs: INTERVAL_MS,
-    globalPerSecond: 1000,
+    globalPerSecond,
     secrets: [BOT_TOKEN],
     backoff: { baseMs: 50, maxMs: 200 },
   });
@@ -127,6 +127,33 @@ describe('delivery', () => {
     expect(other).toHaveLength(3);
     expect(other[2]!.sentAt).toBeLessThan(sent[5]!.sentAt);
     await settled();
+  });
+
+  it('lets many chats wait for the global rate at once without a listener-leak warning', async () => {
+    // Each message waiting for the send rate listens on the sender's stop signal; 15 chats
+    // at 5 messages/s keep more than Node's default of 10 waiting together.
+    await out.stop();
+    out = startOutbound(5);
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      await out.start();
+      const chats = Array.from({ length: 15 }, (_, i) => 2000 + i);
+      for (const c of chats) await send({ chatId: String(c), text: `hello ${c}` });
+      await eventually(
+        'every chat served',
+        () => Promise.resolve(chats.every((c) => fake.sent(c).length === 1)),
+        15_000,
+      );
+      await settled();
+    } finally {
+      process.off('warning', onWarning);
+      await out.stop();
+      out = startOutbound();
+      await out.start();
+    }
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
   });
 
   it("honours a 429's retry_after before trying the same message again", async () => {
