@@ -16,12 +16,25 @@ export async function readStream(nc: NatsConnection, stream: string, filter: str
   const out: { subject: string; data: Uint8Array; headers: Record<string, string> }[] = [];
   if (ci.num_pending === 0) return out;
   const c = await jetstream(nc).consumers.get(stream, ci.name);
-  const iter = await c.fetch({ max_messages: ci.num_pending, expires: 30_000 });
-  for await (const m of iter) {
-    const headers: Record<string, string> = {};
-    if (m.headers !== undefined) for (const k of m.headers.keys()) headers[k] = m.headers.get(k);
-    out.push({ subject: m.subject, data: m.data, headers });
-    if ((m.info.pending ?? 0) === 0) break;
+  // One pull is capped (by count and by bytes), so a long stream takes many: keep pulling
+  // until the consumer has nothing pending. A partial read would check only part of the day.
+  for (let done = false; !done; ) {
+    let got = 0;
+    const iter = await c.fetch({ max_messages: 10_000, expires: 5_000 });
+    for await (const m of iter) {
+      got++;
+      const headers: Record<string, string> = {};
+      if (m.headers !== undefined) for (const k of m.headers.keys()) headers[k] = m.headers.get(k);
+      out.push({ subject: m.subject, data: m.data, headers });
+      if ((m.info.pending ?? 0) === 0) {
+        done = true;
+        break;
+      }
+    }
+    if (got === 0) done = true;
+  }
+  if (out.length < ci.num_pending) {
+    throw new Error(`read ${out.length} of ${ci.num_pending} messages of ${stream} (${filter})`);
   }
   return out;
 }
