@@ -119,6 +119,8 @@ async function main(): Promise<void> {
     const decidedAt = new Map<string, number>();
     const toldAt = new Map<string, number>();
     const creates: { sessionId: string; vmName: string }[] = [];
+    const createIds = new Set<string>();
+    let republished = 0;
     let lastDecision = 0;
     // When the session actors' requests reached the allocator's command stream (the mapped,
     // partitioned subjects): tells the session step's share of the time from the allocator's.
@@ -149,6 +151,15 @@ async function main(): Promise<void> {
       env.nc.subscribe(outAzureSubject(REGION), {
         callback: (_e, m) => {
           if (m.headers?.get('Respawn-Type') !== AzureCreateVm.type) return;
+          // This subscription sees every publish; JetStream stores one per Nats-Msg-Id, and that
+          // is what the effects runner reads. An outbox row published again (the sweeper
+          // racing a slow publisher) is the same create, counted apart.
+          const id = m.headers.get('Nats-Msg-Id');
+          if (id !== '' && createIds.has(id)) {
+            republished++;
+            return;
+          }
+          createIds.add(id);
           const c = AzureCreateVm.decode(m.data);
           creates.push({ sessionId: c.sessionId, vmName: c.vmName });
         },
@@ -248,6 +259,7 @@ async function main(): Promise<void> {
       ],
       ['vms_created', String(figures.vms_created)],
       ['duplicate_vms', String(figures.duplicate_vms)],
+      ['creates published again (same Nats-Msg-Id)', String(republished)],
       ['quota_overrun', String(figures.quota_overrun)],
       [
         'reserved spot / on-demand / queued',
