@@ -37,13 +37,8 @@ import {
   defaultSessionConfig,
   type SessionState,
 } from '../../actors/session/index.ts';
-import {
-  createWorker,
-  manualClock,
-  type ActorDefinition,
-  type ManualClock,
-  type Worker,
-} from '../../actors/runtime/index.ts';
+import { manualClock, type ManualClock, type Worker } from '../../actors/runtime/index.ts';
+import { startActorWorker } from '../support/actor-worker.ts';
 import { type ArmFake } from '../../deploy/fakes/arm/index.ts';
 import {
   eventually,
@@ -102,13 +97,9 @@ beforeAll(async () => {
   runner = cloud.runner;
   provider = cloud.provider;
   clock = manualClock(new Date('2026-11-26T10:00:00Z'));
-  worker = createWorker({
-    nc: env.nc,
-    db: env.db,
-    log: env.log,
-    clock,
-    timerPollMs: 50,
-    actors: [
+  worker = await startActorWorker(
+    env,
+    [
       createSessionActor({
         ...defaultSessionConfig,
         requireAdmission: false,
@@ -116,7 +107,7 @@ beforeAll(async () => {
         provisionTimeoutMs: DAY_MS,
         heartbeatLossMs: DAY_MS,
         idleTimeoutMs: DAY_MS,
-      }) as unknown as ActorDefinition,
+      }),
       createAllocatorActor({
         ...defaultAllocatorConfig,
         // Zone 1 first: a disk in zone 2 can be attached only by a VM there.
@@ -125,10 +116,10 @@ beforeAll(async () => {
         reconcileGraceMs: 60_000,
         diskReconcileMs: ROUND_MS,
         diskGraceMs: ROUND_MS,
-      }) as unknown as ActorDefinition,
+      }),
     ],
-  });
-  await worker.start();
+    { clock, timerPollMs: 50 },
+  );
   await setUpPlayers();
   await round();
 }, 120_000);

@@ -14,7 +14,6 @@ import {
   Streams,
   TelegramSend,
   cmdSubject,
-  ensureTopology,
   type MessageDef,
 } from '../../contracts/index.ts';
 import {
@@ -22,12 +21,8 @@ import {
   defaultSessionConfig,
   type SessionState,
 } from '../../actors/session/index.ts';
-import {
-  createWorker,
-  systemClock,
-  type ActorDefinition,
-  type Worker,
-} from '../../actors/runtime/index.ts';
+import type { Worker } from '../../actors/runtime/index.ts';
+import { startActorWorker } from '../support/actor-worker.ts';
 import {
   eventually,
   startRuntimeEnv,
@@ -42,24 +37,19 @@ const CHAT = '4242';
 
 beforeAll(async () => {
   env = await startRuntimeEnv();
-  await ensureTopology(env.jsm, { consumersFor: [ActorKinds.session] });
-  worker = createWorker({
-    nc: env.nc,
-    db: env.db,
-    log: env.log,
-    clock: systemClock,
-    timerPollMs: 50,
-    actors: [
+  worker = await startActorWorker(
+    env,
+    [
       createSessionActor({
         ...defaultSessionConfig,
         requireAdmission: false,
         // Warned 1 s after the last input, stopped 2.5 s after it.
         idleTimeoutMs: 2_500,
         idleWarningMs: 1_500,
-      }) as unknown as ActorDefinition,
+      }),
     ],
-  });
-  await worker.start();
+    { timerPollMs: 50 },
+  );
 });
 afterAll(async () => {
   await worker?.stop();

@@ -24,12 +24,8 @@ import {
   defaultSessionConfig,
   type SessionState,
 } from '../../actors/session/index.ts';
-import {
-  createWorker,
-  systemClock,
-  type ActorDefinition,
-  type Worker,
-} from '../../actors/runtime/index.ts';
+import type { Worker } from '../../actors/runtime/index.ts';
+import { startActorWorker } from '../support/actor-worker.ts';
 import { type ArmFake } from '../../deploy/fakes/arm/index.ts';
 import {
   eventually,
@@ -56,24 +52,20 @@ beforeAll(async () => {
   });
   arm = cloud.arm;
   runner = cloud.runner;
-  worker = createWorker({
-    nc: env.nc,
-    db: env.db,
-    log: env.log,
-    clock: systemClock,
-    timerPollMs: 100,
-    actors: [
+  worker = await startActorWorker(
+    env,
+    [
       createSessionActor({
         ...defaultSessionConfig,
         requireAdmission: false,
         // Unused disks are archived two seconds after the session ends (days in production).
         diskIdleMs: 2_000,
         diskWarningMs: 1_000,
-      }) as unknown as ActorDefinition,
-      createAllocatorActor({ ...defaultAllocatorConfig }) as unknown as ActorDefinition,
+      }),
+      createAllocatorActor({ ...defaultAllocatorConfig }),
     ],
-  });
-  await worker.start();
+    { timerPollMs: 100 },
+  );
 });
 afterAll(async () => {
   await worker?.stop();

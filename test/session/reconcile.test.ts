@@ -23,13 +23,8 @@ import {
   type SessionState,
 } from '../../actors/session/index.ts';
 import type { AllocState } from '../../actors/allocator/index.ts';
-import {
-  createWorker,
-  manualClock,
-  type ActorDefinition,
-  type ManualClock,
-  type Worker,
-} from '../../actors/runtime/index.ts';
+import { manualClock, type ManualClock, type Worker } from '../../actors/runtime/index.ts';
+import { startActorWorker } from '../support/actor-worker.ts';
 import { type ArmFake } from '../../deploy/fakes/arm/index.ts';
 import {
   eventually,
@@ -61,25 +56,21 @@ beforeAll(async () => {
   runner = cloud.runner;
   provider = cloud.provider;
   clock = manualClock(new Date('2026-11-26T10:00:00Z'));
-  worker = createWorker({
-    nc: env.nc,
-    db: env.db,
-    log: env.log,
-    clock,
-    timerPollMs: 50,
-    actors: [
+  worker = await startActorWorker(
+    env,
+    [
       createSessionActor({
         ...defaultSessionConfig,
         requireAdmission: false,
-      }) as unknown as ActorDefinition,
+      }),
       createAllocatorActor({
         ...defaultAllocatorConfig,
         refreshMs: REFRESH_MS,
         reconcileGraceMs: REFRESH_MS,
-      }) as unknown as ActorDefinition,
+      }),
     ],
-  });
-  await worker.start();
+    { clock, timerPollMs: 50 },
+  );
 }, 30_000);
 afterAll(async () => {
   await worker?.stop();

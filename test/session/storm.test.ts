@@ -10,16 +10,11 @@ import {
   SessionStart,
   Streams,
   cmdSubject,
-  ensureTopology,
 } from '../../contracts/index.ts';
 import { createAllocatorActor } from '../../actors/allocator/index.ts';
 import { createSessionActor, defaultSessionConfig } from '../../actors/session/index.ts';
-import {
-  createWorker,
-  systemClock,
-  type ActorDefinition,
-  type Worker,
-} from '../../actors/runtime/index.ts';
+import type { Worker } from '../../actors/runtime/index.ts';
+import { startActorWorker } from '../support/actor-worker.ts';
 import {
   eventually,
   startRuntimeEnv,
@@ -31,21 +26,13 @@ let env: RuntimeEnv;
 let worker: Worker;
 beforeAll(async () => {
   env = await startRuntimeEnv();
-  await ensureTopology(env.jsm, { consumersFor: [ActorKinds.session, ActorKinds.alloc] });
-  worker = createWorker({
-    nc: env.nc,
-    db: env.db,
-    log: env.log,
-    clock: systemClock,
-    actors: [
-      createSessionActor({
-        ...defaultSessionConfig,
-        requireAdmission: false,
-      }) as unknown as ActorDefinition,
-      createAllocatorActor() as unknown as ActorDefinition,
-    ],
-  });
-  await worker.start();
+  worker = await startActorWorker(env, [
+    createSessionActor({
+      ...defaultSessionConfig,
+      requireAdmission: false,
+    }),
+    createAllocatorActor(),
+  ]);
 });
 afterAll(async () => {
   await worker?.stop();
