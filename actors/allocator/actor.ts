@@ -36,6 +36,17 @@ import {
   type TimerOp,
 } from '../runtime/index.ts';
 import { DISK_TIMER, ensureDiskRounds, startDiskRound } from './disk-reconcile.ts';
+import {
+  clearQueue,
+  dequeueFirst,
+  dequeueSession,
+  dropReservation,
+  enqueueBack,
+  enqueueFront,
+  knownRequest,
+  putReservation,
+  reservationsOf,
+} from './book.ts';
 import { nextWarmUp, pickCandidate, reservationFor } from './place.ts';
 import {
   AllocState,
@@ -110,7 +121,7 @@ function tryPlace(cfg: AllocatorConfig, st: Step, q: QueueEntry, ctx: HandlerCon
   const c = pickCandidate(cfg, st.s, q, ctx.now);
   if (c === undefined) return false;
   const { vmName, reservation } = reservationFor(q, c, ctx.now);
-  st.s = { ...st.s, reservations: { ...st.s.reservations, [vmName]: reservation } };
+  putReservation(st.s, vmName, reservation);
   st.emit.push(
     createEffect(cfg, ctx, vmName, reservation),
     emit(SessionAllocated, cmdSubject(ActorKinds.session, q.playerId, 'allocated'), {
@@ -166,10 +177,8 @@ function serveQueue(
   firstReport = false,
 ): void {
   let served = 0;
-  while (st.s.queue.length > 0 && tryPlace(cfg, st, st.s.queue[0]!, ctx)) {
-    st.s = { ...st.s, queue: st.s.queue.slice(1) };
-    served++;
-  }
+  while (served < st.s.queue.length && tryPlace(cfg, st, st.s.queue[served]!, ctx)) served++;
+  dequeueFirst(st.s, served);
   if (firstReport) st.s.queue.forEach((_, i) => tellPosition(cfg, st, i));
   else if (served > 0) tellMoved(cfg, st, 0, served);
   const warm = nextWarmUp(st.s, ctx.now);
@@ -183,7 +192,8 @@ function enqueue(
   ctx: HandlerContext,
   front = false,
 ): void {
-  st.s = { ...st.s, queue: front ? [q, ...st.s.queue] : [...st.s.queue, q] };
+  if (front) enqueueFront(st.s, q);
+  else enqueueBack(st.s, q);
   st.emit.push(decided(ctx, 'queued', { sessionId: q.sessionId }));
   // Before Azure's first quota report the request waits quietly (serveQueue tells it then).
   const told = st.s.usageAt !== undefined;
@@ -203,11 +213,6 @@ function refresh(st: Step, ctx: HandlerContext): void {
   st.emit.push(emit(AzureRefresh, outAzureSubject(ctx.key), { usage: true, inventory: true }));
 }
 
-function withoutReservation(s: AllocState, vmName: string): AllocState {
-  const { [vmName]: _gone, ...rest } = s.reservations;
-  return { ...s, reservations: rest };
-}
-
 function retryLater(
   st: Step,
   vmName: string,
@@ -215,10 +220,7 @@ function retryLater(
   delayMs: number,
   ctx: HandlerContext,
 ): void {
-  st.s = {
-    ...st.s,
-    reservations: { ...st.s.reservations, [vmName]: { ...r, attempts: r.attempts + 1 } },
-  };
+  putReservation(st.s, vmName, { ...r, attempts: r.attempts + 1 });
   st.timers.push({ name: `retry:${vmName}`, at: new Date(ctx.now.getTime() + delayMs) });
 }
 
@@ -286,7 +288,7 @@ function reconcile(
       missing[vmName] = since;
       continue;
     }
-    st.s = withoutReservation(st.s, vmName);
+    dropReservation(st.s, vmName);
     freed = true;
     st.emit.push(
       decided(ctx, 'released', { sessionId: r.sessionId, vmName, detail: 'VM gone from Azure' }),
@@ -305,6 +307,8 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
     kind: ActorKinds.alloc,
     state: AllocState,
     initial: initialAllocState,
+    // One hot key with thousands of reservations: changed in place (book.ts), not copied.
+    mutatesState: true,
     messages: [
       AllocRequest,
       AllocRelease,
@@ -320,14 +324,7 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
       const done = (): Result => ({ state: st.s, emit: st.emit, timers: st.timers });
       switch (msg.type) {
         case AllocRequest.type: {
-          const known =
-            Object.values(st.s.reservations).some(
-              (r) => r.sessionId === msg.sessionId && r.allocation === msg.allocation,
-            ) ||
-            st.s.queue.some(
-              (q) => q.sessionId === msg.sessionId && q.allocation === msg.allocation,
-            );
-          if (known) return done();
+          if (knownRequest(st.s, msg.sessionId, msg.allocation)) return done();
           if (st.s.draining !== undefined) {
             refuse(st, ctx, msg.sessionId, msg.playerId, st.s.draining.reason);
             return done();
@@ -345,24 +342,12 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
           return done();
         }
         case AllocRelease.type: {
-          const queued = st.s.queue.some((q) => q.sessionId === msg.sessionId);
-          if (queued) {
-            const at = st.s.queue.findIndex((q) => q.sessionId === msg.sessionId);
-            st.s = { ...st.s, queue: st.s.queue.filter((q) => q.sessionId !== msg.sessionId) };
-            tellMoved(cfg, st, at, 1);
-          }
-          const mine = Object.entries(st.s.reservations).filter(
-            ([, r]) => r.sessionId === msg.sessionId,
-          );
+          const at = dequeueSession(st.s, msg.sessionId);
+          if (at >= 0) tellMoved(cfg, st, at, 1);
+          const mine = reservationsOf(st.s, msg.sessionId);
           for (const [vmName, r] of mine) {
             if (r.status === 'deleting') continue;
-            st.s = {
-              ...st.s,
-              reservations: {
-                ...st.s.reservations,
-                [vmName]: { ...r, status: 'deleting', attempts: 0 },
-              },
-            };
+            putReservation(st.s, vmName, { ...r, status: 'deleting', attempts: 0 });
             st.emit.push(deleteEffect(ctx, vmName, r));
           }
           if (mine.length === 0) {
@@ -378,16 +363,14 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
           const r = st.s.reservations[msg.vmName];
           if (r === undefined || r.status !== 'creating') return done();
           if (msg.ok) {
-            st.s = {
-              ...st.s,
-              reservations: { ...st.s.reservations, [msg.vmName]: { ...r, status: 'running' } },
-            };
+            putReservation(st.s, msg.vmName, { ...r, status: 'running' });
             return done();
           }
           const kind = msg.error?.kind ?? 'other';
           if (kind === 'capacity' || kind === 'quota') {
+            dropReservation(st.s, msg.vmName);
             st.s = {
-              ...withoutReservation(st.s, msg.vmName),
+              ...st.s,
               cold: { ...st.s.cold, [r.candidate]: iso(new Date(ctx.now.getTime() + cfg.coldMs)) },
             };
             st.emit.push(
@@ -415,7 +398,7 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
             retryLater(st, msg.vmName, r, delay, ctx);
             return done();
           }
-          st.s = withoutReservation(st.s, msg.vmName);
+          dropReservation(st.s, msg.vmName);
           st.emit.push(
             deleteEffect(ctx, msg.vmName, r),
             decided(ctx, 'failed', {
@@ -444,7 +427,7 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
             );
             return done();
           }
-          st.s = withoutReservation(st.s, msg.vmName);
+          dropReservation(st.s, msg.vmName);
           st.emit.push(
             decided(ctx, 'released', { sessionId: r.sessionId, vmName: msg.vmName }),
             emit(SessionVmReleased, cmdSubject(ActorKinds.session, r.playerId, 'vm_released'), {
@@ -487,8 +470,7 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
           }
           st.s = { ...st.s, draining: { since: iso(ctx.now), reason: msg.reason } };
           // Those waiting in line would never be served here: tell them now.
-          for (const q of st.s.queue) refuse(st, ctx, q.sessionId, q.playerId, msg.reason);
-          st.s = { ...st.s, queue: [] };
+          for (const q of clearQueue(st.s)) refuse(st, ctx, q.sessionId, q.playerId, msg.reason);
           return done();
         }
         case TimerFired.type: {

@@ -3,14 +3,10 @@
  * the allocator actor turns their decisions into messages.
  */
 import { nameHash, plainNameId } from '../../contracts/index.ts';
+import { reservedCores } from './book.ts';
 import type { AllocState, AllocatorConfig, Candidate, QueueEntry, Reservation } from './state.ts';
 
-/** Cores of one quota taken by our reservations (creating, running or being deleted). */
-export function reservedCores(s: AllocState, quotaName: string): number {
-  let n = 0;
-  for (const r of Object.values(s.reservations)) if (r.quotaName === quotaName) n += r.cores;
-  return n;
-}
+export { reservedCores } from './book.ts';
 
 /** Cores still free in a quota; undefined while Azure has not reported it yet. */
 export function freeCores(s: AllocState, quotaName: string): number | undefined {

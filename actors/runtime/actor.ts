@@ -74,6 +74,14 @@ export interface ActorDefinition<S = unknown, M = unknown> {
   /** Decodes an input; the runtime adds its own timer message. */
   decode(data: Uint8Array): M | TimerMessage;
   readonly handle: Handler<S, M | TimerMessage>;
+  /**
+   * The handler changes the state it is given in place (and returns it), instead of returning
+   * a changed copy: for a hot key with a large state, where a copy per message would cost more
+   * than the message. The runtime hands it a state only its batch holds, and when such a
+   * handler throws in a batch holding other messages of its key, the batch is retried one
+   * message at a time, each from the stored state, so a half-changed state is never written.
+   */
+  readonly mutatesState: boolean;
   readonly persist: Persist | undefined;
   readonly migrations: readonly ActorMigration[];
 }
@@ -84,6 +92,7 @@ export function defineActor<S, const D extends MessageDef>(def: {
   initial: (key: string) => S;
   messages: readonly D[];
   handle: Handler<S, MessageOf<D> | TimerMessage>;
+  mutatesState?: boolean;
   persist?: Persist;
   migrations?: readonly ActorMigration[];
 }): ActorDefinition<S, MessageOf<D>> {
@@ -95,6 +104,7 @@ export function defineActor<S, const D extends MessageDef>(def: {
     messages: set,
     decode: (data) => set.decode(data),
     handle: def.handle,
+    mutatesState: def.mutatesState ?? false,
     persist: def.persist,
     migrations: def.migrations ?? [],
   };

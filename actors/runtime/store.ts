@@ -277,6 +277,12 @@ export async function runBatch(
         if (p.parkedId !== undefined) unparked.push(p.parkedId);
         outcomes[i] = { kind: 'ok' };
       } catch (thrown) {
+        // A handler that changes its state in place may have left it half-changed: the batch
+        // is retried one message at a time (commit.ts), where this message's key has no other.
+        if (def.mutatesState && (perKey.get(sk) ?? 0) > 1) {
+          const why = thrown instanceof Error ? thrown.message : String(thrown);
+          throw new BatchStateInvalidError([sk], `its handler threw mid-batch: ${why}`);
+        }
         // Handlers are pure: an exception that is not a RespawnError (a failed encode, a
         // TypeError) happens again on every retry, so it is dead-lettered, not retried.
         const err =

@@ -1,7 +1,8 @@
 /**
  * A hot key's messages in one transaction (a windowed partition, in-process worker): its
  * state is written once per batch and validated once, after the batch's last message; a
- * handler that returns an invalid state mid-batch is still found and dead-lettered alone.
+ * handler that returns an invalid state mid-batch is still found and dead-lettered alone; an
+ * actor that changes its state in place never has a half-changed state written.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ActorKinds, DemoAdd, ErrorCodes, ensureTopology } from '../../contracts/index.ts';
@@ -102,5 +103,40 @@ describe('a windowed partition applies a hot key’s messages in one transaction
     const [dl] = await listDeadLetters(env.jsm);
     expect(dl!.code).toBe(ErrorCodes.handlerBug);
     expect(dl!.reason).toMatch(/invalid state/);
+  });
+
+  it('never writes the state a mutating handler half-changed before it threw', async () => {
+    const inPlace = defineActor({
+      kind: ActorKinds.demo,
+      state: DemoState,
+      initial: () => demoActor.initial('x'),
+      messages: [DemoAdd],
+      mutatesState: true,
+      handle: (state, msg) => {
+        if (msg.type !== DemoAdd.type) return { state };
+        state.count += 1;
+        if (msg.n === 5) {
+          state.lastN = 999;
+          throw new Error('n = 5 breaks after the count was changed');
+        }
+        state.outOfOrder += msg.n === state.lastN + 1 ? 0 : 1;
+        state.lastN = msg.n;
+        return { state };
+      },
+    });
+    await publishAdds(env.js, 'hot', 1, 10);
+    const outcomes: string[] = [];
+    await start(inPlace as unknown as ActorDefinition, outcomes);
+    await eventually('all settled', () => Promise.resolve(outcomes.length >= 10));
+    expect(outcomes).toEqual(
+      Array.from({ length: 10 }, (_, i) => `add-hot-${i + 1}:${i === 4 ? 'dead' : 'ok'}`),
+    );
+    const hot = (await demoStates(env.db)).get('hot')!;
+    // Had 5's change been kept, the count would be 10 and 6 would not follow 999 in order.
+    expect({ count: hot.count, lastN: hot.lastN, outOfOrder: hot.outOfOrder }).toEqual({
+      count: 9,
+      lastN: 10,
+      outOfOrder: 1,
+    });
   });
 });
