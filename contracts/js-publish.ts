@@ -11,7 +11,9 @@
  * Same meaning as `js.publish`: resolves with the stream's acknowledgement (`duplicate` when
  * the Nats-Msg-Id was seen in the stream's window); rejects when no stream takes the subject
  * (503, no responders), when JetStream answers an error, on timeout, and when the connection
- * closes.
+ * closes. `lastBySubject` reads a stream's last message on a subject the same way (a direct
+ * get: the gateway's sent records, read before every Telegram send), where nats.js would also
+ * build an error object for every record not found.
  */
 import {
   createInbox,
@@ -35,10 +37,23 @@ export interface PublishOptions {
   headers?: MsgHdrs;
   /** How long to wait for the acknowledgement (default: the publisher's). */
   timeout?: number;
+  /** Stored only if the subject's last message has this sequence (0: it has none). */
+  expectLastSubjectSequence?: number;
+}
+
+/** A message read back from a stream. */
+export interface StoredMsg {
+  seq: number;
+  data: Uint8Array;
 }
 
 export interface JsPublisher {
   publish(subject: string, data: Uint8Array, opts?: PublishOptions): Promise<PubAck>;
+  /**
+   * The stream's last message on `subject`, undefined when it has none. The stream must allow
+   * direct gets (`allow_direct`); rejects like `publish` otherwise.
+   */
+  lastBySubject(stream: string, subject: string): Promise<StoredMsg | undefined>;
   /** Rejects what is still waiting and drops the subscription; safe to call twice. */
   close(): void;
 }
@@ -59,7 +74,8 @@ export class JsPublishError extends Error {
 }
 
 interface Waiting {
-  resolve: (ack: PubAck) => void;
+  /** Settles the caller's promise from the reply. */
+  onReply: (m: Msg) => void;
   reject: (err: Error) => void;
   subject: string;
   deadline: number;
@@ -98,27 +114,86 @@ export function createJsPublisher(
       w.reject(new JsPublishError(`no stream takes ${w.subject}`, 503));
       return;
     }
-    let reply: ApiReply;
-    try {
-      reply = JSON.parse(decoder.decode(m.data)) as ApiReply;
-    } catch {
-      w.reject(new JsPublishError(`unreadable acknowledgement for ${w.subject}`));
-      return;
-    }
-    if (reply.error !== undefined) {
-      w.reject(
-        new JsPublishError(
-          reply.error.description ?? 'JetStream refused the message',
-          reply.error.code,
-          reply.error.err_code,
-        ),
-      );
-    } else if (typeof reply.stream !== 'string' || typeof reply.seq !== 'number') {
-      w.reject(new JsPublishError(`not a JetStream acknowledgement for ${w.subject}`));
-    } else {
-      w.resolve({ stream: reply.stream, seq: reply.seq, duplicate: reply.duplicate === true });
-    }
+    w.onReply(m);
   };
+
+  const acknowledged =
+    (subject: string, resolve: (ack: PubAck) => void, reject: (err: Error) => void) =>
+    (m: Msg): void => {
+      let reply: ApiReply;
+      try {
+        reply = JSON.parse(decoder.decode(m.data)) as ApiReply;
+      } catch {
+        reject(new JsPublishError(`unreadable acknowledgement for ${subject}`));
+        return;
+      }
+      if (reply.error !== undefined) {
+        reject(
+          new JsPublishError(
+            reply.error.description ?? 'JetStream refused the message',
+            reply.error.code,
+            reply.error.err_code,
+          ),
+        );
+      } else if (typeof reply.stream !== 'string' || typeof reply.seq !== 'number') {
+        reject(new JsPublishError(`not a JetStream acknowledgement for ${subject}`));
+      } else {
+        resolve({ stream: reply.stream, seq: reply.seq, duplicate: reply.duplicate === true });
+      }
+    };
+
+  /** A direct get's reply: the message with its sequence in a header, or a status. */
+  const stored =
+    (subject: string, resolve: (m: StoredMsg | undefined) => void, reject: (e: Error) => void) =>
+    (m: Msg): void => {
+      const code = m.headers?.code ?? 0;
+      if (code === 404) {
+        resolve(undefined);
+        return;
+      }
+      const seq = Number(m.headers?.get('Nats-Sequence'));
+      if (code !== 0 || !Number.isInteger(seq) || seq <= 0) {
+        reject(
+          new JsPublishError(
+            `direct get of ${subject} failed: ${m.headers?.description || `status ${code}`}`,
+            code === 0 ? undefined : code,
+          ),
+        );
+        return;
+      }
+      resolve({ seq, data: m.data });
+    };
+
+  /** Sends `data` to `to` with a reply subject under the shared inbox. */
+  function request<T>(
+    to: string,
+    data: Uint8Array,
+    h: MsgHdrs | undefined,
+    timeout: number | undefined,
+    reply: (resolve: (v: T) => void, reject: (e: Error) => void) => (m: Msg) => void,
+  ): Promise<T> {
+    if (closed) return Promise.reject(new JsPublishError('publisher closed'));
+    const token = (next++).toString(36);
+    return new Promise<T>((resolve, reject) => {
+      waiting.set(token, {
+        onReply: reply(resolve, reject),
+        reject,
+        subject: to,
+        deadline: performance.now() + (timeout ?? timeoutMs),
+      });
+      try {
+        nc.publish(to, data, {
+          reply: `${prefix}.${token}`,
+          ...(h === undefined ? {} : { headers: h }),
+        });
+      } catch (err) {
+        waiting.delete(token);
+        reject(err instanceof Error ? err : new JsPublishError(String(err)));
+      }
+    });
+  }
+
+  const empty = new Uint8Array(0);
 
   const sub: Subscription = nc.subscribe(`${prefix}.*`, {
     callback: (err, m) => {
@@ -157,24 +232,25 @@ export function createJsPublisher(
 
   return {
     publish(subject, data, o = {}) {
-      if (closed) return Promise.reject(new JsPublishError('publisher closed'));
       const h = o.headers ?? natsHeaders();
       if (o.msgID !== undefined) h.set(HeaderNames.msgId, o.msgID);
-      const token = (next++).toString(36);
-      return new Promise<PubAck>((resolve, reject) => {
-        waiting.set(token, {
-          resolve,
-          reject,
-          subject,
-          deadline: performance.now() + (o.timeout ?? timeoutMs),
-        });
-        try {
-          nc.publish(subject, data, { reply: `${prefix}.${token}`, headers: h });
-        } catch (err) {
-          waiting.delete(token);
-          reject(err instanceof Error ? err : new JsPublishError(String(err)));
-        }
-      });
+      if (o.expectLastSubjectSequence !== undefined) {
+        h.set('Nats-Expected-Last-Subject-Sequence', String(o.expectLastSubjectSequence));
+      }
+      return request<PubAck>(subject, data, h, o.timeout, (res, rej) =>
+        acknowledged(subject, res, rej),
+      );
+    },
+    lastBySubject(stream, subject) {
+      // The subject in the API subject (nats-server 2.9+), as nats.js's KV reads do: a user
+      // may be allowed direct gets of one stream's subjects only.
+      return request<StoredMsg | undefined>(
+        `$JS.API.DIRECT.GET.${stream}.${subject}`,
+        empty,
+        undefined,
+        undefined,
+        (res, rej) => stored(subject, res, rej),
+      );
     },
     close,
   };

@@ -80,7 +80,12 @@ export async function runGateway(
   const js = jetstream(nc);
 
   // No offline queue: while Redis is down, limits fall back to memory at once, not after a wait.
-  const redis = new Redis(env.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  // Auto-pipelining: the rate-limit checks of requests arriving together go out in one write.
+  const redis = new Redis(env.REDIS_URL, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    enableAutoPipelining: true,
+  });
   let lastRedisError = 0;
   redis.on('error', (err: Error) => {
     if (Date.now() - lastRedisError < REDIS_ERROR_LOG_EVERY_MS) return;
@@ -143,6 +148,7 @@ export async function runGateway(
   let outbound: TelegramOutbound | undefined;
   if (env.TELEGRAM_OUTBOUND) {
     outbound = createTelegramOutbound({
+      nc,
       js,
       jsm,
       api,

@@ -22,7 +22,7 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
-import { headers as natsHeaders } from '@nats-io/transport-node';
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import type { Api } from 'grammy';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -47,6 +47,7 @@ import { createPacer, type PacerClock } from './pacer.ts';
 import { createSentStore, type SentStore } from './sent-store.ts';
 
 export interface TelegramOutboundOptions {
+  nc: NatsConnection;
   js: JetStreamClient;
   jsm: JetStreamManager;
   api: Api;
@@ -90,7 +91,7 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
   const clock = opts.clock ?? systemClock;
   const backoff = opts.backoff ?? { baseMs: 500, maxMs: 30_000 };
   const secrets = opts.secrets ?? [];
-  const store = opts.store ?? createSentStore({ js: opts.js, jsm: opts.jsm });
+  const store = opts.store ?? createSentStore({ nc: opts.nc, jsm: opts.jsm });
   const pacer = createPacer({
     perChatIntervalMs: opts.perChatIntervalMs,
     globalPerSecond: opts.globalPerSecond,
@@ -359,6 +360,7 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
       abort.abort();
       await messages?.close();
       while (work.size > 0) await Promise.allSettled([...work]);
+      if (opts.store === undefined) store.close();
       if (extender !== undefined) clearInterval(extender);
       log.info({ unsent: bySeq.size }, 'telegram sender stopped');
     },

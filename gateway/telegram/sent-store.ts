@@ -18,12 +18,11 @@ import {
   JetStreamApiError,
   RetentionPolicy,
   StorageType,
-  type JetStreamClient,
   type JetStreamManager,
 } from '@nats-io/jetstream';
-import { nanos } from '@nats-io/transport-node';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
-import { parseJson } from '../../contracts/index.ts';
+import { JsPublishError, createJsPublisher, parseJson } from '../../contracts/index.ts';
 
 export const SENT_BUCKET = 'respawn_tg_messages';
 const STREAM = `KV_${SENT_BUCKET}`;
@@ -47,6 +46,8 @@ export interface SentStore {
   recordSettled(outMsgId: string, rec: SentRecord): Promise<'created' | 'existed'>;
   editTarget(chatId: string, editKey: string): Promise<number | undefined>;
   setEditTarget(chatId: string, editKey: string, rec: SentRecord): Promise<void>;
+  /** Fails what is in flight; the sender's stop calls it. */
+  close(): void;
 }
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64url');
@@ -60,15 +61,17 @@ const editKeySubject = (chatId: string, editKey: string): string =>
   keySubject(`edit.${chatToken(chatId)}.${b64(editKey)}`);
 
 export function createSentStore(deps: {
-  js: JetStreamClient;
+  nc: NatsConnection;
   jsm: JetStreamManager;
   ttlMs?: number;
 }): SentStore {
   const encode = (rec: SentRecord): Uint8Array => Buffer.from(JSON.stringify(rec));
+  // Two calls per Telegram send: through the shared-inbox publisher, not nats.js requests.
+  const js = createJsPublisher(deps.nc);
 
   async function read(subject: string): Promise<SentRecord | undefined> {
-    const m = await deps.jsm.streams.getMessage(STREAM, { last_by_subj: subject });
-    if (m === null || m.data.length === 0) return undefined;
+    const m = await js.lastBySubject(STREAM, subject);
+    if (m === undefined || m.data.length === 0) return undefined;
     let json: unknown;
     try {
       json = parseJson(m.data);
@@ -111,14 +114,12 @@ export function createSentStore(deps: {
     settledFor: (outMsgId) => read(sentKey(outMsgId)),
     async recordSettled(outMsgId, rec) {
       try {
-        await deps.js.publish(sentKey(outMsgId), encode(rec), {
-          expect: { lastSubjectSequence: 0 },
-        });
+        await js.publish(sentKey(outMsgId), encode(rec), { expectLastSubjectSequence: 0 });
         return 'created';
       } catch (err) {
         if (
-          err instanceof JetStreamApiError &&
-          err.code === JetStreamApiCodes.StreamWrongLastSequence
+          err instanceof JsPublishError &&
+          err.apiCode === JetStreamApiCodes.StreamWrongLastSequence
         ) {
           return 'existed';
         }
@@ -129,7 +130,8 @@ export function createSentStore(deps: {
       return (await read(editKeySubject(chatId, editKey)))?.messageId;
     },
     async setEditTarget(chatId, editKey, rec) {
-      await deps.js.publish(editKeySubject(chatId, editKey), encode(rec));
+      await js.publish(editKeySubject(chatId, editKey), encode(rec));
     },
+    close: () => js.close(),
   };
 }

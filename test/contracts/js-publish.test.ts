@@ -1,6 +1,7 @@
 /**
  * The shared-inbox JetStream publisher (contracts/js-publish.ts) against a real nats-server:
- * acknowledgements, de-duplication, the three ways a publish fails, and close.
+ * acknowledgements, de-duplication, the three ways a publish fails, close, an expected last
+ * sequence, and reading a subject's last message back (direct get).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiscardPolicy, jetstreamManager } from '@nats-io/jetstream';
@@ -15,6 +16,7 @@ beforeAll(async () => {
   nc = await connect({ servers: nats.url, noAsyncTraces: true });
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: 'PUB', subjects: ['pub.>'] });
+  await jsm.streams.add({ name: 'KV', subjects: ['kv.>'], allow_direct: true });
   await jsm.streams.add({
     name: 'FULL',
     subjects: ['full.>'],
@@ -90,5 +92,37 @@ describe('createJsPublisher', () => {
     await expect(pending).rejects.toThrow(/publisher closed/);
     await expect(p.publish('pub.a', bytes('x'))).rejects.toThrow(/publisher closed/);
     silent.unsubscribe();
+  });
+
+  it('stores a message only on the expected last sequence of its subject', async () => {
+    const p = createJsPublisher(nc);
+    const first = await p.publish('kv.once', bytes('a'), { expectLastSubjectSequence: 0 });
+    const refused = await p.publish('kv.once', bytes('b'), { expectLastSubjectSequence: 0 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refused).toBeInstanceOf(JsPublishError);
+    // JetStream's "wrong last sequence" (JSStreamWrongLastSequenceErr).
+    expect((refused as JsPublishError).apiCode).toBe(10071);
+    const next = await p.publish('kv.once', bytes('c'), { expectLastSubjectSequence: first.seq });
+    expect(next.seq).toBeGreaterThan(first.seq);
+    p.close();
+  });
+
+  it("reads a subject's last message back, and nothing for a subject without one", async () => {
+    const p = createJsPublisher(nc);
+    await p.publish('kv.read.x', bytes('old'));
+    const last = await p.publish('kv.read.x', bytes('new'));
+    await p.publish('kv.read.y', bytes('other'));
+    const got = await p.lastBySubject('KV', 'kv.read.x');
+    expect(got?.seq).toBe(last.seq);
+    expect(new TextDecoder().decode(got?.data)).toBe('new');
+    expect(await p.lastBySubject('KV', 'kv.read.none')).toBeUndefined();
+    p.close();
+    // A stream that does not exist never answers (the server keeps direct gets of unknown
+    // streams to itself): the read fails at its timeout, it does not hang.
+    const quick = createJsPublisher(nc, { timeoutMs: 200 });
+    await expect(quick.lastBySubject('NOPE', 'kv.read.x')).rejects.toBeInstanceOf(JsPublishError);
+    quick.close();
   });
 });

@@ -32,6 +32,7 @@ let seq = 0;
 function startOutbound(globalPerSecond = 1000): TelegramOutbound {
   registry = new Registry();
   return createTelegramOutbound({
+    nc: bus.nc,
     js: bus.js,
     jsm: bus.jsm,
     api: new Api(BOT_TOKEN, { apiRoot: fake.url }),

@@ -87,6 +87,7 @@ beforeAll(async () => {
   await router.start();
   telegram = await startTelegramFake({ token: BOT_TOKEN });
   outbound = createTelegramOutbound({
+    nc: env.nc,
     js: env.js,
     jsm: env.jsm,
     api: new Api(BOT_TOKEN, { apiRoot: telegram.url }),
