@@ -16,6 +16,8 @@ export interface ReadInput {
   keys: [string, string][];
   /** Keys with new (not parked) messages, checked for a parking lot. */
   live: [string, string][];
+  /** Keys whose state the caller holds at this version: not sent back if still current. */
+  cached?: [string, string, number][];
 }
 
 export interface ReadResult {
@@ -23,8 +25,10 @@ export interface ReadResult {
   seen: Set<string>;
   /** Timer ids that still exist and were emitted (not cancelled or reset since). */
   liveTimers: Set<string>;
-  /** By pairKey(actor, key). */
+  /** By pairKey(actor, key); `state` is undefined for a key in `unchanged`. */
   states: Map<string, { version: number; state: unknown }>;
+  /** pairKey(actor, key) of the `cached` keys still at the caller's version. */
+  unchanged: Set<string>;
   /** pairKey(actor, key) of keys with a parking lot. */
   parked: Set<string>;
 }
@@ -49,7 +53,11 @@ tm as (
     and t.emitted_at is not null
   order by t.id
   for update of t)
-select 's'::text as t, st.actor as a, st.key as b, st.version as v, st.state as s from st
+select case when c.v = st.version then 'c' else 's' end as t, st.actor as a, st.key as b,
+  st.version as v, case when c.v = st.version then null else st.state end as s
+  from st left join (
+    select x.a, x.k, x.v from q, jsonb_to_recordset(q.j->'cached') as x(a text, k text, v integer)
+  ) c on c.a = st.actor and c.k = st.key
 union all
 select 'i', i.actor, i.msg_id, null, null from rt_inbox i
   where (i.actor, i.msg_id) in (select x.a, x.m from q, jsonb_to_recordset(q.j->'ids') as x(a text, m text))
@@ -60,7 +68,7 @@ select distinct 'p', p.actor, p.key, null::integer, null::jsonb from rt_parked p
   where (p.actor, p.key) in (select x.a, x.k from q, jsonb_to_recordset(q.j->'live') as x(a text, k text))`;
 
 interface ReadRow {
-  t: 's' | 'i' | 't' | 'p';
+  t: 's' | 'c' | 'i' | 't' | 'p';
   a: string | null;
   b: string;
   v: number | null;
@@ -80,6 +88,7 @@ export function readStatement(input: ReadInput): Statement {
     timers: input.timers,
     keys: input.keys.map(([a, k]) => ({ a, k })),
     live: input.live.map(([a, k]) => ({ a, k })),
+    cached: (input.cached ?? []).map(([a, k, v]) => ({ a, k, v })),
   };
   return { sql: READ_SQL, bindings: [JSON.stringify(j)] };
 }
@@ -89,6 +98,7 @@ export async function readBatch(trx: Knex.Transaction, input: ReadInput): Promis
     seen: new Set(),
     liveTimers: new Set(),
     states: new Map(),
+    unchanged: new Set(),
     parked: new Set(),
   };
   if (
@@ -103,6 +113,9 @@ export async function readBatch(trx: Knex.Transaction, input: ReadInput): Promis
   for (const row of r.rows) {
     if (row.t === 's') {
       out.states.set(pairKey(row.a!, row.b), { version: row.v!, state: row.s });
+    } else if (row.t === 'c') {
+      out.states.set(pairKey(row.a!, row.b), { version: row.v!, state: undefined });
+      out.unchanged.add(pairKey(row.a!, row.b));
     } else if (row.t === 'i') out.seen.add(pairKey(row.a!, row.b));
     else if (row.t === 't') out.liveTimers.add(row.b);
     else out.parked.add(pairKey(row.a!, row.b));

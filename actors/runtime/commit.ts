@@ -11,7 +11,13 @@ import type { ActorDefinition } from './actor.ts';
 import type { Clock } from './clock.ts';
 import type { RuntimeMetrics } from './metrics.ts';
 import type { Backoff } from './settle.ts';
-import { runBatch, type Outcome, type Prepared, type PublishRow } from './store.ts';
+import {
+  runBatch,
+  type Outcome,
+  type Prepared,
+  type PublishRow,
+  type StateCache,
+} from './store.ts';
 
 export interface Committed {
   outcomes: Outcome[];
@@ -26,6 +32,8 @@ export interface CommitOptions {
   backoff: Backoff;
   log: Logger;
   metrics?: RuntimeMetrics | undefined;
+  /** In-place actors' states this worker wrote last (store.ts StateCache). */
+  cache?: StateCache;
   /**
    * Published outbox rows waiting to be deleted: a batch takes them into its transaction and
    * gives them back if that does not commit.
@@ -52,6 +60,7 @@ export function createCommitter(o: CommitOptions): (items: Prepared[]) => Promis
     try {
       return await runBatch(o.knex, items, {
         actors: o.actors,
+        ...(o.cache === undefined ? {} : { cache: o.cache }),
         now: o.clock.now(),
         maxAttempts: o.maxAttempts,
         backoff: o.backoff,

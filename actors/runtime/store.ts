@@ -51,8 +51,17 @@ export interface BatchResult {
   publish: PublishRow[];
 }
 
+/**
+ * The last state a worker wrote of each key of an actor that changes its state in place (a
+ * large hot state, `mutatesState`), by pairKey(actor, key). A batch takes its keys' entries
+ * out, reads only their versions (the body only if another writer moved it), and puts back
+ * what it wrote once it has committed: a batch that fails leaves nothing behind here.
+ */
+export type StateCache = Map<string, { version: number; state: unknown }>;
+
 export interface BatchOptions {
   actors: ReadonlyMap<ActorKind, ActorDefinition>;
+  cache?: StateCache;
   now: Date;
   /** A retryable failure on this attempt or later is dead-lettered instead. */
   maxAttempts: number;
@@ -131,7 +140,18 @@ export async function runBatch(
   items: readonly Prepared[],
   opts: BatchOptions,
 ): Promise<BatchResult> {
-  return knex.transaction(async (trx) => {
+  const taken: StateCache = new Map();
+  if (opts.cache !== undefined && opts.cache.size > 0) {
+    for (const p of items) {
+      if (p.key === undefined) continue;
+      const k = pairKey(p.kind, p.key);
+      const c = opts.cache.get(k);
+      if (c === undefined) continue;
+      opts.cache.delete(k);
+      taken.set(k, c);
+    }
+  }
+  const { result, written } = await knex.transaction(async (trx) => {
     const outcomes: (Outcome | undefined)[] = items.map(() => undefined);
 
     // Everything the batch reads, in one statement (batch-sql.ts): the inbox (anything
@@ -159,6 +179,7 @@ export async function runBatch(
       timers: timerIds,
       keys: [...keys.values()],
       live: liveKeys,
+      cached: [...taken].map(([k, c]) => [...keys.get(k)!, c.version]),
     });
     const firstOfId = new Set<string>();
     items.forEach((p, i) => {
@@ -169,7 +190,8 @@ export async function runBatch(
     });
     const working = new Map<string, Working>();
     for (const [k, r] of read.states) {
-      working.set(k, { version: r.version, state: r.state, changed: false });
+      const state = read.unchanged.has(k) ? taken.get(k)!.state : r.state;
+      working.set(k, { version: r.version, state, changed: false });
     }
     const parkedKeys = read.parked;
 
@@ -255,7 +277,8 @@ export async function runBatch(
               `handler returned an invalid state: ${checked.error.issues[0]?.message ?? 'invalid'}`,
             );
           }
-          next = checked.data;
+          // An in-place actor keeps its own object (and what it indexed by it).
+          next = def.mutatesState ? r.state : checked.data;
         }
         working.set(sk, { version: w.version, state: next, changed: true });
         for (const e of r.emit ?? []) outbox.push(emissionRow(p, e));
@@ -316,11 +339,12 @@ export async function runBatch(
     for (const sk of deferred) {
       const w = working.get(sk)!;
       const [kind] = keys.get(sk)!;
-      const checked = opts.actors.get(kind)!.state.safeParse(w.state);
+      const def = opts.actors.get(kind)!;
+      const checked = def.state.safeParse(w.state);
       if (!checked.success) {
         throw new BatchStateInvalidError([sk], checked.error.issues[0]?.message ?? 'invalid');
       }
-      w.state = checked.data;
+      if (!def.mutatesState) w.state = checked.data;
     }
 
     // 5. Writes, in one statement but for the actor's own records and the parking lots. A
@@ -411,8 +435,16 @@ export async function runBatch(
       headers: o.headers,
       data: o.data,
     }));
-    return { outcomes: outcomes.map((o) => o!), publish };
+    return { result: { outcomes: outcomes.map((o) => o!), publish }, written: states };
   });
+  // Committed: what an in-place actor wrote is where its next batch starts.
+  if (opts.cache !== undefined) {
+    for (const st of written) {
+      if (opts.actors.get(st.actor as ActorKind)?.mutatesState !== true) continue;
+      opts.cache.set(pairKey(st.actor, st.key), { version: st.version, state: st.state });
+    }
+  }
+  return result;
 }
 
 /** A fired timer's place in `timerOps`: its key and name. */

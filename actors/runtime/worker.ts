@@ -228,6 +228,7 @@ export function createWorker(opts: WorkerOptions): Worker {
     log,
     metrics: opts.metrics,
     published: acked,
+    cache: new Map(),
   });
 
   async function runOne(first: Pending[]): Promise<void> {

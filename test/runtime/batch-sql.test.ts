@@ -123,8 +123,23 @@ describe('a batch', () => {
       states: new Map([
         [pairKey('demo', 'k1'), { version: 1, state: { n: 1, s: "it's \\ \u00e9" } }],
       ]),
+      unchanged: new Set(),
       parked: new Set([pairKey('demo', 'k2')]),
     });
+
+    // A caller that holds k1 at its current version gets only the version back; one that
+    // holds an older version gets the state.
+    const keys: [string, string][] = [['demo', 'k1']];
+    const held = await inTx((tx) =>
+      readBatch(tx, { ids: [], timers: [], keys, live: [], cached: [['demo', 'k1', 1]] }),
+    );
+    expect(held.unchanged).toEqual(new Set([pairKey('demo', 'k1')]));
+    expect(held.states.get(pairKey('demo', 'k1'))).toEqual({ version: 1, state: undefined });
+    const old = await inTx((tx) =>
+      readBatch(tx, { ids: [], timers: [], keys, live: [], cached: [['demo', 'k1', 0]] }),
+    );
+    expect(old.unchanged.size).toBe(0);
+    expect(old.states.get(pairKey('demo', 'k1'))?.state).toEqual({ n: 1, s: "it's \\ \u00e9" });
   });
 
   it('replaces a fired timer set again, deletes cancelled and fired ones and published rows', async () => {
@@ -224,6 +239,7 @@ describe('a batch', () => {
       timers: ['1', '2'],
       keys: [['demo', 'k1']],
       live: [['demo', 'k1']],
+      cached: [['demo', 'k1', 3]],
     });
     const written = writeStatement(
       write({

@@ -106,24 +106,7 @@ describe('a windowed partition applies a hot key’s messages in one transaction
   });
 
   it('never writes the state a mutating handler half-changed before it threw', async () => {
-    const inPlace = defineActor({
-      kind: ActorKinds.demo,
-      state: DemoState,
-      initial: () => demoActor.initial('x'),
-      messages: [DemoAdd],
-      mutatesState: true,
-      handle: (state, msg) => {
-        if (msg.type !== DemoAdd.type) return { state };
-        state.count += 1;
-        if (msg.n === 5) {
-          state.lastN = 999;
-          throw new Error('n = 5 breaks after the count was changed');
-        }
-        state.outOfOrder += msg.n === state.lastN + 1 ? 0 : 1;
-        state.lastN = msg.n;
-        return { state };
-      },
-    });
+    const inPlace = inPlaceActor(5);
     await publishAdds(env.js, 'hot', 1, 10);
     const outcomes: string[] = [];
     await start(inPlace as unknown as ActorDefinition, outcomes);
@@ -139,4 +122,46 @@ describe('a windowed partition applies a hot key’s messages in one transaction
       outOfOrder: 1,
     });
   });
+
+  it('starts an in-place actor’s batch from the state it wrote, unless another writer moved it', async () => {
+    const outcomes: string[] = [];
+    await start(inPlaceActor() as unknown as ActorDefinition, outcomes);
+    await publishAdds(env.js, 'hot', 1, 4);
+    await eventually('first adds', async () => (await demoStates(env.db)).get('hot')?.count === 4);
+    await publishAdds(env.js, 'hot', 5, 6);
+    await eventually('second adds', async () => (await demoStates(env.db)).get('hot')?.lastN === 6);
+    expect((await demoStates(env.db)).get('hot')!.count).toBe(6);
+    // Another writer's version: the next batch starts from what it wrote.
+    await env.db.knex.raw(
+      `update rt_state set version = version + 1, state = jsonb_set(state, '{count}', '100')
+        where actor = 'demo' and key = 'hot'`,
+    );
+    await publishAdds(env.js, 'hot', 7, 8);
+    await eventually('third adds', async () => (await demoStates(env.db)).get('hot')?.lastN === 8);
+    // Had the worker gone on from its own copy, the count would be 8.
+    expect((await demoStates(env.db)).get('hot')!.count).toBe(102);
+    expect(outcomes.every((o) => o.endsWith(':ok'))).toBe(true);
+  });
 });
+
+/** Counts adds, changing its state in place; `n = breakAt` throws after changing it. */
+function inPlaceActor(breakAt?: number) {
+  return defineActor({
+    kind: ActorKinds.demo,
+    state: DemoState,
+    initial: () => demoActor.initial('x'),
+    messages: [DemoAdd],
+    mutatesState: true,
+    handle: (state, msg) => {
+      if (msg.type !== DemoAdd.type) return { state };
+      state.count += 1;
+      if (msg.n === breakAt) {
+        state.lastN = 999;
+        throw new Error(`n = ${breakAt} breaks after the count was changed`);
+      }
+      state.outOfOrder += msg.n === state.lastN + 1 ? 0 : 1;
+      state.lastN = msg.n;
+      return { state };
+    },
+  });
+}
