@@ -81,6 +81,40 @@ export interface Statement {
   bindings: readonly (string | Date)[];
 }
 
+/** What node-postgres's client answers a query with (the part used here). */
+interface PgConnection {
+  query<R>(q: { name: string; text: string; values: readonly unknown[] }): Promise<{ rows: R[] }>;
+}
+
+/** knex's `?` placeholders as PostgreSQL's `$1`, `$2`… (the statements use `?` for nothing else). */
+function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+/**
+ * Runs one of the two statements as a named prepared statement on the transaction's own
+ * connection: PostgreSQL plans each once per connection instead of on every batch (planning
+ * took longer than executing them), and knex's query building is skipped. knex still owns the
+ * transaction (BEGIN, COMMIT, ROLLBACK) and the connection.
+ */
+async function runPrepared<R>(
+  trx: Knex.Transaction,
+  name: string,
+  st: Statement,
+  text: string,
+): Promise<R[]> {
+  const client = trx.client as unknown as { acquireConnection?: () => Promise<unknown> };
+  const conn = await client.acquireConnection?.();
+  if (typeof (conn as Partial<PgConnection> | undefined)?.query !== 'function') {
+    // Not node-postgres underneath (another driver, a knex that changed): plain knex.
+    return (await trx.raw<{ rows: R[] }>(st.sql, st.bindings)).rows;
+  }
+  return (await (conn as PgConnection).query<R>({ name, text, values: st.bindings })).rows;
+}
+
+const READ_TEXT = numbered(READ_SQL);
+
 /** The read statement for `input` (exported so that tests can EXPLAIN it). */
 export function readStatement(input: ReadInput): Statement {
   const j = {
@@ -108,9 +142,8 @@ export async function readBatch(trx: Knex.Transaction, input: ReadInput): Promis
     input.live.length === 0
   )
     return out;
-  const { sql, bindings } = readStatement(input);
-  const r = await trx.raw<{ rows: ReadRow[] }>(sql, bindings);
-  for (const row of r.rows) {
+  const rows = await runPrepared<ReadRow>(trx, 'rt_batch_read', readStatement(input), READ_TEXT);
+  for (const row of rows) {
     if (row.t === 's') {
       out.states.set(pairKey(row.a!, row.b), { version: row.v!, state: row.s });
     } else if (row.t === 'c') {
@@ -218,6 +251,8 @@ select
   (select coalesce(json_agg(json_build_array(s.actor, s.key)), '[]'::json) from s) as written,
   (select coalesce(json_agg(ob.id::text order by ob.ord), '[]'::json) from ob) as ids`;
 
+const WRITE_TEXT = numbered(WRITE_SQL);
+
 /** The write statement for `w` (exported so that tests can EXPLAIN it). */
 export function writeStatement(w: WriteInput): Statement {
   const j = {
@@ -255,12 +290,13 @@ export async function writeBatch(trx: Knex.Transaction, w: WriteInput): Promise<
     w.published.length === 0
   )
     return { written: new Set(), outboxIds: [] };
-  const { sql, bindings } = writeStatement(w);
-  const r = await trx.raw<{ rows: { written: [string, string][]; ids: string[] }[] }>(
-    sql,
-    bindings,
+  const rows = await runPrepared<{ written: [string, string][]; ids: string[] }>(
+    trx,
+    'rt_batch_write',
+    writeStatement(w),
+    WRITE_TEXT,
   );
-  const row = r.rows[0]!;
+  const row = rows[0]!;
   return {
     written: new Set(row.written.map(([a, k]) => pairKey(a, k))),
     outboxIds: row.ids,

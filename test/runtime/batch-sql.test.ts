@@ -139,6 +139,16 @@ describe('a batch', () => {
       readBatch(tx, { ids: [], timers: [], keys, live: [], cached: [['demo', 'k1', 0]] }),
     );
     expect(old.unchanged.size).toBe(0);
+    // Both statements are prepared on the transaction's connection (planned once per connection).
+    const prepared = await inTx(async (tx) => {
+      await readBatch(tx, { ids: [], timers: [], keys, live: [] });
+      await writeBatch(tx, write({ inbox: [{ actor: 'demo', msgId: 'm9', outcome: 'ok' }] }));
+      const r = await tx.raw<{ rows: { name: string }[] }>(
+        'select name from pg_prepared_statements order by name',
+      );
+      return r.rows.map((x) => x.name);
+    });
+    expect(prepared).toEqual(expect.arrayContaining(['rt_batch_read', 'rt_batch_write']));
     expect(old.states.get(pairKey('demo', 'k1'))?.state).toEqual({ n: 1, s: "it's \\ \u00e9" });
   });
 
