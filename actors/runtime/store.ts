@@ -179,7 +179,11 @@ export async function runBatch(
       timers: timerIds,
       keys: [...keys.values()],
       live: liveKeys,
-      cached: [...taken].map(([k, c]) => [...keys.get(k)!, c.version]),
+      // A key only undecodable messages named is not read; its entry is simply dropped.
+      cached: [...taken].flatMap(([k, c]): [string, string, number][] => {
+        const pair = keys.get(k);
+        return pair === undefined ? [] : [[pair[0], pair[1], c.version]];
+      }),
     });
     const firstOfId = new Set<string>();
     items.forEach((p, i) => {
