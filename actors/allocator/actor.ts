@@ -6,7 +6,6 @@
 import {
   ActorKinds,
   AllocCreateResult,
-  AllocDecided,
   AllocDeleteResult,
   AllocDiskRound,
   AllocInventory,
@@ -14,293 +13,45 @@ import {
   AllocRequest,
   AllocUsage,
   AllocDrain,
-  AzureCreateVm,
-  AzureDeleteVm,
-  AzureRefresh,
   SessionAllocFailed,
-  SessionAllocated,
-  SessionQueued,
   SessionVmReleased,
   TimerFired,
   cmdSubject,
-  evtSubject,
-  outAzureSubject,
-  playerDiskName,
 } from '../../contracts/index.ts';
-import {
-  defineActor,
-  emit,
-  type Emission,
-  type HandlerContext,
-  type HandlerResult,
-  type TimerOp,
-} from '../runtime/index.ts';
+import { defineActor, emit, type HandlerResult } from '../runtime/index.ts';
 import { DISK_TIMER, ensureDiskRounds, startDiskRound } from './disk-reconcile.ts';
 import {
   clearQueue,
-  dequeueFirst,
   dequeueSession,
   dropReservation,
-  enqueueBack,
-  enqueueFront,
   knownRequest,
   putReservation,
   reservationsOf,
 } from './book.ts';
-import { nextWarmUp, pickCandidate, reservationFor } from './place.ts';
+import {
+  createEffect,
+  decided,
+  deleteEffect,
+  enqueue,
+  iso,
+  refresh,
+  refuse,
+  retryLater,
+  serveQueue,
+  tellMoved,
+  tryPlace,
+  type Step,
+} from './steps.ts';
+import { reconcile } from './vm-reconcile.ts';
 import {
   AllocState,
   defaultAllocatorConfig,
   initialAllocState,
   type AllocatorConfig,
   type QueueEntry,
-  type Reservation,
 } from './state.ts';
 
 type Result = HandlerResult<AllocState>;
-
-interface Step {
-  s: AllocState;
-  emit: Emission[];
-  timers: TimerOp[];
-}
-
-const iso = (d: Date): string => d.toISOString();
-
-type Decision = 'reserved' | 'queued' | 'cold' | 'released' | 'failed' | 'orphan';
-
-function decided(ctx: HandlerContext, decision: Decision, extra: Record<string, string>): Emission {
-  return emit(AllocDecided, evtSubject(ActorKinds.alloc, ctx.key, decision), {
-    decision,
-    at: iso(ctx.now),
-    ...extra,
-  });
-}
-
-function createEffect(
-  cfg: AllocatorConfig,
-  ctx: HandlerContext,
-  vmName: string,
-  r: Reservation,
-): Emission {
-  const c = cfg.candidates.find((x) => x.id === r.candidate)!;
-  return emit(AzureCreateVm, outAzureSubject(ctx.key), {
-    sessionId: r.sessionId,
-    playerId: r.playerId,
-    vmName,
-    nicName: r.nicName,
-    diskName: playerDiskName(r.playerId),
-    size: c.size,
-    priority: c.tier === 'spot' ? 'spot' : 'regular',
-    ...(c.zone === undefined ? {} : { zone: c.zone }),
-    tags: {
-      player: r.playerId,
-      session: r.sessionId,
-      tier: c.tier,
-      purpose: 'respawn-session',
-      region: ctx.key,
-    },
-  });
-}
-
-function deleteEffect(
-  ctx: HandlerContext,
-  vmName: string,
-  r: { sessionId: string; nicName: string; playerId?: string },
-): Emission {
-  return emit(AzureDeleteVm, outAzureSubject(ctx.key), {
-    sessionId: r.sessionId,
-    vmName,
-    nicName: r.nicName,
-    ...(r.playerId === undefined ? {} : { playerId: r.playerId }),
-  });
-}
-
-/** Tries to give `q` a VM now; false when no candidate fits. */
-function tryPlace(cfg: AllocatorConfig, st: Step, q: QueueEntry, ctx: HandlerContext): boolean {
-  const c = pickCandidate(cfg, st.s, q, ctx.now);
-  if (c === undefined) return false;
-  const { vmName, reservation } = reservationFor(q, c, ctx.now);
-  putReservation(st.s, vmName, reservation);
-  st.emit.push(
-    createEffect(cfg, ctx, vmName, reservation),
-    emit(SessionAllocated, cmdSubject(ActorKinds.session, q.playerId, 'allocated'), {
-      sessionId: q.sessionId,
-      region: ctx.key,
-      tier: c.tier,
-      size: c.size,
-      pricePerHourPaise: c.pricePerHourPaise,
-      vmName,
-      ...(c.zone === undefined ? {} : { zone: c.zone }),
-    }),
-    decided(ctx, 'reserved', { sessionId: q.sessionId, candidate: c.id, vmName }),
-  );
-  return true;
-}
-
-function tellPosition(cfg: AllocatorConfig, st: Step, i: number): void {
-  const q = st.s.queue[i];
-  if (q === undefined) return;
-  st.emit.push(
-    emit(SessionQueued, cmdSubject(ActorKinds.session, q.playerId, 'queued'), {
-      sessionId: q.sessionId,
-      position: i + 1,
-      estimateSeconds: (i + 1) * cfg.estimateSecondsPerPosition,
-    }),
-  );
-}
-
-/**
- * The line moved by `moved` places (negative: back) for everyone from index `from` on. Not
- * everyone is told every time — a release would otherwise send a message to every queued
- * player: the first ten are, and the others when their position crosses a multiple of ten.
- */
-function tellMoved(cfg: AllocatorConfig, st: Step, from: number, moved: number): void {
-  for (let i = from; i < st.s.queue.length; i++) {
-    const now = i + 1;
-    const before = now + moved;
-    if (now <= 10 || Math.floor((before - 1) / 10) !== Math.floor((now - 1) / 10)) {
-      tellPosition(cfg, st, i);
-    }
-  }
-}
-
-/**
- * Serves the queue strictly in order: the head waits for a fit, nobody jumps ahead. Before
- * Azure's first quota report nobody was told a place in line (there was nothing to judge
- * by): then everyone still waiting is told theirs.
- */
-function serveQueue(
-  cfg: AllocatorConfig,
-  st: Step,
-  ctx: HandlerContext,
-  firstReport = false,
-): void {
-  let served = 0;
-  while (served < st.s.queue.length && tryPlace(cfg, st, st.s.queue[served]!, ctx)) served++;
-  dequeueFirst(st.s, served);
-  if (firstReport) st.s.queue.forEach((_, i) => tellPosition(cfg, st, i));
-  else if (served > 0) tellMoved(cfg, st, 0, served);
-  const warm = nextWarmUp(st.s, ctx.now);
-  if (st.s.queue.length > 0 && warm !== undefined) st.timers.push({ name: 'warm', at: warm });
-}
-
-function enqueue(
-  cfg: AllocatorConfig,
-  st: Step,
-  q: QueueEntry,
-  ctx: HandlerContext,
-  front = false,
-): void {
-  if (front) enqueueFront(st.s, q);
-  else enqueueBack(st.s, q);
-  st.emit.push(decided(ctx, 'queued', { sessionId: q.sessionId }));
-  // Before Azure's first quota report the request waits quietly (serveQueue tells it then).
-  const told = st.s.usageAt !== undefined;
-  if (told && front) {
-    tellPosition(cfg, st, 0);
-    tellMoved(cfg, st, 1, -1);
-  } else if (told) {
-    tellPosition(cfg, st, st.s.queue.length - 1);
-  }
-  const warm = nextWarmUp(st.s, ctx.now);
-  if (warm !== undefined) st.timers.push({ name: 'warm', at: warm });
-}
-
-function refresh(st: Step, ctx: HandlerContext): void {
-  if (st.s.refreshing) return;
-  st.s = { ...st.s, refreshing: true };
-  st.emit.push(emit(AzureRefresh, outAzureSubject(ctx.key), { usage: true, inventory: true }));
-}
-
-function retryLater(
-  st: Step,
-  vmName: string,
-  r: Reservation,
-  delayMs: number,
-  ctx: HandlerContext,
-): void {
-  putReservation(st.s, vmName, { ...r, attempts: r.attempts + 1 });
-  st.timers.push({ name: `retry:${vmName}`, at: new Date(ctx.now.getTime() + delayMs) });
-}
-
-/** A request the drained region will not serve: the session goes back to idle, told why. */
-function refuse(
-  st: Step,
-  ctx: HandlerContext,
-  sessionId: string,
-  playerId: string,
-  reason: string,
-): void {
-  st.emit.push(
-    decided(ctx, 'failed', { sessionId, detail: `region draining: ${reason}` }),
-    emit(SessionAllocFailed, cmdSubject(ActorKinds.session, playerId, 'alloc_failed'), {
-      sessionId,
-      reason: `the ${ctx.key} region is closed for new sessions (${reason})`,
-    }),
-  );
-}
-
-/** True once `since` (ISO) lies at least the grace period before now. */
-function overdue(cfg: AllocatorConfig, since: string, ctx: HandlerContext): boolean {
-  return ctx.now.getTime() - Date.parse(since) >= cfg.reconcileGraceMs;
-}
-
-/**
- * Compares Azure's list of our VMs with the reservations. A VM no reservation explains is
- * deleted once it has been seen so for the grace period (a crash left it running, and it
- * costs money every hour). A running reservation whose VM Azure no longer lists is dropped
- * after the same grace period: its quota is free again and the session is told its VM is
- * gone, so it resumes on another instead of waiting for heartbeats that will never come.
- */
-function reconcile(
-  cfg: AllocatorConfig,
-  st: Step,
-  ctx: HandlerContext,
-  vms: readonly { name: string; sessionId?: string | undefined; purpose?: string | undefined }[],
-): void {
-  const listed = new Set(vms.map((v) => v.name));
-  const orphans: Record<string, string> = {};
-  for (const vm of vms) {
-    if (vm.purpose !== 'respawn-session' || st.s.reservations[vm.name] !== undefined) continue;
-    const since = st.s.orphans?.[vm.name] ?? iso(ctx.now);
-    if (!overdue(cfg, since, ctx)) {
-      orphans[vm.name] = since;
-      continue;
-    }
-    st.emit.push(
-      decided(ctx, 'orphan', {
-        vmName: vm.name,
-        ...(vm.sessionId === undefined ? {} : { sessionId: vm.sessionId }),
-      }),
-      deleteEffect(ctx, vm.name, {
-        sessionId: vm.sessionId ?? 'unknown',
-        nicName: `${vm.name}-nic`,
-      }),
-    );
-  }
-  const missing: Record<string, string> = {};
-  let freed = false;
-  for (const [vmName, r] of Object.entries(st.s.reservations)) {
-    if (r.status !== 'running' || listed.has(vmName)) continue;
-    const since = st.s.missing?.[vmName] ?? iso(ctx.now);
-    if (!overdue(cfg, since, ctx)) {
-      missing[vmName] = since;
-      continue;
-    }
-    dropReservation(st.s, vmName);
-    freed = true;
-    st.emit.push(
-      decided(ctx, 'released', { sessionId: r.sessionId, vmName, detail: 'VM gone from Azure' }),
-      emit(SessionVmReleased, cmdSubject(ActorKinds.session, r.playerId, 'vm_released'), {
-        sessionId: r.sessionId,
-        vmName,
-      }),
-    );
-  }
-  st.s = { ...st.s, orphans, missing };
-  if (freed) serveQueue(cfg, st, ctx);
-}
 
 export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConfig) {
   return defineActor({

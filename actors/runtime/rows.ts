@@ -2,18 +2,20 @@
  * The data a batch works on and the rows it writes: prepared deliveries, outcomes, outbox
  * rows for emissions and dead letters, and how a failure is classified.
  */
-import type { TerminalError } from '../../contracts/index.ts';
+import type { JsMsg } from '@nats-io/jetstream';
 import {
   ErrorCodes,
   HeaderNames,
   RespawnError,
   RetryableError,
+  TerminalError,
   TimerFired,
   dlqSubject,
+  parseCmdSubject,
   type ActorKind,
   type ErrorData,
 } from '../../contracts/index.ts';
-import type { Emission } from './actor.ts';
+import type { ActorDefinition, Emission } from './actor.ts';
 import type { OutboxWrite } from './batch-sql.ts';
 
 /** One delivery, parsed and decoded before the transaction (decoding needs no database). */
@@ -36,6 +38,47 @@ export interface Prepared {
    * instead of the input's, so the next hop is the span's child.
    */
   readonly trace?: Readonly<Record<string, string>>;
+}
+
+function headerRecord(m: JsMsg): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (m.headers === undefined) return out;
+  for (const k of m.headers.keys()) out[k] = m.headers.get(k);
+  return out;
+}
+
+/** One delivery of a partition consumer as the batch sees it: its key, id and decoded message. */
+export function prepare(m: JsMsg, kind: ActorKind, def: ActorDefinition | undefined): Prepared {
+  const headers = headerRecord(m);
+  const msgId = headers[HeaderNames.msgId] ?? `seq-${m.info.stream}-${m.seq}`;
+  const base = {
+    kind,
+    msgId,
+    subject: m.subject,
+    stream: m.info.stream,
+    streamSeq: m.seq,
+    redeliveries: m.info.deliveryCount - 1,
+    headers,
+    data: m.data,
+  };
+  let key: string | undefined;
+  try {
+    const parsed = parseCmdSubject(m.subject);
+    key = parsed.key;
+    if (parsed.kind !== kind) {
+      throw new TerminalError(ErrorCodes.badSubject, `${m.subject} is not a ${kind} command`);
+    }
+    if (def === undefined) {
+      throw new TerminalError(ErrorCodes.unknownType, `no ${kind} actor in this worker`);
+    }
+    return { ...base, key, decoded: { ok: true, message: def.decode(m.data) } };
+  } catch (err) {
+    const error =
+      err instanceof TerminalError
+        ? err
+        : new TerminalError(ErrorCodes.invalidPayload, String(err), err);
+    return { ...base, key, decoded: { ok: false, error } };
+  }
 }
 
 export type Outcome =

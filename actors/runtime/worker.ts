@@ -15,13 +15,10 @@ import type { Logger } from 'pino';
 import {
   ACK_WAIT_MS,
   COMMAND_RETENTION_MS,
-  ErrorCodes,
   HeaderNames,
   PARTITIONS,
-  TerminalError,
   createJsPublisher,
   commandStreamName,
-  parseCmdSubject,
   partitionConsumerName,
   retryJsApi,
   type ActorKind,
@@ -32,6 +29,7 @@ import type { Database } from './db.ts';
 import { createAckedRows, publishRows, sweepOutbox } from './outbox.ts';
 import { backoffDelay, settle, type Backoff } from './settle.ts';
 import type { Outcome, Prepared, PublishRow } from './store.ts';
+import { prepare } from './rows.ts';
 import { sweepTimers } from './timers.ts';
 import { drainParked } from './park.ts';
 import type { RuntimeMetrics } from './metrics.ts';
@@ -85,46 +83,6 @@ interface Pending {
   /** slotOf(kind, partition), computed once: batches are picked by it from the whole queue. */
   slot: string;
   receivedAt: number;
-}
-
-function headerRecord(m: JsMsg): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (m.headers === undefined) return out;
-  for (const k of m.headers.keys()) out[k] = m.headers.get(k);
-  return out;
-}
-
-export function prepare(m: JsMsg, kind: ActorKind, def: ActorDefinition | undefined): Prepared {
-  const headers = headerRecord(m);
-  const msgId = headers[HeaderNames.msgId] ?? `seq-${m.info.stream}-${m.seq}`;
-  const base = {
-    kind,
-    msgId,
-    subject: m.subject,
-    stream: m.info.stream,
-    streamSeq: m.seq,
-    redeliveries: m.info.deliveryCount - 1,
-    headers,
-    data: m.data,
-  };
-  let key: string | undefined;
-  try {
-    const parsed = parseCmdSubject(m.subject);
-    key = parsed.key;
-    if (parsed.kind !== kind) {
-      throw new TerminalError(ErrorCodes.badSubject, `${m.subject} is not a ${kind} command`);
-    }
-    if (def === undefined) {
-      throw new TerminalError(ErrorCodes.unknownType, `no ${kind} actor in this worker`);
-    }
-    return { ...base, key, decoded: { ok: true, message: def.decode(m.data) } };
-  } catch (err) {
-    const error =
-      err instanceof TerminalError
-        ? err
-        : new TerminalError(ErrorCodes.invalidPayload, String(err), err);
-    return { ...base, key, decoded: { ok: false, error } };
-  }
 }
 
 export function createWorker(opts: WorkerOptions): Worker {

@@ -1,0 +1,214 @@
+/**
+ * The allocator's steps: what one handler does to its state (a `Step`: the state, changed in
+ * place, plus what to emit and which timers to set) when it places a request, queues it, tells
+ * the queue its positions, asks Azure for work or refuses. actor.ts routes messages to them.
+ */
+import {
+  ActorKinds,
+  AllocDecided,
+  AzureCreateVm,
+  AzureDeleteVm,
+  AzureRefresh,
+  SessionAllocFailed,
+  SessionAllocated,
+  SessionQueued,
+  cmdSubject,
+  evtSubject,
+  outAzureSubject,
+  playerDiskName,
+} from '../../contracts/index.ts';
+import { emit, type Emission, type HandlerContext, type TimerOp } from '../runtime/index.ts';
+import { dequeueFirst, enqueueBack, enqueueFront, putReservation } from './book.ts';
+import { nextWarmUp, pickCandidate, reservationFor } from './place.ts';
+import type { AllocState, AllocatorConfig, QueueEntry, Reservation } from './state.ts';
+
+export interface Step {
+  s: AllocState;
+  emit: Emission[];
+  timers: TimerOp[];
+}
+
+export const iso = (d: Date): string => d.toISOString();
+
+type Decision = 'reserved' | 'queued' | 'cold' | 'released' | 'failed' | 'orphan';
+
+export function decided(
+  ctx: HandlerContext,
+  decision: Decision,
+  extra: Record<string, string>,
+): Emission {
+  return emit(AllocDecided, evtSubject(ActorKinds.alloc, ctx.key, decision), {
+    decision,
+    at: iso(ctx.now),
+    ...extra,
+  });
+}
+
+export function createEffect(
+  cfg: AllocatorConfig,
+  ctx: HandlerContext,
+  vmName: string,
+  r: Reservation,
+): Emission {
+  const c = cfg.candidates.find((x) => x.id === r.candidate)!;
+  return emit(AzureCreateVm, outAzureSubject(ctx.key), {
+    sessionId: r.sessionId,
+    playerId: r.playerId,
+    vmName,
+    nicName: r.nicName,
+    diskName: playerDiskName(r.playerId),
+    size: c.size,
+    priority: c.tier === 'spot' ? 'spot' : 'regular',
+    ...(c.zone === undefined ? {} : { zone: c.zone }),
+    tags: {
+      player: r.playerId,
+      session: r.sessionId,
+      tier: c.tier,
+      purpose: 'respawn-session',
+      region: ctx.key,
+    },
+  });
+}
+
+export function deleteEffect(
+  ctx: HandlerContext,
+  vmName: string,
+  r: { sessionId: string; nicName: string; playerId?: string },
+): Emission {
+  return emit(AzureDeleteVm, outAzureSubject(ctx.key), {
+    sessionId: r.sessionId,
+    vmName,
+    nicName: r.nicName,
+    ...(r.playerId === undefined ? {} : { playerId: r.playerId }),
+  });
+}
+
+/** Tries to give `q` a VM now; false when no candidate fits. */
+export function tryPlace(
+  cfg: AllocatorConfig,
+  st: Step,
+  q: QueueEntry,
+  ctx: HandlerContext,
+): boolean {
+  const c = pickCandidate(cfg, st.s, q, ctx.now);
+  if (c === undefined) return false;
+  const { vmName, reservation } = reservationFor(q, c, ctx.now);
+  putReservation(st.s, vmName, reservation);
+  st.emit.push(
+    createEffect(cfg, ctx, vmName, reservation),
+    emit(SessionAllocated, cmdSubject(ActorKinds.session, q.playerId, 'allocated'), {
+      sessionId: q.sessionId,
+      region: ctx.key,
+      tier: c.tier,
+      size: c.size,
+      pricePerHourPaise: c.pricePerHourPaise,
+      vmName,
+      ...(c.zone === undefined ? {} : { zone: c.zone }),
+    }),
+    decided(ctx, 'reserved', { sessionId: q.sessionId, candidate: c.id, vmName }),
+  );
+  return true;
+}
+
+export function tellPosition(cfg: AllocatorConfig, st: Step, i: number): void {
+  const q = st.s.queue[i];
+  if (q === undefined) return;
+  st.emit.push(
+    emit(SessionQueued, cmdSubject(ActorKinds.session, q.playerId, 'queued'), {
+      sessionId: q.sessionId,
+      position: i + 1,
+      estimateSeconds: (i + 1) * cfg.estimateSecondsPerPosition,
+    }),
+  );
+}
+
+/**
+ * The line moved by `moved` places (negative: back) for everyone from index `from` on. Not
+ * everyone is told every time — a release would otherwise send a message to every queued
+ * player: the first ten are, and the others when their position crosses a multiple of ten.
+ */
+export function tellMoved(cfg: AllocatorConfig, st: Step, from: number, moved: number): void {
+  for (let i = from; i < st.s.queue.length; i++) {
+    const now = i + 1;
+    const before = now + moved;
+    if (now <= 10 || Math.floor((before - 1) / 10) !== Math.floor((now - 1) / 10)) {
+      tellPosition(cfg, st, i);
+    }
+  }
+}
+
+/**
+ * Serves the queue strictly in order: the head waits for a fit, nobody jumps ahead. Before
+ * Azure's first quota report nobody was told a place in line (there was nothing to judge
+ * by): then everyone still waiting is told theirs.
+ */
+export function serveQueue(
+  cfg: AllocatorConfig,
+  st: Step,
+  ctx: HandlerContext,
+  firstReport = false,
+): void {
+  let served = 0;
+  while (served < st.s.queue.length && tryPlace(cfg, st, st.s.queue[served]!, ctx)) served++;
+  dequeueFirst(st.s, served);
+  if (firstReport) st.s.queue.forEach((_, i) => tellPosition(cfg, st, i));
+  else if (served > 0) tellMoved(cfg, st, 0, served);
+  const warm = nextWarmUp(st.s, ctx.now);
+  if (st.s.queue.length > 0 && warm !== undefined) st.timers.push({ name: 'warm', at: warm });
+}
+
+export function enqueue(
+  cfg: AllocatorConfig,
+  st: Step,
+  q: QueueEntry,
+  ctx: HandlerContext,
+  front = false,
+): void {
+  if (front) enqueueFront(st.s, q);
+  else enqueueBack(st.s, q);
+  st.emit.push(decided(ctx, 'queued', { sessionId: q.sessionId }));
+  // Before Azure's first quota report the request waits quietly (serveQueue tells it then).
+  const told = st.s.usageAt !== undefined;
+  if (told && front) {
+    tellPosition(cfg, st, 0);
+    tellMoved(cfg, st, 1, -1);
+  } else if (told) {
+    tellPosition(cfg, st, st.s.queue.length - 1);
+  }
+  const warm = nextWarmUp(st.s, ctx.now);
+  if (warm !== undefined) st.timers.push({ name: 'warm', at: warm });
+}
+
+export function refresh(st: Step, ctx: HandlerContext): void {
+  if (st.s.refreshing) return;
+  st.s = { ...st.s, refreshing: true };
+  st.emit.push(emit(AzureRefresh, outAzureSubject(ctx.key), { usage: true, inventory: true }));
+}
+
+export function retryLater(
+  st: Step,
+  vmName: string,
+  r: Reservation,
+  delayMs: number,
+  ctx: HandlerContext,
+): void {
+  putReservation(st.s, vmName, { ...r, attempts: r.attempts + 1 });
+  st.timers.push({ name: `retry:${vmName}`, at: new Date(ctx.now.getTime() + delayMs) });
+}
+
+/** A request the drained region will not serve: the session goes back to idle, told why. */
+export function refuse(
+  st: Step,
+  ctx: HandlerContext,
+  sessionId: string,
+  playerId: string,
+  reason: string,
+): void {
+  st.emit.push(
+    decided(ctx, 'failed', { sessionId, detail: `region draining: ${reason}` }),
+    emit(SessionAllocFailed, cmdSubject(ActorKinds.session, playerId, 'alloc_failed'), {
+      sessionId,
+      reason: `the ${ctx.key} region is closed for new sessions (${reason})`,
+    }),
+  );
+}
