@@ -39,17 +39,27 @@ export interface ReadResult {
  * that another transaction changed meanwhile is read as committed. So a drain of a parking
  * lot that commits while this waits for its key's lock is seen as not finished: the new
  * message then waits at the end of the lot, a little later but in order.
+ *
+ * The keys and timers to lock are taken out of the parameter first (`ks`, `ti`, materialized).
+ * A row locked FOR UPDATE carries a copy of every other row its join read, for PostgreSQL's
+ * re-check of a row changed meanwhile: joined to `q` directly, each locked row carried the
+ * whole parameter, so a batch of n messages sorted n copies of an n-sized document (7 MB,
+ * spilled to disk, for 203 keys late in a replayed day; 18-90 ms against 3 ms this way).
  */
 const READ_SQL = `
 with q as (select ?::jsonb as j),
+ks as materialized (
+  select x.a, x.k from q, jsonb_to_recordset(q.j->'keys') as x(a text, k text)),
+ti as materialized (
+  select x::bigint as id from q, jsonb_array_elements_text(q.j->'timers') as x),
 st as (
   select s.actor, s.key, s.version, s.state from rt_state s
-  where (s.actor, s.key) in (select x.a, x.k from q, jsonb_to_recordset(q.j->'keys') as x(a text, k text))
+  where (s.actor, s.key) in (select ks.a, ks.k from ks)
   order by s.actor, s.key
   for update of s),
 tm as (
   select t.id from rt_timer t
-  where t.id in (select x::bigint from q, jsonb_array_elements_text(q.j->'timers') as x)
+  where t.id in (select ti.id from ti)
     and t.emitted_at is not null
   order by t.id
   for update of t)
