@@ -185,9 +185,15 @@ export function createRuntimeMetrics(registry: Registry): RuntimeMetrics {
 
     async sampleOutboxLag(knex) {
       // Both ends from the database clock, so a skewed worker clock cannot distort the age.
-      const rows = await knex('rt_outbox').select<{ lag: string | number | null }[]>(
-        knex.raw('extract(epoch from now() - min(created_at)) as lag'),
-      );
+      // The lowest id is the oldest row (ids are drawn at insert), found through the primary
+      // key: min(created_at) read the whole table, dead rows and all, every two seconds
+      // (about 190 ms each late in a replayed day).
+      const rows = await knex('rt_outbox')
+        .select<
+          { lag: string | number | null }[]
+        >(knex.raw('extract(epoch from now() - created_at) as lag'))
+        .orderBy('id')
+        .limit(1);
       const lag = rows[0]?.lag;
       outboxLagSeconds.set(lag === null || lag === undefined ? 0 : Math.max(0, Number(lag)));
     },
