@@ -9,6 +9,7 @@ import type { Knex } from 'knex';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { TimerFired, parseCmdSubject, type ActorKind } from '../../contracts/index.ts';
 import type { Outcome, Prepared, PublishRow } from './rows.ts';
+import type { Vacuumed } from './vacuum.ts';
 
 export const RuntimeMetricNames = {
   messagesHandled: 'respawn_actor_messages_handled_total',
@@ -23,6 +24,7 @@ export const RuntimeMetricNames = {
   timersFired: 'respawn_actor_timers_fired_total',
   batchSize: 'respawn_actor_batch_size',
   transactionsFailed: 'respawn_actor_transactions_failed_total',
+  vacuumSeconds: 'respawn_actor_vacuum_seconds',
 } as const;
 
 /** The `type` label of a message that could not be decoded (its claimed type is not trusted). */
@@ -53,6 +55,8 @@ export interface RuntimeMetrics {
   sampleParkingLots(knex: Knex, kinds: readonly ActorKind[]): Promise<void>;
   /** Samples the age of the oldest outbox row not yet published (0 when the outbox is empty). */
   sampleOutboxLag(knex: Knex): Promise<void>;
+  /** Records a vacuum of a churned table (vacuum.ts). */
+  vacuumed(v: Vacuumed): void;
 }
 
 function messageType(p: Prepared): string {
@@ -137,6 +141,13 @@ export function createRuntimeMetrics(registry: Registry): RuntimeMetrics {
     help: 'Batch transactions that threw (their messages are retried or dead-lettered)',
     registers,
   });
+  const vacuumSeconds = new Histogram({
+    name: RuntimeMetricNames.vacuumSeconds,
+    help: 'Vacuums a worker ran on a table whose dead rows passed its threshold, and their time',
+    labelNames: ['table'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers,
+  });
 
   return {
     messagesHandled,
@@ -152,6 +163,9 @@ export function createRuntimeMetrics(registry: Registry): RuntimeMetrics {
     batchSize,
     transactionsFailed,
 
+    vacuumed(v) {
+      vacuumSeconds.observe({ table: v.table }, v.ms / 1000);
+    },
     settled(p, outcome, handleMs) {
       const actor = p.kind;
       messagesHandled.inc({ actor, type: messageType(p), outcome: outcome.kind });

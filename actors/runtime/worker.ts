@@ -31,6 +31,7 @@ import { backoffDelay, settle, type Backoff } from './settle.ts';
 import type { Outcome, Prepared, PublishRow } from './store.ts';
 import { prepare } from './rows.ts';
 import { sweepTimers } from './timers.ts';
+import { vacuumChurned } from './vacuum.ts';
 import { drainParked } from './park.ts';
 import type { RuntimeMetrics } from './metrics.ts';
 import { pruneInbox } from './outbox.ts';
@@ -58,6 +59,8 @@ export interface WorkerOptions {
   outboxSweepMs?: number;
   /** Inbox entries older than this (by the injected clock) are pruned. */
   inboxRetentionMs?: number;
+  /** How often the churned tables' dead rows are checked (vacuum.ts); 0: never. */
+  vacuumPollMs?: number;
   /** Observes each settled delivery (metrics, benchmarks). */
   onSettled?: (p: Prepared, outcome: Outcome, handleMs: number) => void;
   /** Prometheus recorders (actors/runtime/metrics.ts); nothing is recorded without them. */
@@ -405,6 +408,15 @@ export function createWorker(opts: WorkerOptions): Worker {
         });
         opts.metrics?.outboxRepublished.inc(republished);
       });
+      const vacuumPollMs = opts.vacuumPollMs ?? 10_000;
+      if (vacuumPollMs > 0) {
+        every(vacuumPollMs, 'vacuum', async () => {
+          for (const v of await vacuumChurned(opts.db.knex)) {
+            log.debug(v, 'table vacuumed');
+            opts.metrics?.vacuumed(v);
+          }
+        });
+      }
       log.info({ actors: kinds, partitions: PARTITIONS }, 'worker started');
     },
     stop() {
