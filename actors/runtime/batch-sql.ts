@@ -2,7 +2,9 @@
  * A batch's reads and writes as two statements (store.ts runs them inside its transaction):
  * a round trip to PostgreSQL costs more than the rows it carries, so a batch of 32 session
  * starts is BEGIN, one read, one write and COMMIT, not one statement per timer and table.
- * Each statement takes its rows as one JSON document (`jsonb_to_recordset`).
+ * Each statement takes its rows as one JSON document (`jsonb_to_recordset`); the write takes
+ * the states apart, as `json`, so that a large state is stored as the text it came as and
+ * never parsed into jsonb (db.ts, StateTextMigration).
  */
 import type { Knex } from 'knex';
 import { pairKey } from './rows.ts';
@@ -74,8 +76,9 @@ select 'i', i.actor, i.msg_id, null, null from rt_inbox i
 union all
 select 't', null, tm.id::text, null, null from tm
 union all
-select distinct 'p', p.actor, p.key, null::integer, null::jsonb from rt_parked p
-  where (p.actor, p.key) in (select x.a, x.k from q, jsonb_to_recordset(q.j->'live') as x(a text, k text))`;
+select 'p', l.actor, l.key, null::integer, null::json from (
+  select distinct p.actor, p.key from rt_parked p
+  where (p.actor, p.key) in (select x.a, x.k from q, jsonb_to_recordset(q.j->'live') as x(a text, k text))) l`;
 
 interface ReadRow {
   t: 's' | 'c' | 'i' | 't' | 'p';
@@ -226,7 +229,7 @@ with q as (select ?::jsonb as j, ?::timestamptz as now),
 s as (
   insert into rt_state as r (actor, key, version, state, updated_at)
   select x.a, x.k, x.v, x.s, q.now
-    from q, jsonb_to_recordset(q.j->'states') as x(a text, k text, v integer, s jsonb)
+    from q, json_to_recordset(?::json) as x(a text, k text, v integer, s json)
   on conflict (actor, key) do update
     set version = excluded.version, state = excluded.state, updated_at = excluded.updated_at
     where r.version = excluded.version - 1
@@ -266,7 +269,6 @@ const WRITE_TEXT = numbered(WRITE_SQL);
 /** The write statement for `w` (exported so that tests can EXPLAIN it). */
 export function writeStatement(w: WriteInput): Statement {
   const j = {
-    states: w.states.map((s) => ({ a: s.actor, k: s.key, v: s.version, s: s.state })),
     inbox: w.inbox.map((i) => ({ a: i.actor, m: i.msgId, o: i.outcome })),
     fired: w.firedTimers,
     cancel: w.timerCancels.map((c) => ({ a: c.actor, k: c.key, n: c.name })),
@@ -286,7 +288,8 @@ export function writeStatement(w: WriteInput): Statement {
     })),
     published: w.published,
   };
-  return { sql: WRITE_SQL, bindings: [JSON.stringify(j), w.now] };
+  const states = w.states.map((s) => ({ a: s.actor, k: s.key, v: s.version, s: s.state }));
+  return { sql: WRITE_SQL, bindings: [JSON.stringify(j), w.now, JSON.stringify(states)] };
 }
 
 export async function writeBatch(trx: Knex.Transaction, w: WriteInput): Promise<WriteResult> {

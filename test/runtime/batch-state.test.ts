@@ -133,7 +133,7 @@ describe('a windowed partition applies a hot key’s messages in one transaction
     expect((await demoStates(env.db)).get('hot')!.count).toBe(6);
     // Another writer's version: the next batch starts from what it wrote.
     await env.db.knex.raw(
-      `update rt_state set version = version + 1, state = jsonb_set(state, '{count}', '100')
+      `update rt_state set version = version + 1, state = jsonb_set(state::jsonb, '{count}', '100')::json
         where actor = 'demo' and key = 'hot'`,
     );
     await publishAdds(env.js, 'hot', 7, 8);
