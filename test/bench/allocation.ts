@@ -12,6 +12,10 @@
  *  vms_created       `azure.create_vm.v1` effects published
  *  duplicate_vms     creates beyond one per session, or a VM name created twice (must be 0)
  *  quota_overrun     reserved cores beyond the reported limit, summed over quotas (must be 0)
+ *  cpu_ms_per_decision  CPU time of this process, its nats-server and PostgreSQL from the
+ *                    first start to the last session told, per decision (not a target: on a
+ *                    shared 2-core machine it is steadier than decisions/s, and says where to
+ *                    look)
  *
  * Also printed (not in the JSON): the time until the player's session reported the
  * decision (`respawn.session.<player>.evt.provisioning|queued`), and the allocator's own
@@ -45,6 +49,7 @@ import {
   type Worker,
 } from '../../actors/runtime/index.ts';
 import { startRuntimeEnv } from '../support/runtime-env.ts';
+import { cpuMeter } from './cpu.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -175,6 +180,10 @@ async function main(): Promise<void> {
       }),
     );
     out(`${PLAYERS} players press start (every fifth twice)…`);
+    const cpu = cpuMeter({
+      'bench process (session actors, allocator)': () => process.pid,
+      'nats-server': () => env.nats.pid,
+    });
     const t0 = performance.now();
     const acks: Promise<unknown>[] = [];
     for (let i = 0; i < PLAYERS; i++) {
@@ -208,6 +217,7 @@ async function main(): Promise<void> {
     while (toldAt.size < decidedAt.size && Date.now() < settleDeadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
+    const cpuUsed = cpu.sample();
     for (const s of subs) s.unsubscribe();
 
     const latencies = (from: Map<string, number>): number[] =>
@@ -242,6 +252,14 @@ async function main(): Promise<void> {
       decisions_per_s: Math.round((decidedAt.size / wallS) * 10) / 10,
       decide_p50_ms: Math.round(percentile(decide, 50)),
       decide_p99_ms: Math.round(percentile(decide, 99)),
+      // Not a target: CPU of every process the decisions took, per decision. Steadier than
+      // decisions/s on a shared machine, and the limit when all cores are busy.
+      cpu_ms_per_decision: Number(
+        (
+          (Object.values(cpuUsed).reduce((a, v) => a + v, 0) * 1_000) /
+          Math.max(1, decidedAt.size)
+        ).toFixed(2),
+      ),
       vms_created: creates.length,
       duplicate_vms: creates.length - Math.min(sessionsWithVm, names),
       quota_overrun: overrun,
@@ -272,6 +290,12 @@ async function main(): Promise<void> {
         `${allocMsgs}, ${percentile(sortedTx, 50).toFixed(1)} / ${percentile(sortedTx, 99).toFixed(1)} / ${(
           allocTx.reduce((a, b) => a + b, 0) / Math.max(1, allocMsgs)
         ).toFixed(1)}`,
+      ],
+      [
+        'CPU ms per decision (first start → sessions told)',
+        `${figures.cpu_ms_per_decision}: ${Object.entries(cpuUsed)
+          .map(([k, v]) => `${k} ${((v * 1_000) / Math.max(1, decidedAt.size)).toFixed(2)}`)
+          .join(', ')}`,
       ],
       ['allocator state size (bytes of JSON)', String(JSON.stringify(alloc?.state ?? {}).length)],
     ];

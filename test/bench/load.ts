@@ -7,7 +7,7 @@
  * peak RSS per process, PostgreSQL commits per player-minute of metering and the invariants.
  * docs/load.md says what each figure means.
  */
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -17,6 +17,7 @@ import { natsReplayClock, type ReplayClock } from '../../deploy/replay/clock.ts'
 import { generateRecording, type BadInput } from '../../deploy/replay/generate.ts';
 import { openRecording } from '../../deploy/replay/read.ts';
 import { connectPostgres } from '../harness/index.ts';
+import { cpuMeter } from './cpu.ts';
 import { checkInvariants } from './load/checks.ts';
 import { htmlReport } from './load/report.ts';
 import { startStack, virtualTime } from './load/stack.ts';
@@ -46,8 +47,6 @@ const FROM =
     ? undefined
     : new Date(Date.parse('2026-11-20T17:30:00.000Z') - HOURS * 3_600_000).toISOString());
 const OUT_DIR = path.resolve('.tmp/bench-load');
-/** USER_HZ: Linux reports process times in 1/100 s on every architecture Node runs on here. */
-const CLOCK_TICKS = 100;
 
 const out = (s: string): void => void process.stdout.write(`${s}\n`);
 const pct = (s: number[], p: number): number =>
@@ -60,33 +59,6 @@ function rssMb(pid: number): number {
   } catch {
     return 0;
   }
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces), from field 3 on.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
-  } catch {
-    return 0;
-  }
-}
-
-/** CPU seconds of every PostgreSQL process now running, by pid (the server is shared). */
-function postgresCpu(): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      if (readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'postgres')
-        out.set(Number(d), cpuSeconds(Number(d)));
-    } catch {
-      // Gone in between.
-    }
-  }
-  return out;
 }
 
 async function main(): Promise<void> {
@@ -187,12 +159,8 @@ async function main(): Promise<void> {
 
   // Samples: RSS, backlog and handled rate every second.
   const peak: Record<string, number> = {};
-  const cpuFirst: Record<string, number> = {};
-  const cpuLast: Record<string, number> = {};
-  for (const p of stack.procs) cpuFirst[p.name] = cpuSeconds(p.pid());
-  // PostgreSQL: per backend, from its first reading (or its start) to its last.
-  const pgFirst = postgresCpu();
-  const pgLast = new Map(pgFirst);
+  const cpu = cpuMeter(Object.fromEntries(stack.procs.map((p) => [p.name, p.pid])));
+  let cpuUsed: Record<string, number> = {};
   const throughput: { t: number; perS: number }[] = [];
   const backlog: { t: number; n: number }[] = [];
   const wall0 = performance.now();
@@ -202,14 +170,9 @@ async function main(): Promise<void> {
   const sample = async (): Promise<void> => {
     for (const p of stack.procs) {
       peak[p.name] = Math.max(peak[p.name] ?? 0, rssMb(p.pid()));
-      // The last reading before a process ends; the run's figure is this minus the first.
-      cpuLast[p.name] = cpuSeconds(p.pid()) || (cpuLast[p.name] ?? 0);
     }
-    for (const [pid, v] of postgresCpu()) pgLast.set(pid, v);
-    let pgCpu = 0;
-    for (const [pid, v] of pgLast) pgCpu += v - (pgFirst.get(pid) ?? 0);
-    cpuFirst['postgresql (all processes)'] = 0;
-    cpuLast['postgresql (all processes)'] = pgCpu;
+    // The last reading before a process ends counts (cpu.ts).
+    cpuUsed = cpu.sample();
     let pending = 0;
     let delivered = 0;
     for (const c of ['ingress-telegram', 'ingress-agent', 'ingress-razorpay']) {
@@ -326,12 +289,10 @@ async function main(): Promise<void> {
     peak_rss_mb: Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, Math.round(v)])),
     // CPU seconds each process used from the first publish to the end of the drain (the
     // machine's cores are the ceiling: wall_s × cores).
-    cpu_s: Object.fromEntries(
-      Object.entries(cpuLast).map(([k, v]) => [k, Number((v - (cpuFirst[k] ?? 0)).toFixed(1))]),
-    ),
+    cpu_s: Object.fromEntries(Object.entries(cpuUsed).map(([k, v]) => [k, Number(v.toFixed(1))])),
     cpu_ms_per_ingress_message: Number(
       (
-        (Object.entries(cpuLast).reduce((a, [k, v]) => a + v - (cpuFirst[k] ?? 0), 0) * 1000) /
+        (Object.values(cpuUsed).reduce((a, v) => a + v, 0) * 1000) /
         Math.max(1, inInfo.state.messages)
       ).toFixed(2),
     ),
