@@ -20,7 +20,7 @@
  * Raw limits measured in the same run: the fake's own round trip with grammY, and a bare
  * JetStream publish → consume on a stream of the same server.
  */
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -44,7 +44,8 @@ import { startIngress } from '../../deploy/local/ingress.ts';
 import { freePort } from '../../deploy/local/nats.ts';
 import { startLocalWorker } from '../../deploy/local/worker.ts';
 import { TELEGRAM_SECRET_HEADER, loadGatewayEnv, runGateway } from '../../gateway/index.ts';
-import { cpuMs, spawnEntry, untilReady } from './procs.ts';
+import { cpuMeter } from './cpu.ts';
+import { spawnEntry, untilReady } from './procs.ts';
 import { createTestDatabase, redisPrefix, redisUrl, startNats } from '../harness/index.ts';
 
 const { values: args } = parseArgs({
@@ -118,30 +119,6 @@ interface Stack {
   /** Processes whose CPU time is reported per command. */
   procs: { name: string; pid: () => number }[];
   stop(): Promise<void>;
-}
-
-/** Every PostgreSQL process's pid (backends come and go with the pools). */
-function postgresPids(): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        return readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'postgres';
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
-
-function cpuSnapshot(stack: Stack): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const p of stack.procs) m.set(p.name, cpuMs(p.pid()));
-  m.set(
-    'postgres (all)',
-    postgresPids().reduce((n, pid) => n + (cpuMs(pid) || 0), 0),
-  );
-  return m;
 }
 
 function gatewaySettings(natsUrl: string, port: number, fakeUrl: string): Record<string, string> {
@@ -465,7 +442,7 @@ async function main(): Promise<void> {
       await awaitReplies(stack.fake, WARM_BASE, warmPlayers, warm.cmds.length);
     }
 
-    const cpuBefore = cpuSnapshot(stack);
+    const cpu = cpuMeter(Object.fromEntries(stack.procs.map((p) => [p.name, p.pid])));
     const phase = await drive(
       stack,
       agent,
@@ -477,7 +454,7 @@ async function main(): Promise<void> {
       updates,
     );
     await awaitReplies(stack.fake, PLAYER_BASE, PLAYERS, phase.cmds.length);
-    const cpuAfter = cpuSnapshot(stack);
+    const cpuUsed = cpu.sample();
     stages.stop();
 
     let missing = 0;
@@ -550,10 +527,9 @@ async function main(): Promise<void> {
       `  errors ${errors}: non-2xx/failed POST ${non2xx}, missing replies ${missing} ` +
         `(after ${GRACE_MS / 1000} s grace), unexpected extra replies ${unexpected}`,
     );
-    const cpuRows = [...cpuAfter].map(([name, after]) => {
-      const used = after - (cpuBefore.get(name) ?? NaN);
-      return `${name} ${f(used / phase.cmds.length)}`;
-    });
+    const cpuRows = Object.entries(cpuUsed).map(
+      ([name, s]) => `${name} ${f((s * 1000) / phase.cmds.length)}`,
+    );
     out(`  CPU ms per command (${TOPOLOGY}): ${cpuRows.join(', ')}`);
     out(`  target p99 <= 25 ms: ${e2e.p99 <= 25 ? 'met' : 'NOT met'} (p99 ${f(e2e.p99)} ms)`);
     if (args.json !== undefined) {

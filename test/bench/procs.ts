@@ -4,7 +4,6 @@
  * those of everything squeezed into the bench's one thread. A child never outlives the bench.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { WORKER_NODE_FLAGS } from '../../deploy/worker-flags.ts';
 
 const children = new Set<ChildProcess>();
@@ -68,19 +67,3 @@ export async function untilReady(child: Child, url: string, timeoutMs = 60_000):
   }
   throw new Error(`${child.name} not ready at ${url} after ${timeoutMs} ms`);
 }
-
-/** CPU time (user + system) a process has used so far, in ms; NaN when it is gone. */
-export function cpuMs(pid: number): number {
-  try {
-    // Fields after the command name (which may hold spaces): utime is 14th, stime 15th.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return (ticks * 1000) / CLOCK_TICKS;
-  } catch {
-    return NaN;
-  }
-}
-
-/** USER_HZ: 100 on every Linux this runs on (the kernel's ABI, not CONFIG_HZ). */
-const CLOCK_TICKS = 100;
