@@ -1,8 +1,9 @@
 /**
  * A worker process's engine: pulls from every partition consumer of the actor kinds it
  * hosts, groups whatever has arrived into one transaction (group commit), publishes the
- * outbox, settles each delivery, and sweeps timers and the outbox. Any number of workers
- * run side by side; the partition consumers (max_ack_pending 1) keep one writer per key.
+ * outbox, settles each delivery, and runs the periodic chores (chores.ts: timers, parking
+ * lots, inbox, outbox sweep, vacuum). Any number of workers run side by side; the partition
+ * consumers (max_ack_pending 1) keep one writer per key.
  */
 import {
   jetstream,
@@ -14,7 +15,6 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import {
   ACK_WAIT_MS,
-  COMMAND_RETENTION_MS,
   HeaderNames,
   PARTITIONS,
   createJsPublisher,
@@ -26,15 +26,12 @@ import {
 import type { ActorDefinition } from './actor.ts';
 import type { Clock } from './clock.ts';
 import type { Database } from './db.ts';
-import { createAckedRows, publishRows, sweepOutbox } from './outbox.ts';
+import { scheduleChores } from './chores.ts';
+import { createAckedRows, publishRows } from './outbox.ts';
 import { backoffDelay, settle, type Backoff } from './settle.ts';
 import type { Outcome, Prepared, PublishRow } from './store.ts';
 import { prepare } from './rows.ts';
-import { sweepTimers } from './timers.ts';
-import { vacuumChurned } from './vacuum.ts';
-import { drainParked } from './park.ts';
 import type { RuntimeMetrics } from './metrics.ts';
-import { pruneInbox } from './outbox.ts';
 import { traceBatch, traceFields } from './tracing.ts';
 import { createCommitter, retryOutcome } from './commit.ts';
 import { RENEW_MS } from './ownership.ts';
@@ -352,71 +349,27 @@ export function createWorker(opts: WorkerOptions): Worker {
         },
         true,
       );
-      every(opts.timerPollMs ?? 500, 'timer sweep', async () => {
-        const rows = await sweepTimers(opts.db.knex, { kinds, now: opts.clock.now(), limit: 500 });
-        if (rows.length > 0) {
-          log.debug({ fired: rows.length }, 'timers fired');
-          await publishRows(publisher, opts.db.knex, rows);
-          opts.metrics?.timersSwept(rows);
-        }
-      });
-      every(opts.parkPollMs ?? 200, 'parking drain', async () => {
-        // A head that succeeds makes the next message of its lot due at once: keep going.
-        for (let round = 0; round < 50; round++) {
-          const done = await drainParked(opts.db.knex, {
-            actors,
-            kinds,
-            now: opts.clock.now(),
-            maxAttempts,
-            backoff,
-            limit: 100,
-          });
-          for (const { prepared, result } of done) {
-            if (result.publish.length > 0) enqueuePublish(result.publish);
-            const outcome = result.outcomes[0]!;
-            if (outcome.kind === 'dead') {
-              log.warn(
-                {
-                  actor: prepared.kind,
-                  subject: prepared.subject,
-                  msgId: prepared.msgId,
-                  code: outcome.error.code,
-                  reason: outcome.error.message,
-                },
-                'message dead-lettered',
-              );
-            }
-            opts.onSettled?.(prepared, outcome, 0);
-            opts.metrics?.settled(prepared, outcome, undefined);
-          }
-          if (!done.some((d) => d.result.outcomes[0]?.kind !== 'parked')) break;
-        }
-        await opts.metrics?.sampleParkingLots(opts.db.knex, kinds);
-      });
-      every(60_000, 'inbox prune', async () => {
-        const cutoff = new Date(
-          opts.clock.now().getTime() - (opts.inboxRetentionMs ?? COMMAND_RETENTION_MS),
-        );
-        const pruned = await pruneInbox(opts.db.knex, cutoff, 5_000);
-        if (pruned > 0) log.info({ pruned, cutoff }, 'inbox pruned');
-      });
-      every(opts.outboxSweepMs ?? 2_000, 'outbox sweep', async () => {
-        await opts.metrics?.sampleOutboxLag(opts.db.knex);
-        const republished = await sweepOutbox(js, opts.db.knex, log, {
-          graceMs: 3_000,
-          limit: 500,
-        });
-        opts.metrics?.outboxRepublished.inc(republished);
-      });
-      const vacuumPollMs = opts.vacuumPollMs ?? 10_000;
-      if (vacuumPollMs > 0) {
-        every(vacuumPollMs, 'vacuum', async () => {
-          for (const v of await vacuumChurned(opts.db.knex)) {
-            log.debug(v, 'table vacuumed');
-            opts.metrics?.vacuumed(v);
-          }
-        });
-      }
+      scheduleChores(
+        {
+          knex: opts.db.knex,
+          js,
+          publisher,
+          log,
+          clock: opts.clock,
+          actors,
+          maxAttempts,
+          backoff,
+          timerPollMs: opts.timerPollMs,
+          parkPollMs: opts.parkPollMs,
+          outboxSweepMs: opts.outboxSweepMs,
+          inboxRetentionMs: opts.inboxRetentionMs,
+          vacuumPollMs: opts.vacuumPollMs,
+          metrics: opts.metrics,
+          onSettled: opts.onSettled,
+          enqueuePublish,
+        },
+        every,
+      );
       log.info({ actors: kinds, partitions: PARTITIONS }, 'worker started');
     },
     stop() {
