@@ -17,47 +17,29 @@ import {
   outAzureSubject,
 } from '../../contracts/index.ts';
 import { startAgent } from '../../deploy/agent/index.ts';
-import { startLocal, type LocalRun } from '../../deploy/local/index.ts';
-import {
-  createTestDatabase,
-  redisPrefix,
-  redisUrl,
-  startNats,
-  type NatsServerHandle,
-  type TestDatabase,
-} from '../harness/index.ts';
+import type { LocalRun } from '../../deploy/local/index.ts';
+import { startLocalRun, type LocalTestRun } from '../support/local-run.ts';
 import { quietLog } from '../support/runtime-env.ts';
 import { streamHost, until } from './support.ts';
 
 const SECRET = 'local-run-agent-secret-0123456789abcdefgh';
-let nats: NatsServerHandle;
-let database: TestDatabase;
+let local: LocalTestRun | undefined;
 let run: LocalRun;
 let nc: NatsConnection;
 
 beforeAll(async () => {
-  nats = await startNats();
-  database = await createTestDatabase();
-  run = await startLocal({
-    log: quietLog(),
-    natsUrl: nats.url,
-    databaseUrl: database.url,
-    redisUrl: redisUrl(),
-    rateLimitPrefix: redisPrefix(),
-    gatewayPort: 0,
-    ports: { arm: 0, telegram: 0, razorpay: 0, sandbox: 0 },
+  local = await startLocalRun({
     agentSecret: SECRET,
     agentSim: false,
     timings: { lroLatencyMs: 50, lroPolls: 1, azurePollMs: 50 },
   });
-  nc = await connect({ servers: nats.url });
+  run = local.run;
+  nc = await connect({ servers: local.nats.url });
 }, 60_000);
 
 afterAll(async () => {
   await nc?.close();
-  await run?.stop();
-  await database?.drop();
-  await nats?.stop();
+  await local?.stop();
 });
 
 it('gives local session VMs a bootstrap the real agent reports with, to the local gateway', async () => {

@@ -8,33 +8,16 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { FakeMessage } from '../../deploy/fakes/telegram/index.ts';
-import { startLocal, type LocalRun } from '../../deploy/local/index.ts';
-import {
-  createTestDatabase,
-  redisPrefix,
-  redisUrl,
-  startNats,
-  type NatsServerHandle,
-  type TestDatabase,
-} from '../harness/index.ts';
-import { eventually, quietLog } from '../support/runtime-env.ts';
+import type { LocalRun } from '../../deploy/local/index.ts';
+import { startLocalRun, type LocalTestRun } from '../support/local-run.ts';
+import { eventually } from '../support/runtime-env.ts';
 
-let nats: NatsServerHandle;
-let database: TestDatabase;
+let local: LocalTestRun | undefined;
 let run: LocalRun;
 const player = { id: 7_001, first_name: 'Asha' };
 
 beforeAll(async () => {
-  nats = await startNats();
-  database = await createTestDatabase();
-  run = await startLocal({
-    log: quietLog(),
-    natsUrl: nats.url,
-    databaseUrl: database.url,
-    redisUrl: redisUrl(),
-    rateLimitPrefix: redisPrefix(),
-    gatewayPort: 0,
-    ports: { arm: 0, telegram: 0, razorpay: 0, sandbox: 0 },
+  local = await startLocalRun({
     timings: {
       lroLatencyMs: 100,
       lroPolls: 1,
@@ -46,12 +29,11 @@ beforeAll(async () => {
     },
     billing: { settleIntervalMs: 1_000 },
   });
+  run = local.run;
 }, 60_000);
 
 afterAll(async () => {
-  await run?.stop();
-  await database?.drop();
-  await nats?.stop();
+  await local?.stop();
 });
 
 function tg() {

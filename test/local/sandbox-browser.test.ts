@@ -11,17 +11,9 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startLocal, type LocalRun } from '../../deploy/local/index.ts';
+import type { LocalRun } from '../../deploy/local/index.ts';
 import { chromiumExecutable } from '../global-setup.ts';
-import {
-  createTestDatabase,
-  redisPrefix,
-  redisUrl,
-  startNats,
-  type NatsServerHandle,
-  type TestDatabase,
-} from '../harness/index.ts';
-import { quietLog } from '../support/runtime-env.ts';
+import { startLocalRun, type LocalTestRun } from '../support/local-run.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 /** Gitignored (`.tmp/`); kept after the run so a person can look at it. */
@@ -30,24 +22,14 @@ const VIEWPORT = { width: 1000, height: 1500 };
 /** Longest wait for one thing to appear on the page (a VM boot on the fake is well under). */
 const STEP_MS = 20_000;
 
-let nats: NatsServerHandle | undefined;
-let database: TestDatabase | undefined;
+let local: LocalTestRun | undefined;
 let run: LocalRun | undefined;
 let browser: Browser | undefined;
 
 beforeAll(async () => {
   // First, so a missing browser fails at once with how to install it.
   const executablePath = await chromiumExecutable();
-  nats = await startNats();
-  database = await createTestDatabase();
-  run = await startLocal({
-    log: quietLog(),
-    natsUrl: nats.url,
-    databaseUrl: database.url,
-    redisUrl: redisUrl(),
-    rateLimitPrefix: redisPrefix(),
-    gatewayPort: 0,
-    ports: { arm: 0, telegram: 0, razorpay: 0, sandbox: 0 },
+  local = await startLocalRun({
     timings: {
       lroLatencyMs: 100,
       lroPolls: 1,
@@ -59,6 +41,7 @@ beforeAll(async () => {
     },
     billing: { settleIntervalMs: 1_000 },
   });
+  run = local.run;
   browser = await chromium.launch({
     executablePath,
     // The closed network refuses Chromium's calls home; these keep it from trying.
@@ -78,9 +61,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await run?.stop();
-  await database?.drop();
-  await nats?.stop();
+  await local?.stop();
 });
 
 /** The bot's chat bubble showing `text` (the newest one, if several match). */
