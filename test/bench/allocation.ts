@@ -12,6 +12,9 @@
  *  vms_created       `azure.create_vm.v1` effects published
  *  duplicate_vms     creates beyond one per session, or a VM name created twice (must be 0)
  *  quota_overrun     reserved cores beyond the reported limit, summed over quotas (must be 0)
+ *  raw_js_publish_per_s  JetStream publishes/s to a scratch stream of the same server after the
+ *                    run, 1,000 in flight (a raw limit measured in the same run); with the
+ *                    messages the run stored per decision, the ceiling publishing alone sets
  *  cpu_ms_per_decision  CPU time of this process, its nats-server and PostgreSQL from the
  *                    first start to the last session told, per decision (not a target: on a
  *                    shared 2-core machine it is steadier than decisions/s, and says where to
@@ -23,6 +26,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import {
   ActorKinds,
   AllocDecided,
@@ -79,6 +83,30 @@ const out = (s: string): void => {
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+const RAW_MESSAGES = 20_000;
+const RAW_IN_FLIGHT = 1_000;
+
+/**
+ * Raw limit, measured in the same run: JetStream publishes per second to a scratch stream of
+ * the same server, RAW_IN_FLIGHT awaiting their acks at a time, with the same client library.
+ */
+async function rawPublishRate(jsm: JetStreamManager, js: JetStreamClient): Promise<number> {
+  await jsm.streams.add({ name: 'BENCH_RAW', subjects: ['bench.raw.>'] });
+  try {
+    const payload = SessionStart.encode({ requestedBy: 'player' });
+    const t = performance.now();
+    for (let i = 0; i < RAW_MESSAGES; i += RAW_IN_FLIGHT) {
+      const acks: Promise<unknown>[] = [];
+      for (let j = i; j < Math.min(RAW_MESSAGES, i + RAW_IN_FLIGHT); j++)
+        acks.push(js.publish(`bench.raw.k${j % 2_000}`, payload));
+      await Promise.all(acks);
+    }
+    return RAW_MESSAGES / ((performance.now() - t) / 1_000);
+  } finally {
+    await jsm.streams.delete('BENCH_RAW');
+  }
 }
 
 /** The events stream's own filter for one actor kind (`respawn.<kind>.*.evt.*`). */
@@ -219,6 +247,11 @@ async function main(): Promise<void> {
     }
     const cpuUsed = cpu.sample();
     for (const s of subs) s.unsubscribe();
+    // Every JetStream message the run stored (commands, events, effects), per decision, and
+    // the same server's raw publish rate: together, the most decisions/s publishing alone allows.
+    let stored = 0;
+    for await (const si of env.jsm.streams.list()) stored += si.state.messages;
+    const raw = await rawPublishRate(env.jsm, env.js);
 
     const latencies = (from: Map<string, number>): number[] =>
       [...from]
@@ -254,6 +287,8 @@ async function main(): Promise<void> {
       decide_p99_ms: Math.round(percentile(decide, 99)),
       // Not a target: CPU of every process the decisions took, per decision. Steadier than
       // decisions/s on a shared machine, and the limit when all cores are busy.
+      raw_js_publish_per_s: Math.round(raw),
+      js_messages_per_decision: Number((stored / Math.max(1, decidedAt.size)).toFixed(2)),
       cpu_ms_per_decision: Number(
         (
           (Object.values(cpuUsed).reduce((a, v) => a + v, 0) * 1_000) /
@@ -296,6 +331,14 @@ async function main(): Promise<void> {
         `${figures.cpu_ms_per_decision}: ${Object.entries(cpuUsed)
           .map(([k, v]) => `${k} ${((v * 1_000) / Math.max(1, decidedAt.size)).toFixed(2)}`)
           .join(', ')}`,
+      ],
+      [
+        'JetStream messages stored per decision',
+        `${(stored / Math.max(1, decidedAt.size)).toFixed(1)} (${stored} in all streams)`,
+      ],
+      [
+        `raw: JetStream publishes/s, ${RAW_IN_FLIGHT} in flight, same server`,
+        `${raw.toFixed(0)} → at most ${(raw / Math.max(1, stored / Math.max(1, decidedAt.size))).toFixed(0)} decisions/s from publishing alone`,
       ],
       ['allocator state size (bytes of JSON)', String(JSON.stringify(alloc?.state ?? {}).length)],
     ];
