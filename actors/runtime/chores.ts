@@ -83,15 +83,22 @@ export function scheduleChores(o: ChoreOptions, every: Every): void {
       }
       if (!done.some((d) => d.result.outcomes[0]?.kind !== 'parked')) break;
     }
-    await o.metrics?.sampleParkingLots(o.knex, kinds);
   });
   every(60_000, 'inbox prune', async () => {
     const cutoff = new Date(o.clock.now().getTime() - (o.inboxRetentionMs ?? COMMAND_RETENTION_MS));
     const pruned = await pruneInbox(o.knex, cutoff, 5_000);
     if (pruned > 0) o.log.info({ pruned, cutoff }, 'inbox pruned');
   });
+  // Gauges read from the database (outbox lag, parking-lot depth) at the outbox sweep's pace,
+  // seconds, as scrapes need, not at the parking drain's 200 ms.
+  const metrics = o.metrics;
+  if (metrics !== undefined) {
+    every(o.outboxSweepMs ?? 2_000, 'metric samples', async () => {
+      await metrics.sampleOutboxLag(o.knex);
+      await metrics.sampleParkingLots(o.knex, kinds);
+    });
+  }
   every(o.outboxSweepMs ?? 2_000, 'outbox sweep', async () => {
-    await o.metrics?.sampleOutboxLag(o.knex);
     const republished = await sweepOutbox(o.js, o.knex, o.log, { graceMs: 3_000, limit: 500 });
     o.metrics?.outboxRepublished.inc(republished);
   });
