@@ -11,6 +11,7 @@ import {
   SessionAdmission,
   SessionAgentReady,
   SessionAllocated,
+  SessionQueued,
   SessionChanged,
   SessionDiskArchived,
   SessionDiskFound,
@@ -429,6 +430,43 @@ describe('session actor', () => {
     );
     expect(done.state).toMatchObject({ phase: 'idle', seq: 1 });
     expect(texts(done)[0]).toMatch(/stopped after 16 minutes \(idle timeout\)/);
+  });
+
+  it('ignores allocator replies for a session that moved on', () => {
+    // Session p1-1 waits for the allocator; a late reply about the player's earlier p1-0
+    // (allocated or queued) changes nothing and tells the player nothing.
+    let s = handle(initialSessionState(), SessionStart, {
+      requestedBy: 'player',
+      chatId: '42',
+    }).state;
+    s = handle(s, SessionAdmission, {
+      sessionId: 'p1-1',
+      allowed: true,
+      balancePaise: 50_000,
+      requiredPaise: 1_500,
+    }).state;
+    expect(s).toMatchObject({ phase: 'starting', sessionId: 'p1-1' });
+    const allocated = handle(s, SessionAllocated, {
+      sessionId: 'p1-0',
+      region: 'centralindia',
+      tier: 'spot',
+      size: 'NC4',
+      pricePerHourPaise: 3_000,
+      vmName: 'vm-old',
+    });
+    expect(allocated.state).toEqual(s);
+    expect(allocated.emit ?? []).toEqual([]);
+    const queued = handle(s, SessionQueued, {
+      sessionId: 'p1-0',
+      position: 3,
+      estimateSeconds: 900,
+    });
+    expect(queued.state).toEqual(s);
+    expect(queued.emit ?? []).toEqual([]);
+    // The same replies for p1-1 itself are taken.
+    expect(
+      handle(s, SessionQueued, { sessionId: 'p1-1', position: 3, estimateSeconds: 900 }).state,
+    ).toMatchObject({ phase: 'queued' });
   });
 
   it('ignores timers of an earlier session', () => {
