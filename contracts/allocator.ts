@@ -39,6 +39,25 @@ export function nameHash(text: string): string {
 export const plainNameId = (id: string): boolean => /^[a-z0-9-]+$/.test(id);
 
 /**
+ * Whether `vmName` is a name the allocator gives the VMs of `sessionId` (actors/allocator,
+ * vmNameFor: `vm-<session>-a<round>-<candidate>`, or `vm-h<hash of the session>-a…` for a
+ * session id Azure would not take as it is). The gateway authenticates an agent's VM name;
+ * this ties the session and player the report names to that VM.
+ */
+export function vmOfSession(vmName: string, sessionId: string): boolean {
+  return (
+    vmName.startsWith(`vm-${sessionId}-a`) || vmName.startsWith(`vm-h${nameHash(sessionId)}-a`)
+  );
+}
+
+/** Whether `sessionId` is one of the player's sessions (`<player>-<n>`, the session actor's). */
+export function sessionOfPlayer(sessionId: string, playerId: string): boolean {
+  return (
+    sessionId.startsWith(`${playerId}-`) && /^[0-9]+$/.test(sessionId.slice(playerId.length + 1))
+  );
+}
+
+/**
  * The player's one persistent disk, as every area names it (a retried create is the same
  * disk). Azure ignores case in names, so an id with upper case or `_` gets a hash of itself
  * after an `_`, which no plain id's name has: two players never share a disk.

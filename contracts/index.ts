@@ -104,6 +104,8 @@ export {
   ProviderErrorKinds,
   nameHash,
   plainNameId,
+  sessionOfPlayer,
+  vmOfSession,
   playerDiskName,
   playerSnapshotName,
   type DiskDecision,

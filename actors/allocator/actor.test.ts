@@ -21,7 +21,7 @@ import {
 import type { HandlerResult } from '../runtime/index.ts';
 import { createAllocatorActor } from './actor.ts';
 import { reservedCores, vmNameFor } from './place.ts';
-import { playerDiskName } from '../../contracts/index.ts';
+import { playerDiskName, sessionOfPlayer, vmOfSession } from '../../contracts/index.ts';
 import { defaultAllocatorConfig, initialAllocState, type AllocState } from './state.ts';
 
 const cfg = { ...defaultAllocatorConfig, coldMs: 600_000 };
@@ -389,6 +389,26 @@ describe('allocator actor', () => {
     expect(vmNameFor('p1-3', 2, 'spotnc4')).toBe('vm-p1-3-a2-spotnc4');
     expect(vmNameFor('p1-3', 2, 'spotnc4')).toBe(vmNameFor('p1-3', 2, 'spotnc4'));
     expect(vmNameFor('x'.repeat(64), 1, 'odnc4').length).toBeLessThanOrEqual(60);
+  });
+
+  it('gives names that tie a VM to its session, as the agent route checks them', () => {
+    // Plain, too long for the plain form, and not plain (upper case, `_`): hashed names.
+    for (const session of ['7100001775-3', `${'x'.repeat(50)}-1`, 'Ab_c-2']) {
+      for (const [round, cand] of [
+        [1, 'spotnc4'],
+        [12, 'odnc4'],
+      ] as const) {
+        const vm = vmNameFor(session, round, cand);
+        expect(vmOfSession(vm, session)).toBe(true);
+        expect(vmOfSession(vm, `${session}1`)).toBe(false);
+        expect(vmOfSession(vm, 'other-1')).toBe(false);
+      }
+    }
+    expect(vmOfSession('vm-p1-11-a1-spotnc4', 'p1-1')).toBe(false);
+    expect(sessionOfPlayer('7100001775-3', '7100001775')).toBe(true);
+    expect(sessionOfPlayer('7100001775-3', '710000177')).toBe(false);
+    expect(sessionOfPlayer('71-3', '7')).toBe(false);
+    expect(sessionOfPlayer('p1-x', 'p1')).toBe(false);
   });
 
   it('never gives two players one disk or two sessions one VM, though Azure ignores case', () => {

@@ -50,6 +50,21 @@ describe('agent report routing', () => {
     }
   });
 
+  it('refuses a report that speaks for another session or player than its VM’s', () => {
+    // The gateway authenticated vm-p1-1-…; the report must not name p2's session, nor p1-1 as
+    // another player's.
+    for (const other of [
+      { sessionId: 'p2-1', playerId: 'p2' },
+      { sessionId: 'p1-1', playerId: 'p2' },
+      { sessionId: 'p1-2', playerId: 'p1' },
+    ]) {
+      const spoof = (): unknown =>
+        routeAgentReport(AgentReport.encode({ ...base, ...other, kind: 'heartbeat' }));
+      expect(spoof).toThrow(TerminalError);
+      expect(spoof).toThrow(/not its own/);
+    }
+  });
+
   it('derives a per-VM token that differs by VM and by master secret', () => {
     expect(agentToken('m', 'vm-a')).toBe(agentToken('m', 'vm-a'));
     expect(agentToken('m', 'vm-a')).not.toBe(agentToken('m', 'vm-b'));

@@ -11,6 +11,8 @@ import {
   SessionPreempt,
   TerminalError,
   cmdSubject,
+  sessionOfPlayer,
+  vmOfSession,
 } from '../../contracts/index.ts';
 
 export interface RoutedCommand {
@@ -21,6 +23,13 @@ export interface RoutedCommand {
 
 export function routeAgentReport(data: Uint8Array): RoutedCommand {
   const r = AgentReport.decode(data);
+  // The gateway checked the VM's token; a report must not speak for another session or player.
+  if (!vmOfSession(r.vmName, r.sessionId) || !sessionOfPlayer(r.sessionId, r.playerId)) {
+    throw new TerminalError(
+      ErrorCodes.invalidPayload,
+      `report of VM ${r.vmName} names session ${r.sessionId} of player ${r.playerId}, which is not its own`,
+    );
+  }
   const base = { sessionId: r.sessionId, vmName: r.vmName };
   const to = (verb: string): string => cmdSubject(ActorKinds.session, r.playerId, verb);
   const msgId = `agent-${r.id}`;

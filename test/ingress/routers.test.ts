@@ -74,7 +74,7 @@ const ready = (id: string, playerId: string) =>
   body({
     type: 'agent.report.v1',
     id,
-    vmName: 'rsp-vm-1',
+    vmName: `vm-${playerId}-1-a1-spotnc4`,
     sessionId: `${playerId}-1`,
     playerId,
     kind: 'ready',
