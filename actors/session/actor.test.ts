@@ -63,17 +63,22 @@ const timer = (r: HandlerResult<unknown>, name: string): TimerOp | undefined =>
 const later = (ms: number): Date => new Date(T0.getTime() + ms);
 
 /** Drives a player from idle to ready on a Spot VM. */
-function toReady(): SessionState {
-  let s = handle(initialSessionState(), SessionStart, {
+/** Admitted session p1-1, waiting for the allocator. */
+function toStarting(): SessionState {
+  const s = handle(initialSessionState(), SessionStart, {
     requestedBy: 'player',
     chatId: '42',
   }).state;
-  s = handle(s, SessionAdmission, {
+  return handle(s, SessionAdmission, {
     sessionId: 'p1-1',
     allowed: true,
     balancePaise: 50_000,
     requiredPaise: 1_500,
   }).state;
+}
+
+function toReady(): SessionState {
+  let s = toStarting();
   s = handle(s, SessionAllocated, {
     sessionId: 'p1-1',
     region: 'centralindia',
@@ -435,16 +440,7 @@ describe('session actor', () => {
   it('ignores allocator replies for a session that moved on', () => {
     // Session p1-1 waits for the allocator; a late reply about the player's earlier p1-0
     // (allocated or queued) changes nothing and tells the player nothing.
-    let s = handle(initialSessionState(), SessionStart, {
-      requestedBy: 'player',
-      chatId: '42',
-    }).state;
-    s = handle(s, SessionAdmission, {
-      sessionId: 'p1-1',
-      allowed: true,
-      balancePaise: 50_000,
-      requiredPaise: 1_500,
-    }).state;
+    const s = toStarting();
     expect(s).toMatchObject({ phase: 'starting', sessionId: 'p1-1' });
     const allocated = handle(s, SessionAllocated, {
       sessionId: 'p1-0',

@@ -3,28 +3,20 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ActorKinds, cmdSubject } from '../../contracts/index.ts';
-import { demoActor } from '../../actors/demo/index.ts';
+import { listDeadLetters, type Worker } from '../../actors/runtime/index.ts';
 import {
-  createWorker,
-  listDeadLetters,
-  systemClock,
-  type ActorDefinition,
-  type Worker,
-} from '../../actors/runtime/index.ts';
-import { eventually, startRuntimeEnv, type RuntimeEnv } from '../support/runtime-env.ts';
+  demoWorker,
+  eventually,
+  startRuntimeEnv,
+  type RuntimeEnv,
+} from '../support/runtime-env.ts';
 
 const run = promisify(execFile);
 let env: RuntimeEnv;
 let worker: Worker;
 beforeAll(async () => {
   env = await startRuntimeEnv();
-  worker = createWorker({
-    nc: env.nc,
-    db: env.db,
-    log: env.log,
-    clock: systemClock,
-    actors: [demoActor as unknown as ActorDefinition],
-  });
+  worker = demoWorker(env);
   await worker.start();
 });
 afterAll(async () => {

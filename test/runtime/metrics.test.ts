@@ -21,7 +21,6 @@ import { startWorkerHttp, type WorkerHttp } from '../../actors/http.ts';
 import {
   createWorker,
   manualClock,
-  systemClock,
   type ActorDefinition,
   type Worker,
 } from '../../actors/runtime/index.ts';
@@ -32,6 +31,7 @@ import {
 } from '../../actors/runtime/metrics.ts';
 import {
   demoStates,
+  demoWorker,
   eventually,
   publish,
   publishAdds,
@@ -221,12 +221,7 @@ describe('outbox samples', () => {
     await env.db
       .knex('rt_outbox')
       .insert([row(evtSubject(ActorKinds.demo, 'k', 'added')), row('respawn.unrouted.k')]);
-    worker = createWorker({
-      nc: env.nc,
-      db: env.db,
-      log: env.log,
-      clock: systemClock,
-      actors: [demoActor as unknown as ActorDefinition],
+    worker = demoWorker(env, {
       metrics: createRuntimeMetrics(registry),
       outboxSweepMs: 100,
     });

@@ -3,15 +3,10 @@
  * flushes the outbox before exiting 0, so the next worker redoes nothing and loses nothing.
  */
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { demoActor } from '../../actors/demo/index.ts';
-import {
-  createWorker,
-  systemClock,
-  type ActorDefinition,
-  type Outcome,
-} from '../../actors/runtime/index.ts';
+import type { Outcome } from '../../actors/runtime/index.ts';
 import {
   demoStates,
+  demoWorker,
   eventually,
   exited,
   publishAdds,
@@ -53,12 +48,7 @@ it('SIGTERM finishes in-flight work, flushes the outbox and exits 0; the next wo
   expect(handledBefore).toBeLessThan(KEYS * PER_KEY);
 
   const outcomes: Outcome['kind'][] = [];
-  const next = createWorker({
-    nc: env.nc,
-    db: env.db,
-    log: env.log,
-    clock: systemClock,
-    actors: [demoActor as unknown as ActorDefinition],
+  const next = demoWorker(env, {
     onSettled: (_p, o) => outcomes.push(o.kind),
   });
   await next.start();

@@ -1,13 +1,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { demoActor } from '../../actors/demo/index.ts';
-import {
-  createWorker,
-  systemClock,
-  type ActorDefinition,
-  type Worker,
-} from '../../actors/runtime/index.ts';
+import type { Worker } from '../../actors/runtime/index.ts';
 import {
   demoStates,
+  demoWorker,
   eventually,
   publishAdds,
   startRuntimeEnv,
@@ -18,13 +13,7 @@ let env: RuntimeEnv;
 let worker: Worker;
 beforeAll(async () => {
   env = await startRuntimeEnv();
-  worker = createWorker({
-    nc: env.nc,
-    db: env.db,
-    log: env.log,
-    clock: systemClock,
-    actors: [demoActor as unknown as ActorDefinition],
-  });
+  worker = demoWorker(env);
   await worker.start();
 });
 afterAll(async () => {

@@ -7,11 +7,14 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import { demoActor } from '../../actors/demo/index.ts';
-import { createWorker, systemClock, type ActorDefinition } from '../../actors/runtime/index.ts';
 import { RuntimeMetricNames, createRuntimeMetrics } from '../../actors/runtime/metrics.ts';
 import { churnedTables, vacuumChurned } from '../../actors/runtime/vacuum.ts';
-import { eventually, startRuntimeEnv, type RuntimeEnv } from '../support/runtime-env.ts';
+import {
+  demoWorker,
+  eventually,
+  startRuntimeEnv,
+  type RuntimeEnv,
+} from '../support/runtime-env.ts';
 
 let env: RuntimeEnv;
 beforeEach(async () => {
@@ -92,12 +95,7 @@ describe('vacuum of churned tables', () => {
 
   it('a running worker vacuums a churned table by itself and records it', async () => {
     const registry = new Registry();
-    const worker = createWorker({
-      nc: env.nc,
-      db: env.db,
-      log: env.log,
-      clock: systemClock,
-      actors: [demoActor as unknown as ActorDefinition],
+    const worker = demoWorker(env, {
       metrics: createRuntimeMetrics(registry),
       vacuumPollMs: 200,
     });

@@ -26,8 +26,17 @@ import {
   ensureTopology,
   type MessageDef,
 } from '../../contracts/index.ts';
-import { migrate, openDatabase, type Database } from '../../actors/runtime/index.ts';
-import type { DemoState } from '../../actors/demo/index.ts';
+import {
+  createWorker,
+  migrate,
+  openDatabase,
+  systemClock,
+  type ActorDefinition,
+  type Database,
+  type Worker,
+  type WorkerOptions,
+} from '../../actors/runtime/index.ts';
+import { demoActor, type DemoState } from '../../actors/demo/index.ts';
 import {
   createTestDatabase,
   startNats,
@@ -72,6 +81,18 @@ export async function startRuntimeEnv(): Promise<RuntimeEnv> {
       await nats.stop();
     },
   };
+}
+
+/** A worker hosting the demo actor on `env`, on the system clock; `extra` overrides any option. */
+export function demoWorker(env: RuntimeEnv, extra: Partial<WorkerOptions> = {}): Worker {
+  return createWorker({
+    nc: env.nc,
+    db: env.db,
+    log: env.log,
+    clock: systemClock,
+    actors: [demoActor as unknown as ActorDefinition],
+    ...extra,
+  });
 }
 
 export async function publish<T extends string, P>(
