@@ -19,6 +19,8 @@ export const DemoFail = defineMessage('demo.fail.v1', {
   mode: z.enum(['terminal', 'retryable']),
   times: z.number().int().min(1).max(100).default(1),
   n: z.number().int().min(0).optional(),
+  /** A retryable failure asks to be tried again after this long (default 100 ms). */
+  retryAfterMs: z.number().int().min(0).max(60_000).optional(),
 });
 
 /** Sets (or with `cancel`, cancels) a durable timer named `name` at `at` (ISO time). */

@@ -70,7 +70,7 @@ export const demoActor = defineActor({
             ErrorCodes.unavailable,
             `demo fails attempt ${ctx.redeliveries + 1}`,
             {
-              delayMs: 100,
+              delayMs: msg.retryAfterMs ?? 100,
             },
           );
         }

@@ -353,13 +353,21 @@ describe('retries', () => {
     let b = '';
     for (let i = 0; b === ''; i++) if (partitionOf(`other${i}`) === partitionOf(a)) b = `other${i}`;
     const order: string[] = [];
-    // Two retries of 1.25–2.5 s each: room for b's five transactions on a loaded machine.
+    // Two retries 2.5 s apart: room for b's five transactions on a loaded machine. (The demo's
+    // default 100 ms between retries left b ~200 ms, which CI, with other files running beside
+    // this one, once overran.)
     await startWorker({
-      backoff: { baseMs: 2_500, maxMs: 2_500 },
       parkPollMs: 20,
       onSettled: (p, o) => order.push(`${p.msgId}:${o.kind}`),
     });
-    await publish(env.js, a, 'fail', DemoFail, { mode: 'retryable', times: 2, n: 100 }, 'a-flaky');
+    await publish(
+      env.js,
+      a,
+      'fail',
+      DemoFail,
+      { mode: 'retryable', times: 2, n: 100, retryAfterMs: 2_500 },
+      'a-flaky',
+    );
     await publishAdds(env.js, a, 1, 1);
     await publishAdds(env.js, b, 1, 5);
     await eventually(
@@ -368,7 +376,7 @@ describe('retries', () => {
         const s = await demoStates(env.db);
         return s.get(a)?.seen.length === 2 && s.get(b)?.count === 5;
       },
-      20_000,
+      30_000,
     );
     // All of b's messages were handled before a's failing message finally succeeded.
     const aDone = order.indexOf('a-flaky:ok');
