@@ -6,7 +6,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Registry } from 'prom-client';
 import {
   NatsUsers,
   ensureTopology,
@@ -16,6 +16,7 @@ import {
   type ActorKind,
   type TelemetryConfig,
   exitOnSignals,
+  collectProcessMetrics,
 } from '../contracts/index.ts';
 import { createBillingActor, loadBillingConfig } from './billing/index.ts';
 import { createAllocatorActor, defaultAllocatorConfig } from './allocator/index.ts';
@@ -109,7 +110,7 @@ export async function runWorker(
     replayClock ??
     (cfg.RESPAWN_CLOCK_OFFSET_MS === 0 ? systemClock : offsetClock(cfg.RESPAWN_CLOCK_OFFSET_MS));
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'respawn_actors_' });
+  collectProcessMetrics(registry, 'respawn_actors_');
   const worker = createWorker({
     nc,
     db,

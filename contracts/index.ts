@@ -237,6 +237,7 @@ export {
   type SpanSpec,
   type TraceCarrier,
 } from './telemetry.ts';
+export { EVENT_LOOP_SAMPLE_MS, collectProcessMetrics } from './process-metrics.ts';
 export {
   TelemetryConfigError,
   loadTelemetryConfig,

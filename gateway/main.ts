@@ -9,7 +9,7 @@ import { connect } from '@nats-io/transport-node';
 import { Api } from 'grammy';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Registry } from 'prom-client';
 import {
   NatsUsers,
   Streams,
@@ -19,6 +19,7 @@ import {
   startTelemetry,
   type TelemetryConfig,
   exitOnSignals,
+  collectProcessMetrics,
 } from '../contracts/index.ts';
 import { within } from './async.ts';
 import { gatewayConfigFrom, loadGatewayEnv, type GatewayEnv } from './config.ts';
@@ -94,7 +95,7 @@ export async function runGateway(
   });
 
   const metricsRegistry = new Registry();
-  collectDefaultMetrics({ register: metricsRegistry, prefix: 'respawn_gateway_' });
+  collectProcessMetrics(metricsRegistry, 'respawn_gateway_');
 
   if (env.AGENT_TOKEN_SECRET === undefined) {
     log.warn('AGENT_TOKEN_SECRET is not set: every VM agent report will be refused');

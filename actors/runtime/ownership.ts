@@ -48,6 +48,11 @@ export interface Ownership {
    */
   tick(slots: readonly PartitionSlot[]): Promise<Tick>;
   owns(slot: PartitionSlot): boolean;
+  /**
+   * How long the leases held are still certainly ours, in ms by this process's clock: the last
+   * successful renewal began that long before LEASE_MS ago (≤ 0 when none is held).
+   */
+  leaseLeftMs(): number;
   /** Gives everything up when renewals have failed (or hung) for too long; cheap, call often. */
   checkExpiry(): void;
   /** Gives one lease up. */
@@ -200,6 +205,9 @@ export function createOwnership(opts: {
     },
     owns(slot) {
       return owned.has(leaseName(slot));
+    },
+    leaseLeftMs() {
+      return owned.size === 0 ? 0 : LEASE_MS - (performance.now() - renewedAt);
     },
     checkExpiry() {
       // A renewal that began at renewedAt keeps the leases until renewedAt + LEASE_MS at

@@ -15,8 +15,32 @@ import {
 } from '../../contracts/index.ts';
 import { createOwnership, leaseName, type Ownership, type PartitionSlot } from './ownership.ts';
 
-/** Server-side expiry of one pull on a windowed partition; well under the lease (4 s). */
-const WINDOW_FETCH_MS = 1_000;
+/**
+ * Server-side expiry of one pull on a windowed partition, when the lease leaves room for it.
+ * Each pull is a subscription, a request, a heartbeat at half the expiry (nats.js asks for it,
+ * and the server allows no more) and an expiry, for each of the 192 windowed partitions of a
+ * worker, busy or idle: 2 s pulls cost an idle worker half what 1 s pulls did.
+ */
+export const WINDOW_FETCH_MS = 2_000;
+/** The shortest pull asked for (nats.js's heartbeat is at least 500 ms, half the expiry). */
+export const MIN_FETCH_MS = 1_000;
+/** A pull ends this long before the lease it was asked under could expire, at the latest. */
+export const FETCH_MARGIN_MS = 250;
+
+/**
+ * The expiry of a pull asked for at `now` (ms, this process's clock) under a lease certainly
+ * held for `leaseLeftMs` more; undefined when the lease leaves too little room. The pull ends
+ * FETCH_MARGIN_MS before the lease could expire, at the latest. Otherwise it ends on a common
+ * grid (every MIN_FETCH_MS of the clock), so a worker's pulls of all its partitions expire,
+ * heartbeat and start again together: one wake-up of the worker and of its nats-server for all
+ * of them rather than one for each.
+ */
+export function pullExpiry(leaseLeftMs: number, now: number): number | undefined {
+  const room = Math.floor(leaseLeftMs - FETCH_MARGIN_MS);
+  const toGrid = MIN_FETCH_MS - (now % MIN_FETCH_MS);
+  const expires = Math.min(room, Math.round(WINDOW_FETCH_MS - MIN_FETCH_MS + toGrid));
+  return expires < MIN_FETCH_MS ? undefined : expires;
+}
 
 export function slotOf(p: { kind: ActorKind; partition: number }): string {
   return `${p.kind}/${p.partition}`;
@@ -105,7 +129,6 @@ export function createWindowed(host: WindowedHost): WindowedPartitions {
     host.dropQueued(s);
   }
 
-  /** While the lease is fresh, at most WINDOW_FETCH_MS of deliveries after it: see below. */
   function stillOwned(slot: PartitionSlot): boolean {
     ownership?.checkExpiry();
     return !host.stopping() && !abandoned.has(slotOf(slot)) && ownership?.owns(slot) === true;
@@ -140,9 +163,9 @@ export function createWindowed(host: WindowedHost): WindowedPartitions {
 
   /**
    * Explicit short pulls rather than a standing consume(): each pull is asked for only while
-   * the lease is fresh and expires on the server after WINDOW_FETCH_MS, well inside the
-   * lease. An owner paused past its lease therefore holds no pull the server could still
-   * answer when it wakes, so nothing newer can reach it after the next owner began.
+   * the lease is fresh and expires on the server before the lease could (pullExpiry). An
+   * owner paused past its lease therefore holds no pull the server could still answer when it
+   * wakes, so nothing newer can reach it after the next owner began.
    */
   async function fetchOwned(slot: PartitionSlot, window: number): Promise<void> {
     const c = await js.consumers.get(
@@ -151,8 +174,14 @@ export function createWindowed(host: WindowedHost): WindowedPartitions {
     );
     const s = slotOf(slot);
     while (stillOwned(slot) && !releasing.has(s)) {
+      const expires = pullExpiry(ownership?.leaseLeftMs() ?? 0, performance.now());
+      if (expires === undefined) {
+        // A renewal is late: wait for it (or for the lease to be given up).
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
       try {
-        const batch = await c.fetch({ max_messages: window, expires: WINDOW_FETCH_MS });
+        const batch = await c.fetch({ max_messages: window, expires });
         host.pulls.set(s, batch);
         for await (const m of batch) {
           // Not ours any more: left unacked, it returns to the next owner in order.
