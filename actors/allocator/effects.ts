@@ -3,10 +3,10 @@
  * VmProvider port and reports each result back as an allocator command. Handlers never call
  * Azure; this runner is where the slow, failing, long-running work happens.
  *
- * Effects of one session run in order (a delete waits for that VM's create; the next
- * candidate's create waits for the failed VM's delete); different sessions run side by side. Each result is published with a Nats-Msg-Id derived from the effect's
- * own, so an effect redelivered after a crash reports once; the provider calls themselves are
- * idempotent (names derive from the session), so doing one twice converges on one VM.
+ * Effects of one player run in order (a delete waits for that VM's create; the next
+ * candidate's create waits for the failed VM's delete; an archive never races a create);
+ * different players run side by side. What each effect does, and how its result is reported
+ * once however often it is done, is in effect-work.ts.
  */
 import {
   AckPolicy,
@@ -20,95 +20,39 @@ import { headers as natsHeaders, nanos } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import {
   ActorKinds,
-  AllocCreateResult,
-  AllocDeleteResult,
-  AllocInventory,
-  AllocUsage,
-  AzureArchiveDisk,
-  AzureCreateVm,
   AzureDeleteVm,
   AzureReconcileDisks,
   AzureRefresh,
-  SessionDiskArchived,
   HeaderNames,
   SpanKind,
   Streams,
   TraceAttributes,
-  activeSpan,
-  agentToken,
-  cmdSubject,
   dlqSubject,
-  encodeAgentBootstrap,
   extractTrace,
   failSpan,
   messageAttributes,
-  messageSet,
   outAzureSubject,
   subjectTemplate,
   traceIdOf,
   tracedPublish,
   withSpan,
-  type MessageOf,
 } from '../../contracts/index.ts';
-import { ProviderError, type AdminCredentials, type VmProvider } from './azure/index.ts';
-import { runDiskRound, type DiskRecordSource } from './disk-round.ts';
+import type { VmProvider } from './azure/index.ts';
+import type { DiskRecordSource } from './disk-round.ts';
 
-export interface AzureEffectsConfig {
-  region: string;
-  /** Image a player's disk is created from on first play (an image resource id). */
-  diskImageId: string | undefined;
-  diskSizeGb: number;
-  vmImage: string;
-  admin: AdminCredentials;
-  /** Usage names reported to the allocator (Spot and the family's On-Demand vCPUs). */
-  quotaNames: readonly string[];
-  /** Effects in flight at once. */
-  concurrency: number;
-  /**
-   * The VM agent's bootstrap, given to each session VM as userData: the gateway's report URL
-   * and the master secret its per-VM token derives from. Absent: VMs get no userData.
-   */
-  agent?: { reportUrl: string; masterSecret: string };
-}
+import {
+  effects,
+  runEffect,
+  type AzureEffectsConfig,
+  type Effect,
+  type EffectContext,
+} from './effect-work.ts';
+
+export type { AzureEffectsConfig };
 
 export interface AzureEffectsRunner {
   start(): Promise<void>;
   stop(): Promise<void>;
-}
-
-const effects = messageSet([
-  AzureCreateVm,
-  AzureDeleteVm,
-  AzureRefresh,
-  AzureArchiveDisk,
-  AzureReconcileDisks,
-]);
-type Effect =
-  | MessageOf<typeof AzureArchiveDisk>
-  | MessageOf<typeof AzureReconcileDisks>
-  | MessageOf<typeof AzureCreateVm>
-  | MessageOf<typeof AzureDeleteVm>
-  | MessageOf<typeof AzureRefresh>;
-
-function errorData(err: unknown): {
-  kind: ProviderError['kind'];
-  code: string;
-  message: string;
-  retryAfterMs?: number;
-} {
-  if (err instanceof ProviderError) {
-    return {
-      kind: err.kind,
-      code: err.code.slice(0, 128),
-      message: err.message.slice(0, 1000),
-      ...(err.retryAfterMs === null ? {} : { retryAfterMs: err.retryAfterMs }),
-    };
-  }
-  return {
-    kind: 'transient',
-    code: 'Unexpected',
-    message: (err instanceof Error ? err.message : String(err)).slice(0, 1000),
-  };
 }
 
 export function createAzureEffectsRunner(deps: {
@@ -128,8 +72,6 @@ export function createAzureEffectsRunner(deps: {
   let inFlight = 0;
   let drained: (() => void) | undefined;
 
-  const allocSubject = (verb: string): string => cmdSubject(ActorKinds.alloc, config.region, verb);
-
   async function report(effectId: string, subject: string, data: Uint8Array): Promise<void> {
     // Under the effect's consumer span (active): the result continues the trace.
     const h = natsHeaders();
@@ -139,185 +81,13 @@ export function createAzureEffectsRunner(deps: {
     });
   }
 
-  async function run(e: Effect, effectId: string): Promise<void> {
-    switch (e.type) {
-      case AzureCreateVm.type: {
-        const tags = {
-          player: e.playerId,
-          session: e.sessionId,
-          tier: e.priority === 'spot' ? 'spot' : 'on_demand',
-          purpose: 'respawn-session',
-        } as const;
-        try {
-          const disk = await provider.getDisk(e.diskName);
-          const snapshot = disk === null ? await provider.getSnapshot(`snap-${e.diskName}`) : null;
-          if (disk === null && snapshot !== null) {
-            // The player's disk was archived while unused: bring it back first.
-            await provider.createDiskFromSnapshot({
-              name: e.diskName,
-              snapshotName: snapshot.name,
-              ...(e.zone === undefined ? {} : { zone: e.zone }),
-              tags: { ...tags, purpose: 'respawn-disk' },
-            });
-            // The disk holds the data again; the snapshot would only cost storage and go stale.
-            await provider.deleteSnapshot(snapshot.name);
-          } else if (disk === null) {
-            await provider.createDisk({
-              name: e.diskName,
-              sizeGb: config.diskSizeGb,
-              ...(e.zone === undefined ? {} : { zone: e.zone }),
-              source:
-                config.diskImageId === undefined
-                  ? { kind: 'empty' }
-                  : { kind: 'image', imageId: config.diskImageId },
-              tags: { ...tags, purpose: 'respawn-disk' },
-            });
-          }
-          await provider.ensureNic({ name: e.nicName, tags });
-          await provider.createOrUpdateVm({
-            name: e.vmName,
-            nicName: e.nicName,
-            size: e.size,
-            tier: tags.tier,
-            ...(e.zone === undefined ? {} : { zone: e.zone }),
-            dataDiskName: e.diskName,
-            image: config.vmImage,
-            admin: config.admin,
-            ...(config.agent === undefined
-              ? {}
-              : {
-                  userData: encodeAgentBootstrap({
-                    reportUrl: config.agent.reportUrl,
-                    vmName: e.vmName,
-                    sessionId: e.sessionId,
-                    playerId: e.playerId,
-                    token: agentToken(config.agent.masterSecret, e.vmName),
-                  }),
-                }),
-            tags,
-          });
-          await report(
-            effectId,
-            allocSubject('create_result'),
-            AllocCreateResult.encode({ sessionId: e.sessionId, vmName: e.vmName, ok: true }),
-          );
-        } catch (err) {
-          log.warn(
-            { vmName: e.vmName, err: errorData(err), traceId: traceIdOf(activeSpan()) },
-            'create failed',
-          );
-          await report(
-            effectId,
-            allocSubject('create_result'),
-            AllocCreateResult.encode({
-              sessionId: e.sessionId,
-              vmName: e.vmName,
-              ok: false,
-              error: errorData(err),
-            }),
-          );
-        }
-        return;
-      }
-      case AzureDeleteVm.type: {
-        try {
-          await provider.deleteVm(e.vmName, { nicName: e.nicName });
-          await report(
-            effectId,
-            allocSubject('delete_result'),
-            AllocDeleteResult.encode({ sessionId: e.sessionId, vmName: e.vmName, ok: true }),
-          );
-        } catch (err) {
-          const data = errorData(err);
-          const ok = data.kind === 'not_found';
-          await report(
-            effectId,
-            allocSubject('delete_result'),
-            AllocDeleteResult.encode({
-              sessionId: e.sessionId,
-              vmName: e.vmName,
-              ok,
-              ...(ok ? {} : { error: data }),
-            }),
-          );
-        }
-        return;
-      }
-      case AzureArchiveDisk.type: {
-        const to = cmdSubject(ActorKinds.session, e.playerId, 'disk_archived');
-        const base = { diskName: e.diskName, snapshotName: e.snapshotName };
-        const disk = await provider.getDisk(e.diskName);
-        if (disk === null) {
-          const ok = (await provider.getSnapshot(e.snapshotName)) !== null;
-          await report(
-            effectId,
-            to,
-            SessionDiskArchived.encode({ ...base, ok, ...(ok ? {} : { reason: 'no disk' }) }),
-          );
-          return;
-        }
-        if (disk.attachedToVm !== null) {
-          // The player came back before the clean-up ran: the disk stays.
-          await report(
-            effectId,
-            to,
-            SessionDiskArchived.encode({ ...base, ok: false, reason: 'in use' }),
-          );
-          return;
-        }
-        const tags = {
-          player: e.playerId,
-          session: 'none',
-          tier: 'spot',
-          purpose: 'respawn-disk-snapshot',
-        } as const;
-        // A snapshot of that name from an earlier archive would be kept as it is by the PUT
-        // (same name, same source disk name: Azure treats it as an update), and deleting the
-        // disk would then lose everything since: remove it first. A crash in between leaves
-        // the disk, and the retried effect snapshots it.
-        if ((await provider.getSnapshot(e.snapshotName)) !== null) {
-          await provider.deleteSnapshot(e.snapshotName);
-        }
-        await provider.snapshotDisk({ name: e.snapshotName, diskName: e.diskName, tags });
-        await provider.deleteDisk(e.diskName);
-        await report(effectId, to, SessionDiskArchived.encode({ ...base, ok: true }));
-        return;
-      }
-      case AzureReconcileDisks.type: {
-        const publish = (id: string, subject: string, data: Uint8Array) =>
-          report(`${effectId}-${id}`, subject, data);
-        const { region } = config;
-        return runDiskRound({ provider, records: deps.diskRecords, region, log, publish }, e);
-      }
-      case AzureRefresh.type: {
-        const at = new Date().toISOString();
-        if (e.usage) {
-          const usages = await provider.getUsage(config.quotaNames);
-          await report(
-            `${effectId}-usage`,
-            allocSubject('usage'),
-            AllocUsage.encode({ at, usages }),
-          );
-        }
-        if (e.inventory) {
-          const vms = await provider.listVms({ purpose: 'respawn-session' });
-          await report(
-            `${effectId}-inventory`,
-            allocSubject('inventory'),
-            AllocInventory.encode({
-              at,
-              vms: vms.map((v) => ({
-                name: v.name,
-                purpose: v.tags.purpose ?? 'unknown',
-                ...(v.tags.session === undefined ? {} : { sessionId: v.tags.session }),
-              })),
-            }),
-          );
-        }
-        return;
-      }
-    }
-  }
+  const context: EffectContext = {
+    provider,
+    config,
+    log,
+    diskRecords: deps.diskRecords,
+    report,
+  };
 
   async function handle(m: JsMsg): Promise<void> {
     const effectId = m.headers?.get(HeaderNames.msgId) || `seq-${m.seq}`;
@@ -373,7 +143,7 @@ export function createAzureEffectsRunner(deps: {
       withSpan(`process ${subjectTemplate(m.subject)}`, span, async (s) => {
         const timer = setInterval(() => m.working(), 10_000);
         try {
-          await run(e, effectId);
+          await runEffect(context, e, effectId);
           m.ack();
         } catch (err) {
           failSpan(s, err);
