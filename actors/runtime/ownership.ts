@@ -49,8 +49,8 @@ export interface Ownership {
   tick(slots: readonly PartitionSlot[]): Promise<Tick>;
   owns(slot: PartitionSlot): boolean;
   /**
-   * How long the leases held are still certainly ours, in ms by this process's clock: the last
-   * successful renewal began that long before LEASE_MS ago (≤ 0 when none is held).
+   * How long the leases held are still certainly ours, in ms by this process's clock: LEASE_MS
+   * less the time since the last successful renewal began (≤ 0 when none is held).
    */
   leaseLeftMs(): number;
   /** Gives everything up when renewals have failed (or hung) for too long; cheap, call often. */

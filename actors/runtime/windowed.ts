@@ -19,7 +19,7 @@ import { createOwnership, leaseName, type Ownership, type PartitionSlot } from '
  * Server-side expiry of one pull on a windowed partition, when the lease leaves room for it.
  * Each pull is a subscription, a request, a heartbeat at half the expiry (nats.js asks for it,
  * and the server allows no more) and an expiry, for each of the 192 windowed partitions of a
- * worker, busy or idle: 2 s pulls cost an idle worker half what 1 s pulls did.
+ * worker, busy or idle: 2 s pulls make half as many as 1 s pulls did.
  */
 export const WINDOW_FETCH_MS = 2_000;
 /** The shortest pull asked for (nats.js's heartbeat is at least 500 ms, half the expiry). */
