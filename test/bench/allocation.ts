@@ -15,6 +15,8 @@
  *  raw_js_publish_per_s  JetStream publishes/s to a scratch stream of the same server after the
  *                    run, 1,000 in flight (a raw limit measured in the same run); with the
  *                    messages the run stored per decision, the ceiling publishing alone sets
+ *  cpu_ceiling_decisions_per_s  the decisions/s at which cpu_ms_per_decision fills every core
+ *                    of this machine (os.availableParallelism): a limit from the same run
  *  cpu_ms_per_decision  CPU time of this process, its nats-server and PostgreSQL from the
  *                    first start to the last session told, per decision (not a target: on a
  *                    shared 2-core machine it is steadier than decisions/s, and says where to
@@ -25,6 +27,7 @@
  * transaction time per message, to show where the time goes.
  */
 import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import {
@@ -88,6 +91,8 @@ function percentile(sorted: number[], p: number): number {
 
 const RAW_MESSAGES = 20_000;
 const RAW_IN_FLIGHT = 1_000;
+/** The name this process's CPU is reported under. */
+const BENCH_PROCESS = 'bench process (session actors, allocator)';
 
 /**
  * Raw limit, measured in the same run: JetStream publishes per second to a scratch stream of
@@ -210,7 +215,7 @@ async function main(): Promise<void> {
     );
     out(`${PLAYERS} players press start (every fifth twice)…`);
     const cpu = cpuMeter({
-      'bench process (session actors, allocator)': () => process.pid,
+      [BENCH_PROCESS]: () => process.pid,
       'nats-server': () => env.nats.pid,
     });
     // Presses go out as the gateway sends them in a deployment (the shared-inbox publisher,
@@ -287,20 +292,24 @@ async function main(): Promise<void> {
     const names = new Set(creates.map((c) => c.vmName)).size;
     const wallS = (lastDecision - t0) / 1_000;
     const sortedTx = [...allocTx].sort((a, b) => a - b);
+    const cpuMsPerDecision = Number(
+      (
+        (Object.values(cpuUsed).reduce((a, v) => a + v, 0) * 1_000) /
+        Math.max(1, decidedAt.size)
+      ).toFixed(2),
+    );
+    const cores = availableParallelism();
     const figures = {
       decisions_per_s: Math.round((decidedAt.size / wallS) * 10) / 10,
       decide_p50_ms: Math.round(percentile(decide, 50)),
       decide_p99_ms: Math.round(percentile(decide, 99)),
-      // Not a target: CPU of every process the decisions took, per decision. Steadier than
-      // decisions/s on a shared machine, and the limit when all cores are busy.
       raw_js_publish_per_s: Math.round(raw),
       js_messages_per_decision: Number((stored / Math.max(1, decidedAt.size)).toFixed(2)),
-      cpu_ms_per_decision: Number(
-        (
-          (Object.values(cpuUsed).reduce((a, v) => a + v, 0) * 1_000) /
-          Math.max(1, decidedAt.size)
-        ).toFixed(2),
-      ),
+      // Not a target: CPU of every process the decisions took, per decision. Steadier than
+      // decisions/s on a shared machine, and the limit when all cores are busy.
+      cpu_ms_per_decision: cpuMsPerDecision,
+      /** The decisions/s at which this CPU per decision fills every core of the machine. */
+      cpu_ceiling_decisions_per_s: Math.round((cores * 1_000) / Math.max(0.001, cpuMsPerDecision)),
       vms_created: creates.length,
       duplicate_vms: creates.length - Math.min(sessionsWithVm, names),
       quota_overrun: overrun,
@@ -337,6 +346,12 @@ async function main(): Promise<void> {
         `${figures.cpu_ms_per_decision}: ${Object.entries(cpuUsed)
           .map(([k, v]) => `${k} ${((v * 1_000) / Math.max(1, decidedAt.size)).toFixed(2)}`)
           .join(', ')}`,
+      ],
+      [
+        // What the CPU per decision allows on this machine with every core busy (queueing
+        // sets the times long before that).
+        `ceiling at this CPU cost, all ${cores} cores full`,
+        `${figures.cpu_ceiling_decisions_per_s} decisions/s`,
       ],
       [
         'JetStream messages stored per decision',

@@ -16,12 +16,15 @@
  * API fake. `--topology one-process` composes the same path in the bench's own thread
  * (startLocal's worker, ingress and gateway factories). Each run also prints the CPU time each
  * process spent per command (from /proc), which the machine's load does not distort the way it
- * does latency: at 500 commands/s, their sum against the machine's cores says how busy it was.
+ * does latency: at 500 commands/s, their sum against the machine's cores says how busy it was
+ * (printed, with the rate at which every core would be full; in the JSON as
+ * `cpu_ms_per_command` and `cpu_ceiling_commands_per_s`).
  * Raw limits measured in the same run: the fake's own round trip with grammY, and a bare
  * JetStream publish → consume on a stream of the same server.
  */
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { type NatsConnection, type Subscription } from '@nats-io/transport-node';
@@ -364,6 +367,16 @@ async function main(): Promise<void> {
       ([name, s]) => `${name} ${f((s * 1000) / phase.cmds.length)}`,
     );
     out(`  CPU ms per command (${TOPOLOGY}): ${cpuRows.join(', ')}`);
+    // The same figures against the machine: how many of its cores the offered rate kept busy,
+    // and the rate at which the cores would be full at this cost (queueing sets the tail long
+    // before that).
+    const cpuMsPerCmd =
+      (Object.values(cpuUsed).reduce((a, v) => a + v, 0) * 1000) / Math.max(1, phase.cmds.length);
+    const cores = availableParallelism();
+    out(
+      `  CPU in all ${f(cpuMsPerCmd)} ms per command: ${f((cpuMsPerCmd * RATE) / 1000)} of ` +
+        `${cores} cores busy at ${RATE}/s; all ${cores} full at ${f((cores * 1000) / cpuMsPerCmd)}/s`,
+    );
     out(`  target p99 <= 25 ms: ${e2e.p99 <= 25 ? 'met' : 'NOT met'} (p99 ${f(e2e.p99)} ms)`);
     if (args.json !== undefined) {
       const result = {
@@ -372,6 +385,9 @@ async function main(): Promise<void> {
         p99_ms: e2e.p99,
         max_ms: e2e.max,
         errors,
+        // Not targets: what the run cost the machine (see the CPU lines above).
+        cpu_ms_per_command: Number(cpuMsPerCmd.toFixed(2)),
+        cpu_ceiling_commands_per_s: Math.round((cores * 1000) / cpuMsPerCmd),
       };
       writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
       out(`  wrote ${args.json}`);
