@@ -211,7 +211,12 @@ export function applyHandlers(
     try {
       const r = def.handle(w.state, p.decoded.message, ctx);
       let next: unknown = r.state;
-      if ((perKey.get(sk) ?? 0) > 1) deferred.add(sk);
+      // A pure handler that hands back the very state it was given changed nothing (a status
+      // query, a report that moves nothing): no check, no new version, no dead row. An
+      // in-place actor returns its own object either way, so it is always written.
+      const same = !def.mutatesState && r.state === w.state;
+      if (same) next = w.state;
+      else if ((perKey.get(sk) ?? 0) > 1) deferred.add(sk);
       else {
         const checked = def.state.safeParse(r.state);
         if (!checked.success) {
@@ -223,7 +228,7 @@ export function applyHandlers(
         // An in-place actor keeps its own object (and what it indexed by it).
         next = def.mutatesState ? r.state : checked.data;
       }
-      working.set(sk, { version: w.version, state: next, changed: true });
+      working.set(sk, { version: w.version, state: next, changed: w.changed || !same });
       for (const e of r.emit ?? []) outbox.push(emissionRow(p, e));
       for (const op of r.timers ?? []) {
         timerOps.set(`${sk}\u0000${op.name}`, {

@@ -1,8 +1,9 @@
 /**
  * A hot key's messages in one transaction (a windowed partition, in-process worker): its
  * state is written once per batch and validated once, after the batch's last message; a
- * handler that returns an invalid state mid-batch is still found and dead-lettered alone; an
- * actor that changes its state in place never has a half-changed state written.
+ * handler that returns an invalid state mid-batch is still found and dead-lettered alone; a
+ * handler that hands back the state it was given writes no new version; an actor that changes
+ * its state in place never has a half-changed state written.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ActorKinds, DemoAdd, ErrorCodes, ensureTopology } from '../../contracts/index.ts';
@@ -121,6 +122,43 @@ describe('a windowed partition applies a hot key’s messages in one transaction
       lastN: 10,
       outOfOrder: 1,
     });
+  });
+
+  it('writes no new version when a handler hands back the state it was given', async () => {
+    // Odd adds count; even ones change nothing, as a status query does.
+    const picky = defineActor({
+      kind: ActorKinds.demo,
+      state: DemoState,
+      initial: () => demoActor.initial('x'),
+      messages: [DemoAdd],
+      handle: (state, msg) => {
+        if (msg.type !== DemoAdd.type || msg.n % 2 === 0) return { state };
+        return { state: { ...state, count: state.count + 1, lastN: msg.n } };
+      },
+    });
+    const outcomes: string[] = [];
+    await start(picky as unknown as ActorDefinition, outcomes);
+    await publishAdds(env.js, 'hot', 1, 1);
+    await eventually(
+      'the first add',
+      async () => (await demoStates(env.db)).get('hot')?.count === 1,
+    );
+    const before = (await demoStates(env.db)).get('hot')!;
+    for (const n of [2, 4, 6, 8]) await publishAdds(env.js, 'hot', n, n);
+    await publishAdds(env.js, 'quiet', 2, 2);
+    await eventually('six handled', async () => outcomes.length === 6);
+    expect(outcomes.every((o) => o.endsWith(':ok'))).toBe(true);
+    const after = await demoStates(env.db);
+    expect(after.get('hot')).toEqual(before);
+    // A key whose only message changed nothing has no state row at all.
+    expect(after.has('quiet')).toBe(false);
+    // The next change starts from the stored state, one version on.
+    await publishAdds(env.js, 'hot', 3, 3);
+    await eventually(
+      'the second count',
+      async () => (await demoStates(env.db)).get('hot')?.count === 2,
+    );
+    expect((await demoStates(env.db)).get('hot')!.version).toBe(before.version + 1);
   });
 
   it('starts an in-place actor’s batch from the state it wrote, unless another writer moved it', async () => {
