@@ -23,6 +23,7 @@ export const RuntimeMetricNames = {
   timerLagSeconds: 'respawn_actor_timer_lag_seconds',
   timersFired: 'respawn_actor_timers_fired_total',
   batchSize: 'respawn_actor_batch_size',
+  batchSeconds: 'respawn_actor_batch_seconds',
   transactionsFailed: 'respawn_actor_transactions_failed_total',
   vacuumSeconds: 'respawn_actor_vacuum_seconds',
 } as const;
@@ -42,6 +43,8 @@ export interface RuntimeMetrics {
   readonly timerLagSeconds: Histogram<'actor'>;
   readonly timersFired: Counter<'actor'>;
   readonly batchSize: Histogram;
+  /** One batch's transaction: from taking a connection to COMMIT, one-at-a-time retries included. */
+  readonly batchSeconds: Histogram;
   readonly transactionsFailed: Counter;
 
   /**
@@ -136,6 +139,12 @@ export function createRuntimeMetrics(registry: Registry): RuntimeMetrics {
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096],
     registers,
   });
+  const batchSeconds = new Histogram({
+    name: RuntimeMetricNames.batchSeconds,
+    help: 'Time of one batch transaction, from taking a connection to COMMIT (retries included)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
   const transactionsFailed = new Counter({
     name: RuntimeMetricNames.transactionsFailed,
     help: 'Batch transactions that threw (their messages are retried or dead-lettered)',
@@ -161,6 +170,7 @@ export function createRuntimeMetrics(registry: Registry): RuntimeMetrics {
     timerLagSeconds,
     timersFired,
     batchSize,
+    batchSeconds,
     transactionsFailed,
 
     vacuumed(v) {

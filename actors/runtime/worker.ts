@@ -220,6 +220,7 @@ export function createWorker(opts: WorkerOptions): Worker {
   /** Commits and settles; returns the indexes of windowed deliveries held for another try. */
   async function runItems(batch: Pending[], items: Prepared[]): Promise<number[]> {
     let result: { outcomes: Outcome[]; publish: PublishRow[] };
+    const began = performance.now();
     try {
       result = await commit(items);
     } catch (err) {
@@ -230,6 +231,7 @@ export function createWorker(opts: WorkerOptions): Worker {
     // partition's next message is not held up by the publish round trip.
     if (result.publish.length > 0) enqueuePublish(result.publish);
     const settledAt = performance.now();
+    opts.metrics?.batchSeconds.observe((settledAt - began) / 1000);
     const held: number[] = [];
     batch.forEach((b, i) => {
       const outcome = result.outcomes[i]!;

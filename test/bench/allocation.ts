@@ -23,13 +23,16 @@
  *                    look)
  *
  * Also printed (not in the JSON): the time until the player's session reported the
- * decision (`respawn.session.<player>.evt.provisioning|queued`), and the allocator's own
- * transaction time per message, to show where the time goes.
+ * decision (`respawn.session.<player>.evt.provisioning|queued`), the allocator's messages'
+ * time from receipt to settlement, and its batch transactions' time in all (its worker's
+ * `respawn_actor_batch_seconds`): the allocator serializes every decision, so that time
+ * against the run's says whether it was the bottleneck.
  */
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { Registry, type Histogram } from 'prom-client';
 import {
   ActorKinds,
   AllocDecided,
@@ -56,6 +59,7 @@ import {
   type ActorDefinition,
   type Worker,
 } from '../../actors/runtime/index.ts';
+import { RuntimeMetricNames, createRuntimeMetrics } from '../../actors/runtime/metrics.ts';
 import { startRuntimeEnv } from '../support/runtime-env.ts';
 import { cpuMeter } from './cpu.ts';
 
@@ -87,6 +91,17 @@ const out = (s: string): void => {
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+/** Count and sum (seconds) of a worker's batch transactions so far. */
+async function batchSeconds(registry: Registry): Promise<{ count: number; sum: number }> {
+  const h = registry.getSingleMetric(RuntimeMetricNames.batchSeconds) as Histogram | undefined;
+  const values = (await h?.get())?.values;
+  const of = (name: string): number => values?.find((v) => v.metricName === name)?.value ?? 0;
+  return {
+    count: of(`${RuntimeMetricNames.batchSeconds}_count`),
+    sum: of(`${RuntimeMetricNames.batchSeconds}_sum`),
+  };
 }
 
 const RAW_MESSAGES = 20_000;
@@ -134,6 +149,8 @@ async function main(): Promise<void> {
         args['session-window'] === undefined ? {} : { session: Number(args['session-window']) },
     });
     const allocTx: number[] = [];
+    // The allocator worker's own metrics: how long its batch transactions took in all.
+    const allocRegistry = new Registry();
     const common = { nc: env.nc, db: env.db, log: env.log, clock: systemClock };
     // One worker per kind, so the allocator's partition never waits behind session batches.
     workers.push(
@@ -149,6 +166,7 @@ async function main(): Promise<void> {
       createWorker({
         ...common,
         actors: [createAllocatorActor({ ...defaultAllocatorConfig }) as unknown as ActorDefinition],
+        metrics: createRuntimeMetrics(allocRegistry),
         onSettled: (_p, _o, ms) => allocTx.push(ms),
       }),
     );
@@ -222,6 +240,7 @@ async function main(): Promise<void> {
     // contracts/js-publish.ts), not through nats.js's js.publish, whose request, timer and
     // Error per message would be charged to this process, where the actors run.
     const presses = createJsPublisher(env.nc);
+    const allocBatchesBefore = await batchSeconds(allocRegistry);
     const t0 = performance.now();
     const acks: Promise<unknown>[] = [];
     for (let i = 0; i < PLAYERS; i++) {
@@ -257,6 +276,9 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 50));
     }
     const cpuUsed = cpu.sample();
+    const allocBatchesAfter = await batchSeconds(allocRegistry);
+    const allocBatches = allocBatchesAfter.count - allocBatchesBefore.count;
+    const allocBusyS = allocBatchesAfter.sum - allocBatchesBefore.sum;
     for (const s of subs) s.unsubscribe();
     // Every JetStream message the run stored (commands, events, effects), per decision, and
     // the same server's raw publish rate: together, the most decisions/s publishing alone allows.
@@ -336,10 +358,18 @@ async function main(): Promise<void> {
         } / ${alloc?.state.queue.length ?? 0}`,
       ],
       [
-        'allocator messages, tx ms p50 / p99 / mean',
+        'allocator messages, receipt → settled ms p50 / p99 / mean',
         `${allocMsgs}, ${percentile(sortedTx, 50).toFixed(1)} / ${percentile(sortedTx, 99).toFixed(1)} / ${(
           allocTx.reduce((a, b) => a + b, 0) / Math.max(1, allocMsgs)
         ).toFixed(1)}`,
+      ],
+      [
+        // The allocator serializes every decision: its transactions' time in all against the
+        // run's says whether it was the bottleneck.
+        'allocator batches, their transactions in all',
+        `${allocBatches}, ${(allocBusyS * 1_000).toFixed(0)} ms (${(
+          decidedAt.size / Math.max(0.001, allocBusyS)
+        ).toFixed(0)} decisions per second of allocator transaction)`,
       ],
       [
         'CPU ms per decision (first start → sessions told)',

@@ -187,6 +187,9 @@ describe('worker metrics over /metrics', () => {
     const deliveries = N + 4;
     expect(value(s, `${M.handleSeconds}_count`, { actor: 'demo' })).toBe(deliveries);
     expect(value(s, `${M.batchSize}_sum`)).toBe(deliveries);
+    // Every batch's transaction is timed, once.
+    expect(value(s, `${M.batchSeconds}_count`)).toBe(value(s, `${M.batchSize}_count`));
+    expect(value(s, `${M.batchSeconds}_sum`)).toBeGreaterThan(0);
     expect(value(s, M.transactionsFailed)).toBe(0);
 
     await eventually('samplers ran with nothing left behind', async () => {
