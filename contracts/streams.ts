@@ -101,12 +101,17 @@ export function partitionConsumerName(kind: ActorKind, partition: number): strin
  * one transaction per message; sessions and billing, whose players' heartbeats, meters and
  * replies arrive many per second per partition at a peak, kept only one message per partition
  * in flight and fell behind (bench:load at 2,000 players: 76x with 1, 100x with 32).
+ * The allocator's window is twice a worker's largest batch (256): with a window of one batch,
+ * each pull's last messages arrived after its batch was taken and made a small batch of their
+ * own, a transaction of nearly the same cost (bench:allocation, 2026-12-06, alternating runs:
+ * 18-19 allocator batches and 972-1,148 decisions/s with 256; 12-13 and 1,159-1,243 with 512;
+ * 11-12 and 1,117-1,206 with 1,024).
  * The demo kind keeps the plain design for the runtime's own tests.
  */
 export const PARTITION_WINDOWS: Readonly<Record<ActorKind, number>> = {
   session: 32,
   billing: 32,
-  alloc: 256,
+  alloc: 512,
   demo: 1,
 };
 
