@@ -146,7 +146,7 @@ describe('a windowed partition applies a hot key’s messages in one transaction
     const before = (await demoStates(env.db)).get('hot')!;
     for (const n of [2, 4, 6, 8]) await publishAdds(env.js, 'hot', n, n);
     await publishAdds(env.js, 'quiet', 2, 2);
-    await eventually('six handled', async () => outcomes.length === 6);
+    await eventually('six handled', () => Promise.resolve(outcomes.length === 6));
     expect(outcomes.every((o) => o.endsWith(':ok'))).toBe(true);
     const after = await demoStates(env.db);
     expect(after.get('hot')).toEqual(before);
