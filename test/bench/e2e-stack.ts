@@ -55,7 +55,29 @@ export interface Stack {
   nc: NatsConnection;
   /** Processes whose CPU time is reported per command. */
   procs: { name: string; pid: () => number }[];
+  /** The worker process's /metrics (processes topology): its batches' count, size and time. */
+  workerMetricsUrl?: string;
   stop(): Promise<void>;
+}
+
+/** A worker's batch transactions so far, read from its Prometheus text. */
+export interface BatchTotals {
+  batches: number;
+  deliveries: number;
+  seconds: number;
+}
+
+export async function workerBatches(metricsUrl: string): Promise<BatchTotals> {
+  const text = await (await fetch(metricsUrl)).text();
+  const sample = (name: string): number => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    return line === undefined ? NaN : Number(line.slice(name.length + 1));
+  };
+  return {
+    batches: sample('respawn_actor_batch_seconds_count'),
+    deliveries: sample('respawn_actor_batch_size_sum'),
+    seconds: sample('respawn_actor_batch_seconds_sum'),
+  };
 }
 
 function gatewaySettings(
@@ -131,7 +153,14 @@ export async function startStack(log: Logger, o: StackOptions): Promise<Stack> {
         { name: 'gateway', pid: () => gateway.process.pid ?? -1 },
         { name: 'nats-server', pid: () => nats.pid },
       ];
-      return { gatewayUrl: `http://127.0.0.1:${port}`, fake, nc, procs, stop };
+      return {
+        gatewayUrl: `http://127.0.0.1:${port}`,
+        fake,
+        nc,
+        procs,
+        workerMetricsUrl: `http://127.0.0.1:${workerPort}/metrics`,
+        stop,
+      };
     }
     const billing = billingConfig({});
     const worker = await startLocalWorker({

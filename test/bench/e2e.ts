@@ -18,7 +18,8 @@
  * process spent per command (from /proc), which the machine's load does not distort the way it
  * does latency: at 500 commands/s, their sum against the machine's cores says how busy it was
  * (printed, with the rate at which every core would be full; in the JSON as
- * `cpu_ms_per_command` and `cpu_ceiling_commands_per_s`).
+ * `cpu_ms_per_command` and `cpu_ceiling_commands_per_s`). With processes, the worker's batch
+ * transactions in the phase too (from its /metrics): how many, their deliveries and time each.
  * Raw limits measured in the same run: the fake's own round trip with grammY, and a bare
  * JetStream publish → consume on a stream of the same server.
  */
@@ -39,7 +40,15 @@ import {
 import type { TelegramFake } from '../../deploy/fakes/telegram/index.ts';
 import { TELEGRAM_SECRET_HEADER } from '../../gateway/index.ts';
 import { cpuMeter } from './cpu.ts';
-import { dist, rawFake, rawJetStream, startStack, type Dist, type Stack } from './e2e-stack.ts';
+import {
+  dist,
+  rawFake,
+  rawJetStream,
+  startStack,
+  workerBatches,
+  type Dist,
+  type Stack,
+} from './e2e-stack.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -278,6 +287,10 @@ async function main(): Promise<void> {
       await awaitReplies(stack.fake, WARM_BASE, warmPlayers, warm.cmds.length);
     }
 
+    const batchesBefore =
+      stack.workerMetricsUrl === undefined
+        ? undefined
+        : await workerBatches(stack.workerMetricsUrl);
     const cpu = cpuMeter(Object.fromEntries(stack.procs.map((p) => [p.name, p.pid])));
     const phase = await drive(
       stack,
@@ -291,6 +304,10 @@ async function main(): Promise<void> {
     );
     await awaitReplies(stack.fake, PLAYER_BASE, PLAYERS, phase.cmds.length);
     const cpuUsed = cpu.sample();
+    const batchesAfter =
+      stack.workerMetricsUrl === undefined
+        ? undefined
+        : await workerBatches(stack.workerMetricsUrl);
     stages.stop();
 
     let missing = 0;
@@ -377,6 +394,17 @@ async function main(): Promise<void> {
       `  CPU in all ${f(cpuMsPerCmd)} ms per command: ${f((cpuMsPerCmd * RATE) / 1000)} of ` +
         `${cores} cores busy at ${RATE}/s; all ${cores} full at ${f((cores * 1000) / cpuMsPerCmd)}/s`,
     );
+    if (batchesBefore !== undefined && batchesAfter !== undefined) {
+      // The worker's batch transactions in the phase (its respawn_actor_batch_* metrics): how
+      // many deliveries each carried, and their time, the PostgreSQL part of the actor step.
+      const n = batchesAfter.batches - batchesBefore.batches;
+      const deliveries = batchesAfter.deliveries - batchesBefore.deliveries;
+      const seconds = batchesAfter.seconds - batchesBefore.seconds;
+      out(
+        `  worker batches ${n}: ${f(deliveries / Math.max(1, n))} deliveries each, ` +
+          `transaction ${f((seconds * 1000) / Math.max(1, n))} ms each (mean)`,
+      );
+    }
     out(`  target p99 <= 25 ms: ${e2e.p99 <= 25 ? 'met' : 'NOT met'} (p99 ${f(e2e.p99)} ms)`);
     if (args.json !== undefined) {
       const result = {
