@@ -32,7 +32,7 @@ import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
-import { Registry, type Histogram } from 'prom-client';
+import { Registry } from 'prom-client';
 import {
   ActorKinds,
   AllocDecided,
@@ -59,9 +59,10 @@ import {
   type ActorDefinition,
   type Worker,
 } from '../../actors/runtime/index.ts';
-import { RuntimeMetricNames, createRuntimeMetrics } from '../../actors/runtime/metrics.ts';
+import { createRuntimeMetrics } from '../../actors/runtime/metrics.ts';
 import { startRuntimeEnv } from '../support/runtime-env.ts';
 import { cpuMeter } from './cpu.ts';
+import { batchTotals } from './scrape.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -91,17 +92,6 @@ const out = (s: string): void => {
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-/** Count and sum (seconds) of a worker's batch transactions so far. */
-async function batchSeconds(registry: Registry): Promise<{ count: number; sum: number }> {
-  const h = registry.getSingleMetric(RuntimeMetricNames.batchSeconds) as Histogram | undefined;
-  const values = (await h?.get())?.values;
-  const of = (name: string): number => values?.find((v) => v.metricName === name)?.value ?? 0;
-  return {
-    count: of(`${RuntimeMetricNames.batchSeconds}_count`),
-    sum: of(`${RuntimeMetricNames.batchSeconds}_sum`),
-  };
 }
 
 const RAW_MESSAGES = 20_000;
@@ -240,7 +230,7 @@ async function main(): Promise<void> {
     // contracts/js-publish.ts), not through nats.js's js.publish, whose request, timer and
     // Error per message would be charged to this process, where the actors run.
     const presses = createJsPublisher(env.nc);
-    const allocBatchesBefore = await batchSeconds(allocRegistry);
+    const allocBatchesBefore = batchTotals(await allocRegistry.metrics());
     const t0 = performance.now();
     const acks: Promise<unknown>[] = [];
     for (let i = 0; i < PLAYERS; i++) {
@@ -276,9 +266,9 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 50));
     }
     const cpuUsed = cpu.sample();
-    const allocBatchesAfter = await batchSeconds(allocRegistry);
-    const allocBatches = allocBatchesAfter.count - allocBatchesBefore.count;
-    const allocBusyS = allocBatchesAfter.sum - allocBatchesBefore.sum;
+    const allocBatchesAfter = batchTotals(await allocRegistry.metrics());
+    const allocBatches = allocBatchesAfter.batches - allocBatchesBefore.batches;
+    const allocBusyS = allocBatchesAfter.seconds - allocBatchesBefore.seconds;
     for (const s of subs) s.unsubscribe();
     // Every JetStream message the run stored (commands, events, effects), per decision, and
     // the same server's raw publish rate: together, the most decisions/s publishing alone allows.

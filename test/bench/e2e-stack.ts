@@ -1,8 +1,10 @@
 /**
- * bench:e2e's parts that are not the load: the stack it drives (a private nats-server, a fresh
+ * bench:e2e's parts other than its schedule: the stack it drives (a private nats-server, a fresh
  * database, the Bot API fake, and the worker and gateway as processes or in the bench's own
- * thread), the raw limits it measures beside it, and its distributions.
+ * thread), what one command is on the wire (a player's /status posted to the webhook), the raw
+ * limits it measures beside it, and its distributions.
  */
+import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -16,7 +18,7 @@ import { startTelegramFake, type TelegramFake } from '../../deploy/fakes/telegra
 import { startIngress } from '../../deploy/local/ingress.ts';
 import { freePort } from '../../deploy/local/nats.ts';
 import { startLocalWorker } from '../../deploy/local/worker.ts';
-import { loadGatewayEnv, runGateway } from '../../gateway/index.ts';
+import { TELEGRAM_SECRET_HEADER, loadGatewayEnv, runGateway } from '../../gateway/index.ts';
 import { spawnEntry, untilReady } from './procs.ts';
 import { createTestDatabase, redisPrefix, redisUrl, startNats } from '../harness/index.ts';
 
@@ -58,26 +60,6 @@ export interface Stack {
   /** The worker process's /metrics (processes topology): its batches' count, size and time. */
   workerMetricsUrl?: string;
   stop(): Promise<void>;
-}
-
-/** A worker's batch transactions so far, read from its Prometheus text. */
-export interface BatchTotals {
-  batches: number;
-  deliveries: number;
-  seconds: number;
-}
-
-export async function workerBatches(metricsUrl: string): Promise<BatchTotals> {
-  const text = await (await fetch(metricsUrl)).text();
-  const sample = (name: string): number => {
-    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-    return line === undefined ? NaN : Number(line.slice(name.length + 1));
-  };
-  return {
-    batches: sample('respawn_actor_batch_seconds_count'),
-    deliveries: sample('respawn_actor_batch_size_sum'),
-    seconds: sample('respawn_actor_batch_seconds_sum'),
-  };
 }
 
 function gatewaySettings(
@@ -185,6 +167,50 @@ export async function startStack(log: Logger, o: StackOptions): Promise<Stack> {
     await stop();
     throw err;
   }
+}
+
+/** A player's `/status` as Telegram posts it to the webhook (a grammY-shaped Update). */
+export function statusUpdate(updateId: number, chatId: number): string {
+  return JSON.stringify({
+    update_id: updateId,
+    message: {
+      message_id: updateId,
+      date: Math.floor(Date.now() / 1000),
+      chat: { id: chatId, type: 'private', first_name: `P${chatId}` },
+      from: { id: chatId, is_bot: false, first_name: `P${chatId}` },
+      text: '/status',
+      entities: [{ type: 'bot_command', offset: 0, length: 7 }],
+    },
+  });
+}
+
+/** POSTs one update to the webhook with its secret token; resolves with the status (0: failed). */
+export function postWebhook(
+  agent: http.Agent,
+  url: URL,
+  body: string,
+  secret: string,
+): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          [TELEGRAM_SECRET_HEADER]: secret,
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', () => resolve(0));
+    req.end(body);
+  });
 }
 
 /** The Bot API fake's own round trip: sequential grammY sendMessage calls. */

@@ -38,17 +38,18 @@ import {
   partitionFilter,
 } from '../../contracts/index.ts';
 import type { TelegramFake } from '../../deploy/fakes/telegram/index.ts';
-import { TELEGRAM_SECRET_HEADER } from '../../gateway/index.ts';
 import { cpuMeter } from './cpu.ts';
 import {
   dist,
+  postWebhook,
   rawFake,
   rawJetStream,
   startStack,
-  workerBatches,
+  statusUpdate,
   type Dist,
   type Stack,
 } from './e2e-stack.ts';
+import { batchTotals, describeBatches, gatewayMeans, type BatchTotals } from './scrape.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -96,43 +97,6 @@ interface Cmd {
   replyAt?: number;
 }
 
-function statusUpdate(updateId: number, chatId: number): string {
-  return JSON.stringify({
-    update_id: updateId,
-    message: {
-      message_id: updateId,
-      date: Math.floor(Date.now() / 1000),
-      chat: { id: chatId, type: 'private', first_name: `P${chatId}` },
-      from: { id: chatId, is_bot: false, first_name: `P${chatId}` },
-      text: '/status',
-      entities: [{ type: 'bot_command', offset: 0, length: 7 }],
-    },
-  });
-}
-
-function post(agent: http.Agent, url: URL, body: string): Promise<number> {
-  return new Promise((resolve) => {
-    const req = http.request(
-      url,
-      {
-        method: 'POST',
-        agent,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-          [TELEGRAM_SECRET_HEADER]: SECRET,
-        },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on('error', () => resolve(0));
-    req.end(body);
-  });
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Phase {
@@ -175,7 +139,7 @@ async function drive(
     byChat.set(chatId, list);
     const t = performance.now();
     inflight.push(
-      post(agent, url, statusUpdate(updateBase + i, chatId)).then((status) => {
+      postWebhook(agent, url, statusUpdate(updateBase + i, chatId), SECRET).then((status) => {
         cmd.status = status;
         cmd.ackMs = performance.now() - t;
       }),
@@ -235,20 +199,10 @@ async function awaitReplies(fake: TelegramFake, base: number, players: number, e
   while (Date.now() < deadline && botMessages(fake, base, players) < expected) await sleep(100);
 }
 
-async function metricMeans(gatewayUrl: string): Promise<Record<string, number>> {
-  const text = await (await fetch(new URL('/metrics', gatewayUrl))).text();
-  const read = (name: string, label: string): number => {
-    const line = (suffix: string) =>
-      Number(
-        new RegExp(`^${name}_${suffix}\\{[^}]*${label}[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ??
-          NaN,
-      );
-    return (line('sum') / line('count')) * 1000;
-  };
-  return {
-    publish: read('respawn_gateway_publish_seconds', 'source="telegram"'),
-    sendMessage: read('respawn_gateway_telegram_call_seconds', 'method="sendMessage"'),
-  };
+/** The worker process's batch totals so far (processes topology only). */
+async function readWorkerBatches(stack: Stack): Promise<BatchTotals | undefined> {
+  if (stack.workerMetricsUrl === undefined) return undefined;
+  return batchTotals(await (await fetch(stack.workerMetricsUrl)).text());
 }
 
 async function main(): Promise<void> {
@@ -287,10 +241,7 @@ async function main(): Promise<void> {
       await awaitReplies(stack.fake, WARM_BASE, warmPlayers, warm.cmds.length);
     }
 
-    const batchesBefore =
-      stack.workerMetricsUrl === undefined
-        ? undefined
-        : await workerBatches(stack.workerMetricsUrl);
+    const batchesBefore = await readWorkerBatches(stack);
     const cpu = cpuMeter(Object.fromEntries(stack.procs.map((p) => [p.name, p.pid])));
     const phase = await drive(
       stack,
@@ -304,10 +255,7 @@ async function main(): Promise<void> {
     );
     await awaitReplies(stack.fake, PLAYER_BASE, PLAYERS, phase.cmds.length);
     const cpuUsed = cpu.sample();
-    const batchesAfter =
-      stack.workerMetricsUrl === undefined
-        ? undefined
-        : await workerBatches(stack.workerMetricsUrl);
+    const batchesAfter = await readWorkerBatches(stack);
     stages.stop();
 
     let missing = 0;
@@ -330,7 +278,7 @@ async function main(): Promise<void> {
     const commandsPerS = done.length / ((lastReply - firstPost) / 1000);
     const stage = (pick: (c: Cmd) => number | undefined): Dist =>
       dist(done.map(pick).filter((x): x is number => x !== undefined && Number.isFinite(x)));
-    const means = await metricMeans(stack.gatewayUrl);
+    const means = await gatewayMeans(stack.gatewayUrl);
 
     out('');
     out(`bench:e2e  ${PLAYERS} players, /status at ${RATE}/s for ${SECONDS} s (open loop)`);
@@ -394,17 +342,9 @@ async function main(): Promise<void> {
       `  CPU in all ${f(cpuMsPerCmd)} ms per command: ${f((cpuMsPerCmd * RATE) / 1000)} of ` +
         `${cores} cores busy at ${RATE}/s; all ${cores} full at ${f((cores * 1000) / cpuMsPerCmd)}/s`,
     );
-    if (batchesBefore !== undefined && batchesAfter !== undefined) {
-      // The worker's batch transactions in the phase (its respawn_actor_batch_* metrics): how
-      // many deliveries each carried, and their time, the PostgreSQL part of the actor step.
-      const n = batchesAfter.batches - batchesBefore.batches;
-      const deliveries = batchesAfter.deliveries - batchesBefore.deliveries;
-      const seconds = batchesAfter.seconds - batchesBefore.seconds;
-      out(
-        `  worker batches ${n}: ${f(deliveries / Math.max(1, n))} deliveries each, ` +
-          `transaction ${f((seconds * 1000) / Math.max(1, n))} ms each (mean)`,
-      );
-    }
+    // The worker's batch transactions in the phase: their deliveries and time (the PG part).
+    if (batchesBefore !== undefined && batchesAfter !== undefined)
+      out(`  worker batches ${describeBatches(batchesBefore, batchesAfter)}`);
     out(`  target p99 <= 25 ms: ${e2e.p99 <= 25 ? 'met' : 'NOT met'} (p99 ${f(e2e.p99)} ms)`);
     if (args.json !== undefined) {
       const result = {
