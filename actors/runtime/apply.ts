@@ -215,8 +215,10 @@ export function applyHandlers(
       // query, a report that moves nothing): no check, no new version, no dead row. An
       // in-place actor returns its own object either way, so it is always written.
       const same = !def.mutatesState && r.state === w.state;
-      if (same) next = w.state;
-      else if ((perKey.get(sk) ?? 0) > 1) deferred.add(sk);
+      if (same) {
+        // Nothing new to check: a stored state was checked when written, a change earlier in
+        // this batch is checked after the key's last message (deferred).
+      } else if ((perKey.get(sk) ?? 0) > 1) deferred.add(sk);
       else {
         const checked = def.state.safeParse(r.state);
         if (!checked.success) {
