@@ -434,7 +434,7 @@ describe('session actor', () => {
       later(960_000),
     );
     expect(done.state).toMatchObject({ phase: 'idle', seq: 1 });
-    expect(texts(done)[0]).toMatch(/stopped after 16 minutes \(idle timeout\)/);
+    expect(texts(done)[0]).toMatch(/stopped after 16 minutes: no input for a while\./);
   });
 
   it('ignores allocator replies for a session that moved on', () => {

@@ -297,9 +297,8 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             );
           }
           if (s.phase !== 'stopping' || !matches(s, msg.sessionId)) return { state: s };
-          const minutes = Math.round(
-            (ctx.now.getTime() - Date.parse(s.readyAt ?? s.startedAt ?? iso(ctx.now))) / 60_000,
-          );
+          const playedMs =
+            s.readyAt === undefined ? undefined : ctx.now.getTime() - Date.parse(s.readyAt);
           const next: SessionState = {
             ...initialSessionState(),
             seq: s.seq,
@@ -320,7 +319,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             state: next,
             emit: [
               changed({ ...ctx }, { ...next, sessionId: s.sessionId }, s.phase, s.stopReason),
-              ...tell(s.chatId, texts.stopped(s.readyAt === undefined ? 0 : minutes, s.stopReason)),
+              ...tell(s.chatId, texts.stopped(playedMs, s.stopReason)),
             ],
             timers: diskTimers,
           };

@@ -6,6 +6,26 @@ export function rupees(paise: number): string {
   return `₹${Number.isInteger(r) ? r : r.toFixed(2)}`;
 }
 
+/** "45 seconds", "16 minutes", "2 h 5 min": whole units, rounded down, never "0 minutes". */
+export function duration(ms: number): string {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  if (seconds < 60) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+  const rest = minutes % 60;
+  return `${Math.floor(minutes / 60)} h${rest === 0 ? '' : ` ${rest} min`}`;
+}
+
+/** Why a session stopped, in the player's words; an unknown reason is shown as it is. */
+const STOP_WHY: Readonly<Record<string, string>> = {
+  player: 'you pressed Stop',
+  idle_timeout: 'no input for a while',
+  out_of_credit: 'your balance ran out; top up to play again',
+  eviction_unresumable: 'Azure reclaimed the rig and no other GPU was free',
+  operator: 'stopped by support',
+};
+const stopWhy = (reason: string): string => STOP_WHY[reason] ?? reason.replace(/_/g, ' ');
+
 const tierName = (tier: string | undefined): string => (tier === 'spot' ? 'Spot' : 'On-Demand');
 
 export const texts = {
@@ -31,8 +51,13 @@ export const texts = {
   idleWarning: (minutes: number): string =>
     `No input for a while: your session stops in ${minutes} minute${minutes === 1 ? '' : 's'} unless you play.`,
   stopping: 'Stopping your session… your disk is kept for next time.',
-  stopped: (minutes: number, reason: string | undefined): string =>
-    `Session stopped after ${minutes} minute${minutes === 1 ? '' : 's'}${reason === undefined ? '' : ` (${reason.replace(/_/g, ' ')})`}. Your disk is saved.`,
+  /** `playedMs` undefined: the rig was never ready (nothing was played, nothing is charged). */
+  stopped: (playedMs: number | undefined, reason: string | undefined): string =>
+    (playedMs === undefined
+      ? 'Session stopped before your rig was ready'
+      : `Session stopped after ${duration(playedMs)}`) +
+    (reason === undefined ? '' : `: ${stopWhy(reason)}`) +
+    '. Your disk is saved.',
   diskWarning: (days: number): string =>
     `You have not played for a while: your saved games disk will be archived in ${days} day${days === 1 ? '' : 's'}. It is restored when you play again (the first start then takes a few minutes longer).`,
   diskArchived:

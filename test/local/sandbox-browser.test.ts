@@ -162,7 +162,7 @@ it('plays a whole session in headless Chromium: top up and pay, play, ready, sto
   await botMessage(page, /Stopping your session/).waitFor();
   await botMessage(
     page,
-    /Session stopped after \d+ minutes? \(player\)\. Your disk is saved\./,
+    /Session stopped after \d+ (seconds?|minutes?): you pressed Stop\. Your disk is saved\./,
   ).waitFor();
   const bill = botMessage(page, /Charged ₹\d+\.\d\d for this session\. Balance: ₹\d+\.\d\d\./);
   await bill.waitFor();

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { duration, rupees, texts } from './texts.ts';
+
+describe('what the player reads when a session stops', () => {
+  it('gives a short session in seconds, never "0 minutes"', () => {
+    expect(duration(0)).toBe('0 seconds');
+    expect(duration(1_400)).toBe('1 second');
+    expect(duration(59_999)).toBe('59 seconds');
+    expect(duration(60_000)).toBe('1 minute');
+    expect(duration(16 * 60_000 + 59_000)).toBe('16 minutes');
+    expect(duration(3_600_000)).toBe('1 h');
+    expect(duration(2 * 3_600_000 + 5 * 60_000)).toBe('2 h 5 min');
+    expect(duration(-5)).toBe('0 seconds');
+  });
+
+  it('says why in words, and that nothing ran when the rig was never ready', () => {
+    expect(texts.stopped(42_000, 'player')).toBe(
+      'Session stopped after 42 seconds: you pressed Stop. Your disk is saved.',
+    );
+    expect(texts.stopped(30 * 60_000, 'out_of_credit')).toBe(
+      'Session stopped after 30 minutes: your balance ran out; top up to play again. Your disk is saved.',
+    );
+    expect(texts.stopped(undefined, 'operator')).toBe(
+      'Session stopped before your rig was ready: stopped by support. Your disk is saved.',
+    );
+    expect(texts.stopped(61_000, 'some_new_reason')).toBe(
+      'Session stopped after 1 minute: some new reason. Your disk is saved.',
+    );
+    expect(texts.stopped(61_000, undefined)).toBe(
+      'Session stopped after 1 minute. Your disk is saved.',
+    );
+  });
+
+  it('shows whole rupees without paise and paise with two digits', () => {
+    expect(rupees(10_000)).toBe('₹100');
+    expect(rupees(9_998)).toBe('₹99.98');
+  });
+});
