@@ -16,6 +16,7 @@ export {
   type Publisher,
   type PublishOptions,
 } from './js-publish.ts';
+export { rupees } from './money.ts';
 export { REDACTED, isSecretKey, maskUrlPasswords, redactSecrets } from './redact.ts';
 export {
   MAX_PAYLOAD_BYTES,

@@ -23,11 +23,12 @@ import {
   TimerFired,
   cmdSubject,
   type MessageOf,
+  rupees,
 } from '../../contracts/index.ts';
 import { defineActor, emit, type HandlerContext, type HandlerResult } from '../runtime/index.ts';
 import { billingConfig, type BillingConfig } from './config.ts';
 import { OUT_OF_CREDIT_TIMER, availablePaise, replan, requiredPaise } from './credit.ts';
-import { historyText, minutesFor, minutesText, rupees } from './format.ts';
+import { historyText, minutesFor, minutesText } from './format.ts';
 import { billingMigrations, persistBillingRecords } from './ledger.ts';
 import {
   SETTLE_TIMER,

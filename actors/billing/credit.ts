@@ -5,9 +5,9 @@
  * (one message, however many points it covers); at zero the session actor is asked to stop.
  * Anything that changes balance or rate calls `replan`, so a top-up moves or cancels them.
  */
-import { ActorKinds, SessionStop, StopReasons, cmdSubject } from '../../contracts/index.ts';
+import { ActorKinds, SessionStop, StopReasons, cmdSubject, rupees } from '../../contracts/index.ts';
 import { emit } from '../runtime/index.ts';
-import { minutesText, rupees } from './format.ts';
+import { minutesText } from './format.ts';
 import { creditLastsMs, ratePerHour, unsettledAt } from './meter.ts';
 import type { BillingState } from './state.ts';
 import type { Work } from './work.ts';

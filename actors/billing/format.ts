@@ -1,12 +1,6 @@
 /** How money, durations and history read in the player's chat. Integer paise in, text out. */
+import { rupees } from '../../contracts/index.ts';
 import type { HistoryLine } from './state.ts';
-
-/** 123456 → "₹1234.56", -5 → "-₹0.05". */
-export function rupees(paise: number): string {
-  const sign = paise < 0 ? '-' : '';
-  const abs = Math.abs(paise);
-  return `${sign}₹${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, '0')}`;
-}
 
 /** A signed amount for history lines: "+₹500.00", "-₹23.60". */
 export function signedRupees(paise: number): string {

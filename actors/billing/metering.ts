@@ -11,8 +11,8 @@ import type {
   BillingMeterResume,
   MessageOf,
 } from '../../contracts/index.ts';
+import { rupees } from '../../contracts/index.ts';
 import { replan } from './credit.ts';
-import { rupees } from './format.ts';
 import { openMeter, pauseMeter, resumeMeter, settleMeter, usageKey } from './meter.ts';
 import { LIMITS, type Meter } from './state.ts';
 import type { Work } from './work.ts';

@@ -19,10 +19,10 @@ import {
   type BillingPaymentLinkFailed,
   type BillingTopup,
   type MessageOf,
+  rupees,
 } from '../../contracts/index.ts';
 import { emit } from '../runtime/index.ts';
 import { replan } from './credit.ts';
-import { rupees } from './format.ts';
 import { LIMITS, type Topup } from './state.ts';
 import type { Work } from './work.ts';
 

@@ -11,6 +11,7 @@ import {
   evtSubject,
   outTelegramSubject,
   type MessageOf,
+  rupees,
 } from '../../contracts/index.ts';
 import {
   emit,
@@ -20,7 +21,6 @@ import {
   type TimerOp,
 } from '../runtime/index.ts';
 import type { BillingConfig } from './config.ts';
-import { rupees } from './format.ts';
 import type { BillingRecord, HoldRecord, LedgerRecord } from './ledger.ts';
 import { LIMITS, type BillingState } from './state.ts';
 

@@ -1,14 +1,9 @@
 /** What the bot router itself says. Kept apart so wording changes never touch the routing. */
-import { BotActions, topupCallbackData } from '../../contracts/index.ts';
+import { BotActions, rupees, topupCallbackData } from '../../contracts/index.ts';
 
 export interface Button {
   text: string;
   data: string;
-}
-
-/** 10000 → "₹100.00" (as billing writes amounts). */
-export function rupees(paise: number): string {
-  return `₹${Math.floor(paise / 100)}.${String(paise % 100).padStart(2, '0')}`;
 }
 
 export const menuButtons: Button[][] = [

@@ -187,7 +187,7 @@ describe('session actor', () => {
       vmName: 'vm-b',
     });
     expect(r.state).toMatchObject({ phase: 'provisioning', tier: 'on_demand', vmName: 'vm-b' });
-    expect(texts(r)[0]).toMatch(/On-Demand.*₹90\/hour/);
+    expect(texts(r)[0]).toMatch(/^Got an On-Demand GPU rig at ₹90\.00\/hour\./);
     expect(timer(r, 'provision_timeout')).toBeDefined();
   });
 
@@ -489,7 +489,7 @@ describe('session actor', () => {
   it('answers /status truthfully in every phase', () => {
     const s = toReady();
     const r = handle(s, SessionStatus, { requestedBy: 'player', chatId: '42' });
-    expect(texts(r)[0]).toMatch(/Running: Spot at ₹30\/hour/);
+    expect(texts(r)[0]).toMatch(/Running: Spot at ₹30\.00\/hour/);
     expect(of(r, SessionChanged)[0]).toMatchObject({ phase: 'ready' });
     expect(
       texts(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { duration, rupees, texts } from './texts.ts';
+import { duration, texts } from './texts.ts';
 
 describe('what the player reads when a session stops', () => {
   it('gives a short session in seconds, never "0 minutes"', () => {
@@ -29,10 +29,5 @@ describe('what the player reads when a session stops', () => {
     expect(texts.stopped(61_000, undefined)).toBe(
       'Session stopped after 1 minute. Your disk is saved.',
     );
-  });
-
-  it('shows whole rupees without paise and paise with two digits', () => {
-    expect(rupees(10_000)).toBe('₹100');
-    expect(rupees(9_998)).toBe('₹99.98');
   });
 });

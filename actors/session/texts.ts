@@ -1,10 +1,6 @@
 /** What the player reads. Kept apart so wording changes never touch the state machine. */
+import { rupees } from '../../contracts/index.ts';
 import type { SessionState } from './state.ts';
-
-export function rupees(paise: number): string {
-  const r = paise / 100;
-  return `₹${Number.isInteger(r) ? r : r.toFixed(2)}`;
-}
 
 /** "45 seconds", "16 minutes", "2 h 5 min": whole units, rounded down, never "0 minutes". */
 export function duration(ms: number): string {
@@ -36,7 +32,7 @@ export const texts = {
   insufficient: (balancePaise: number, requiredPaise: number): string =>
     `Your balance is ${rupees(balancePaise)}; starting needs at least ${rupees(requiredPaise)}. Top up to play.`,
   allocated: (s: SessionState): string =>
-    `Got a ${tierName(s.tier)} GPU rig at ${rupees(s.pricePerHourPaise ?? 0)}/hour` +
+    `Got ${s.tier === 'spot' ? 'a' : 'an'} ${tierName(s.tier)} GPU rig at ${rupees(s.pricePerHourPaise ?? 0)}/hour` +
     (s.tier === 'spot' ? ' (Azure may reclaim it; your disk is always kept).' : '.') +
     ' Booting…',
   queued: (position: number, estimateSeconds: number): string =>

@@ -133,7 +133,7 @@ it('plays a whole session through the Telegram fake: top up, play, ready, stop',
   since = Date.now();
   press(menu, /Play/);
   await botSays(/Starting your rig/, since);
-  await botSays(/Got a Spot GPU rig at ₹30\/hour/, since);
+  await botSays(/Got a Spot GPU rig at ₹30\.00\/hour/, since);
   const ready = await botSays(/Your rig is ready/, since);
   const agent = run.agents?.agents()[0];
   expect(agent).toBeDefined();

@@ -134,7 +134,7 @@ it('plays a whole session in headless Chromium: top up and pay, play, ready, sto
   // Play → starting, the rig allocated on the ARM fake, then ready with host, port and PIN.
   await press(menu, '▶️ Play');
   await botMessage(page, /Starting your rig/).waitFor();
-  await botMessage(page, /Got a Spot GPU rig at ₹30\/hour/).waitFor();
+  await botMessage(page, /Got a Spot GPU rig at ₹30\.00\/hour/).waitFor();
   const ready = botMessage(page, /Your rig is ready/);
   await ready.waitFor();
   expect(await ready.innerText()).toMatch(

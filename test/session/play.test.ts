@@ -162,7 +162,7 @@ it('plays a session end to end, surviving a Spot eviction with the same disk', a
   });
   expect(arm.state.disk('disk-p1')).toBeDefined();
   const texts = await told('42');
-  expect(texts.some((t) => t.includes('Spot GPU rig at ₹30/hour'))).toBe(true);
+  expect(texts.some((t) => t.includes('Spot GPU rig at ₹30.00/hour'))).toBe(true);
   expect(texts.some((t) => t.includes('disk is safe'))).toBe(true);
   expect(texts.some((t) => t.includes('Back online'))).toBe(true);
   expect(texts.at(-1)).toMatch(/Session stopped/);
@@ -183,7 +183,9 @@ it('falls back to On-Demand when Spot has no capacity, and tells the player the 
   });
   const s = (await session('p2'))!;
   expect(arm.state.vm(s.vmName!)!.priority).toBe('Regular');
-  expect((await told('43')).some((t) => t.includes('On-Demand GPU rig at ₹90/hour'))).toBe(true);
+  expect((await told('43')).some((t) => t.includes('an On-Demand GPU rig at ₹90.00/hour'))).toBe(
+    true,
+  );
   expect(sessionVms().filter((v) => v.priority === 'Spot')).toEqual([]);
   // The failed Spot VM was deleted before the On-Demand create: no create met a held disk.
   const results = (
