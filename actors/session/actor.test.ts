@@ -24,77 +24,27 @@ import {
   SessionVmReleased,
   TelegramSend,
   TimerFired,
-  type MessageDef,
 } from '../../contracts/index.ts';
-import type { Emission, HandlerResult, TimerOp } from '../runtime/index.ts';
+import type { HandlerResult } from '../runtime/index.ts';
 import { createSessionActor } from './actor.ts';
+import {
+  P,
+  T0,
+  later,
+  of,
+  sessionHandler,
+  spotAllocated,
+  subjects,
+  texts,
+  timer,
+  toReady as readyIn,
+  toStarting as startingIn,
+} from './testkit.ts';
 import { defaultSessionConfig, initialSessionState, type SessionState } from './state.ts';
 
-const actor = createSessionActor({ ...defaultSessionConfig, maxResumes: 2 });
-const T0 = new Date('2026-03-01T18:00:00Z');
-const P = 'p1';
-
-function handle(
-  s: SessionState,
-  def: MessageDef,
-  value: unknown,
-  now = T0,
-): HandlerResult<SessionState> {
-  const msg = def.decode(def.encode(value));
-  return actor.handle(s, msg as never, {
-    kind: 'session',
-    key: P,
-    now,
-    msgId: 'm',
-    subject: 'respawn.session.p1.cmd.x',
-    redeliveries: 0,
-  });
-}
-const of = <T extends string, V>(
-  r: HandlerResult<unknown>,
-  def: MessageDef<T, V>,
-): (V & { type: T })[] =>
-  (r.emit ?? []).filter((e: Emission) => e.type === def.type).map((e) => def.decode(e.data));
-const subjects = (r: HandlerResult<unknown>, def: MessageDef): string[] =>
-  (r.emit ?? []).filter((e) => e.type === def.type).map((e) => e.subject);
-const texts = (r: HandlerResult<unknown>): string[] => of(r, TelegramSend).map((t) => t.text);
-const timer = (r: HandlerResult<unknown>, name: string): TimerOp | undefined =>
-  r.timers?.find((t) => t.name === name);
-const later = (ms: number): Date => new Date(T0.getTime() + ms);
-
-/** Drives a player from idle to ready on a Spot VM. */
-/** Admitted session p1-1, waiting for the allocator. */
-function toStarting(): SessionState {
-  const s = handle(initialSessionState(), SessionStart, {
-    requestedBy: 'player',
-    chatId: '42',
-  }).state;
-  return handle(s, SessionAdmission, {
-    sessionId: 'p1-1',
-    allowed: true,
-    balancePaise: 50_000,
-    requiredPaise: 1_500,
-  }).state;
-}
-
-function toReady(): SessionState {
-  let s = toStarting();
-  s = handle(s, SessionAllocated, {
-    sessionId: 'p1-1',
-    region: 'centralindia',
-    tier: 'spot',
-    size: 'NC4',
-    pricePerHourPaise: 3_000,
-    vmName: 'vm-a',
-  }).state;
-  return handle(s, SessionAgentReady, {
-    sessionId: 'p1-1',
-    vmName: 'vm-a',
-    host: '10.0.0.4',
-    port: 47989,
-    pin: '1234',
-  }).state;
-}
+const handle = sessionHandler({ ...defaultSessionConfig, maxResumes: 2 });
+const toStarting = (): SessionState => startingIn(handle);
+const toReady = (): SessionState => readyIn(handle);
 
 describe('session actor', () => {
   it('starts from idle: asks billing for admission, tells the player, announces starting', () => {
@@ -202,14 +152,7 @@ describe('session actor', () => {
       balancePaise: 1,
       requiredPaise: 1,
     }).state;
-    s = handle(s, SessionAllocated, {
-      sessionId: 'p1-1',
-      region: 'centralindia',
-      tier: 'spot',
-      size: 'NC4',
-      pricePerHourPaise: 3_000,
-      vmName: 'vm-a',
-    }).state;
+    s = handle(s, SessionAllocated, spotAllocated).state;
     const r = handle(
       s,
       SessionAgentReady,
@@ -246,14 +189,7 @@ describe('session actor', () => {
       balancePaise: 1,
       requiredPaise: 1,
     }).state;
-    s = handle(s, SessionAllocated, {
-      sessionId: 'p1-1',
-      region: 'centralindia',
-      tier: 'spot',
-      size: 'NC4',
-      pricePerHourPaise: 3_000,
-      vmName: 'vm-a',
-    }).state;
+    s = handle(s, SessionAllocated, spotAllocated).state;
     const r = handle(s, SessionAgentReady, {
       sessionId: 'p1-1',
       vmName: 'vm-old',
@@ -327,14 +263,7 @@ describe('session actor', () => {
     expect(of(r, AllocRelease)[0]).toMatchObject({ sessionId: 'p1-1', reason: 'evicted' });
     expect(of(r, AllocRequest)[0]).toMatchObject({ sessionId: 'p1-1', allocation: 2 });
     expect(texts(r)[0]).toContain('disk is safe');
-    let t = handle(r.state, SessionAllocated, {
-      sessionId: 'p1-1',
-      region: 'centralindia',
-      tier: 'spot',
-      size: 'NC4',
-      pricePerHourPaise: 3_000,
-      vmName: 'vm-c',
-    }).state;
+    let t = handle(r.state, SessionAllocated, { ...spotAllocated, vmName: 'vm-c' }).state;
     const back = handle(
       t,
       SessionAgentReady,
@@ -387,14 +316,7 @@ describe('session actor', () => {
         vmName: s.vmName!,
         eventId: `e${i}`,
       }).state;
-      s = handle(s, SessionAllocated, {
-        sessionId: 'p1-1',
-        region: 'centralindia',
-        tier: 'spot',
-        size: 'NC4',
-        pricePerHourPaise: 3_000,
-        vmName: `vm-r${i}`,
-      }).state;
+      s = handle(s, SessionAllocated, { ...spotAllocated, vmName: `vm-r${i}` }).state;
       s = handle(s, SessionAgentReady, {
         sessionId: 'p1-1',
         vmName: `vm-r${i}`,
@@ -443,11 +365,8 @@ describe('session actor', () => {
     const s = toStarting();
     expect(s).toMatchObject({ phase: 'starting', sessionId: 'p1-1' });
     const allocated = handle(s, SessionAllocated, {
+      ...spotAllocated,
       sessionId: 'p1-0',
-      region: 'centralindia',
-      tier: 'spot',
-      size: 'NC4',
-      pricePerHourPaise: 3_000,
       vmName: 'vm-old',
     });
     expect(allocated.state).toEqual(s);
@@ -506,21 +425,7 @@ describe('the player’s disk', () => {
       diskIdleMs: 10 * 86_400_000,
       diskWarningMs: 2 * 86_400_000,
     };
-    const a = createSessionActor(cfg);
-    const run = (
-      s: SessionState,
-      def: MessageDef,
-      value: unknown,
-      now = T0,
-    ): HandlerResult<SessionState> =>
-      a.handle(s, def.decode(def.encode(value)) as never, {
-        kind: 'session',
-        key: P,
-        now,
-        msgId: 'm',
-        subject: 's',
-        redeliveries: 0,
-      });
+    const run = sessionHandler(cfg);
     let s = toReady();
     s = run(s, SessionStop, { requestedBy: 'player', reason: 'player' }).state;
     const idle = run(s, SessionVmReleased, { sessionId: 'p1-1' });

@@ -29,7 +29,7 @@ import {
   evtSubject,
   outAzureSubject,
 } from '../../contracts/index.ts';
-import { defineActor, emit, type TimerOp } from '../runtime/index.ts';
+import { defineActor, emit } from '../runtime/index.ts';
 import {
   SessionState,
   defaultSessionConfig,
@@ -50,7 +50,9 @@ import {
   idleTimers,
   iso,
   matches,
+  roundKey,
   stop,
+  stopped,
   tell,
   type Result,
 } from './steps.ts';
@@ -111,7 +113,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             emit: [
               changed(ctx, next, s.phase),
               ask,
-              ...tell(next.chatId, texts.starting),
+              ...tell(next.chatId, texts.starting, roundKey(next)),
               ...(moved ? tell(next.chatId, texts.diskRegion(diskRegion)) : []),
               ...(s.diskState === 'archived' ? tell(next.chatId, texts.restoring) : []),
             ],
@@ -126,7 +128,11 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             state: next,
             emit: [
               changed(ctx, next, s.phase, 'insufficient_balance'),
-              ...tell(s.chatId, texts.insufficient(msg.balancePaise, msg.requiredPaise)),
+              ...tell(
+                s.chatId,
+                texts.insufficient(msg.balancePaise, msg.requiredPaise),
+                roundKey(s),
+              ),
             ],
           };
         }
@@ -148,7 +154,10 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
           };
           return {
             state: next,
-            emit: [changed(ctx, next, s.phase), ...tell(s.chatId, texts.allocated(next))],
+            emit: [
+              changed(ctx, next, s.phase),
+              ...tell(s.chatId, texts.allocated(next), roundKey(next)),
+            ],
             timers: [
               {
                 name: 'provision_timeout',
@@ -168,11 +177,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             state: next,
             emit: [
               ...(s.phase === 'queued' ? [] : [changed(ctx, next, s.phase)]),
-              ...tell(
-                s.chatId,
-                texts.queued(msg.position, msg.estimateSeconds),
-                `queue:${s.sessionId}`,
-              ),
+              ...tell(s.chatId, texts.queued(msg.position, msg.estimateSeconds), roundKey(s)),
             ],
           };
         }
@@ -183,7 +188,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
           return {
             ...r,
             state: { ...r.state, chatId: s.chatId },
-            emit: [...(r.emit ?? []), ...tell(s.chatId, texts.failed(msg.reason))],
+            emit: [...(r.emit ?? []), ...tell(s.chatId, texts.failed(msg.reason), roundKey(s))],
           };
         }
         case SessionAgentReady.type: {
@@ -297,32 +302,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             );
           }
           if (s.phase !== 'stopping' || !matches(s, msg.sessionId)) return { state: s };
-          const playedMs =
-            s.readyAt === undefined ? undefined : ctx.now.getTime() - Date.parse(s.readyAt);
-          const next: SessionState = {
-            ...initialSessionState(),
-            seq: s.seq,
-            diskZone: s.diskZone,
-            chatId: s.chatId,
-            diskState: s.diskState,
-            lastPlayedAt: iso(ctx.now),
-            ...(s.region === undefined ? {} : { region: s.region }),
-          };
-          const diskTimers: TimerOp[] =
-            s.diskState === 'live'
-              ? [
-                  { name: 'disk_warn', at: at(ctx, cfg.diskIdleMs - cfg.diskWarningMs) },
-                  { name: 'disk_archive', at: at(ctx, cfg.diskIdleMs) },
-                ]
-              : [];
-          return {
-            state: next,
-            emit: [
-              changed({ ...ctx }, { ...next, sessionId: s.sessionId }, s.phase, s.stopReason),
-              ...tell(s.chatId, texts.stopped(playedMs, s.stopReason)),
-            ],
-            timers: diskTimers,
-          };
+          return stopped(cfg, s, ctx);
         }
         case SessionStatus.type:
           return {

@@ -24,7 +24,7 @@ import {
   type TimerOp,
 } from '../runtime/index.ts';
 import type { SessionState } from './state.ts';
-import { type SessionConfig } from './state.ts';
+import { initialSessionState, type SessionConfig } from './state.ts';
 import { texts } from './texts.ts';
 
 export type Result = HandlerResult<SessionState>;
@@ -64,6 +64,15 @@ export function changed(
     ...(s.vmName === undefined ? {} : { vmName: s.vmName }),
   });
 }
+
+/**
+ * One status message per allocation round, edited in place as it moves on: "Starting…", then
+ * a place in line, then the rig got (or why not). What the player must not miss (ready, an
+ * eviction, a stop) is a new message, so their phone tells them.
+ */
+export const roundKey = (s: SessionState): string => `alloc:${s.sessionId}:${s.allocation}`;
+/** "Stopping…", then how long it ran: one message. */
+export const stopKey = (s: SessionState): string => `stop:${s.sessionId}`;
 
 export function tell(chatId: string | undefined, text: string, editKey?: string): Emission[] {
   if (chatId === undefined) return [];
@@ -119,9 +128,41 @@ export function stop(
       playerId: ctx.key,
       reason,
     }),
-    ...tell(s.chatId, texts.stopping),
+    ...tell(s.chatId, texts.stopping, stopKey(s)),
   );
   return { state: next, emit: emitted, timers: cancelAll() };
+}
+
+/** The VM of a stopping session is gone: idle, the player told how long it ran, disk timers set. */
+export function stopped(cfg: SessionConfig, s: SessionState, ctx: HandlerContext): Result {
+  const playedMs = s.readyAt === undefined ? undefined : ctx.now.getTime() - Date.parse(s.readyAt);
+  const next: SessionState = {
+    ...initialSessionState(),
+    seq: s.seq,
+    diskZone: s.diskZone,
+    chatId: s.chatId,
+    diskState: s.diskState,
+    lastPlayedAt: iso(ctx.now),
+    ...(s.region === undefined ? {} : { region: s.region }),
+  };
+  const diskTimers: TimerOp[] =
+    s.diskState === 'live'
+      ? [
+          { name: 'disk_warn', at: at(ctx, cfg.diskIdleMs - cfg.diskWarningMs) },
+          { name: 'disk_archive', at: at(ctx, cfg.diskIdleMs) },
+        ]
+      : [];
+  return {
+    state: next,
+    emit: [
+      changed(ctx, { ...next, sessionId: s.sessionId }, s.phase, s.stopReason),
+      // A failed start was told why already ("Could not start your rig: …").
+      ...(s.stopReason === 'allocation_failed'
+        ? []
+        : tell(s.chatId, texts.stopped(playedMs, s.stopReason), stopKey(s))),
+    ],
+    timers: diskTimers,
+  };
 }
 
 /** An eviction (announced, or presumed from lost heartbeats): pause billing, resume elsewhere. */

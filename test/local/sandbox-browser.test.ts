@@ -132,9 +132,12 @@ it('plays a whole session in headless Chromium: top up and pay, play, ready, sto
   expect(await page.locator('.msg', { hasText: /Pay ₹100\.00 to top up/ }).count()).toBe(0);
 
   // Play → starting, the rig allocated on the ARM fake, then ready with host, port and PIN.
+  // "Starting your rig…" is one status message, edited in place into the rig got.
   await press(menu, '▶️ Play');
-  await botMessage(page, /Starting your rig/).waitFor();
-  await botMessage(page, /Got a Spot GPU rig at ₹30\.00\/hour/).waitFor();
+  const got = botMessage(page, /Got a Spot GPU rig at ₹30\.00\/hour/);
+  await got.waitFor();
+  expect(await got.innerText()).toMatch(/edited/);
+  expect(await page.locator('.msg', { hasText: /Starting your rig/ }).count()).toBe(0);
   const ready = botMessage(page, /Your rig is ready/);
   await ready.waitFor();
   expect(await ready.innerText()).toMatch(
@@ -158,12 +161,15 @@ it('plays a whole session in headless Chromium: top up and pay, play, ready, sto
     .toBeLessThan(10_000);
 
   // Stop → how long it ran (the session), what it cost and what is left (billing).
+  // "Stopping your session…" is edited in place into how long it ran.
   await press(menu, '⏹ Stop');
-  await botMessage(page, /Stopping your session/).waitFor();
-  await botMessage(
+  const stopped = botMessage(
     page,
     /Session stopped after \d+ (seconds?|minutes?): you pressed Stop\. Your disk is saved\./,
-  ).waitFor();
+  );
+  await stopped.waitFor();
+  expect(await stopped.innerText()).toMatch(/edited/);
+  expect(await page.locator('.msg', { hasText: /Stopping your session/ }).count()).toBe(0);
   const bill = botMessage(page, /Charged ₹\d+\.\d\d for this session\. Balance: ₹\d+\.\d\d\./);
   await bill.waitFor();
   const billText = await bill.innerText();

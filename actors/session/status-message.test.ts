@@ -1,0 +1,122 @@
+/**
+ * What lands in the player's chat as one message edited in place, and what is a new message:
+ * each allocation round has one status message (starting → place in line → the rig got, or
+ * why not); ready, an eviction and a stop are new messages, so the player's phone tells them.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  SessionAdmission,
+  SessionAgentReady,
+  SessionAllocFailed,
+  SessionAllocated,
+  SessionPreempt,
+  SessionQueued,
+  SessionStart,
+  SessionStop,
+  SessionVmReleased,
+  TelegramSend,
+} from '../../contracts/index.ts';
+import type { HandlerResult } from '../runtime/index.ts';
+import { defaultSessionConfig, initialSessionState } from './state.ts';
+import { of, sessionHandler, spotAllocated, toReady, toStarting } from './testkit.ts';
+
+const handle = sessionHandler(defaultSessionConfig);
+/** [text, editKey] of every Telegram message emitted. */
+const told = (r: HandlerResult<unknown>): [string, string | undefined][] =>
+  of(r, TelegramSend).map((m) => [m.text, m.editKey]);
+const allocated = spotAllocated;
+
+describe("the session's status message", () => {
+  it('edits "Starting…" into the refusal when billing does not admit the start', () => {
+    const start = handle(initialSessionState(), SessionStart, {
+      requestedBy: 'player',
+      chatId: '42',
+    });
+    const refused = handle(start.state, SessionAdmission, {
+      sessionId: 'p1-1',
+      allowed: false,
+      balancePaise: 0,
+      requiredPaise: 750,
+    });
+    expect(told(start)).toEqual([[expect.stringMatching(/^Starting your rig/), 'alloc:p1-1:1']]);
+    expect(told(refused)).toEqual([
+      [expect.stringMatching(/^Your balance is ₹0\.00/), 'alloc:p1-1:1'],
+    ]);
+  });
+
+  it('edits the same message through a place in line to the rig got', () => {
+    const s = toStarting(handle);
+    const queued = handle(s, SessionQueued, {
+      sessionId: 'p1-1',
+      position: 3,
+      estimateSeconds: 300,
+    });
+    const moved = handle(queued.state, SessionQueued, {
+      sessionId: 'p1-1',
+      position: 1,
+      estimateSeconds: 100,
+    });
+    const got = handle(moved.state, SessionAllocated, allocated);
+    expect([...told(queued), ...told(moved), ...told(got)]).toEqual([
+      [expect.stringContaining('number 3 in line'), 'alloc:p1-1:1'],
+      [expect.stringContaining('number 1 in line'), 'alloc:p1-1:1'],
+      [expect.stringMatching(/^Got a Spot GPU rig/), 'alloc:p1-1:1'],
+    ]);
+  });
+
+  it('says ready in a new message', () => {
+    const got = handle(toStarting(handle), SessionAllocated, allocated);
+    const ready = handle(got.state, SessionAgentReady, {
+      sessionId: 'p1-1',
+      vmName: 'vm-a',
+      host: '10.0.0.4',
+      port: 47989,
+      pin: '1234',
+    });
+    expect(told(ready)).toEqual([[expect.stringMatching(/^Your rig is ready/), undefined]]);
+  });
+
+  it('says an eviction in a new message, and the next rig in a status message of its own', () => {
+    const evicted = handle(toReady(handle), SessionPreempt, {
+      sessionId: 'p1-1',
+      vmName: 'vm-a',
+      eventId: 'ev-1',
+      notBefore: new Date('2026-03-01T18:00:30Z').toISOString(),
+    });
+    const got = handle(evicted.state, SessionAllocated, { ...allocated, vmName: 'vm-b' });
+    expect(told(evicted)).toEqual([[expect.stringMatching(/^Azure reclaimed/), undefined]]);
+    expect(told(got)).toEqual([[expect.stringMatching(/^Got a Spot GPU rig/), 'alloc:p1-1:2']]);
+  });
+
+  it('edits "Stopping…" into how long the session ran', () => {
+    const stopping = handle(toReady(handle), SessionStop, {
+      requestedBy: 'player',
+      reason: 'player',
+    });
+    const stopped = handle(stopping.state, SessionVmReleased, {
+      sessionId: 'p1-1',
+      vmName: 'vm-a',
+    });
+    expect(told(stopping)).toEqual([[expect.stringMatching(/^Stopping/), 'stop:p1-1']]);
+    expect(told(stopped)).toEqual([
+      ['Session stopped after 0 seconds: you pressed Stop. Your disk is saved.', 'stop:p1-1'],
+    ]);
+  });
+
+  it('says a failed start once, in the status message, and nothing more when the VM is released', () => {
+    const got = handle(toStarting(handle), SessionAllocated, allocated);
+    const failed = handle(got.state, SessionAllocFailed, {
+      sessionId: 'p1-1',
+      reason: 'no GPU is free in centralindia',
+    });
+    const released = handle(failed.state, SessionVmReleased, {
+      sessionId: 'p1-1',
+      vmName: 'vm-a',
+    });
+    expect(told(failed)).toEqual([
+      [expect.stringMatching(/^Could not start your rig: no GPU is free/), 'alloc:p1-1:1'],
+    ]);
+    expect(released.state.phase).toBe('idle');
+    expect(told(released)).toEqual([]);
+  });
+});
