@@ -129,21 +129,25 @@ it('carries one trace id from the webhook through every hop of a play command', 
   expect(answer.status).toBe(200);
 
   // The effects of the command: the VM exists in the ARM fake, the player was told twice
-  // (starting, then which VM they got).
+  // (starting, then which VM they got: one status message, sent and then edited).
   await eventually(
-    'a VM in the ARM fake and two messages to the player',
+    'a VM in the ARM fake and the status message sent and edited',
     () =>
       Promise.resolve(
         cloud.arm.state.vms().some((v) => v.provisioningState === 'Succeeded') &&
-          telegram.sent(PLAYER).length >= 2,
+          telegram.sent(PLAYER).some((m) => m.edits.length >= 1),
       ),
     45_000,
   );
   await telemetry.forceFlush();
   const named = (name: string): ReadableSpan[] =>
     exporter.getFinishedSpans().filter((s) => s.name === name);
+  const tellSpans = (): ReadableSpan[] => [
+    ...named('telegram sendMessage'),
+    ...named('telegram editMessageText'),
+  ];
   await eventually('the second Bot API call’s span to end', () =>
-    Promise.resolve(named('telegram sendMessage').length >= 2),
+    Promise.resolve(tellSpans().length >= 2),
   );
   // The create effect's span ends after the VM exists (it still reports the result).
   await eventually('the Azure create effect’s span to end', () =>
@@ -201,7 +205,13 @@ it('carries one trace id from the webhook through every hop of a play command', 
       s.attributes[TraceAttributes.vmName] !== undefined,
   );
   const azureCall = one('the Azure VM create call', (s) => s.name === 'azure createOrUpdateVm');
-  const sends = spans.filter((s) => s.name === 'telegram sendMessage');
+  const sends = spans.filter(
+    (s) => s.name === 'telegram sendMessage' || s.name === 'telegram editMessageText',
+  );
+  expect(sends.map((s) => s.name).sort()).toEqual([
+    'telegram editMessageText',
+    'telegram sendMessage',
+  ]);
   const outboundConsumes = sends.map((s) => byId.get(parentOf(s) ?? ''));
 
   // One trace id across every hop.
