@@ -110,6 +110,24 @@ describe('Bot API fake', () => {
   });
 });
 
+describe('Bot API fake, restarted', () => {
+  it('never repeats an update_id of an earlier run, as Telegram never does', async () => {
+    const first = fake.userMessage({ id: 10 }, '/start').update_id;
+    const second = fake.userMessage({ id: 10 }, '/help').update_id;
+    expect(second).toBe(first + 1);
+    await fake.stop();
+    // A Respawn with a persistent store has seen `first`: a repeat would be dropped as a duplicate.
+    fake = await startTelegramFake({ token: BOT_TOKEN });
+    expect(fake.userMessage({ id: 10 }, '/start').update_id).toBeGreaterThan(second);
+  });
+
+  it('starts at the update_id it is given', async () => {
+    await fake.stop();
+    fake = await startTelegramFake({ token: BOT_TOKEN, firstUpdateId: 500 });
+    expect(fake.userMessage({ id: 10 }, '/start').update_id).toBe(500);
+  });
+});
+
 describe('gateway dead-letter subject', () => {
   it('validates its code token', () => {
     expect(gatewayDlqSubject('rejected')).toBe('respawn.dlq.gateway.rejected');

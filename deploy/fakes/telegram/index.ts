@@ -15,6 +15,7 @@ import type { Update } from 'grammy/types';
 import { callMethod, type MethodContext, type WebhookConfig } from './methods.ts';
 import {
   FakeState,
+  nextRunUpdateId,
   type ApiCall,
   type CallbackAnswer,
   type FakeMessage,
@@ -33,6 +34,14 @@ export interface TelegramFakeOptions {
   botUsername?: string;
   /** Pause before a failed webhook delivery is tried again. Default 500 ms. */
   webhookRetryMs?: number;
+  /**
+   * The first `update_id` handed out. Default: after every id an earlier fake handed out
+   * (`nextRunUpdateId`), so a restarted fake never repeats one, as Telegram never does; a fixed
+   * start would repeat
+   * ids that a Respawn with a persistent store has seen, and their replies would be dropped,
+   * rightly, as duplicates.
+   */
+  firstUpdateId?: number;
 }
 
 export interface PlayerRef {
@@ -116,12 +125,15 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
 
 export async function startTelegramFake(opts: TelegramFakeOptions): Promise<TelegramFake> {
   const botId = Number(opts.token.split(':')[0]) || 1_000_000;
-  const state = new FakeState({
-    id: botId,
-    is_bot: true,
-    first_name: 'Respawn',
-    username: opts.botUsername ?? 'respawn_fake_bot',
-  });
+  const state = new FakeState(
+    {
+      id: botId,
+      is_bot: true,
+      first_name: 'Respawn',
+      username: opts.botUsername ?? 'respawn_fake_bot',
+    },
+    opts.firstUpdateId ?? nextRunUpdateId(),
+  );
   let webhook: WebhookConfig | undefined;
   let allowedUpdates: string[] | undefined;
   let poller: ((fresh: boolean) => void) | undefined;

@@ -65,6 +65,19 @@ export interface InjectedFailure {
   remaining: number;
 }
 
+/** The highest update_id any fake in this process handed out. */
+let highestUpdateId = 0;
+
+/**
+ * Where a new fake's update_ids start: after every id handed out before, by this process
+ * (the highest so far) or by an earlier one (the clock in microseconds; a run would have to
+ * hand out more than one update per microsecond to be caught up with). Safe integers until the
+ * year 2255.
+ */
+export function nextRunUpdateId(): number {
+  return Math.max(Date.now() * 1_000, highestUpdateId + 1);
+}
+
 export class FakeState {
   readonly chats = new Map<number, FakeChat>();
   readonly messages = new Map<number, FakeMessage[]>();
@@ -72,11 +85,16 @@ export class FakeState {
   readonly calls: ApiCall[] = [];
   readonly callbackAnswers: CallbackAnswer[] = [];
   readonly failures = new Map<string, InjectedFailure[]>();
-  private nextUpdateId = 100_001;
+  private nextUpdateId: number;
   private nextMessageId = 1;
   private nextCallbackId = 1;
 
-  constructor(readonly bot: FakeUser) {}
+  constructor(
+    readonly bot: FakeUser,
+    firstUpdateId: number,
+  ) {
+    this.nextUpdateId = firstUpdateId;
+  }
 
   ensureChat(id: number, user?: Partial<FakeUser>): FakeChat {
     let chat = this.chats.get(id);
@@ -123,6 +141,7 @@ export class FakeState {
   enqueue(update: Omit<Update, 'update_id'> & { update_id?: number }): Update {
     const id = update.update_id ?? this.nextUpdateId;
     this.nextUpdateId = Math.max(this.nextUpdateId, id + 1);
+    highestUpdateId = Math.max(highestUpdateId, id);
     const full: Update = { ...update, update_id: id };
     this.pending.push(full);
     return full;
