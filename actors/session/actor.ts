@@ -200,6 +200,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             phase: 'ready',
             connect: { host: msg.host, port: msg.port, pin: msg.pin },
             readyAt: iso(ctx.now),
+            firstReadyAt: s.firstReadyAt ?? iso(ctx.now),
             lastHeartbeatAt: iso(ctx.now),
             meterOpen: true,
             diskState: 'live',

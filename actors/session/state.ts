@@ -18,7 +18,10 @@ export const SessionState = z.object({
   connect: z.object({ host: z.string(), port: z.number().int(), pin: z.string() }).optional(),
   meterOpen: z.boolean(),
   startedAt: z.string().optional(),
+  /** When the current VM became ready (idle and input are judged from here). */
   readyAt: z.string().optional(),
+  /** When the session's first VM became ready: how long the session ran is told from here. */
+  firstReadyAt: z.string().optional(),
   lastInputAt: z.string().optional(),
   lastHeartbeatAt: z.string().optional(),
   evictedAt: z.string().optional(),

@@ -18,7 +18,7 @@ import {
 } from '../../contracts/index.ts';
 import type { HandlerResult } from '../runtime/index.ts';
 import { defaultSessionConfig, initialSessionState } from './state.ts';
-import { of, sessionHandler, spotAllocated, toReady, toStarting } from './testkit.ts';
+import { later, of, sessionHandler, spotAllocated, toReady, toStarting } from './testkit.ts';
 
 const handle = sessionHandler(defaultSessionConfig);
 /** [text, editKey] of every Telegram message emitted. */
@@ -101,6 +101,37 @@ describe("the session's status message", () => {
     expect(told(stopped)).toEqual([
       ['Session stopped after 0 seconds: you pressed Stop. Your disk is saved.', 'stop:p1-1'],
     ]);
+  });
+
+  it('tells how long the whole session ran, from its first rig, across an eviction', () => {
+    const evicted = handle(
+      toReady(handle),
+      SessionPreempt,
+      { sessionId: 'p1-1', vmName: 'vm-a', eventId: 'ev-1' },
+      later(60_000),
+    );
+    const got = handle(evicted.state, SessionAllocated, { ...allocated, vmName: 'vm-b' });
+    const back = handle(
+      got.state,
+      SessionAgentReady,
+      { sessionId: 'p1-1', vmName: 'vm-b', host: '10.0.0.5', port: 47989, pin: '4321' },
+      later(120_000),
+    );
+    const stopping = handle(
+      back.state,
+      SessionStop,
+      { requestedBy: 'player', reason: 'player' },
+      later(300_000),
+    );
+    const stopped = handle(
+      stopping.state,
+      SessionVmReleased,
+      { sessionId: 'p1-1', vmName: 'vm-b' },
+      later(300_000),
+    );
+    expect(told(stopped)[0]?.[0]).toBe(
+      'Session stopped after 5 minutes: you pressed Stop. Your disk is saved.',
+    );
   });
 
   it('says a failed start once, in the status message, and nothing more when the VM is released', () => {

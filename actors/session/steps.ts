@@ -135,7 +135,8 @@ export function stop(
 
 /** The VM of a stopping session is gone: idle, the player told how long it ran, disk timers set. */
 export function stopped(cfg: SessionConfig, s: SessionState, ctx: HandlerContext): Result {
-  const playedMs = s.readyAt === undefined ? undefined : ctx.now.getTime() - Date.parse(s.readyAt);
+  const since = s.firstReadyAt ?? s.readyAt;
+  const playedMs = since === undefined ? undefined : ctx.now.getTime() - Date.parse(since);
   const next: SessionState = {
     ...initialSessionState(),
     seq: s.seq,
