@@ -188,7 +188,14 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
           return {
             ...r,
             state: { ...r.state, chatId: s.chatId },
-            emit: [...(r.emit ?? []), ...tell(s.chatId, texts.failed(msg.reason), roundKey(s))],
+            emit: [
+              ...(r.emit ?? []),
+              ...tell(
+                s.chatId,
+                texts.failed(msg.reason, s.firstReadyAt !== undefined),
+                roundKey(s),
+              ),
+            ],
           };
         }
         case SessionAgentReady.type: {

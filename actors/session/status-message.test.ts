@@ -150,4 +150,22 @@ describe("the session's status message", () => {
     expect(released.state.phase).toBe('idle');
     expect(told(released)).toEqual([]);
   });
+
+  it('does not say "not charged" when no other rig is found after an eviction', () => {
+    const evicted = handle(toReady(handle), SessionPreempt, {
+      sessionId: 'p1-1',
+      vmName: 'vm-a',
+      eventId: 'ev-1',
+    });
+    const failed = handle(evicted.state, SessionAllocFailed, {
+      sessionId: 'p1-1',
+      reason: 'no GPU is free in centralindia',
+    });
+    expect(told(failed)).toEqual([
+      [
+        'Could not get you another rig: no GPU is free in centralindia. Your session has ended; your disk is saved.',
+        'alloc:p1-1:2',
+      ],
+    ]);
+  });
 });

@@ -37,7 +37,10 @@ export const texts = {
     ' Booting…',
   queued: (position: number, estimateSeconds: number): string =>
     `All GPUs are busy. You are number ${position} in line (about ${Math.max(1, Math.round(estimateSeconds / 60))} min).`,
-  failed: (reason: string): string => `Could not start your rig: ${reason}. You were not charged.`,
+  failed: (reason: string, played: boolean): string =>
+    played
+      ? `Could not get you another rig: ${reason}. Your session has ended; your disk is saved.`
+      : `Could not start your rig: ${reason}. You were not charged.`,
   ready: (s: SessionState): string =>
     `Your rig is ready. Connect with Moonlight to ${s.connect?.host}:${s.connect?.port}, pairing PIN ${s.connect?.pin}.`,
   resumed: (s: SessionState): string =>
