@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { SessionPhases } from '../../contracts/index.ts';
+import { initialSessionState, type SessionState } from './state.ts';
 import { duration, texts } from './texts.ts';
 
 describe('what the player reads when a session stops', () => {
@@ -29,5 +31,37 @@ describe('what the player reads when a session stops', () => {
     expect(texts.stopped(61_000, undefined)).toBe(
       'Session stopped after 1 minute. Your disk is saved.',
     );
+  });
+});
+
+describe('what the player reads about a session in each phase', () => {
+  const inPhase = (phase: SessionState['phase']): SessionState => ({
+    ...initialSessionState(),
+    phase,
+    sessionId: 'p1-1',
+    tier: 'spot',
+    pricePerHourPaise: 3_000,
+    queuePosition: 4,
+    connect: { host: '10.0.0.4', port: 47989, pin: '1234' },
+  });
+  const jargon = /\b(provisioning|resuming|evicted|queued|idle)\b/;
+
+  it.each(Object.values(SessionPhases))(
+    'says %s in plain words, for /status and a second Play',
+    (phase) => {
+      const s = inPhase(phase);
+      expect(texts.status(s)).not.toMatch(jargon);
+      // A Play from idle starts a session: there is no "already" then.
+      if (phase !== 'idle') expect(texts.already(s)).not.toMatch(jargon);
+    },
+  );
+
+  it('tells a second Play what is going on and what to do', () => {
+    expect(texts.already(inPhase('starting'))).toContain('already starting');
+    expect(texts.already(inPhase('playing'))).toBe(
+      'Your session is already playing: connect to 10.0.0.4:47989, PIN 1234.',
+    );
+    expect(texts.already(inPhase('queued'))).toContain('number 4');
+    expect(texts.status(inPhase('provisioning'))).toBe('Your Spot rig at ₹30.00/hour is booting.');
   });
 });

@@ -26,8 +26,25 @@ const tierName = (tier: string | undefined): string => (tier === 'spot' ? 'Spot'
 
 export const texts = {
   starting: 'Starting your rig… I will tell you when it is ready.',
-  already: (s: SessionState): string =>
-    `Your session is already ${s.phase}. Send /status for details.`,
+  /** A Play while a session is not idle: what it is doing already, in the player's words. */
+  already: (s: SessionState): string => {
+    switch (s.phase) {
+      case 'queued':
+        return `You are already in line for a GPU (number ${s.queuePosition ?? '?'}). I will tell you when it is your turn.`;
+      case 'provisioning':
+        return 'Your rig is already booting. I will tell you when it is ready.';
+      case 'ready':
+      case 'playing':
+        return `Your session is already ${s.phase === 'ready' ? 'ready' : 'playing'}: connect to ${s.connect?.host}:${s.connect?.port}, PIN ${s.connect?.pin}.`;
+      case 'stopping':
+        return 'Your session is stopping. Press Play again in a moment.';
+      case 'evicted':
+      case 'resuming':
+        return 'Your session is already moving to a new rig; your disk is safe.';
+      default:
+        return `Your session is already ${s.phase}. Send /status for details.`;
+    }
+  },
   nothingToStop: 'Nothing is running.',
   insufficient: (balancePaise: number, requiredPaise: number): string =>
     `Your balance is ${rupees(balancePaise)}; starting needs at least ${rupees(requiredPaise)}. Top up to play.`,
@@ -75,8 +92,15 @@ export const texts = {
       case 'ready':
       case 'playing':
         return `Running: ${tierName(s.tier)} at ${rupees(s.pricePerHourPaise ?? 0)}/hour. Connect to ${s.connect?.host}:${s.connect?.port}, PIN ${s.connect?.pin}.`;
-      default:
-        return `Your session is ${s.phase}.`;
+      case 'starting':
+        return 'Starting your rig…';
+      case 'provisioning':
+        return `Your ${tierName(s.tier)} rig at ${rupees(s.pricePerHourPaise ?? 0)}/hour is booting.`;
+      case 'stopping':
+        return 'Stopping your session… your disk is kept.';
+      case 'evicted':
+      case 'resuming':
+        return 'Azure reclaimed your Spot rig; I am finding you another one. Your disk is safe and you are not charged meanwhile.';
     }
   },
 };
