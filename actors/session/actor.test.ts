@@ -294,6 +294,10 @@ describe('session actor', () => {
     );
     expect(r.state.phase).toBe('resuming');
     expect(of(r, BillingMeterPause)[0]!.at).toBe(s.lastHeartbeatAt);
+    // Nobody announced anything: the player is not told Azure reclaimed it.
+    expect(texts(r)).toEqual([
+      'Your rig stopped responding. Your disk is safe and you are not charged while I find you another one…',
+    ]);
   });
 
   it('resumes when the reconciler finds its VM gone from Azure, billed up to the last heartbeat', () => {

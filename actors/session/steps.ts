@@ -202,7 +202,7 @@ export function evicted(
       reason: 'evicted',
     }),
     allocRequest(ctx.key, resuming),
-    ...tell(s.chatId, texts.evicted),
+    ...tell(s.chatId, texts.evicted(why)),
   );
   return { state: resuming, emit: emitted, timers: cancelAll() };
 }

@@ -62,8 +62,10 @@ export const texts = {
     `Your rig is ready. Connect with Moonlight to ${s.connect?.host}:${s.connect?.port}, pairing PIN ${s.connect?.pin}.`,
   resumed: (s: SessionState): string =>
     `Back online on a new ${tierName(s.tier)} rig. Connect to ${s.connect?.host}:${s.connect?.port}, PIN ${s.connect?.pin}.`,
-  evicted:
-    'Azure reclaimed your Spot rig. Your disk is safe and you are not charged while I find you another one…',
+  /** The rig is gone: announced by Azure (`preempted`), or no sign of life (`heartbeat_lost`, `vm_gone`). */
+  evicted: (why: string): string =>
+    (why === 'preempted' ? 'Azure reclaimed your Spot rig.' : 'Your rig stopped responding.') +
+    ' Your disk is safe and you are not charged while I find you another one…',
   idleWarning: (minutes: number): string =>
     `No input for a while: your session stops in ${minutes} minute${minutes === 1 ? '' : 's'} unless you play.`,
   stopping: 'Stopping your session… your disk is kept for next time.',
