@@ -102,7 +102,7 @@ export const texts = {
         return 'Stopping your session… your disk is kept.';
       case 'evicted':
       case 'resuming':
-        return 'Azure reclaimed your Spot rig; I am finding you another one. Your disk is safe and you are not charged meanwhile.';
+        return 'Your last rig is gone; I am finding you another one. Your disk is safe and you are not charged meanwhile.';
     }
   },
 };
