@@ -60,16 +60,32 @@ describe('session actor', () => {
     expect(texts(r)).toHaveLength(1);
   });
 
-  it('answers a second start with "already …" and changes nothing', () => {
+  it('answers a second start with "already …" and changes nothing else', () => {
     const s = handle(initialSessionState(), SessionStart, {
       requestedBy: 'player',
       chatId: '42',
     }).state;
     const r = handle(s, SessionStart, { requestedBy: 'player', chatId: '42' });
-    expect(r.state).toEqual(s);
+    expect(r.state).toEqual({ ...s, alreadyToldAt: T0.toISOString() });
     expect(texts(r)).toEqual([expect.stringContaining('already starting')]);
     expect(of(r, BillingAdmit)).toEqual([]);
     expect(of(r, AllocRequest)).toEqual([]);
+  });
+
+  it('answers impatient presses once in repeatReplyMs, so they do not queue up in the chat', () => {
+    let s = handle(initialSessionState(), SessionStart, {
+      requestedBy: 'player',
+      chatId: '42',
+    }).state;
+    const told: string[] = [];
+    // A press a second for 25 s: answered at 1 s, 11 s and 21 s.
+    for (let second = 1; second <= 25; second++) {
+      const r = handle(s, SessionStart, { requestedBy: 'player' }, later(second * 1_000));
+      if (texts(r).length === 0) expect(r.state).toBe(s);
+      told.push(...texts(r).map(() => `${second}s`));
+      s = r.state;
+    }
+    expect(told).toEqual(['1s', '11s', '21s']);
   });
 
   it("starts where the player's disk is, whatever region the start names, and says so", () => {

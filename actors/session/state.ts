@@ -26,6 +26,8 @@ export const SessionState = z.object({
   lastHeartbeatAt: z.string().optional(),
   evictedAt: z.string().optional(),
   stopReason: z.string().optional(),
+  /** When a Play during this session was last answered "already …" (see `repeatReplyMs`). */
+  alreadyToldAt: z.string().optional(),
   queuePosition: z.number().int().optional(),
   /** Where the player's disk lives; it outlives sessions and constrains allocation. */
   diskZone: z.string().optional(),
@@ -65,6 +67,12 @@ export interface SessionConfig {
   diskIdleMs: number;
   /** The player is warned this long before. */
   diskWarningMs: number;
+  /**
+   * A Play while a session runs is answered at most once in this long: impatient presses (or a
+   * storm from another service) would otherwise queue a message each in front of the ones that
+   * matter, at Telegram's one message a second to a chat.
+   */
+  repeatReplyMs: number;
 }
 
 export const defaultSessionConfig: SessionConfig = {
@@ -76,6 +84,7 @@ export const defaultSessionConfig: SessionConfig = {
   heartbeatLossMs: 90_000,
   provisionTimeoutMs: 10 * 60_000,
   maxResumes: 3,
+  repeatReplyMs: 10_000,
   diskIdleMs: 30 * 24 * 3_600_000,
   diskWarningMs: 3 * 24 * 3_600_000,
 };

@@ -1,6 +1,7 @@
 /**
  * "Start pressed a thousand times" through the real runtime: the session actor and the
- * region's allocator, on a private nats-server and a fresh database, create one VM.
+ * region's allocator, on a private nats-server and a fresh database, create one VM, and the
+ * player's chat gets one "already starting" for them, not 999.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
@@ -9,7 +10,9 @@ import {
   AzureCreateVm,
   SessionStart,
   Streams,
+  TelegramSend,
   cmdSubject,
+  outTelegramSubject,
 } from '../../contracts/index.ts';
 import { createAllocatorActor } from '../../actors/allocator/index.ts';
 import { createSessionActor, defaultSessionConfig } from '../../actors/session/index.ts';
@@ -52,9 +55,10 @@ it('creates one VM for a storm of 1,000 start commands from one player', async (
   );
   const subject = cmdSubject(ActorKinds.session, 'storm', 'start');
   const acks = [];
+  const pressed = Date.now();
   for (let i = 0; i < 1_000; i++) {
     acks.push(
-      env.js.publish(subject, SessionStart.encode({ requestedBy: 'player' }), {
+      env.js.publish(subject, SessionStart.encode({ requestedBy: 'player', chatId: '5151' }), {
         msgID: `click-${i}`,
       }),
     );
@@ -67,6 +71,7 @@ it('creates one VM for a storm of 1,000 start commands from one player', async (
       .where({ actor: 'session' });
     return Number(r[0]!.c) >= 1_000;
   });
+  const handledMs = Date.now() - pressed;
   await eventually('the allocation request handled', async () => {
     const r = await env.db
       .knex('rt_inbox')
@@ -82,6 +87,14 @@ it('creates one VM for a storm of 1,000 start commands from one player', async (
     await streamMessages(env.jsm, Streams.out.name, 'respawn.out.azure.centralindia')
   ).filter((m) => m.headers['Respawn-Type'] === AzureCreateVm.type);
   expect(creates).toHaveLength(1);
+  // One "already starting" per repeatReplyMs (10 s) the storm took to handle: one, here.
+  const told = (await streamMessages(env.jsm, Streams.out.name, outTelegramSubject('5151'))).map(
+    (m) => TelegramSend.decode(m.data).text,
+  );
+  expect(told.filter((t) => t.startsWith('Starting your rig'))).toHaveLength(1);
+  const already = told.filter((t) => t.includes('already starting')).length;
+  expect(already).toBeGreaterThanOrEqual(1);
+  expect(already).toBeLessThanOrEqual(Math.floor(handledMs / 10_000) + 1);
   // The allocator's decision reaches the session actor after the allocator's inbox row exists.
   await eventually('the session is provisioning its one VM', async () => {
     const session = (
