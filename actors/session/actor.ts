@@ -7,6 +7,7 @@ import {
   ActorKinds,
   AzureArchiveDisk,
   BillingAdmit,
+  BotActions,
   BillingMeterOpen,
   BillingMeterResume,
   SessionAdmission,
@@ -138,6 +139,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
                 s.chatId,
                 texts.insufficient(msg.balancePaise, msg.requiredPaise),
                 roundKey(s),
+                [[{ text: 'Top up', data: BotActions.topup }]],
               ),
             ],
           };

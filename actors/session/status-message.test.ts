@@ -42,6 +42,8 @@ describe("the session's status message", () => {
     expect(told(refused)).toEqual([
       [expect.stringMatching(/^Your balance is ₹0\.00/), 'alloc:p1-1:1'],
     ]);
+    // With the way out on it: the router turns this press into the top-up amounts.
+    expect(of(refused, TelegramSend)[0]!.buttons).toEqual([[{ text: 'Top up', data: 'topup' }]]);
   });
 
   it('edits the same message through a place in line to the rig got', () => {

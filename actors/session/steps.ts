@@ -10,6 +10,7 @@ import {
   BillingMeterPause,
   SessionChanged,
   TelegramSend,
+  type BotAction,
   cmdSubject,
   evtSubject,
   outTelegramSubject,
@@ -74,13 +75,22 @@ export const roundKey = (s: SessionState): string => `alloc:${s.sessionId}:${s.a
 /** "Stopping…", then how long it ran: one message. */
 export const stopKey = (s: SessionState): string => `stop:${s.sessionId}`;
 
-export function tell(chatId: string | undefined, text: string, editKey?: string): Emission[] {
+/** The bot's own buttons (the router acts on their data as on the menu's). */
+export type Buttons = { text: string; data: BotAction }[][];
+
+export function tell(
+  chatId: string | undefined,
+  text: string,
+  editKey?: string,
+  buttons?: Buttons,
+): Emission[] {
   if (chatId === undefined) return [];
   return [
     emit(TelegramSend, outTelegramSubject(chatId), {
       chatId,
       text,
       ...(editKey === undefined ? {} : { editKey }),
+      ...(buttons === undefined ? {} : { buttons }),
     }),
   ];
 }
