@@ -18,11 +18,11 @@ export const TelegramSend = defineMessage('telegram.send.v1', {
   buttons: z.array(z.array(button).max(4)).max(6).optional(),
   /**
    * Messages with the same key replace each other in place (edit), e.g. one live status
-   * message per session; absent means a new message.
+   * message per session; absent means a new message. Room for a session id (64) and a prefix.
    */
   editKey: z
     .string()
-    .regex(/^[A-Za-z0-9_:-]{1,64}$/)
+    .regex(/^[A-Za-z0-9_:-]{1,128}$/)
     .optional(),
   /** Open this URL (a payment link) from a button. */
   url: z.url().optional(),

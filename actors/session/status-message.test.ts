@@ -18,6 +18,7 @@ import {
 } from '../../contracts/index.ts';
 import type { HandlerResult } from '../runtime/index.ts';
 import { defaultSessionConfig, initialSessionState } from './state.ts';
+import { roundKey, stopKey } from './steps.ts';
 import { later, of, sessionHandler, spotAllocated, toReady, toStarting } from './testkit.ts';
 
 const handle = sessionHandler(defaultSessionConfig);
@@ -64,6 +65,13 @@ describe("the session's status message", () => {
       [expect.stringContaining('number 1 in line'), 'alloc:p1-1:1'],
       [expect.stringMatching(/^Got a Spot GPU rig/), 'alloc:p1-1:1'],
     ]);
+  });
+
+  it('has keys the out contract takes for the longest session id', () => {
+    const longest = { ...initialSessionState(), sessionId: 'p'.repeat(64), allocation: 1_000 };
+    for (const editKey of [roundKey(longest), stopKey(longest)]) {
+      expect(() => TelegramSend.encode({ chatId: '42', text: 'x', editKey })).not.toThrow();
+    }
   });
 
   it('says ready in a new message', () => {
