@@ -23,6 +23,7 @@ import {
   SessionStop,
   SessionVmReleased,
   TelegramSend,
+  TerminalError,
   TimerFired,
 } from '../../contracts/index.ts';
 import type { HandlerResult } from '../runtime/index.ts';
@@ -70,6 +71,24 @@ describe('session actor', () => {
     expect(texts(r)).toEqual([expect.stringContaining('already starting')]);
     expect(of(r, BillingAdmit)).toEqual([]);
     expect(of(r, AllocRequest)).toEqual([]);
+  });
+
+  it('refuses, for good and with the reason, a start for a player key too long for a session id', () => {
+    const a = createSessionActor(defaultSessionConfig);
+    const start = SessionStart.decode(SessionStart.encode({ requestedBy: 'operator' }));
+    const ctx = { kind: 'session' as const, now: T0, msgId: 'm', subject: 's', redeliveries: 0 };
+    expect(() =>
+      a.handle(initialSessionState(), start as never, { ...ctx, key: 'k'.repeat(62) }),
+    ).not.toThrow();
+    let refused: unknown;
+    try {
+      a.handle(initialSessionState(), start, { ...ctx, key: 'k'.repeat(63) });
+    } catch (err) {
+      refused = err;
+    }
+    expect(refused).toBeInstanceOf(TerminalError);
+    expect((refused as TerminalError).code).toBe('rejected');
+    expect((refused as TerminalError).message).toContain('player key is 63 characters');
   });
 
   it('answers impatient presses once in repeatReplyMs, so they do not queue up in the chat', () => {

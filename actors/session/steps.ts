@@ -9,7 +9,9 @@ import {
   BillingMeterClose,
   BillingMeterPause,
   SessionChanged,
+  ErrorCodes,
   TelegramSend,
+  TerminalError,
   type BotAction,
   cmdSubject,
   evtSubject,
@@ -64,6 +66,21 @@ export function changed(
     ...(s.pricePerHourPaise === undefined ? {} : { pricePerHourPaise: s.pricePerHourPaise }),
     ...(s.vmName === undefined ? {} : { vmName: s.vmName }),
   });
+}
+
+/** Session ids (`<player key>-<n>`) are at most this long (contracts/session.ts). */
+const MAX_SESSION_ID = 64;
+
+/** The player's `seq`-th session; a key too long to make one is refused for good. */
+export function sessionIdFor(key: string, seq: number): string {
+  const id = `${key}-${seq}`;
+  if (id.length > MAX_SESSION_ID) {
+    throw new TerminalError(
+      ErrorCodes.rejected,
+      `player key is ${key.length} characters: a session id (<key>-<n>) holds at most ${MAX_SESSION_ID}`,
+    );
+  }
+  return id;
 }
 
 /**
