@@ -67,7 +67,7 @@ describe('session actor', () => {
       chatId: '42',
     }).state;
     const r = handle(s, SessionStart, { requestedBy: 'player', chatId: '42' });
-    expect(r.state).toEqual({ ...s, alreadyToldAt: T0.toISOString() });
+    expect(r.state).toEqual({ ...s, alreadyTold: { at: T0.toISOString(), phase: 'starting' } });
     expect(texts(r)).toEqual([expect.stringContaining('already starting')]);
     expect(of(r, BillingAdmit)).toEqual([]);
     expect(of(r, AllocRequest)).toEqual([]);
@@ -105,6 +105,16 @@ describe('session actor', () => {
       s = r.state;
     }
     expect(told).toEqual(['1s', '11s', '21s']);
+    // The session moved on (the allocator answered): the next press hears the news at once.
+    const booting = handle(s, SessionAdmission, {
+      sessionId: 'p1-1',
+      allowed: true,
+      balancePaise: 50_000,
+      requiredPaise: 1_500,
+    }).state;
+    const allocated = handle(booting, SessionAllocated, spotAllocated, later(22_000)).state;
+    const r = handle(allocated, SessionStart, { requestedBy: 'player' }, later(23_000));
+    expect(texts(r)).toEqual([expect.stringContaining('already booting')]);
   });
 
   it("starts where the player's disk is, whatever region the start names, and says so", () => {

@@ -44,6 +44,7 @@ import {
   ACTIVE,
   DISK_TIMERS,
   allocRequest,
+  already,
   at,
   changed,
   diskNameFor,
@@ -83,14 +84,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
     handle(s, msg, ctx): Result {
       switch (msg.type) {
         case SessionStart.type: {
-          if (s.phase !== 'idle') {
-            const told = s.alreadyToldAt === undefined ? -Infinity : Date.parse(s.alreadyToldAt);
-            if (ctx.now.getTime() - told < cfg.repeatReplyMs) return { state: s };
-            return {
-              state: { ...s, alreadyToldAt: iso(ctx.now) },
-              emit: tell(msg.chatId ?? s.chatId, texts.already(s)),
-            };
-          }
+          if (s.phase !== 'idle') return already(cfg, s, ctx, msg.chatId);
           const seq = s.seq + 1;
           // A player's disk (or its snapshot) stays in its region: every later VM is made there.
           const diskRegion = s.diskState === 'none' ? undefined : s.region;

@@ -26,8 +26,8 @@ export const SessionState = z.object({
   lastHeartbeatAt: z.string().optional(),
   evictedAt: z.string().optional(),
   stopReason: z.string().optional(),
-  /** When a Play during this session was last answered "already …" (see `repeatReplyMs`). */
-  alreadyToldAt: z.string().optional(),
+  /** When, and in which phase, a Play during this session was last answered "already …". */
+  alreadyTold: z.object({ at: z.string(), phase: z.enum(SessionPhases) }).optional(),
   queuePosition: z.number().int().optional(),
   /** Where the player's disk lives; it outlives sessions and constrains allocation. */
   diskZone: z.string().optional(),

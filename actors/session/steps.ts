@@ -160,6 +160,26 @@ export function stop(
   return { state: next, emit: emitted, timers: cancelAll() };
 }
 
+/**
+ * A Play while a session runs: what it is doing already, once in `repeatReplyMs` unless the
+ * session moved on since (then there is news). Presses in between change nothing.
+ */
+export function already(
+  cfg: SessionConfig,
+  s: SessionState,
+  ctx: HandlerContext,
+  chatId: string | undefined,
+): Result {
+  const told = s.alreadyTold;
+  if (told?.phase === s.phase && ctx.now.getTime() - Date.parse(told.at) < cfg.repeatReplyMs) {
+    return { state: s };
+  }
+  return {
+    state: { ...s, alreadyTold: { at: iso(ctx.now), phase: s.phase } },
+    emit: tell(chatId ?? s.chatId, texts.already(s)),
+  };
+}
+
 /** The VM of a stopping session is gone: idle, the player told how long it ran, disk timers set. */
 export function stopped(cfg: SessionConfig, s: SessionState, ctx: HandlerContext): Result {
   const since = s.firstReadyAt ?? s.readyAt;
