@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadWorkerConfig } from './config.ts';
+import { ConfigError, loadWorkerConfig, sessionConfigFrom } from './config.ts';
+import { defaultSessionConfig } from './session/state.ts';
 
 function configErrorFrom(env: NodeJS.ProcessEnv): ConfigError {
   try {
@@ -151,5 +152,54 @@ describe('roles configuration', () => {
       AZURE_SSH_PUBLIC_KEY: 'ssh-ed25519 AAAA test',
     });
     expect(ok.RESPAWN_AZURE_EFFECTS).toBe(true);
+  });
+});
+
+describe('session timings', () => {
+  it("keeps the actor's defaults when nothing is set, and the region and admission", () => {
+    expect(
+      sessionConfigFrom(
+        loadWorkerConfig({ RESPAWN_REGION: 'westeurope', RESPAWN_SESSION_ADMISSION: 'false' }),
+      ),
+    ).toEqual({ ...defaultSessionConfig, region: 'westeurope', requireAdmission: false });
+  });
+
+  it('reads each timing in its unit', () => {
+    const cfg = sessionConfigFrom(
+      loadWorkerConfig({
+        RESPAWN_SESSION_IDLE_TIMEOUT_SECONDS: '1800',
+        RESPAWN_SESSION_IDLE_WARNING_SECONDS: '300',
+        RESPAWN_SESSION_HEARTBEAT_LOSS_SECONDS: '45',
+        RESPAWN_SESSION_PROVISION_TIMEOUT_SECONDS: '900',
+        RESPAWN_SESSION_MAX_RESUMES: '0',
+        RESPAWN_SESSION_REPEAT_REPLY_SECONDS: '30',
+        RESPAWN_DISK_IDLE_DAYS: '14',
+        RESPAWN_DISK_WARNING_DAYS: '2',
+      }),
+    );
+    expect(cfg).toMatchObject({
+      idleTimeoutMs: 1_800_000,
+      idleWarningMs: 300_000,
+      heartbeatLossMs: 45_000,
+      provisionTimeoutMs: 900_000,
+      maxResumes: 0,
+      repeatReplyMs: 30_000,
+      diskIdleMs: 14 * 86_400_000,
+      diskWarningMs: 2 * 86_400_000,
+    });
+  });
+
+  it('refuses a warning that would not come before what it warns of, naming it', () => {
+    // 600 s of idle timeout against the default 120 s warning is fine; 100 s is not.
+    expect(() => loadWorkerConfig({ RESPAWN_SESSION_IDLE_TIMEOUT_SECONDS: '600' })).not.toThrow();
+    expect(configErrorFrom({ RESPAWN_SESSION_IDLE_TIMEOUT_SECONDS: '100' }).message).toMatch(
+      /RESPAWN_SESSION_IDLE_WARNING_SECONDS: must be less than the idle timeout \(100 s\)/,
+    );
+    expect(configErrorFrom({ RESPAWN_DISK_IDLE_DAYS: '3' }).message).toMatch(
+      /RESPAWN_DISK_WARNING_DAYS: must be less than RESPAWN_DISK_IDLE_DAYS \(3\)/,
+    );
+    expect(configErrorFrom({ RESPAWN_SESSION_HEARTBEAT_LOSS_SECONDS: 'soon' }).message).toMatch(
+      /RESPAWN_SESSION_HEARTBEAT_LOSS_SECONDS/,
+    );
   });
 });

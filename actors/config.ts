@@ -1,6 +1,13 @@
 /** Worker configuration from the environment, validated at start with a message naming the culprit. */
 import { z } from 'zod';
 import {
+  defaultSessionConfig,
+  sessionEnvShape,
+  sessionTimings,
+  timingProblems,
+  type SessionConfig,
+} from './session/index.ts';
+import {
   ActorKinds,
   IngressSources,
   MAX_PARTITION_WINDOW,
@@ -102,6 +109,8 @@ export const WorkerConfigSchema = z
       .enum(['true', 'false'])
       .default('true')
       .transform((v) => v === 'true'),
+    /** The session actor's timings (`actors/session/config.ts`). */
+    ...sessionEnvShape,
     /** Only apply migrations, then exit (a one-shot migration step in a deployment). */
     RESPAWN_MIGRATE_ONLY: bool('false'),
     /** Ingress routers this process runs as well: telegram, agent, razorpay. */
@@ -165,6 +174,9 @@ export const WorkerConfigSchema = z
         ctx.addIssue({ code: 'custom', path: [k], message: `required with ${other}` });
       }
     }
+    for (const [path, message] of timingProblems(sessionTimings(c))) {
+      ctx.addIssue({ code: 'custom', path: [path], message });
+    }
     if (!c.RESPAWN_AZURE_EFFECTS) return;
     for (const k of [
       'AZURE_SUBSCRIPTION_ID',
@@ -181,6 +193,16 @@ export const WorkerConfigSchema = z
     }
   });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
+
+/** The session actor's configuration for this worker. */
+export function sessionConfigFrom(cfg: WorkerConfig): SessionConfig {
+  return {
+    ...defaultSessionConfig,
+    region: cfg.RESPAWN_REGION,
+    requireAdmission: cfg.RESPAWN_SESSION_ADMISSION,
+    ...sessionTimings(cfg),
+  };
+}
 
 export class ConfigError extends Error {
   constructor(message: string) {

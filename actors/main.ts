@@ -21,8 +21,8 @@ import {
 import { createBillingActor, loadBillingConfig } from './billing/index.ts';
 import { createAllocatorActor, defaultAllocatorConfig } from './allocator/index.ts';
 import { demoActor } from './demo/index.ts';
-import { createSessionActor, defaultSessionConfig } from './session/index.ts';
-import { loadWorkerConfig, type WorkerConfig } from './config.ts';
+import { createSessionActor } from './session/index.ts';
+import { loadWorkerConfig, sessionConfigFrom, type WorkerConfig } from './config.ts';
 import { startWorkerHttp, type WorkerHttp } from './http.ts';
 import { createRootLogger } from './log.ts';
 import { startRoles } from './roles.ts';
@@ -44,11 +44,7 @@ function buildActor(kind: ActorKind, cfg: WorkerConfig, env: NodeJS.ProcessEnv):
     case 'demo':
       return demoActor as unknown as ActorDefinition;
     case 'session':
-      return createSessionActor({
-        ...defaultSessionConfig,
-        region: cfg.RESPAWN_REGION,
-        requireAdmission: cfg.RESPAWN_SESSION_ADMISSION,
-      }) as unknown as ActorDefinition;
+      return createSessionActor(sessionConfigFrom(cfg)) as unknown as ActorDefinition;
     case 'alloc':
       return createAllocatorActor({
         ...defaultAllocatorConfig,

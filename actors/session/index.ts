@@ -5,3 +5,11 @@ export {
   initialSessionState,
   type SessionConfig,
 } from './state.ts';
+export {
+  SessionConfigError,
+  loadSessionTimings,
+  sessionEnvShape,
+  sessionTimings,
+  timingProblems,
+  type SessionTimings,
+} from './config.ts';

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { loadBillingConfig } from '../../actors/billing/index.ts';
+import { loadSessionTimings } from '../../actors/session/index.ts';
 import { resolveSecretFiles } from '../../contracts/index.ts';
 import type { LocalOptions } from './options.ts';
 
@@ -117,6 +118,7 @@ export function loadLocalOptions(env: NodeJS.ProcessEnv, log: Logger): LocalOpti
       lroLatencyMs: e.ARM_FAKE_LRO_LATENCY_MS,
     }),
     billing: loadBillingConfig(env),
+    session: loadSessionTimings(env),
     ...(e.AZURE_SUBSCRIPTION_ID === undefined || e.AZURE_RESOURCE_GROUP === undefined
       ? {}
       : {
