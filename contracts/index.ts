@@ -38,6 +38,7 @@ export {
   SessionDiskMissing,
   SessionHeartbeat,
   SessionPhases,
+  SESSION_ID_MAX_LENGTH,
   SessionPreempt,
   SessionQueued,
   SessionStart,

@@ -54,7 +54,12 @@ export const SessionStatus = defineMessage('session.status.v1', {
   chatId: z.string().min(1).max(64).optional(),
 });
 
-const sessionId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+/** A session id (`<player key>-<n>`) is at most this long. */
+export const SESSION_ID_MAX_LENGTH = 64;
+const sessionId = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]+$/)
+  .max(SESSION_ID_MAX_LENGTH);
 const vmName = z.string().regex(/^[A-Za-z0-9-]{1,64}$/);
 const iso = z.iso.datetime();
 

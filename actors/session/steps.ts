@@ -10,6 +10,7 @@ import {
   BillingMeterPause,
   SessionChanged,
   ErrorCodes,
+  SESSION_ID_MAX_LENGTH,
   TelegramSend,
   TerminalError,
   type BotAction,
@@ -68,16 +69,13 @@ export function changed(
   });
 }
 
-/** Session ids (`<player key>-<n>`) are at most this long (contracts/session.ts). */
-const MAX_SESSION_ID = 64;
-
 /** The player's `seq`-th session; a key too long to make one is refused for good. */
 export function sessionIdFor(key: string, seq: number): string {
   const id = `${key}-${seq}`;
-  if (id.length > MAX_SESSION_ID) {
+  if (id.length > SESSION_ID_MAX_LENGTH) {
     throw new TerminalError(
       ErrorCodes.rejected,
-      `player key is ${key.length} characters: a session id (<key>-<n>) holds at most ${MAX_SESSION_ID}`,
+      `player key is ${key.length} characters: a session id (<key>-<n>) holds at most ${SESSION_ID_MAX_LENGTH}`,
     );
   }
   return id;
