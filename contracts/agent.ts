@@ -7,6 +7,11 @@
  */
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
+import {
+  playerIdSchema as playerId,
+  sessionIdSchema as sessionId,
+  vmNameSchema as vmName,
+} from './ids.ts';
 import { defineMessage } from './message.ts';
 
 export const AgentReportKinds = {
@@ -21,9 +26,9 @@ const iso = z.iso.datetime();
 export const AgentReport = defineMessage('agent.report.v1', {
   /** Unique per report (the agent's own id): the Nats-Msg-Id is `agent-<id>`. */
   id: token,
-  vmName: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
-  sessionId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
-  playerId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+  vmName,
+  sessionId,
+  playerId,
   kind: z.enum(AgentReportKinds),
   at: iso,
   /** ready: how the player connects (Moonlight/Sunshine host, port, pairing PIN). */
@@ -50,9 +55,9 @@ const AgentBootstrapSchema = z.object({
   v: z.literal(1),
   /** The gateway's `POST /agent/report`, as reachable from the VM. */
   reportUrl: z.url({ protocol: /^https?$/ }),
-  vmName: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
-  sessionId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
-  playerId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+  vmName,
+  sessionId,
+  playerId,
   /** `agentToken(master, vmName)`: the X-Respawn-Agent-Token of every report. */
   token: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/),
 });

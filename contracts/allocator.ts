@@ -4,11 +4,14 @@
  * (`respawn.out.azure.<region>`), whose results come back as its commands.
  */
 import { z } from 'zod';
+import {
+  resourceNameSchema as resourceName,
+  playerIdSchema as playerId,
+  sessionIdSchema as sessionId,
+  vmNameSchema as vmName,
+} from './ids.ts';
 import { defineMessage } from './message.ts';
 
-const sessionId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
-const playerId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
-const vmName = z.string().regex(/^[A-Za-z0-9-]{1,64}$/);
 const iso = z.iso.datetime();
 
 export const AllocVerbs = {
@@ -168,8 +171,8 @@ export const AzureCreateVm = defineMessage('azure.create_vm.v1', {
   sessionId,
   playerId,
   vmName,
-  nicName: z.string().regex(/^[A-Za-z0-9-]{1,80}$/),
-  diskName: z.string().regex(/^[A-Za-z0-9-]{1,80}$/),
+  nicName: resourceName,
+  diskName: resourceName,
   size: z.string().min(1).max(64),
   priority: z.enum(['spot', 'regular']),
   zone: z.string().max(8).optional(),
@@ -182,7 +185,7 @@ export const AzureDeleteVm = defineMessage('azure.delete_vm.v1', {
   /** The owner, when known: a player's effects run in order (they share one disk). */
   playerId: playerId.optional(),
   vmName,
-  nicName: z.string().regex(/^[A-Za-z0-9-]{1,80}$/),
+  nicName: resourceName,
 });
 
 /** Allocator → effects runner: report usage (quota) and the VM inventory. */
@@ -272,6 +275,6 @@ export const AllocDiskDecided = defineMessage('alloc.disk_decided.v1', {
 /** Session → effects runner: snapshot the player's unused disk, then delete the disk. */
 export const AzureArchiveDisk = defineMessage('azure.archive_disk.v1', {
   playerId,
-  diskName: z.string().regex(/^[A-Za-z0-9-]{1,80}$/),
-  snapshotName: z.string().regex(/^[A-Za-z0-9-]{1,80}$/),
+  diskName: resourceName,
+  snapshotName: resourceName,
 });

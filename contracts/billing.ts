@@ -3,14 +3,13 @@
  * tells the session actor. Money is integer paise everywhere.
  */
 import { z } from 'zod';
+import { chatIdSchema as chatId, sessionIdSchema as sessionId } from './ids.ts';
 import { defineMessage } from './message.ts';
 
 export const Tiers = { spot: 'spot', onDemand: 'on_demand' } as const;
 export type Tier = (typeof Tiers)[keyof typeof Tiers];
 
 const paise = z.number().int().safe();
-const sessionId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
-const chatId = z.string().regex(/^-?\d{1,20}$/);
 const iso = z.iso.datetime();
 const topupId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
 const currency = z.string().regex(/^[A-Z]{3}$/);

@@ -3,6 +3,7 @@
  * each once (Nats-Msg-Id de-duplication plus its own record) within Telegram's limits.
  */
 import { z } from 'zod';
+import { chatIdSchema } from './ids.ts';
 import { defineMessage } from './message.ts';
 
 const button = z.object({
@@ -12,7 +13,7 @@ const button = z.object({
 });
 
 export const TelegramSend = defineMessage('telegram.send.v1', {
-  chatId: z.string().regex(/^-?\d{1,20}$/),
+  chatId: chatIdSchema,
   text: z.string().min(1).max(4096),
   /** Rows of inline buttons. */
   buttons: z.array(z.array(button).max(4)).max(6).optional(),

@@ -1,6 +1,14 @@
 /** Commands to a player's session actor: `respawn.session.<playerId>.cmd.<verb>`. */
 import { z } from 'zod';
+import {
+  SESSION_ID_MAX_LENGTH,
+  resourceNameSchema as resourceName,
+  sessionIdSchema as sessionId,
+  vmNameSchema as vmName,
+} from './ids.ts';
 import { defineMessage } from './message.ts';
+
+export { SESSION_ID_MAX_LENGTH };
 
 export const SessionVerbs = {
   start: 'start',
@@ -54,13 +62,6 @@ export const SessionStatus = defineMessage('session.status.v1', {
   chatId: z.string().min(1).max(64).optional(),
 });
 
-/** A session id (`<player key>-<n>`) is at most this long. */
-export const SESSION_ID_MAX_LENGTH = 64;
-const sessionId = z
-  .string()
-  .regex(/^[A-Za-z0-9_-]+$/)
-  .max(SESSION_ID_MAX_LENGTH);
-const vmName = z.string().regex(/^[A-Za-z0-9-]{1,64}$/);
 const iso = z.iso.datetime();
 
 /** The lifecycle phases; `respawn.session.<playerId>.evt.<phase>` announces each change. */
@@ -148,13 +149,12 @@ export const SessionChanged = defineMessage('session.changed.v1', {
 
 /** Effects runner → session: the player's unused disk was snapshotted and deleted (or not). */
 export const SessionDiskArchived = defineMessage('session.disk_archived.v1', {
-  diskName: z.string().regex(/^[A-Za-z0-9-]{1,80}$/),
-  snapshotName: z.string().regex(/^[A-Za-z0-9-]{1,80}$/),
+  diskName: resourceName,
+  snapshotName: resourceName,
   ok: z.boolean(),
   reason: z.string().max(500).optional(),
 });
 
-const diskName = z.string().regex(/^[A-Za-z0-9-]{1,80}$/);
 /** Sessions the player had started when the reconciler looked: one started since makes it stale. */
 const seenSeq = z.number().int().min(0);
 
@@ -164,9 +164,9 @@ const seenSeq = z.number().int().min(0);
  * (`snapshotName`), else `none`; ignored unless idle with the same session count.
  */
 export const SessionDiskMissing = defineMessage('session.disk_missing.v1', {
-  diskName,
+  diskName: resourceName,
   seq: seenSeq,
-  snapshotName: diskName.optional(),
+  snapshotName: resourceName.optional(),
 });
 
 /**
@@ -175,7 +175,7 @@ export const SessionDiskMissing = defineMessage('session.disk_missing.v1', {
  * clean-up timers run and allocation goes to its zone. Ignored unless idle with the same count.
  */
 export const SessionDiskFound = defineMessage('session.disk_found.v1', {
-  diskName,
+  diskName: resourceName,
   seq: seenSeq,
   region: z.string().regex(/^[a-z0-9]{2,32}$/),
   zone: z.string().max(8).optional(),
