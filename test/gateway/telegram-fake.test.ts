@@ -121,6 +121,20 @@ describe('Bot API fake, restarted', () => {
     expect(fake.userMessage({ id: 10 }, '/start').update_id).toBeGreaterThan(second);
   });
 
+  it('never gives a message_id of an earlier run to a new message', async () => {
+    const first = fake.userMessage({ id: 10 }, '/start').message!.message_id;
+    const second = fake.userMessage({ id: 10 }, '/help').message!.message_id;
+    expect(second).toBe(first + 1);
+    await fake.stop();
+    // The gateway keeps which message to edit across restarts: a repeated id would edit a stranger.
+    const restartedAt = Date.now() * 1_000;
+    fake = await startTelegramFake({ token: BOT_TOKEN });
+    const again = fake.userMessage({ id: 10 }, '/start').message!.message_id;
+    expect(again).toBeGreaterThan(second);
+    // Another process knows nothing of this one's ids: it starts after the clock, in µs.
+    expect(again).toBeGreaterThanOrEqual(restartedAt);
+  });
+
   it('starts at the update_id it is given', async () => {
     await fake.stop();
     fake = await startTelegramFake({ token: BOT_TOKEN, firstUpdateId: 500 });

@@ -67,6 +67,8 @@ export interface InjectedFailure {
 
 /** The highest update_id any fake in this process handed out. */
 let highestUpdateId = 0;
+/** The highest message_id any fake in this process handed out. */
+let highestMessageId = 0;
 
 /**
  * Where a new fake's update_ids start: after every id handed out before, by this process
@@ -78,6 +80,16 @@ export function nextRunUpdateId(): number {
   return Math.max(Date.now() * 1_000, highestUpdateId + 1);
 }
 
+/**
+ * Where a new fake's message_ids start, on the same rule as its update_ids. Telegram never
+ * gives a chat's message id to another message, and Respawn keeps where it sent a message it
+ * will edit (the gateway's edit records) across restarts: a fake that started again at 1
+ * would have those edits land on whatever new message took the old number.
+ */
+export function nextRunMessageId(): number {
+  return Math.max(Date.now() * 1_000, highestMessageId + 1);
+}
+
 export class FakeState {
   readonly chats = new Map<number, FakeChat>();
   readonly messages = new Map<number, FakeMessage[]>();
@@ -86,14 +98,16 @@ export class FakeState {
   readonly callbackAnswers: CallbackAnswer[] = [];
   readonly failures = new Map<string, InjectedFailure[]>();
   private nextUpdateId: number;
-  private nextMessageId = 1;
+  private nextMessageId: number;
   private nextCallbackId = 1;
 
   constructor(
     readonly bot: FakeUser,
     firstUpdateId: number,
+    firstMessageId: number = nextRunMessageId(),
   ) {
     this.nextUpdateId = firstUpdateId;
+    this.nextMessageId = firstMessageId;
   }
 
   ensureChat(id: number, user?: Partial<FakeUser>): FakeChat {
@@ -119,7 +133,7 @@ export class FakeState {
   ): FakeMessage {
     this.ensureChat(chatId);
     const m: FakeMessage = {
-      messageId: this.nextMessageId++,
+      messageId: this.takeMessageId(),
       chatId,
       from,
       text,
@@ -131,6 +145,12 @@ export class FakeState {
     };
     this.messages.get(chatId)!.push(m);
     return m;
+  }
+
+  private takeMessageId(): number {
+    const id = this.nextMessageId++;
+    highestMessageId = Math.max(highestMessageId, id);
+    return id;
   }
 
   findMessage(chatId: number, messageId: number): FakeMessage | undefined {
