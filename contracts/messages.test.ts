@@ -155,6 +155,7 @@ const table: readonly Row[] = [
       text: 'Your rig is ready',
       buttons: [[{ text: 'Stop', data: 'stop' }]],
       editKey: 'session:s1',
+      collapseKey: 'status',
       url: 'https://rzp.io/i/abc',
     },
     [
@@ -162,6 +163,10 @@ const table: readonly Row[] = [
       ['text empty', { type: TelegramSend.type, chatId: '1', text: '' }],
       ['text too long', { type: TelegramSend.type, chatId: '1', text: 'x'.repeat(4097) }],
       ['url not a URL', { type: TelegramSend.type, chatId: '1', text: 'x', url: 'nope' }],
+      [
+        'collapseKey with a space',
+        { type: TelegramSend.type, chatId: '1', text: 'x', collapseKey: 'a b' },
+      ],
     ],
   ),
   row(BillingAdmit, { sessionId: 's1', chatId: '42', cheapestPricePerHourPaise: 3000 }, [

@@ -25,6 +25,16 @@ export const TelegramSend = defineMessage('telegram.send.v1', {
     .string()
     .regex(/^[A-Za-z0-9_:-]{1,128}$/)
     .optional(),
+  /**
+   * An answer the player can ask for again (/status, Balance, Help): while it still waits for
+   * its chat's turn, a newer message to the same chat with the same key makes it pointless,
+   * and the gateway drops it (acked and recorded, never sent). Like FCM's `collapse_key`.
+   * Absent: always sent.
+   */
+  collapseKey: z
+    .string()
+    .regex(/^[a-z0-9_:-]{1,32}$/)
+    .optional(),
   /** Open this URL (a payment link) from a button. */
   url: z.url().optional(),
 });

@@ -86,6 +86,8 @@ export const SendOutcomes = {
   /** Already sent before (a redelivery): acked without a second send. */
   duplicate: 'duplicate',
   deadLettered: 'dead_lettered',
+  /** Dropped unsent: a newer message to its chat had the same collapseKey. */
+  collapsed: 'collapsed',
   retried: 'retried',
   rateLimited: 'rate_limited',
 } as const;

@@ -94,12 +94,13 @@ function onBalance(w: Work, msg: MessageOf<typeof BillingBalance>): void {
       `≈ ${minutesText(minutesFor(available, spot))} on Spot (${rupees(spot)}/h) or ` +
       `${minutesText(minutesFor(available, onDemand))} on On-Demand (${rupees(onDemand)}/h).`,
     buttons: w.topupButtons(),
+    collapseKey: 'balance',
   });
 }
 
 function onHistory(w: Work, msg: MessageOf<typeof BillingHistory>): void {
   w.s.chatId = msg.chatId;
-  w.tell({ text: historyText(w.s.history, msg.limit) });
+  w.tell({ text: historyText(w.s.history, msg.limit), collapseKey: 'history' });
 }
 
 function onTimer(w: Work, msg: MessageOf<typeof TimerFired>): void {

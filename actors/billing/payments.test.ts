@@ -372,6 +372,7 @@ describe('balance and history', () => {
     const answer = sim.sent(TelegramSend).at(-1)!;
     expect(answer.text).toMatch(/Balance: ₹500\.00/);
     expect(answer.text).toMatch(/≈ 1000 minutes on Spot/);
+    expect(answer.collapseKey).toBe('balance');
     expect(answer.buttons?.flat().map((b) => b.data)).toEqual([
       'topup:10000',
       'topup:25000',

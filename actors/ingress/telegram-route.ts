@@ -75,10 +75,15 @@ function command<T extends string, P>(
   return { subject, msgId, type: def.type, data: def.encode(value) };
 }
 
+/**
+ * The bot's own answers (menu, help, top-up amounts, "not a command"): the same every time it
+ * is asked, so a newer one of the same kind queued for the chat replaces one not yet sent.
+ */
 function say(w: Who, suffix: string, text: string, buttons?: Button[][]): RoutedCommand {
   return command(TelegramSend, outTelegramSubject(w.chatId), `${w.base}-${suffix}`, {
     chatId: w.chatId,
     text,
+    collapseKey: suffix,
     ...(buttons === undefined || buttons.length === 0 ? {} : { buttons }),
   });
 }

@@ -458,6 +458,8 @@ describe('session actor', () => {
     const s = toReady();
     const r = handle(s, SessionStatus, { requestedBy: 'player', chatId: '42' });
     expect(texts(r)[0]).toMatch(/Running: Spot at ₹30\.00\/hour/);
+    // A newer answer queued for the chat replaces this one if it has not gone out yet.
+    expect(of(r, TelegramSend)[0]?.collapseKey).toBe('status');
     expect(of(r, SessionChanged)[0]).toMatchObject({ phase: 'ready' });
     expect(
       texts(

@@ -45,6 +45,7 @@ import {
   DISK_TIMERS,
   allocRequest,
   already,
+  answer,
   at,
   changed,
   diskNameFor,
@@ -324,7 +325,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
                 at: iso(ctx.now),
                 ...(s.sessionId === undefined ? {} : { sessionId: s.sessionId }),
               }),
-              ...tell(msg.chatId ?? s.chatId, texts.status(s)),
+              ...answer(msg.chatId ?? s.chatId, texts.status(s), 'status'),
             ],
           };
         case SessionDiskArchived.type: {

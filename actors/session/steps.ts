@@ -99,13 +99,29 @@ export function tell(
   editKey?: string,
   buttons?: Buttons,
 ): Emission[] {
+  return send(chatId, { text, editKey, buttons });
+}
+
+/**
+ * An answer to a question the player may ask again and again (/status): a newer answer queued
+ * for the chat replaces this one if it has not gone out yet (`collapseKey`).
+ */
+export function answer(chatId: string | undefined, text: string, collapseKey: string): Emission[] {
+  return send(chatId, { text, collapseKey });
+}
+
+function send(
+  chatId: string | undefined,
+  m: { text: string; editKey?: string; buttons?: Buttons; collapseKey?: string },
+): Emission[] {
   if (chatId === undefined) return [];
   return [
     emit(TelegramSend, outTelegramSubject(chatId), {
       chatId,
-      text,
-      ...(editKey === undefined ? {} : { editKey }),
-      ...(buttons === undefined ? {} : { buttons }),
+      text: m.text,
+      ...(m.editKey === undefined ? {} : { editKey: m.editKey }),
+      ...(m.buttons === undefined ? {} : { buttons: m.buttons }),
+      ...(m.collapseKey === undefined ? {} : { collapseKey: m.collapseKey }),
     }),
   ];
 }

@@ -8,6 +8,11 @@
  * the ack is kept alive. Telegram's refusals (400, 403) and invalid out messages go to
  * `respawn.dlq.gateway.<code>` with the reason, then are terminated.
  *
+ * Collapsed: an out message with a `collapseKey` (an answer to /status, Balance, Help) that is
+ * still waiting for its chat's turn when a newer one with the same key is queued behind it is
+ * recorded as collapsed and acked, never sent: pressing Status five times in a second gets the
+ * first answer at once and the newest a second later, not five answers over five seconds.
+ *
  * Never doubled: before sending, the out message's Nats-Msg-Id is looked up in the sent store;
  * after sending, the record is written before the ack. What remains: a crash (or a lost
  * response) after Telegram accepted a send and before the record is stored — milliseconds —
@@ -203,6 +208,37 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
     });
   }
 
+  /** A later message queued for the same chat with this one's collapseKey, if any. */
+  function newerOf(entry: Entry): Entry | undefined {
+    const key = entry.send.collapseKey;
+    if (key === undefined) return undefined;
+    const queue = chats.get(entry.send.chatId) ?? [];
+    for (let i = queue.length - 1; i > 0; i--) {
+      const e = queue[i]!;
+      if (e === entry) return undefined;
+      if (e.send.collapseKey === key) return e;
+    }
+    return undefined;
+  }
+
+  /** Settles an entry a newer answer made pointless: recorded (a redelivery sends nothing), acked. */
+  async function collapse(entry: Entry, newer: Entry, ctx: object): Promise<void> {
+    const recorded = await persist('collapsed record', async () => {
+      await store.recordSettled(entry.msgId, {
+        outcome: 'collapsed',
+        chatId: entry.send.chatId,
+        at: clock.now(),
+      });
+    });
+    if (!recorded) return;
+    entry.m.ack();
+    metrics.sends.inc({ outcome: SendOutcomes.collapsed });
+    log.debug(
+      { ...ctx, collapseKey: entry.send.collapseKey, newer: newer.msgId },
+      'out message dropped unsent: a newer one with its collapseKey is queued',
+    );
+  }
+
   async function deliver(entry: Entry, traceId: string | undefined): Promise<void> {
     const { send, msgId } = entry;
     const ctx = { traceId, chatId: send.chatId, msgId, editKey: send.editKey };
@@ -218,8 +254,16 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
           );
           return;
         }
+        let newer = newerOf(entry);
+        if (newer !== undefined) return await collapse(entry, newer, ctx);
         await pacer.acquire(send.chatId, abort.signal);
         if (stopping) return;
+        // The newer answer may have come while this one waited for its turn: it takes the turn.
+        newer = newerOf(entry);
+        if (newer !== undefined) {
+          pacer.giveBack(send.chatId);
+          return await collapse(entry, newer, ctx);
+        }
         const outcome = await call(send);
         switch (outcome.kind) {
           case 'sent': {

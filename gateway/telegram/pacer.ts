@@ -17,6 +17,11 @@ export interface Pacer {
   acquire(chatId: string, signal?: AbortSignal): Promise<void>;
   /** Telegram answered 429 with retry_after: nothing more to this chat before then. */
   holdChat(chatId: string, ms: number): void;
+  /**
+   * The turn `acquire` just gave was not used (its message turned out not to be needed):
+   * the chat's next message, and the bot's, may go at once.
+   */
+  giveBack(chatId: string): void;
 }
 
 export interface PacerOptions {
@@ -64,6 +69,10 @@ export function createPacer(opts: PacerOptions): Pacer {
       const now = clock.now();
       chatNext.set(chatId, now + opts.perChatIntervalMs);
       sweep(now);
+    },
+    giveBack(chatId) {
+      chatNext.delete(chatId);
+      tokens = Math.min(capacity, tokens + 1);
     },
     holdChat(chatId, ms) {
       const until = clock.now() + ms;

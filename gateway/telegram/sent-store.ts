@@ -30,8 +30,11 @@ const STREAM = `KV_${SENT_BUCKET}`;
 export const SENT_TTL_MS = 8 * 24 * 60 * 60 * 1000;
 
 const record = z.object({
-  /** `dead_lettered`: refused for good; a redelivery must not try it again either. */
-  outcome: z.enum(['sent', 'dead_lettered']),
+  /**
+   * `dead_lettered`: refused for good; `collapsed`: a newer answer with its collapseKey made it
+   * pointless before it went out. A redelivery must not try either again.
+   */
+  outcome: z.enum(['sent', 'dead_lettered', 'collapsed']),
   chatId: z.string().optional(),
   messageId: z.number().int().optional(),
   at: z.number(),

@@ -210,6 +210,34 @@ describe('status messages', () => {
   });
 });
 
+describe('collapsed answers', () => {
+  it('drops an answer still waiting for its turn when a newer one with its collapseKey is queued, and nothing else', async () => {
+    // The chat is held (a 429 of one second) so that everything below queues behind the first.
+    fake.failNext('sendMessage', { code: 429, retryAfter: 1 });
+    await send({ chatId: '1009', text: 'status 1', collapseKey: 'status' });
+    await send({ chatId: '1009', text: 'your rig is ready' });
+    await send({ chatId: '1009', text: 'balance ₹10.00', collapseKey: 'balance' });
+    await send({ chatId: '1009', text: 'status 2', collapseKey: 'status' });
+    await send({ chatId: '1009', text: 'status 3', collapseKey: 'status' });
+    await eventually(
+      'the newest status arrives',
+      () => Promise.resolve(fake.sent(1009).some((m) => m.text === 'status 3')),
+      10_000,
+    );
+    await settled();
+    // Order kept; a message without a collapseKey, or with another one, is never dropped.
+    expect(fake.sent(1009).map((m) => m.text)).toEqual([
+      'your rig is ready',
+      'balance ₹10.00',
+      'status 3',
+    ]);
+    expect(
+      await counter(registry, 'respawn_gateway_telegram_out_total', { outcome: 'collapsed' }),
+    ).toBe(2);
+    // Both are recorded as settled: the redelivery test below sends neither.
+  });
+});
+
 describe('dead letters', () => {
   it('dead-letters an invalid out message, a chat mismatch and a Telegram refusal, and keeps sending', async () => {
     await bus.js.publish(
@@ -252,7 +280,8 @@ describe('redelivery', () => {
   it('does not send again what was already sent when every out message is delivered again', async () => {
     await settled();
     const callsBefore = fake.calls().filter((c) => c.method !== 'getMe').length;
-    const sentBefore = [1001, 1002, 1003, 1006].map((c) => fake.sent(c).length);
+    const chats = [1001, 1002, 1003, 1006, 1009];
+    const sentBefore = chats.map((c) => fake.sent(c).length);
     await out.stop();
     // A reset consumer delivers the whole stream again: same stream sequences, same msg ids.
     await bus.jsm.consumers.delete(Streams.out.name, TELEGRAM_OUT_CONSUMER);
@@ -260,7 +289,7 @@ describe('redelivery', () => {
     await out.start();
     await settled();
     expect(fake.calls().filter((c) => c.method !== 'getMe').length).toBe(callsBefore);
-    expect([1001, 1002, 1003, 1006].map((c) => fake.sent(c).length)).toEqual(sentBefore);
+    expect(chats.map((c) => fake.sent(c).length)).toEqual(sentBefore);
     expect(
       await counter(registry, 'respawn_gateway_telegram_out_total', { outcome: 'duplicate' }),
     ).toBeGreaterThanOrEqual(28);

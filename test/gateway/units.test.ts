@@ -93,6 +93,25 @@ describe('pacer', () => {
     // Chat 8 waits only for the overall spacing (1000 / 30 ms).
     expect(at['8']).toBeLessThanOrEqual(34);
   });
+
+  it('gives a turn that was not used back to the chat and to the bot', async () => {
+    const clock = virtualClock();
+    const pacer = createPacer({ perChatIntervalMs: 1000, globalPerSecond: 1, clock });
+    const times: number[] = [];
+    const done = (async () => {
+      await pacer.acquire('42');
+      times.push(clock.now());
+      await pacer.acquire('42');
+      pacer.giveBack('42'); // its message was dropped: the next one need not wait
+      await pacer.acquire('42');
+      times.push(clock.now());
+      await pacer.acquire('42');
+      times.push(clock.now());
+    })();
+    await clock.run();
+    await done;
+    expect(times).toEqual([0, 1000, 2000]);
+  });
 });
 
 describe('secrets and signatures', () => {

@@ -205,6 +205,8 @@ describe('help and what the bot does not act on', () => {
       const c = only(route(u));
       expect(c.subject).toBe(outSubject(PLAYER));
       expect(TelegramSend.decode(c.data).text).toContain('/play');
+      // Asked again before it went out, only the newest Help is sent.
+      expect(TelegramSend.decode(c.data).collapseKey).toBe('help');
     }
   });
 
