@@ -284,10 +284,17 @@ describe('crediting a payment exactly once', () => {
     });
     sim.send(BillingPaymentEvent, failed);
     sim.send(BillingPaymentEvent, failed);
-    expect(told(sim).filter((t) => t.includes('did not go through'))).toHaveLength(1);
+    const sends = sim.sent(TelegramSend);
+    const failure = sends.filter((m) => m.text.includes('did not go through'));
+    expect(failure).toHaveLength(1);
+    // It takes the place of the link message, link kept; the credit then takes its place.
+    const link = sends.find((m) => m.url !== undefined && !m.text.includes('did not'))!;
+    expect(failure[0]).toMatchObject({ editKey: link.editKey, url: link.url });
     expect(sim.state.topups.r1!.status).toBe('pending');
     sim.send(BillingPaymentEvent, paid());
     expect(sim.state.balancePaise).toBe(AMOUNT);
+    expect(sim.sent(TelegramSend).at(-1)).toMatchObject({ editKey: link.editKey });
+    expect(sim.sent(TelegramSend).at(-1)!.text).toMatch(/added/);
   });
 });
 

@@ -248,8 +248,14 @@ export function onPaymentEvent(w: Work, msg: MessageOf<typeof BillingPaymentEven
       w.s.failedPayments = [...w.s.failedPayments, msg.paymentId].slice(-LIMITS.failedPayments);
       const t = w.s.topups[msg.topupId];
       if (t?.status === 'pending') {
+        // The top-up's own message, with its link: a later success edits it again, so the
+        // chat never ends on "did not go through" under a credit shown further up.
         w.tell(
-          { text: 'That payment did not go through. You can try again with the same link.' },
+          {
+            text: `That payment of ${rupees(t.amountPaise)} did not go through. You can try again with the same link.`,
+            ...(t.shortUrl === undefined ? {} : { url: t.shortUrl }),
+            editKey: editKey(t),
+          },
           t.chatId,
         );
       }

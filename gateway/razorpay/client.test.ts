@@ -150,4 +150,22 @@ describe('the fake’s webhooks', () => {
     expect((await client.fetchLink(created.id)).status).toBe('paid');
     expect(received).toHaveLength(2);
   });
+
+  it('has a Decline button that fails the payment and leaves the link open', async () => {
+    const created = await client.createLink(link('ref-decline'));
+    const page = await (await fetch(created.shortUrl)).text();
+    expect(page).toContain(`action="/pay/${created.id}?outcome=decline"`);
+    received.length = 0;
+    const after = await (
+      await fetch(`${created.shortUrl}?outcome=decline`, { method: 'POST' })
+    ).text();
+    expect(after).toContain('declined');
+    expect(received.map((r) => (JSON.parse(r.body) as { event: string }).event)).toEqual([
+      'payment.failed',
+    ]);
+    expect((await client.fetchLink(created.id)).status).toBe('created');
+    // Then paying works.
+    await fetch(created.shortUrl, { method: 'POST' });
+    expect((await client.fetchLink(created.id)).status).toBe('paid');
+  });
 });

@@ -109,16 +109,23 @@ function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function checkoutPage(link: FakeLink): string {
+/**
+ * The checkout a player reaches from the payment link: Pay (the link is paid, its webhooks
+ * fire) or Decline (a failed payment: `payment.failed` fires and the link stays open, as when
+ * a card is refused), so a person in the sandbox can try both.
+ */
+function checkoutPage(link: FakeLink, declined: boolean): string {
   const open = link.status === 'created';
   return `<!doctype html><html><head><meta charset="utf-8"><title>Pay ${rupees(link.amount)}</title></head>
 <body style="font-family:sans-serif;max-width:28rem;margin:3rem auto">
 <h1>Razorpay (fake) checkout</h1>
 <p>${escapeHtml(link.description)}</p>
 <p style="font-size:2rem">${rupees(link.amount)}</p>
+${declined && open ? '<p id="declined"><b>The payment was declined.</b> You can try again.</p>' : ''}
 ${
   open
-    ? `<form method="post" action="/pay/${link.id}"><button type="submit" style="font-size:1.2rem">Pay ${rupees(link.amount)}</button></form>`
+    ? `<form method="post" action="/pay/${link.id}" style="display:inline"><button type="submit" style="font-size:1.2rem">Pay ${rupees(link.amount)}</button></form>
+<form method="post" action="/pay/${link.id}?outcome=decline" style="display:inline"><button type="submit" style="font-size:1.2rem">Decline</button></form>`
     : `<p>This link is <b>${link.status}</b>.</p>`
 }
 </body></html>`;
@@ -227,9 +234,11 @@ export async function startRazorpayFake(opts: RazorpayFakeOptions): Promise<Razo
     if (page !== null) {
       const link = links.get(page[1]!);
       if (link === undefined) return (res.writeHead(404).end('no such link'), 404);
-      if (req.method === 'POST' && link.status === 'created') await pay(link.id);
+      const decline = url.searchParams.get('outcome') === 'decline';
+      const posted = req.method === 'POST' && link.status === 'created';
+      if (posted) await pay(link.id, { fail: decline });
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end(checkoutPage(link));
+      res.end(checkoutPage(link, posted && decline));
       return 200;
     }
     if (!path.startsWith('/v1/'))
