@@ -48,6 +48,7 @@ import {
 import { sleep } from '../async.ts';
 import { SendOutcomes, createOutboundMetrics } from '../metrics.ts';
 import { createTelegramCaller, type TelegramSendMessage } from './deliver.ts';
+import { supersededBy } from './collapse.ts';
 import { createPacer, type PacerClock } from './pacer.ts';
 import { createSentStore, type SentStore } from './sent-store.ts';
 
@@ -208,18 +209,8 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
     });
   }
 
-  /** A later message queued for the same chat with this one's collapseKey, if any. */
-  function newerOf(entry: Entry): Entry | undefined {
-    const key = entry.send.collapseKey;
-    if (key === undefined) return undefined;
-    const queue = chats.get(entry.send.chatId) ?? [];
-    for (let i = queue.length - 1; i > 0; i--) {
-      const e = queue[i]!;
-      if (e === entry) return undefined;
-      if (e.send.collapseKey === key) return e;
-    }
-    return undefined;
-  }
+  const newerOf = (entry: Entry): Entry | undefined =>
+    supersededBy(chats.get(entry.send.chatId) ?? [], entry);
 
   /** Settles an entry a newer answer made pointless: recorded (a redelivery sends nothing), acked. */
   async function collapse(entry: Entry, newer: Entry, ctx: object): Promise<void> {

@@ -14,6 +14,7 @@ import {
   safeEqual,
   type PacerClock,
 } from '../../gateway/index.ts';
+import { supersededBy } from '../../gateway/telegram/collapse.ts';
 import { parseUpdate } from '../../gateway/telegram/update.ts';
 
 /** Virtual time: sleeps resolve in time order when `run` advances the clock. */
@@ -39,6 +40,30 @@ function virtualClock(): PacerClock & { run(): Promise<void> } {
     },
   };
 }
+
+describe('collapsed answers', () => {
+  const q = (id: string, collapseKey?: string) => ({
+    id,
+    send: collapseKey === undefined ? {} : { collapseKey },
+  });
+
+  it('finds the newest later answer with the same collapseKey, and nothing else', () => {
+    const s1 = q('s1', 'status');
+    const news = q('ready');
+    const b1 = q('b1', 'balance');
+    const s2 = q('s2', 'status');
+    const s3 = q('s3', 'status');
+    const queue = [s1, news, b1, s2, s3];
+    expect(supersededBy(queue, s1)?.id).toBe('s3');
+    expect(supersededBy(queue, s2)?.id).toBe('s3');
+    expect(supersededBy(queue, s3)).toBeUndefined();
+    expect(supersededBy(queue, b1)).toBeUndefined();
+    // A message without a key is never superseded, even by one with a key.
+    expect(supersededBy(queue, news)).toBeUndefined();
+    // An older answer does not supersede a newer one.
+    expect(supersededBy([s1, s2], s2)).toBeUndefined();
+  });
+});
 
 describe('pacer', () => {
   it('lets one chat receive at most one message per interval', async () => {
