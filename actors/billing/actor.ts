@@ -88,11 +88,13 @@ function onBalance(w: Work, msg: MessageOf<typeof BillingBalance>): void {
   const available = availablePaise(w.s, w.now);
   const { spot, on_demand: onDemand } = w.cfg.displayPricesPerHourPaise;
   const running = Object.keys(w.s.meters).length > 0 ? ' (including the session running now)' : '';
+  const lasts =
+    minutesFor(available, spot) < 1
+      ? `Not enough for a minute of play (Spot ${rupees(spot)}/h): top up to play.`
+      : `≈ ${minutesText(minutesFor(available, spot))} on Spot (${rupees(spot)}/h) or ` +
+        `${minutesText(minutesFor(available, onDemand))} on On-Demand (${rupees(onDemand)}/h).`;
   w.tell({
-    text:
-      `Balance: ${rupees(available)}${running}.\n` +
-      `≈ ${minutesText(minutesFor(available, spot))} on Spot (${rupees(spot)}/h) or ` +
-      `${minutesText(minutesFor(available, onDemand))} on On-Demand (${rupees(onDemand)}/h).`,
+    text: `Balance: ${rupees(available)}${running}.\n${lasts}`,
     buttons: w.topupButtons(),
     collapseKey: 'balance',
   });

@@ -99,7 +99,7 @@ describe('a top-up', () => {
     sim.send(BillingTopup, { requestId: 'r1', chatId: '42', amountPaise: 5_000 });
     sim.send(BillingTopup, { requestId: 'r2', chatId: '42', amountPaise: 100_001 });
     expect(sim.sent(RazorpayCreateLink)).toHaveLength(0);
-    expect(told(sim)[0]).toMatch(/from ₹100\.00 to ₹1000\.00/);
+    expect(told(sim)[0]).toMatch(/from ₹100\.00 to ₹1,000\.00/);
     expect(sim.state.topups).toEqual({});
   });
 
@@ -386,6 +386,16 @@ describe('balance and history', () => {
       'topup:50000',
       'topup:100000',
     ]);
+  });
+
+  it('says an empty wallet buys no play, not "≈ 0 minutes"', () => {
+    const sim = new BillingSim(RECONCILE);
+    sim.send(BillingBalance, { chatId: '42' });
+    const answer = sim.sent(TelegramSend).at(-1)!;
+    expect(answer.text).toBe(
+      'Balance: ₹0.00.\nNot enough for a minute of play (Spot ₹30.00/h): top up to play.',
+    );
+    expect(answer.buttons?.flat().map((b) => b.data)).toContain('topup:10000');
   });
 
   it('answers /history with the last entries, newest first, a session’s usage on one line', () => {

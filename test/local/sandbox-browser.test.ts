@@ -70,9 +70,9 @@ const botMessage = (page: Page, text: RegExp): Locator =>
 
 /** "₹12.34" right after `label` in `text`, in paise. */
 function paiseAfter(label: string, text: string): number {
-  const m = new RegExp(`${label}₹(\\d+)\\.(\\d\\d)`).exec(text);
+  const m = new RegExp(`${label}₹([\\d,]+)\\.(\\d\\d)`).exec(text);
   if (m === null) throw new Error(`no amount after "${label}" in: ${text}`);
-  return Number(m[1]) * 100 + Number(m[2]);
+  return Number(m[1]!.replace(/,/g, '')) * 100 + Number(m[2]);
 }
 
 async function press(message: Locator, label: string | RegExp): Promise<void> {
@@ -148,7 +148,7 @@ it('plays a whole session in headless Chromium: top up and pay, play, ready, sto
   // paisa every 1.2 s), so the stop below has something to charge.
   const running = page
     .locator('.msg.bot')
-    .filter({ hasText: /Balance: ₹\d+\.\d\d \(including the session running now\)/ });
+    .filter({ hasText: /Balance: ₹[\d,]+\.\d\d \(including the session running now\)/ });
   await expect
     .poll(
       async () => {
@@ -170,7 +170,10 @@ it('plays a whole session in headless Chromium: top up and pay, play, ready, sto
   await stopped.waitFor();
   expect(await stopped.innerText()).toMatch(/edited/);
   expect(await page.locator('.msg', { hasText: /Stopping your session/ }).count()).toBe(0);
-  const bill = botMessage(page, /Charged ₹\d+\.\d\d for this session\. Balance: ₹\d+\.\d\d\./);
+  const bill = botMessage(
+    page,
+    /Charged ₹[\d,]+\.\d\d for this session\. Balance: ₹[\d,]+\.\d\d\./,
+  );
   await bill.waitFor();
   const billText = await bill.innerText();
   const charged = paiseAfter('Charged ', billText);

@@ -11,6 +11,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { rupees } from '../../../contracts/index.ts';
 import {
   apiError,
   eventBody,
@@ -100,10 +101,6 @@ const json = (res: http.ServerResponse, status: number, body: unknown): void => 
   res.writeHead(status, { 'content-type': 'application/json' });
   res.end(JSON.stringify(body));
 };
-
-function rupees(paise: number): string {
-  return `₹${Math.floor(paise / 100)}.${String(paise % 100).padStart(2, '0')}`;
-}
 
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
