@@ -16,6 +16,7 @@ export {
   type Publisher,
   type PublishOptions,
 } from './js-publish.ts';
+export { duration } from './duration.ts';
 export { rupees } from './money.ts';
 export { REDACTED, isSecretKey, maskUrlPasswords, redactSecrets } from './redact.ts';
 export {

@@ -1,5 +1,5 @@
 /** How money, durations and history read in the player's chat. Integer paise in, text out. */
-import { rupees } from '../../contracts/index.ts';
+import { duration, rupees } from '../../contracts/index.ts';
 import type { HistoryLine } from './state.ts';
 
 /** A signed amount for history lines: "+₹500.00", "-₹23.60". */
@@ -13,8 +13,10 @@ export function minutesFor(paise: number, pricePerHourPaise: number): number {
   return Math.floor((paise * 60) / pricePerHourPaise);
 }
 
+/** "1 minute", "45 minutes", "16 h 40 min": a whole number of minutes as the player reads it. */
 export function minutesText(n: number): string {
-  return n === 1 ? '1 minute' : `${n} minutes`;
+  if (n < 60) return n === 1 ? '1 minute' : `${n} minutes`;
+  return duration(n * 60_000);
 }
 
 function stamp(isoTime: string): string {

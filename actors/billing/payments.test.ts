@@ -378,7 +378,7 @@ describe('balance and history', () => {
     sim.send(BillingBalance, { chatId: '42' });
     const answer = sim.sent(TelegramSend).at(-1)!;
     expect(answer.text).toMatch(/Balance: ₹500\.00/);
-    expect(answer.text).toMatch(/≈ 1000 minutes on Spot/);
+    expect(answer.text).toMatch(/≈ 16 h 40 min on Spot/);
     expect(answer.collapseKey).toBe('balance');
     expect(answer.buttons?.flat().map((b) => b.data)).toEqual([
       'topup:10000',
