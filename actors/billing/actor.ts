@@ -102,7 +102,7 @@ function onBalance(w: Work, msg: MessageOf<typeof BillingBalance>): void {
 
 function onHistory(w: Work, msg: MessageOf<typeof BillingHistory>): void {
   w.s.chatId = msg.chatId;
-  w.tell({ text: historyText(w.s.history, msg.limit), collapseKey: 'history' });
+  w.tell({ text: historyText(w.s.history, msg.limit, w.cfg.timeZone), collapseKey: 'history' });
 }
 
 function onTimer(w: Work, msg: MessageOf<typeof TimerFired>): void {

@@ -19,6 +19,7 @@ describe('billing configuration from the environment', () => {
       RESPAWN_BILLING_RECONCILE_EVERY_SECONDS: '900',
       RESPAWN_BILLING_SPOT_PAISE_PER_HOUR: '4000',
       RESPAWN_BILLING_ON_DEMAND_PAISE_PER_HOUR: '12000',
+      RESPAWN_BILLING_TIME_ZONE: 'Asia/Dubai',
     });
     expect(c).toEqual({
       currency: 'INR',
@@ -32,6 +33,7 @@ describe('billing configuration from the environment', () => {
       reconcileAfterMs: 600_000,
       reconcileEveryMs: 900_000,
       displayPricesPerHourPaise: { spot: 4_000, on_demand: 12_000 },
+      timeZone: 'Asia/Dubai',
     });
   });
 
@@ -49,6 +51,7 @@ describe('billing configuration from the environment', () => {
       /topupPresetsPaise: every preset must lie within/,
     ],
     ['RESPAWN_BILLING_TOPUP_MAX_PAISE', '100', /topupMinPaise must not exceed topupMaxPaise/],
+    ['RESPAWN_BILLING_TIME_ZONE', 'Mars/Olympus', /timeZone: must be an IANA time zone/],
   ])('names what is wrong with %s=%s', (name, value, message) => {
     let err: unknown;
     try {

@@ -4,6 +4,7 @@
  * validated, with a message naming the culprit.
  */
 import { z } from 'zod';
+import { knownTimeZone } from './format.ts';
 
 const paise = z.number().int().safe();
 
@@ -49,6 +50,8 @@ export const BillingConfigSchema = z
     reconcileEveryMs: z.number().int().min(1_000),
     /** Prices shown with the balance ("≈ N minutes on Spot"); billing charges what meters say. */
     displayPricesPerHourPaise: z.object({ spot: paise.positive(), on_demand: paise.positive() }),
+    /** The players' clock for times they read (history): an IANA name. */
+    timeZone: z.string().refine(knownTimeZone, 'must be an IANA time zone, e.g. Asia/Kolkata'),
   })
   .refine((c) => c.topupMinPaise <= c.topupMaxPaise, {
     message: 'topupMinPaise must not exceed topupMaxPaise',
@@ -72,6 +75,7 @@ export const defaultBillingConfig: BillingConfig = {
   reconcileAfterMs: 15 * 60_000,
   reconcileEveryMs: 30 * 60_000,
   displayPricesPerHourPaise: { spot: 3_000, on_demand: 9_000 },
+  timeZone: 'Asia/Kolkata',
 };
 
 /** Validates a configuration (e.g. a test's overrides on top of the defaults). */
@@ -113,6 +117,7 @@ const EnvSchema = z.object({
   RESPAWN_BILLING_RECONCILE_EVERY_SECONDS: int(1, 30 * 24 * 3600),
   RESPAWN_BILLING_SPOT_PAISE_PER_HOUR: int(1, Number.MAX_SAFE_INTEGER),
   RESPAWN_BILLING_ON_DEMAND_PAISE_PER_HOUR: int(1, Number.MAX_SAFE_INTEGER),
+  RESPAWN_BILLING_TIME_ZONE: z.string().optional(),
 });
 
 /** Billing configuration from the environment; unset variables keep their defaults. */
@@ -148,5 +153,6 @@ export function loadBillingConfig(env: NodeJS.ProcessEnv): BillingConfig {
       on_demand:
         e.RESPAWN_BILLING_ON_DEMAND_PAISE_PER_HOUR ?? d.displayPricesPerHourPaise.on_demand,
     },
+    timeZone: e.RESPAWN_BILLING_TIME_ZONE ?? d.timeZone,
   });
 }

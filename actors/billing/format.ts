@@ -19,15 +19,41 @@ export function minutesText(n: number): string {
   return duration(n * 60_000);
 }
 
-function stamp(isoTime: string): string {
-  return `${isoTime.slice(0, 10)} ${isoTime.slice(11, 16)} UTC`;
+/** "7 Dec 2026, 06:38 IST": the player's clock (`timeZone`, an IANA name), not the server's. */
+function stamper(timeZone: string): (isoTime: string) => string {
+  const f = new Intl.DateTimeFormat('en-IN', {
+    timeZone,
+    day: 'numeric',
+    month: 'short',
+    year: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+    timeZoneName: 'short',
+  });
+  return (isoTime) => f.format(new Date(isoTime));
+}
+
+/** Whether `timeZone` is an IANA time zone this runtime knows. */
+export function knownTimeZone(timeZone: string): boolean {
+  try {
+    stamper(timeZone);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Telegram's limit is 4096 characters; older lines are left out to stay under it. */
 const MAX_TEXT = 4000;
 
-export function historyText(lines: readonly HistoryLine[], limit: number): string {
+export function historyText(
+  lines: readonly HistoryLine[],
+  limit: number,
+  timeZone: string,
+): string {
   if (lines.length === 0) return 'No wallet activity yet.';
+  const stamp = stamper(timeZone);
   const shown = lines.slice(-limit).reverse();
   const body: string[] = [];
   let size = 60;

@@ -414,5 +414,16 @@ describe('balance and history', () => {
     expect(lines[0]).toBe('Last 2 wallet entries (newest first):');
     expect(lines[1]).toMatch(/-₹5\.00 {2}Spot session s1 {2}→ ₹495\.00$/);
     expect(lines[2]).toMatch(/\+₹500\.00 {2}Top-up {2}→ ₹500\.00$/);
+    // On the players' clock (Asia/Kolkata by default), not the server's.
+    expect(lines[2]).toMatch(/^4 Mar 2030, 15:30 IST {2}/);
+    expect(lines[1]).toMatch(/^4 Mar 2030, 15:40 IST {2}/);
+  });
+
+  it('writes history times in the configured time zone', () => {
+    const sim = withLink({ timeZone: 'Europe/London' });
+    sim.send(BillingPaymentEvent, paid());
+    sim.send(BillingHistory, { chatId: '42', limit: 10 });
+    const lines = sim.sent(TelegramSend).at(-1)!.text.split('\n');
+    expect(lines[1]).toMatch(/^4 Mar 2030, 10:00 GMT {2}\+₹500\.00/);
   });
 });
