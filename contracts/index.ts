@@ -8,6 +8,7 @@ export {
   type ErrorData,
 } from './errors.ts';
 export { HeaderNames, type HeaderName } from './headers.ts';
+export { deadLetterHeaders, headerRecord, type DeadLetterWhy } from './dead-letter.ts';
 export {
   JsPublishError,
   createJsPublisher,

@@ -22,6 +22,8 @@ import {
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import {
+  deadLetterHeaders,
+  headerRecord,
   HeaderNames,
   RespawnError,
   RetryableError,
@@ -110,13 +112,6 @@ export async function ensureIngressConsumer(
   return cfg.durable_name;
 }
 
-function headerRecord(m: JsMsg): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (m.headers === undefined) return out;
-  for (const k of m.headers.keys()) out[k] = m.headers.get(k);
-  return out;
-}
-
 async function deadLetter(
   js: JetStreamClient,
   m: JsMsg,
@@ -124,18 +119,11 @@ async function deadLetter(
   original: Record<string, string>,
   err: TerminalError,
 ): Promise<void> {
-  const h = natsHeaders();
-  for (const [k, v] of Object.entries(original)) {
-    if (k === HeaderNames.msgId) h.set(HeaderNames.dlqMsgId, v);
-    else h.set(k, v);
-  }
-  h.set(HeaderNames.dlqCode, err.code);
-  h.set(HeaderNames.dlqReason, err.message.slice(0, 1000));
-  h.set(HeaderNames.dlqSubject, m.subject);
-  h.set(HeaderNames.dlqStream, m.info.stream);
-  h.set(HeaderNames.dlqStreamSeq, String(m.seq));
-  h.set(HeaderNames.dlqDeliveries, String(m.info.deliveryCount));
-  h.set(HeaderNames.dlqActor, `ingress-${source}`);
+  const h = deadLetterHeaders(m, original, {
+    code: err.code,
+    reason: err.message,
+    actor: `ingress-${source}`,
+  });
   // One dead letter per stored input, however often it is redelivered.
   await js.publish(ingressDlqSubject(source, err.code), m.data, {
     msgID: `dlq-${m.info.stream}-${m.seq}`,

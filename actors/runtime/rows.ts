@@ -4,6 +4,7 @@
  */
 import type { JsMsg } from '@nats-io/jetstream';
 import {
+  headerRecord,
   ErrorCodes,
   HeaderNames,
   RespawnError,
@@ -38,13 +39,6 @@ export interface Prepared {
    * instead of the input's, so the next hop is the span's child.
    */
   readonly trace?: Readonly<Record<string, string>>;
-}
-
-function headerRecord(m: JsMsg): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (m.headers === undefined) return out;
-  for (const k of m.headers.keys()) out[k] = m.headers.get(k);
-  return out;
 }
 
 /** One delivery of a partition consumer as the batch sees it: its key, id and decoded message. */

@@ -20,6 +20,8 @@ import {
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import {
+  deadLetterHeaders,
+  headerRecord,
   ActorKinds,
   BillingLinkStatus,
   BillingPaymentLinkCreated,
@@ -86,13 +88,6 @@ export async function ensureRazorpayEffectsConsumer(nc: NatsConnection): Promise
   }
 }
 
-function headerRecord(m: JsMsg): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (m.headers === undefined) return out;
-  for (const k of m.headers.keys()) out[k] = m.headers.get(k);
-  return out;
-}
-
 export function createRazorpayEffects(opts: RazorpayEffectsOptions): RazorpayEffects {
   const log = opts.log.child({ component: 'razorpay-effects' });
   const js: JetStreamClient = jetstream(opts.nc);
@@ -131,18 +126,7 @@ export function createRazorpayEffects(opts: RazorpayEffectsOptions): RazorpayEff
   }
 
   async function deadLetter(m: JsMsg, h: Record<string, string>, code: string, reason: string) {
-    const out = natsHeaders();
-    for (const [k, v] of Object.entries(h)) {
-      if (k === HeaderNames.msgId) out.set(HeaderNames.dlqMsgId, v);
-      else out.set(k, v);
-    }
-    out.set(HeaderNames.dlqCode, code);
-    out.set(HeaderNames.dlqReason, reason.slice(0, 1000));
-    out.set(HeaderNames.dlqSubject, m.subject);
-    out.set(HeaderNames.dlqStream, m.info.stream);
-    out.set(HeaderNames.dlqStreamSeq, String(m.seq));
-    out.set(HeaderNames.dlqDeliveries, String(m.info.deliveryCount));
-    out.set(HeaderNames.dlqActor, 'gateway-razorpay');
+    const out = deadLetterHeaders(m, h, { code, reason, actor: 'gateway-razorpay' });
     await js.publish(razorpayDlqSubject(code), m.data, {
       msgID: `dlq-${m.info.stream}-${m.seq}`,
       headers: out,

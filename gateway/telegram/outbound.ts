@@ -27,11 +27,13 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
-import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { Api } from 'grammy';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import {
+  deadLetterHeaders,
+  headerRecord,
   ErrorCodes,
   GATEWAY_DLQ_TOKEN,
   HeaderNames,
@@ -156,20 +158,7 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
     reason: string,
     chatId?: string,
   ): Promise<void> {
-    const h = natsHeaders();
-    if (m.headers !== undefined) {
-      for (const k of m.headers.keys()) {
-        if (k === HeaderNames.msgId) h.set(HeaderNames.dlqMsgId, m.headers.get(k));
-        else h.set(k, m.headers.get(k));
-      }
-    }
-    h.set(HeaderNames.dlqCode, code);
-    h.set(HeaderNames.dlqReason, reason.slice(0, 1000));
-    h.set(HeaderNames.dlqSubject, m.subject);
-    h.set(HeaderNames.dlqStream, Streams.out.name);
-    h.set(HeaderNames.dlqStreamSeq, String(m.seq));
-    h.set(HeaderNames.dlqDeliveries, String(m.info.deliveryCount));
-    h.set(HeaderNames.dlqActor, GATEWAY_DLQ_TOKEN);
+    const h = deadLetterHeaders(m, headerRecord(m), { code, reason, actor: GATEWAY_DLQ_TOKEN });
     let again = false;
     const stored = await persist('dead-letter publish', async () => {
       if ((await store.settledFor(msgId)) !== undefined) {
