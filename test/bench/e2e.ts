@@ -32,20 +32,18 @@ import http from 'node:http';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import {
   ActorKinds,
   PARTITIONS,
-  Streams,
-  TELEGRAM_OUT_CONSUMER,
   TelegramSend,
   outTelegramSubject,
   partitionFilter,
 } from '../../contracts/index.ts';
-import type { TelegramFake } from '../../deploy/fakes/telegram/index.ts';
-import { createSentStore, type SentRecord, type SentStore } from '../../gateway/index.ts';
+import { createSentStore } from '../../gateway/index.ts';
+import { awaitSettled, matchReplies, type Answerable } from './e2e-replies.ts';
 import { cpuMeter } from './cpu.ts';
 import {
   dist,
@@ -95,16 +93,13 @@ const out = (s: string): void => {
 
 const f = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '-');
 
-interface Cmd {
+interface Cmd extends Answerable {
   chatId: number;
   postAt: number;
   ackMs?: number;
   status?: number;
   cmdAt?: number;
   outAt?: number;
-  /** The out message's Nats-Msg-Id: the key of the gateway's record of how it was settled. */
-  outMsgId?: string;
-  replyAt?: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -199,88 +194,6 @@ function watchStages(
   return { watchChat, stop: () => subs.forEach((s) => s.unsubscribe()) };
 }
 
-/**
- * Waits (at most the grace) until the bench has seen every command's out message and the
- * gateway's sender holds none unsettled: a consumer-info poll, cheap enough not to show in the
- * CPU figures, unlike reading every record.
- */
-async function awaitSettled(jsm: JetStreamManager, cmds: readonly Cmd[]): Promise<void> {
-  const deadline = Date.now() + GRACE_MS;
-  while (Date.now() < deadline) {
-    if (cmds.every((c) => c.outMsgId !== undefined)) {
-      const ci = await jsm.consumers.info(Streams.out.name, TELEGRAM_OUT_CONSUMER);
-      if (ci.num_pending === 0 && ci.num_ack_pending === 0) return;
-    }
-    await sleep(100);
-  }
-}
-
-/** The gateway's records of the commands' out messages, read 256 at a time. */
-async function settledRecords(
-  store: SentStore,
-  cmds: readonly Cmd[],
-): Promise<(SentRecord | undefined)[]> {
-  const recs: (SentRecord | undefined)[] = [];
-  for (let i = 0; i < cmds.length; i += 256) {
-    const chunk = cmds.slice(i, i + 256);
-    recs.push(
-      ...(await Promise.all(
-        chunk.map(async (c) =>
-          c.outMsgId === undefined
-            ? undefined
-            : store.settledFor(c.outMsgId).catch(() => undefined),
-        ),
-      )),
-    );
-  }
-  return recs;
-}
-
-interface Matched {
-  missing: number;
-  unexpected: number;
-  collapsed: number;
-}
-
-/**
- * Sets each command's replyAt: the fake's stamp of the message the gateway recorded sending
- * for it, or, for an answer dropped unsent (collapsed), of the next reply sent in its chat.
- */
-async function matchReplies(
-  store: SentStore,
-  fake: TelegramFake,
-  byChat: ReadonlyMap<number, Cmd[]>,
-): Promise<Matched> {
-  const m: Matched = { missing: 0, unexpected: 0, collapsed: 0 };
-  const all = [...byChat.values()].flat();
-  const index = new Map(all.map((c, i) => [c, i]));
-  const settled = await settledRecords(store, all);
-  for (const [chatId, list] of byChat) {
-    const received = new Map(fake.sent(chatId).map((msg) => [msg.messageId, msg.sentAt]));
-    let used = 0;
-    let waiting: Cmd[] = [];
-    for (const c of list) {
-      const rec = settled[index.get(c)!];
-      if (rec?.outcome === 'collapsed') {
-        m.collapsed++;
-        waiting.push(c);
-        continue;
-      }
-      const at = rec?.outcome === 'sent' ? received.get(rec.messageId ?? NaN) : undefined;
-      if (at === undefined) {
-        m.missing++;
-        continue;
-      }
-      used++;
-      for (const w of [...waiting, c]) w.replyAt = at;
-      waiting = [];
-    }
-    m.missing += waiting.length;
-    m.unexpected += Math.max(0, received.size - used);
-  }
-  return m;
-}
-
 /** The worker process's batch totals so far (processes topology only). */
 async function readWorkerBatches(stack: Stack): Promise<BatchTotals | undefined> {
   if (stack.workerMetricsUrl === undefined) return undefined;
@@ -323,7 +236,7 @@ async function main(): Promise<void> {
         new Map(),
         new Map(),
       );
-      await awaitSettled(jsm, warm.cmds);
+      await awaitSettled(jsm, warm.cmds, GRACE_MS);
     }
 
     const batchesBefore = await readWorkerBatches(stack);
@@ -338,7 +251,7 @@ async function main(): Promise<void> {
       byChat,
       updates,
     );
-    await awaitSettled(jsm, phase.cmds);
+    await awaitSettled(jsm, phase.cmds, GRACE_MS);
     const cpuUsed = cpu.sample();
     const batchesAfter = await readWorkerBatches(stack);
     stages.stop();
