@@ -466,6 +466,7 @@ describe('deploy/k8s kustomization', () => {
         'ConfigMap/respawn-gateway',
         'Deployment/respawn-actors',
         'Deployment/respawn-gateway',
+        'Deployment/respawn-telegram-sender',
         'Job/respawn-migrate',
         'Namespace/respawn',
         'PodDisruptionBudget/respawn-actors',
@@ -542,6 +543,26 @@ describe('deploy/k8s against the code', () => {
     expect(obj(obj(obj(byName('Job/respawn-migrate')!.spec).template).spec).restartPolicy).toBe(
       'Never',
     );
+  });
+
+  it('sends Telegram messages from exactly one pod, never two at once', () => {
+    const byName = (n: string): Obj => OBJECTS.find((o) => kindName(o) === n)!;
+    const env = (n: string): Record<string, string> =>
+      environment(containers([byName(n)])[0]!.container, OBJECTS);
+    const senders = OBJECTS.filter(
+      (o) =>
+        o.kind === 'Deployment' &&
+        containers([o]).some(
+          (c) =>
+            commandOf(c.container).includes('gateway/main.ts') &&
+            environment(c.container, OBJECTS).TELEGRAM_OUTBOUND !== 'false',
+        ),
+    );
+    expect(senders.map(kindName)).toEqual(['Deployment/respawn-telegram-sender']);
+    const spec = obj(byName('Deployment/respawn-telegram-sender').spec);
+    expect(spec.replicas).toBe(1);
+    expect(obj(spec.strategy).type).toBe('Recreate');
+    expect(env('Deployment/respawn-gateway').TELEGRAM_OUTBOUND).toBe('false');
   });
 
   it('gives each process an environment its real configuration loader accepts', () => {
