@@ -347,7 +347,15 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
   async function ensureConsumer(): Promise<void> {
     const cfg = telegramOutConsumer();
     try {
-      await opts.jsm.consumers.info(Streams.out.name, cfg.durable_name);
+      const ci = await opts.jsm.consumers.info(Streams.out.name, cfg.durable_name);
+      // Pull requests already waiting, before this sender asked for any: another one consumes.
+      if (ci.num_waiting > 0) {
+        log.error(
+          { consumer: cfg.durable_name, waitingPulls: ci.num_waiting },
+          'another Telegram sender is consuming (or one stopped seconds ago): two senders can ' +
+            "reorder a chat's messages; set TELEGRAM_OUTBOUND=false on all but one gateway",
+        );
+      }
       await opts.jsm.consumers.update(Streams.out.name, cfg.durable_name, {
         description: cfg.description,
         ack_wait: cfg.ack_wait,

@@ -276,6 +276,30 @@ describe('dead letters', () => {
   });
 });
 
+describe('a second sender', () => {
+  it('says at start, as an error, that another sender is consuming', async () => {
+    const lines: { level: number; msg: string }[] = [];
+    const second = createTelegramOutbound({
+      nc: bus.nc,
+      js: bus.js,
+      jsm: bus.jsm,
+      api: new Api(BOT_TOKEN, { apiRoot: fake.url }),
+      log: pino(
+        { level: 'info' },
+        { write: (l: string) => void lines.push(JSON.parse(l) as { level: number; msg: string }) },
+      ),
+      metricsRegistry: new Registry(),
+      perChatIntervalMs: INTERVAL_MS,
+      globalPerSecond: 1000,
+    });
+    await second.start();
+    await second.stop();
+    const warned = lines.find((l) => l.msg.includes('another Telegram sender is consuming'));
+    expect(warned?.level).toBe(50);
+    expect(warned?.msg).toContain('TELEGRAM_OUTBOUND=false');
+  });
+});
+
 describe('redelivery', () => {
   it('does not send again what was already sent when every out message is delivered again', async () => {
     await settled();
