@@ -34,6 +34,14 @@ export {
   type TelegramOutbound,
   type TelegramOutboundOptions,
 } from './telegram/outbound.ts';
+export {
+  DEFAULT_LEASE,
+  createLeasedSender,
+  type LeaseTiming,
+  type LeasedSender,
+  type LeasedSenderOptions,
+} from './telegram/leased-sender.ts';
+export { SENDER_BUCKET, createSenderLease, type SenderLease } from './telegram/lease.ts';
 export { createPacer, type Pacer, type PacerClock } from './telegram/pacer.ts';
 export {
   createTelegramPoller,

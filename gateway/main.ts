@@ -35,7 +35,7 @@ import {
 } from './razorpay/index.ts';
 import { createGateway } from './server.ts';
 import { describeTelegramError } from './telegram/deliver.ts';
-import { createTelegramOutbound, type TelegramOutbound } from './telegram/outbound.ts';
+import { createLeasedSender, type LeasedSender } from './telegram/leased-sender.ts';
 import { createTelegramPoller, type TelegramPoller } from './telegram/poller.ts';
 
 export interface RunningGateway {
@@ -146,9 +146,10 @@ export async function runGateway(
     log.info({ url: env.TELEGRAM_WEBHOOK_URL }, 'telegram webhook set');
   }
 
-  let outbound: TelegramOutbound | undefined;
+  // Every gateway with TELEGRAM_OUTBOUND may run it; the holder of the sender lease sends.
+  let outbound: LeasedSender | undefined;
   if (env.TELEGRAM_OUTBOUND) {
-    outbound = createTelegramOutbound({
+    outbound = createLeasedSender({
       nc,
       js,
       jsm,

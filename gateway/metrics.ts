@@ -2,7 +2,7 @@
  * The gateway's metric names and label values, in one place. Metrics are registered on the
  * prom-client Registry the process passes in (no default registry), once per factory.
  */
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** Where a webhook request came from. */
 export const Sources = {
@@ -99,9 +99,23 @@ export interface OutboundMetrics {
   received: Counter;
 }
 
+/** 1 on the gateway holding the Telegram sender lease (sending), 0 on a standby. */
+export function createSenderLeaseMetrics(registry: Registry): Gauge {
+  return new Gauge({
+    name: 'respawn_gateway_telegram_sender_active',
+    help: '1 while this gateway holds the Telegram sender lease and sends, 0 while it stands by',
+    registers: [registry],
+  });
+}
+
+const outboundMetrics = new WeakMap<Registry, OutboundMetrics>();
+
+/** One set per registry: a gateway that stands by and sends again makes a new sender. */
 export function createOutboundMetrics(registry: Registry): OutboundMetrics {
+  const made = outboundMetrics.get(registry);
+  if (made !== undefined) return made;
   const registers = [registry];
-  return {
+  const metrics: OutboundMetrics = {
     sends: new Counter({
       name: 'respawn_gateway_telegram_out_total',
       help: 'Telegram out messages by outcome',
@@ -121,4 +135,6 @@ export function createOutboundMetrics(registry: Registry): OutboundMetrics {
       registers,
     }),
   };
+  outboundMetrics.set(registry, metrics);
+  return metrics;
 }

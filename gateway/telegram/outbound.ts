@@ -20,8 +20,6 @@
  */
 import { setMaxListeners } from 'node:events';
 import {
-  JetStreamApiCodes,
-  JetStreamApiError,
   type ConsumerMessages,
   type JetStreamClient,
   type JetStreamManager,
@@ -51,6 +49,7 @@ import { sleep } from '../async.ts';
 import { SendOutcomes, createOutboundMetrics } from '../metrics.ts';
 import { createTelegramCaller, type TelegramSendMessage } from './deliver.ts';
 import { supersededBy } from './collapse.ts';
+import { ensureOutConsumer, noPullsWaiting } from './out-consumer.ts';
 import { createPacer, type PacerClock } from './pacer.ts';
 import { createSentStore, type SentStore } from './sent-store.ts';
 
@@ -75,7 +74,7 @@ export interface TelegramOutboundOptions {
 
 export interface TelegramOutbound {
   start(): Promise<void>;
-  /** Finishes the calls in flight; what is still queued is redelivered (after ack_wait). */
+  /** Finishes the calls in flight and gives back (nak) what is still queued. */
   stop(): Promise<void>;
   /** Out messages received and not yet settled. */
   readonly pending: number;
@@ -88,10 +87,6 @@ interface Entry {
 }
 
 const systemClock: PacerClock = { now: () => Date.now(), sleep };
-
-function isNotFound(err: unknown): boolean {
-  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;
-}
 
 export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramOutbound {
   const log = opts.log.child({ component: 'telegram-out' });
@@ -344,37 +339,13 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
     }
   }
 
-  async function ensureConsumer(): Promise<void> {
-    const cfg = telegramOutConsumer();
-    try {
-      const ci = await opts.jsm.consumers.info(Streams.out.name, cfg.durable_name);
-      // Pull requests already waiting, before this sender asked for any: another one consumes.
-      if (ci.num_waiting > 0) {
-        log.error(
-          { consumer: cfg.durable_name, waitingPulls: ci.num_waiting },
-          'another Telegram sender is consuming (or one stopped seconds ago): two senders can ' +
-            "reorder a chat's messages; set TELEGRAM_OUTBOUND=false on all but one gateway",
-        );
-      }
-      await opts.jsm.consumers.update(Streams.out.name, cfg.durable_name, {
-        description: cfg.description,
-        ack_wait: cfg.ack_wait,
-        max_deliver: cfg.max_deliver,
-        max_waiting: cfg.max_waiting,
-      });
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      await opts.jsm.consumers.add(Streams.out.name, cfg);
-    }
-  }
-
   return {
     get pending() {
       return bySeq.size;
     },
     async start() {
       await store.ensure();
-      await ensureConsumer();
+      await ensureOutConsumer(opts.jsm, log);
       const consumer = await opts.js.consumers.get(
         Streams.out.name,
         telegramOutConsumer().durable_name,
@@ -391,7 +362,12 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
       stopping = true;
       abort.abort();
       await messages?.close();
+      await noPullsWaiting(opts.jsm);
       while (work.size > 0) await Promise.allSettled([...work]);
+      // Given back oldest first, so the next sender (another gateway's) sends them first.
+      const unsent = [...bySeq.values()].sort((a, b) => a.m.seq - b.m.seq);
+      for (const e of unsent) e.m.nak();
+      await opts.nc.flush().catch(() => undefined);
       if (opts.store === undefined) store.close();
       if (extender !== undefined) clearInterval(extender);
       log.info({ unsent: bySeq.size }, 'telegram sender stopped');

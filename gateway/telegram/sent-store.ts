@@ -12,20 +12,13 @@
  *
  * Keys are base64url-encoded where they come from senders (ids, editKeys may hold ':').
  */
-import {
-  DiscardPolicy,
-  JetStreamApiCodes,
-  JetStreamApiError,
-  RetentionPolicy,
-  StorageType,
-  type JetStreamManager,
-} from '@nats-io/jetstream';
-import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
-import { JsPublishError, createJsPublisher, parseJson } from '../../contracts/index.ts';
+import { createJsPublisher } from '../../contracts/index.ts';
+import { ensureKvBucket, isWrongLastSequence, kvSubject, readKv } from './kv-bucket.ts';
 
 export const SENT_BUCKET = 'respawn_tg_messages';
-const STREAM = `KV_${SENT_BUCKET}`;
 /** Longer than RESPAWN_OUT keeps messages (7 days), so any redelivery finds its record. */
 export const SENT_TTL_MS = 8 * 24 * 60 * 60 * 1000;
 
@@ -58,10 +51,9 @@ const chatToken = (chatId: string): string => {
   if (!/^-?\d{1,20}$/.test(chatId)) throw new Error(`chat id ${chatId} is not numeric`);
   return chatId;
 };
-const keySubject = (key: string): string => `$KV.${SENT_BUCKET}.${key}`;
-const sentKey = (id: string): string => keySubject(`sent.${b64(id)}`);
-const editKeySubject = (chatId: string, editKey: string): string =>
-  keySubject(`edit.${chatToken(chatId)}.${b64(editKey)}`);
+const sentKey = (id: string): string => `sent.${b64(id)}`;
+const editKeyKey = (chatId: string, editKey: string): string =>
+  `edit.${chatToken(chatId)}.${b64(editKey)}`;
 
 export function createSentStore(deps: {
   nc: NatsConnection;
@@ -72,68 +64,33 @@ export function createSentStore(deps: {
   // Two calls per Telegram send: through the shared-inbox publisher, not nats.js requests.
   const js = createJsPublisher(deps.nc);
 
-  async function read(subject: string): Promise<SentRecord | undefined> {
-    const m = await js.lastBySubject(STREAM, subject);
-    if (m === undefined || m.data.length === 0) return undefined;
-    let json: unknown;
-    try {
-      json = parseJson(m.data);
-    } catch {
-      return undefined;
-    }
-    const r = record.safeParse(json);
-    return r.success ? r.data : undefined;
-  }
+  const read = async (key: string): Promise<SentRecord | undefined> =>
+    (await readKv(js, SENT_BUCKET, key, record))?.value;
 
   return {
-    async ensure() {
-      const ttl = deps.ttlMs ?? SENT_TTL_MS;
-      const cfg = {
-        name: STREAM,
-        subjects: [`$KV.${SENT_BUCKET}.>`],
+    ensure: () =>
+      ensureKvBucket(deps.jsm, {
+        bucket: SENT_BUCKET,
         description: 'Gateway: Telegram messages sent per out message and per editKey',
-        retention: RetentionPolicy.Limits,
-        storage: StorageType.File,
-        discard: DiscardPolicy.New,
-        max_msgs_per_subject: 1,
-        max_age: nanos(ttl),
-        duplicate_window: nanos(Math.min(ttl, 2 * 60 * 1000)),
-        allow_rollup_hdrs: true,
-        deny_delete: true,
-        deny_purge: false,
-        allow_direct: true,
-        num_replicas: 1,
-      };
-      try {
-        await deps.jsm.streams.info(STREAM);
-      } catch (err) {
-        if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) {
-          throw err;
-        }
-        // Two gateways starting together both add it; an identical add is a no-op.
-        await deps.jsm.streams.add(cfg);
-      }
-    },
+        ttlMs: deps.ttlMs ?? SENT_TTL_MS,
+      }),
     settledFor: (outMsgId) => read(sentKey(outMsgId)),
     async recordSettled(outMsgId, rec) {
       try {
-        await js.publish(sentKey(outMsgId), encode(rec), { expectLastSubjectSequence: 0 });
+        await js.publish(kvSubject(SENT_BUCKET, sentKey(outMsgId)), encode(rec), {
+          expectLastSubjectSequence: 0,
+        });
         return 'created';
       } catch (err) {
-        if (
-          err instanceof JsPublishError &&
-          err.apiCode === JetStreamApiCodes.StreamWrongLastSequence
-        ) {
-          return 'existed';
-        }
+        if (isWrongLastSequence(err)) return 'existed';
         throw err;
       }
     },
     async editTarget(chatId, editKey) {
-      return (await read(editKeySubject(chatId, editKey)))?.messageId;
+      return (await read(editKeyKey(chatId, editKey)))?.messageId;
     },
     async setEditTarget(chatId, editKey, rec) {
-      await js.publish(editKeySubject(chatId, editKey), encode(rec));
+      await js.publish(kvSubject(SENT_BUCKET, editKeyKey(chatId, editKey)), encode(rec));
     },
     close: () => js.close(),
   };

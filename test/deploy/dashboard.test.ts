@@ -7,7 +7,11 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { createRuntimeMetrics } from '../../actors/runtime/metrics.ts';
-import { createIngressMetrics, createOutboundMetrics } from '../../gateway/metrics.ts';
+import {
+  createIngressMetrics,
+  createOutboundMetrics,
+  createSenderLeaseMetrics,
+} from '../../gateway/metrics.ts';
 import { readRepo } from './support.ts';
 
 interface Target {
@@ -30,6 +34,7 @@ async function exportedMetrics(): Promise<Map<string, string>> {
   createRuntimeMetrics(registry);
   createIngressMetrics(registry);
   createOutboundMetrics(registry);
+  createSenderLeaseMetrics(registry);
   const metrics = await registry.getMetricsAsJSON();
   return new Map(metrics.map((m) => [m.name, String(m.type)]));
 }

@@ -193,6 +193,7 @@ describe('NATS users (deploy/nats/auth.conf)', () => {
         'RESPAWN_ALLOC_CMD',
         'RESPAWN_DEMO_CMD',
         'KV_respawn_tg_messages',
+        'KV_respawn_tg_sender',
       ]),
     );
     expect((await ops.consumers.list('RESPAWN_SESSION_CMD').next()).length).toBe(64);

@@ -19,7 +19,15 @@ import {
 import { startTelegramFake, type TelegramFake } from '../../deploy/fakes/telegram/index.ts';
 import { createTelegramOutbound, type TelegramOutbound } from '../../gateway/index.ts';
 import { eventually } from '../support/runtime-env.ts';
-import { BOT_TOKEN, counter, startBus, stored, type Bus } from './support.ts';
+import {
+  BOT_TOKEN,
+  counter,
+  outSettled,
+  senderDeps,
+  startBus,
+  stored,
+  type Bus,
+} from './support.ts';
 
 const INTERVAL_MS = 150;
 
@@ -32,12 +40,7 @@ let seq = 0;
 function startOutbound(globalPerSecond = 1000): TelegramOutbound {
   registry = new Registry();
   return createTelegramOutbound({
-    nc: bus.nc,
-    js: bus.js,
-    jsm: bus.jsm,
-    api: new Api(BOT_TOKEN, { apiRoot: fake.url }),
-    log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-    metricsRegistry: registry,
+    ...senderDeps(bus, fake.url, registry),
     perChatIntervalMs: INTERVAL_MS,
     globalPerSecond,
     secrets: [BOT_TOKEN],
@@ -74,16 +77,7 @@ async function send(
   return msgId;
 }
 
-async function settled(): Promise<void> {
-  await eventually(
-    'every out message settled',
-    async () => {
-      const ci = await bus.jsm.consumers.info(Streams.out.name, TELEGRAM_OUT_CONSUMER);
-      return ci.num_pending === 0 && ci.num_ack_pending === 0;
-    },
-    15_000,
-  );
-}
+const settled = (): Promise<void> => outSettled(bus);
 
 describe('delivery', () => {
   it('sends a TelegramSend as a message with its inline buttons and link', async () => {

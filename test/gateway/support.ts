@@ -4,6 +4,7 @@
  * and an HTTP client that can choose its source address (127.0.0.x) for per-IP limits.
  */
 import http from 'node:http';
+import { Api } from 'grammy';
 import { Writable } from 'node:stream';
 import {
   jetstream,
@@ -15,7 +16,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
-import { ensureTopology } from '../../contracts/index.ts';
+import { Streams, TELEGRAM_OUT_CONSUMER, ensureTopology } from '../../contracts/index.ts';
 import {
   createGateway,
   type Gateway,
@@ -23,6 +24,7 @@ import {
   type GatewayDeps,
 } from '../../gateway/index.ts';
 import { redisPrefix, redisUrl, startNats, type NatsServerHandle } from '../harness/index.ts';
+import { eventually } from '../support/runtime-env.ts';
 
 export const TELEGRAM_SECRET = 'tg-secret_0123456789';
 export const RAZORPAY_SECRET = 'rzp_webhook_secret_abcdef';
@@ -51,6 +53,30 @@ export async function startBus(): Promise<Bus> {
       await nats.stop();
     },
   };
+}
+
+/** What a Telegram sender needs in a test: the bus, grammY at the fake, a quiet log. */
+export function senderDeps(bus: Bus, apiRoot: string, metricsRegistry: Registry) {
+  return {
+    nc: bus.nc,
+    js: bus.js,
+    jsm: bus.jsm,
+    api: new Api(BOT_TOKEN, { apiRoot }),
+    log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    metricsRegistry,
+  };
+}
+
+/** Resolves when the Telegram sender's consumer has nothing pending and nothing unacked. */
+export async function outSettled(bus: Bus, timeoutMs = 15_000): Promise<void> {
+  await eventually(
+    'every out message settled',
+    async () => {
+      const ci = await bus.jsm.consumers.info(Streams.out.name, TELEGRAM_OUT_CONSUMER);
+      return ci.num_pending === 0 && ci.num_ack_pending === 0;
+    },
+    timeoutMs,
+  );
 }
 
 export interface LogCapture {
