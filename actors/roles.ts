@@ -9,7 +9,14 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { defaultAllocatorConfig } from './allocator/index.ts';
-import { createAzureEffectsRunner } from './allocator/effects.ts';
+import {
+  createKvLease,
+  createLeasedRole,
+  defaultHolder,
+  type LeaseTiming,
+} from '../contracts/index.ts';
+import { createPgLease, roleLeaseName } from './runtime/role-lease.ts';
+import { AZURE_EFFECTS_ACK_WAIT_MS, createAzureEffectsRunner } from './allocator/effects.ts';
 import { createDiskRecords } from './allocator/disk-round.ts';
 import {
   createAzureCredential,
@@ -28,12 +35,28 @@ export interface Role {
   stop(): Promise<void>;
 }
 
+/**
+ * A region's Azure effects run in one worker at a time: a player's effects must run in order
+ * (a failed VM deleted before the next candidate's create attaches the disk, an archive never
+ * beside a create), which the runner keeps within its process only. The workers take turns
+ * through a lease per region (`rt_lease` row `role.azure-effects.<region>`; without a database,
+ * the KV bucket `respawn_azure_effects`, key the region); its time to live covers the effects
+ * consumer's ack_wait, so a crashed runner's effects come back before the next runner starts.
+ */
+export const AZURE_EFFECTS_BUCKET = 'respawn_azure_effects';
+export const AZURE_EFFECTS_LEASE: LeaseTiming = { ttlMs: 80_000, renewMs: 5_000, fenceMs: 15_000 };
+
 export async function startRoles(
   cfg: WorkerConfig,
   nc: NatsConnection,
   log: Logger,
   /** The worker's database: the effects runner reads players' recorded disks from it. */
-  deps: { knex?: Knex } = {},
+  deps: {
+    knex?: Knex;
+    /** Tests: a shorter lease for the Azure effects runner, and who this worker says it is. */
+    effectsLease?: LeaseTiming;
+    holder?: string;
+  } = {},
 ): Promise<Role[]> {
   const roles: Role[] = [];
   for (const source of cfg.RESPAWN_INGRESS) {
@@ -70,9 +93,10 @@ export async function startRoles(
       pollIntervalMs: cfg.AZURE_POLL_INTERVAL_MS,
       log,
     });
-    const runner = createAzureEffectsRunner({
+    const jsm = await jetstreamManager(nc);
+    const runnerDeps: Parameters<typeof createAzureEffectsRunner>[0] = {
       js: jetstream(nc),
-      jsm: await jetstreamManager(nc),
+      jsm,
       provider,
       log,
       ...(deps.knex === undefined ? {} : { diskRecords: createDiskRecords(deps.knex, log) }),
@@ -93,14 +117,46 @@ export async function startRoles(
               },
             }),
       },
-    });
+    };
     if (cfg.AGENT_TOKEN_SECRET === undefined) {
       log.warn(
         'AGENT_TOKEN_SECRET and RESPAWN_AGENT_REPORT_URL are not set: VMs get no agent bootstrap',
       );
     }
-    await runner.start();
-    roles.push({ name: 'azure-effects', stop: () => runner.stop() });
+    const holder = deps.holder ?? defaultHolder();
+    const timing = deps.effectsLease ?? AZURE_EFFECTS_LEASE;
+    const leased = createLeasedRole({
+      log,
+      role: `the Azure effects runner of ${cfg.RESPAWN_REGION}`,
+      // In the worker's database; a process without one (a test, a tool) keeps it in NATS.
+      lease:
+        deps.knex === undefined
+          ? createKvLease({
+              nc,
+              jsm,
+              bucket: AZURE_EFFECTS_BUCKET,
+              key: cfg.RESPAWN_REGION,
+              description: 'Workers: which worker runs each region’s Azure effects (a lease)',
+              holder,
+              ttlMs: timing.ttlMs,
+            })
+          : createPgLease({
+              knex: deps.knex,
+              name: roleLeaseName(`azure-effects.${cfg.RESPAWN_REGION}`),
+              holder,
+              ttlMs: timing.ttlMs,
+            }),
+      holder,
+      timing,
+      ackWaitMs: AZURE_EFFECTS_ACK_WAIT_MS,
+      async run() {
+        const runner = createAzureEffectsRunner(runnerDeps);
+        await runner.start();
+        return runner;
+      },
+    });
+    await leased.start();
+    roles.push({ name: 'azure-effects', stop: () => leased.stop() });
   }
   for (const r of roles) log.info({ role: r.name }, 'role started');
   return roles;

@@ -17,6 +17,23 @@ export {
   type Publisher,
   type PublishOptions,
 } from './js-publish.ts';
+export {
+  ensureKvBucket,
+  isWrongLastSequence,
+  kvStream,
+  kvSubject,
+  readKv,
+  type KvEntry,
+} from './kv.ts';
+export { createKvLease, type AcquireResult, type KvLeaseOptions, type Lease } from './lease.ts';
+export {
+  createLeasedRole,
+  defaultHolder,
+  type LeaseTiming,
+  type LeasedRole,
+  type LeasedRoleOptions,
+  type RoleRun,
+} from './leased-role.ts';
 export { duration } from './duration.ts';
 export { rupees } from './money.ts';
 export { REDACTED, isSecretKey, maskUrlPasswords, redactSecrets } from './redact.ts';

@@ -36,12 +36,11 @@ export {
 } from './telegram/outbound.ts';
 export {
   DEFAULT_LEASE,
+  SENDER_BUCKET,
   createLeasedSender,
-  type LeaseTiming,
   type LeasedSender,
   type LeasedSenderOptions,
 } from './telegram/leased-sender.ts';
-export { SENDER_BUCKET, createSenderLease, type SenderLease } from './telegram/lease.ts';
 export { createPacer, type Pacer, type PacerClock } from './telegram/pacer.ts';
 export {
   createTelegramPoller,

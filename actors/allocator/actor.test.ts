@@ -289,6 +289,60 @@ describe('allocator actor', () => {
     expect(of(gone, SessionAllocated)).toEqual([expect.objectContaining({ sessionId: 's2' })]);
   });
 
+  it('lets a VM being created finish before deleting it when its session lets go', () => {
+    const release = { sessionId: 's1', playerId: 'p1', reason: 'player' };
+    const created = { sessionId: 's1', ok: true };
+    // The create in flight: no delete yet (it could race the create); after its result, one.
+    let a = handle(withQuota(8, 8), AllocRequest, req(1));
+    let vm = of(a, AzureCreateVm)[0]!.vmName;
+    const waiting = handle(a.state, AllocRelease, release);
+    expect(of(waiting, AzureDeleteVm)).toEqual([]);
+    expect(of(waiting, SessionVmReleased)).toEqual([]);
+    expect(of(handle(waiting.state, AllocRelease, release), AzureDeleteVm)).toEqual([]);
+    const made = handle(waiting.state, AllocCreateResult, { ...created, vmName: vm });
+    expect(of(made, AzureDeleteVm).map((d) => d.vmName)).toEqual([vm]);
+    expect(made.state.reservations[vm]).toMatchObject({ status: 'deleting', attempts: 0 });
+    expect(made.state.reservations[vm]!.release).toBeUndefined();
+    const gone = handle(made.state, AllocDeleteResult, { sessionId: 's1', vmName: vm, ok: true });
+    expect(of(gone, SessionVmReleased).map((r) => r.sessionId)).toEqual(['s1']);
+    expect(gone.state.reservations).toEqual({});
+
+    // A create that failed for capacity is not tried on the next candidate: deleted instead.
+    a = handle(withQuota(8, 8), AllocRequest, req(1));
+    vm = of(a, AzureCreateVm)[0]!.vmName;
+    const full = handle(handle(a.state, AllocRelease, release).state, AllocCreateResult, {
+      ...created,
+      vmName: vm,
+      ok: false,
+      error: { kind: 'capacity', code: 'AllocationFailed', message: 'no room' },
+    });
+    expect(of(full, AzureCreateVm)).toEqual([]);
+    expect(of(full, AzureDeleteVm).map((d) => d.vmName)).toEqual([vm]);
+
+    // One waiting for a retry is deleted when the retry comes due, not created again.
+    a = handle(withQuota(8, 8), AllocRequest, req(1));
+    vm = of(a, AzureCreateVm)[0]!.vmName;
+    const throttled = handle(a.state, AllocCreateResult, {
+      ...created,
+      vmName: vm,
+      ok: false,
+      error: { kind: 'throttled', code: 'TooManyRequests', message: 'slow', retryAfterMs: 5_000 },
+    });
+    const due = handle(
+      handle(throttled.state, AllocRelease, release).state,
+      TimerFired,
+      {
+        timerId: '3',
+        name: `retry:${vm}`,
+        dueAt: later(5_000).toISOString(),
+        firedAt: later(5_000).toISOString(),
+      },
+      later(5_000),
+    );
+    expect(of(due, AzureCreateVm)).toEqual([]);
+    expect(of(due, AzureDeleteVm).map((d) => d.vmName)).toEqual([vm]);
+  });
+
   it('deletes VMs no reservation explains (orphans) once seen so for the grace period', () => {
     const s = handle(withQuota(8, 8), AllocRequest, req(1)).state;
     const mine = Object.keys(s.reservations)[0]!;

@@ -37,6 +37,7 @@ import {
   refresh,
   refuse,
   retryLater,
+  startDelete,
   serveQueue,
   tellMoved,
   tryPlace,
@@ -97,9 +98,10 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
           if (at >= 0) tellMoved(cfg, st, at, 1);
           const mine = reservationsOf(st.s, msg.sessionId);
           for (const [vmName, r] of mine) {
-            if (r.status === 'deleting') continue;
-            putReservation(st.s, vmName, { ...r, status: 'deleting', attempts: 0 });
-            st.emit.push(deleteEffect(ctx, vmName, r));
+            if (r.status === 'deleting' || r.release === true) continue;
+            // Its create may be in flight: deleted when it reports (Reservation.release).
+            if (r.status === 'creating') putReservation(st.s, vmName, { ...r, release: true });
+            else startDelete(st, ctx, vmName, r);
           }
           if (mine.length === 0) {
             st.emit.push(
@@ -113,6 +115,11 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
         case AllocCreateResult.type: {
           const r = st.s.reservations[msg.vmName];
           if (r === undefined || r.status !== 'creating') return done();
+          if (r.release === true) {
+            // Made or not, nobody wants it any more (a failed create may have left parts).
+            startDelete(st, ctx, msg.vmName, r);
+            return done();
+          }
           if (msg.ok) {
             putReservation(st.s, msg.vmName, { ...r, status: 'running' });
             return done();
@@ -235,7 +242,8 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
           } else if (msg.name.startsWith('retry:')) {
             const vmName = msg.name.slice('retry:'.length);
             const r = st.s.reservations[vmName];
-            if (r?.status === 'creating') st.emit.push(createEffect(cfg, ctx, vmName, r));
+            if (r?.status === 'creating' && r.release === true) startDelete(st, ctx, vmName, r);
+            else if (r?.status === 'creating') st.emit.push(createEffect(cfg, ctx, vmName, r));
             if (r?.status === 'deleting') st.emit.push(deleteEffect(ctx, vmName, r));
           }
           return done();

@@ -55,6 +55,9 @@ export interface AzureEffectsRunner {
   stop(): Promise<void>;
 }
 
+/** The effects consumer's ack_wait; a runner in flight marks its effect working every 10 s. */
+export const AZURE_EFFECTS_ACK_WAIT_MS = 60_000;
+
 export function createAzureEffectsRunner(deps: {
   js: JetStreamClient;
   jsm: JetStreamManager;
@@ -169,7 +172,7 @@ export function createAzureEffectsRunner(deps: {
           filter_subject: outAzureSubject(config.region),
           ack_policy: AckPolicy.Explicit,
           deliver_policy: DeliverPolicy.All,
-          ack_wait: nanos(60_000),
+          ack_wait: nanos(AZURE_EFFECTS_ACK_WAIT_MS),
           max_ack_pending: config.concurrency,
           max_deliver: -1,
         });

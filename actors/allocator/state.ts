@@ -16,6 +16,12 @@ export const Reservation = z.object({
   diskZone: z.string().optional(),
   attempts: z.number().int(),
   since: z.string(),
+  /**
+   * Its session let go while the VM was being created: deleted once the create reports (or
+   * its retry comes due), never while it may be in flight. A delete racing a create can find
+   * nothing and leave the VM made for nobody, or fail on the create's operation.
+   */
+  release: z.literal(true).optional(),
 });
 export type Reservation = z.infer<typeof Reservation>;
 

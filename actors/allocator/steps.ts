@@ -83,6 +83,13 @@ export function deleteEffect(
   });
 }
 
+/** Deletes a reservation's VM (and NIC): it counts against quota until the delete reports. */
+export function startDelete(st: Step, ctx: HandlerContext, vmName: string, r: Reservation): void {
+  const { release: _release, ...rest } = r;
+  putReservation(st.s, vmName, { ...rest, status: 'deleting', attempts: 0 });
+  st.emit.push(deleteEffect(ctx, vmName, r));
+}
+
 /** Tries to give `q` a VM now; false when no candidate fits. */
 export function tryPlace(
   cfg: AllocatorConfig,

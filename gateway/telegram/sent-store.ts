@@ -15,8 +15,13 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
-import { createJsPublisher } from '../../contracts/index.ts';
-import { ensureKvBucket, isWrongLastSequence, kvSubject, readKv } from './kv-bucket.ts';
+import {
+  createJsPublisher,
+  ensureKvBucket,
+  isWrongLastSequence,
+  kvSubject,
+  readKv,
+} from '../../contracts/index.ts';
 
 export const SENT_BUCKET = 'respawn_tg_messages';
 /** Longer than RESPAWN_OUT keeps messages (7 days), so any redelivery finds its record. */

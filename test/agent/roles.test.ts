@@ -14,7 +14,7 @@ import {
 } from '../../contracts/index.ts';
 import { startArmFake, type ArmFake } from '../../deploy/fakes/arm/index.ts';
 import { captureLog, startBus, type Bus } from '../gateway/support.ts';
-import { SSH_KEY, until } from './support.ts';
+import { armEffectsEnv, until } from './support.ts';
 
 const SECRET = 'worker-side-agent-master-secret-0123456789';
 const REPORT_URL = 'https://respawn.example.net/agent/report';
@@ -57,13 +57,7 @@ describe('the worker’s Azure effects role', () => {
     });
     const cfg = loadWorkerConfig({
       NATS_URL: bus.nats.url,
-      RESPAWN_REGION: 'westindia',
-      RESPAWN_AZURE_EFFECTS: 'true',
-      AZURE_SUBSCRIPTION_ID: arm.subscriptionId,
-      AZURE_RESOURCE_GROUP: arm.resourceGroup,
-      AZURE_SSH_PUBLIC_KEY: SSH_KEY,
-      AZURE_ARM_ENDPOINT: arm.url,
-      AZURE_ARM_CA_FILE: arm.caCertPath,
+      ...armEffectsEnv(arm, 'westindia'),
       AGENT_TOKEN_SECRET: SECRET,
       RESPAWN_AGENT_REPORT_URL: REPORT_URL,
     });

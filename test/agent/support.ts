@@ -45,6 +45,19 @@ export const MASTER = 'agent-master-secret-for-tests-0123456789';
 export const REGION = 'centralindia';
 export const SSH_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForAgentTests test';
 
+/** A worker's settings for running `region`'s Azure effects against the ARM fake. */
+export function armEffectsEnv(arm: ArmFake, region: string): Record<string, string> {
+  return {
+    RESPAWN_REGION: region,
+    RESPAWN_AZURE_EFFECTS: 'true',
+    AZURE_SUBSCRIPTION_ID: arm.subscriptionId,
+    AZURE_RESOURCE_GROUP: arm.resourceGroup,
+    AZURE_SSH_PUBLIC_KEY: SSH_KEY,
+    AZURE_ARM_ENDPOINT: arm.url,
+    AZURE_ARM_CA_FILE: arm.caCertPath,
+  };
+}
+
 export interface Stack {
   bus: Bus;
   gateway: RunningTestGateway;

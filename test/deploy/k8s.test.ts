@@ -560,7 +560,7 @@ describe('deploy/k8s against the code', () => {
     );
     expect(senders.map(kindName)).toEqual(['Deployment/respawn-telegram-sender']);
     const spec = obj(byName('Deployment/respawn-telegram-sender').spec);
-    // The lease (gateway/telegram/lease.ts) lets one send at a time, so a standby is safe,
+    // The lease (gateway/telegram/leased-sender.ts) lets one send at a time, so a standby is safe,
     // and so is an upgrade that starts the new pod before stopping the old.
     expect(spec.replicas).toBe(2);
     expect(obj(obj(spec.strategy).rollingUpdate).maxUnavailable).toBe(0);

@@ -26,6 +26,8 @@ import { runWorker, type RunningWorker } from '../../actors/main.ts';
 import { loadGatewayEnv } from '../../gateway/config.ts';
 import { runGateway, type RunningGateway } from '../../gateway/main.ts';
 import { startTelegramFake, type TelegramFake } from '../../deploy/fakes/telegram/index.ts';
+import { startArmFake, type ArmFake } from '../../deploy/fakes/arm/index.ts';
+import { armEffectsEnv } from '../agent/support.ts';
 import {
   connectPostgres,
   createTestDatabase,
@@ -54,6 +56,7 @@ import {
 let server: SecureNats;
 let database: TestDatabase;
 let fake: TelegramFake;
+let arm: ArmFake;
 let worker: RunningWorker;
 let gateway: RunningGateway;
 const users = new Map<NatsUser, UserConnection>();
@@ -68,6 +71,13 @@ beforeAll(async () => {
   server = await startSecureNats();
   database = await createTestDatabase();
   fake = await startTelegramFake({ token: BOT_TOKEN });
+  arm = await startArmFake({
+    subscriptionId: '00000000-0000-0000-0000-0000000000a7',
+    resourceGroup: 'respawn-auth',
+    location: 'centralindia',
+    quotas: { lowPriorityCores: 8, standardNCASv3_T4Family: 8, cores: 100 },
+    lroPolls: 1,
+  });
   worker = await runWorker(
     loadWorkerConfig({
       NATS_URL: server.url,
@@ -77,6 +87,8 @@ beforeAll(async () => {
       RESPAWN_ACTORS: 'session,billing,alloc,demo',
       RESPAWN_INGRESS: 'telegram,agent,razorpay',
       RESPAWN_HTTP_PORT: '0',
+      // The Azure effects runner too: it takes its region's lease (a KV bucket of its own).
+      ...armEffectsEnv(arm, 'centralindia'),
     }),
     quietLog(),
   );
@@ -118,6 +130,7 @@ afterAll(async () => {
   await gateway?.stop();
   await worker?.stop();
   await fake?.stop();
+  await arm?.stop();
   await database?.drop();
   await server?.stop();
 });
@@ -197,6 +210,21 @@ describe('NATS users (deploy/nats/auth.conf)', () => {
       ]),
     );
     expect((await ops.consumers.list('RESPAWN_SESSION_CMD').next()).length).toBe(64);
+    // The gateway took the Telegram sender lease (KV), the worker its region's Azure effects
+    // lease (PostgreSQL).
+    const sender = await ops.streams.getMessage('KV_respawn_tg_sender', {
+      last_by_subj: '$KV.respawn_tg_sender.holder',
+    });
+    expect(sender?.json<{ holder: string }>().holder).toMatch(/\/\d+$/);
+    const pg = await connectPostgres(database.url);
+    try {
+      const { rows } = await pg.query(
+        `select owner from rt_lease where name = 'role.azure-effects.centralindia' and expires_at > now()`,
+      );
+      expect(rows.map((r) => r.owner)).toEqual([expect.stringMatching(/\/\d+#[0-9a-f]{8}$/)]);
+    } finally {
+      await pg.end();
+    }
     const outConsumers = (await ops.consumers.list(Streams.out.name).next()).map((c) => c.name);
     expect(outConsumers).toEqual(
       expect.arrayContaining(['gateway-telegram-out', 'gateway-razorpay']),

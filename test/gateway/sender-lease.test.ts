@@ -9,16 +9,12 @@ import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   TELEGRAM_OUT_ACK_WAIT_MS,
+  type LeaseTiming,
   TelegramSend,
   outTelegramSubject,
 } from '../../contracts/index.ts';
 import { startTelegramFake, type TelegramFake } from '../../deploy/fakes/telegram/index.ts';
-import {
-  SENDER_BUCKET,
-  createLeasedSender,
-  type LeaseTiming,
-  type LeasedSender,
-} from '../../gateway/index.ts';
+import { SENDER_BUCKET, createLeasedSender, type LeasedSender } from '../../gateway/index.ts';
 import { eventually } from '../support/runtime-env.ts';
 import { BOT_TOKEN, counter, outSettled, senderDeps, startBus, type Bus } from './support.ts';
 

@@ -1,8 +1,8 @@
 /**
- * The gateway's JetStream KV buckets (`respawn_tg_messages`, `respawn_tg_sender`), made and read
- * with the JetStream API in KV's own layout (`nats kv get <bucket> <key>` reads them; the
- * `@nats-io/kv` package is not a dependency): stream `KV_<bucket>`, one value per key, file
- * storage, direct gets, a value's age limited by the bucket's `max_age`.
+ * Respawn's JetStream KV buckets (the gateway's `respawn_tg_messages`, `lease.ts`'s KV leases),
+ * made and read with the JetStream API in KV's own layout (`nats kv get <bucket> <key>` reads
+ * them; the `@nats-io/kv` package is not a dependency): stream `KV_<bucket>`, one value per
+ * key, file storage, direct gets, a value's age limited by the bucket's `max_age`.
  */
 import {
   DiscardPolicy,
@@ -14,7 +14,8 @@ import {
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import type { z } from 'zod';
-import { JsPublishError, parseJson, type JsPublisher } from '../../contracts/index.ts';
+import { JsPublishError, type JsPublisher } from './js-publish.ts';
+import { parseJson } from './message.ts';
 
 export const kvStream = (bucket: string): string => `KV_${bucket}`;
 export const kvSubject = (bucket: string, key: string): string => `$KV.${bucket}.${key}`;

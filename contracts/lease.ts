@@ -1,46 +1,45 @@
 /**
- * The Telegram sender's lease: which gateway sends. One chat's messages must go out from one
- * process (its pacing and its order live there), so every gateway with `TELEGRAM_OUTBOUND`
- * competes for one key, and only the holder consumes RESPAWN_OUT; the others stand by.
+ * A lease: which process plays a role that must have one player at a time (the Telegram
+ * sender, a region's Azure effects runner; `leased-role.ts`). Every candidate competes for it;
+ * the holder plays the role, the others stand by. The workers keep theirs in PostgreSQL
+ * (actors/runtime/role-lease.ts); the gateway, which has no database, in NATS:
  *
- * The key is `holder` in the JetStream KV bucket `respawn_tg_sender` (readable with
- * `nats kv get respawn_tg_sender holder`). It is taken with "no live value" as the expected
- * last sequence, renewed with "my sequence" as the expected one, and given back with a delete
- * marker on the same condition, so two gateways can never both believe they hold it. The
- * bucket's `max_age` is the lease's time to live: a holder that stops renewing (crashed,
- * frozen, cut off from NATS) loses the key that long after its last renewal, and a standby
- * takes it.
+ * `createKvLease` holds one key of a JetStream KV bucket. Taken with "no live value" as the expected last sequence, renewed with "my sequence" as the
+ * expected one, and given back with a delete marker on the same condition, so two processes can
+ * never both believe they hold it. The bucket's `max_age` is the lease's time to live: a holder
+ * that stops renewing (crashed, frozen, cut off from NATS) loses the key that long after its
+ * last renewal. Operators read it with `nats kv get <bucket> <key>`.
  */
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
-import { createJsPublisher } from '../../contracts/index.ts';
-import { ensureKvBucket, isWrongLastSequence, kvSubject, readKv } from './kv-bucket.ts';
-
-export const SENDER_BUCKET = 'respawn_tg_sender';
-const KEY = 'holder';
-const SUBJECT = kvSubject(SENDER_BUCKET, KEY);
+import { createJsPublisher } from './js-publish.ts';
+import { ensureKvBucket, isWrongLastSequence, kvSubject, readKv, type KvEntry } from './kv.ts';
 
 const holding = z.object({ holder: z.string(), since: z.number(), renewedAt: z.number() });
-export type Holding = z.infer<typeof holding>;
+type Holding = z.infer<typeof holding>;
 
 export type AcquireResult = { acquired: true } | { acquired: false; heldBy: string };
 
-export interface SenderLease {
-  /** Creates the bucket (or sets its time to live to this lease's). */
+export interface Lease {
+  /** Makes what the lease is kept in, if it needs making. */
   ensure(): Promise<void>;
   /** Takes the key if nobody holds it. */
   acquire(): Promise<AcquireResult>;
-  /** Extends a held lease; false when it was lost (expired, and maybe taken). Throws when NATS does not answer. */
+  /** Extends a held lease; false when it was lost (expired, maybe taken). Throws when NATS does not answer. */
   renew(): Promise<boolean>;
   /** Gives a held lease back at once, so a standby need not wait for it to expire. */
   release(): Promise<void>;
   close(): void;
 }
 
-export interface SenderLeaseOptions {
+export interface KvLeaseOptions {
   nc: NatsConnection;
   jsm: JetStreamManager;
+  bucket: string;
+  key: string;
+  /** The bucket's description, for operators. */
+  description: string;
   /** Who asks: shown to operators (host name and process). */
   holder: string;
   ttlMs: number;
@@ -48,34 +47,37 @@ export interface SenderLeaseOptions {
   now?: () => number;
 }
 
-export function createSenderLease(opts: SenderLeaseOptions): SenderLease {
+export function createKvLease(opts: KvLeaseOptions): Lease {
   const js = createJsPublisher(opts.nc);
   const now = opts.now ?? Date.now;
+  const subject = kvSubject(opts.bucket, opts.key);
   let seq: number | undefined;
   let since = 0;
 
   const encode = (h: Holding): Uint8Array => Buffer.from(JSON.stringify(h));
+  const read = (): Promise<KvEntry<Holding> | undefined> =>
+    readKv(js, opts.bucket, opts.key, holding);
   /** Who holds it now; an unreadable value is still somebody's until it expires. */
-  const heldBy = (e: { deleted: boolean; value: Holding | undefined } | undefined) =>
+  const heldBy = (e: KvEntry<Holding> | undefined): string | undefined =>
     e === undefined || e.deleted ? undefined : (e.value?.holder ?? '?');
 
   return {
     ensure: () =>
       ensureKvBucket(opts.jsm, {
-        bucket: SENDER_BUCKET,
-        description: 'Gateway: which gateway sends Telegram messages (a lease, max_age its TTL)',
+        bucket: opts.bucket,
+        description: opts.description,
         ttlMs: opts.ttlMs,
         keepTtl: false,
       }),
 
     async acquire() {
-      const last = await readKv(js, SENDER_BUCKET, KEY, holding);
+      const last = await read();
       const other = heldBy(last);
       if (other !== undefined && last?.seq !== seq) return { acquired: false, heldBy: other };
       const at = now();
       try {
         const ack = await js.publish(
-          SUBJECT,
+          subject,
           encode({ holder: opts.holder, since: at, renewedAt: at }),
           { expectLastSubjectSequence: last?.seq ?? 0 },
         );
@@ -84,11 +86,8 @@ export function createSenderLease(opts: SenderLeaseOptions): SenderLease {
         return { acquired: true };
       } catch (err) {
         if (!isWrongLastSequence(err)) throw err;
-        // Another gateway took it between the read and the write.
-        return {
-          acquired: false,
-          heldBy: heldBy(await readKv(js, SENDER_BUCKET, KEY, holding)) ?? '?',
-        };
+        // Another process took it between the read and the write.
+        return { acquired: false, heldBy: heldBy(await read()) ?? '?' };
       }
     },
 
@@ -96,7 +95,7 @@ export function createSenderLease(opts: SenderLeaseOptions): SenderLease {
       if (seq === undefined) return false;
       try {
         const ack = await js.publish(
-          SUBJECT,
+          subject,
           encode({ holder: opts.holder, since, renewedAt: now() }),
           { expectLastSubjectSequence: seq },
         );
@@ -114,7 +113,7 @@ export function createSenderLease(opts: SenderLeaseOptions): SenderLease {
       const h = natsHeaders();
       h.set('KV-Operation', 'DEL');
       try {
-        await js.publish(SUBJECT, new Uint8Array(0), {
+        await js.publish(subject, new Uint8Array(0), {
           expectLastSubjectSequence: seq,
           headers: h,
         });

@@ -1,0 +1,108 @@
+/**
+ * A region's Azure effects run in one worker at a time (actors/roles.ts): of two workers with
+ * RESPAWN_AZURE_EFFECTS, the one holding the region's lease runs them, the other stands by;
+ * when the first stops (after finishing what it had received) it gives the lease (a row of
+ * rt_lease) back and
+ * the other runs the next effects.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { loadWorkerConfig } from '../../actors/config.ts';
+import { startRoles, type Role } from '../../actors/roles.ts';
+import { AzureCreateVm, ensureTopology, outAzureSubject } from '../../contracts/index.ts';
+import { startArmFake, type ArmFake } from '../../deploy/fakes/arm/index.ts';
+import { armEffectsEnv, until } from '../agent/support.ts';
+import { captureLog, type LogCapture } from '../gateway/support.ts';
+import { startRuntimeEnv, type RuntimeEnv } from '../support/runtime-env.ts';
+
+const REGION = 'southindia';
+/** Renewed and fenced quickly; the time to live must still cover the consumer's ack_wait. */
+const LEASE = { ttlMs: 61_500, renewMs: 200, fenceMs: 1_000 };
+
+let env: RuntimeEnv;
+let arm: ArmFake;
+const workers: { roles: Role[]; log: LogCapture }[] = [];
+
+beforeAll(async () => {
+  env = await startRuntimeEnv();
+  await ensureTopology(env.jsm, { consumersFor: [] });
+  arm = await startArmFake({
+    subscriptionId: '00000000-0000-0000-0000-0000000000e1',
+    resourceGroup: 'respawn-effects-lease',
+    location: REGION,
+    quotas: { lowPriorityCores: 16, standardNCASv3_T4Family: 16, cores: 100 },
+    lroPolls: 1,
+  });
+});
+afterAll(async () => {
+  for (const w of workers) for (const r of w.roles) await r.stop();
+  await arm?.stop();
+  await env?.dispose();
+});
+
+async function worker(holder: string): Promise<{ roles: Role[]; log: LogCapture }> {
+  const cfg = loadWorkerConfig({
+    NATS_URL: env.nats.url,
+    ...armEffectsEnv(arm, REGION),
+  });
+  const log = captureLog();
+  const w = {
+    roles: await startRoles(cfg, env.nc, log.log, {
+      knex: env.db.knex,
+      effectsLease: LEASE,
+      holder,
+    }),
+    log,
+  };
+  workers.push(w);
+  return w;
+}
+
+/** Who holds the region's lease, as an operator reads it (`select * from rt_lease`). */
+async function holderNow(): Promise<string | undefined> {
+  const row = await env.db
+    .knex('rt_lease')
+    .first<{ owner: string } | undefined>('owner')
+    .where({ name: `role.azure-effects.${REGION}` })
+    .andWhere('expires_at', '>', env.db.knex.raw('now()'));
+  return row?.owner.replace(/#[0-9a-f]{8}$/, '');
+}
+
+async function create(player: string): Promise<string> {
+  const vmName = `vm-${player}-1-a1-spotnc4`;
+  await env.js.publish(
+    outAzureSubject(REGION),
+    AzureCreateVm.encode({
+      sessionId: `${player}-1`,
+      playerId: player,
+      vmName,
+      nicName: `${vmName}-nic`,
+      diskName: `disk-${player}`,
+      size: 'Standard_NC4as_T4_v3',
+      priority: 'spot',
+      tags: {},
+    }),
+    { msgID: `effects-lease-${player}` },
+  );
+  return vmName;
+}
+
+const said = (w: { log: LogCapture }, text: string): boolean => w.log.text().includes(text);
+
+it('runs a region’s Azure effects in one worker; the other takes over when it stops', async () => {
+  const a = await worker('worker-a');
+  const b = await worker('worker-b');
+  expect(await holderNow()).toBe('worker-a');
+  expect(said(a, 'Azure effects runner started')).toBe(true);
+  expect(said(b, 'Azure effects runner started')).toBe(false);
+  expect(said(b, 'standing by')).toBe(true);
+
+  const first = await create('w1');
+  await until('w1 VM running', () => arm.state.vm(first)?.powerState === 'running');
+
+  for (const r of a.roles) await r.stop();
+  await until('b runs the effects', () => said(b, 'Azure effects runner started'));
+  expect(await holderNow()).toBe('worker-b');
+  const second = await create('w2');
+  await until('w2 VM running', () => arm.state.vm(second)?.powerState === 'running');
+  a.roles = [];
+});
