@@ -104,6 +104,7 @@ export function createLeasedRole(opts: LeasedRoleOptions): LeasedRole {
   /** The role stops `fenceMs` after the renewal sent at `sentAt` unless a later one succeeds. */
   function armFence(sentAt: number): void {
     if (fenceTimer !== undefined) clearTimeout(fenceTimer);
+    if (stopped) return;
     fenceTimer = setTimeout(
       () =>
         void serially(async () => {
@@ -116,6 +117,7 @@ export function createLeasedRole(opts: LeasedRoleOptions): LeasedRole {
         }),
       Math.max(0, sentAt + timing.fenceMs - performance.now()),
     );
+    fenceTimer.unref();
   }
 
   async function tick(): Promise<void> {
@@ -166,6 +168,7 @@ export function createLeasedRole(opts: LeasedRoleOptions): LeasedRole {
     tickTimer = setTimeout(() => {
       void serially(tick).then(schedule);
     }, timing.renewMs);
+    tickTimer.unref();
   }
 
   return {
