@@ -119,7 +119,7 @@ export async function runWorker(
     metrics: createRuntimeMetrics(registry),
   });
   await worker.start();
-  const roles = await startRoles(cfg, nc, log, { knex: db.knex });
+  const roles = await startRoles(cfg, nc, log, { knex: db.knex, registry });
   let http: WorkerHttp | undefined;
   if (cfg.RESPAWN_HTTP_PORT !== 0) {
     try {

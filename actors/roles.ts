@@ -8,6 +8,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { defaultAllocatorConfig } from './allocator/index.ts';
 import {
   createKvLease,
@@ -15,6 +16,7 @@ import {
   defaultHolder,
   type LeaseTiming,
 } from '../contracts/index.ts';
+import { createRoleMetrics } from './runtime/metrics.ts';
 import { createPgLease, roleLeaseName } from './runtime/role-lease.ts';
 import { AZURE_EFFECTS_ACK_WAIT_MS, createAzureEffectsRunner } from './allocator/effects.ts';
 import { createDiskRecords } from './allocator/disk-round.ts';
@@ -56,6 +58,8 @@ export async function startRoles(
     /** Tests: a shorter lease for the Azure effects runner, and who this worker says it is. */
     effectsLease?: LeaseTiming;
     holder?: string;
+    /** The worker's metrics: `respawn_worker_role_active` is set there. */
+    registry?: Registry;
   } = {},
 ): Promise<Role[]> {
   const roles: Role[] = [];
@@ -125,6 +129,9 @@ export async function startRoles(
     }
     const holder = deps.holder ?? defaultHolder();
     const timing = deps.effectsLease ?? AZURE_EFFECTS_LEASE;
+    const roleName = `azure-effects.${cfg.RESPAWN_REGION}`;
+    const active = deps.registry === undefined ? undefined : createRoleMetrics(deps.registry);
+    active?.set({ role: roleName }, 0);
     const leased = createLeasedRole({
       log,
       role: `the Azure effects runner of ${cfg.RESPAWN_REGION}`,
@@ -142,7 +149,7 @@ export async function startRoles(
             })
           : createPgLease({
               knex: deps.knex,
-              name: roleLeaseName(`azure-effects.${cfg.RESPAWN_REGION}`),
+              name: roleLeaseName(roleName),
               holder,
               ttlMs: timing.ttlMs,
             }),
@@ -154,6 +161,7 @@ export async function startRoles(
         await runner.start();
         return runner;
       },
+      onActive: (on) => active?.set({ role: roleName }, on ? 1 : 0),
     });
     await leased.start();
     roles.push({ name: 'azure-effects', stop: () => leased.stop() });

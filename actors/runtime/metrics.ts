@@ -71,6 +71,19 @@ function messageType(p: Prepared): string {
     : UNDECODED_TYPE;
 }
 
+/**
+ * 1 while this worker plays a role taken in turns through a lease (the Azure effects runner of
+ * a region: `role="azure-effects.<region>"`), 0 while it stands by.
+ */
+export function createRoleMetrics(registry: Registry): Gauge<'role'> {
+  return new Gauge({
+    name: 'respawn_worker_role_active',
+    help: 'Roles played one worker at a time: 1 on the worker playing it, 0 on those standing by',
+    labelNames: ['role'],
+    registers: [registry],
+  });
+}
+
 export function createRuntimeMetrics(registry: Registry): RuntimeMetrics {
   const registers = [registry];
   const messagesHandled = new Counter({

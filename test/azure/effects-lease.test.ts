@@ -5,13 +5,14 @@
  * rt_lease) back and
  * the other runs the next effects.
  */
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadWorkerConfig } from '../../actors/config.ts';
 import { startRoles, type Role } from '../../actors/roles.ts';
 import { AzureCreateVm, ensureTopology, outAzureSubject } from '../../contracts/index.ts';
 import { startArmFake, type ArmFake } from '../../deploy/fakes/arm/index.ts';
 import { armEffectsEnv, until } from '../agent/support.ts';
-import { captureLog, type LogCapture } from '../gateway/support.ts';
+import { captureLog, counter, type LogCapture } from '../gateway/support.ts';
 import { startRuntimeEnv, type RuntimeEnv } from '../support/runtime-env.ts';
 
 const REGION = 'southindia';
@@ -20,7 +21,12 @@ const LEASE = { ttlMs: 61_500, renewMs: 200, fenceMs: 1_000 };
 
 let env: RuntimeEnv;
 let arm: ArmFake;
-const workers: { roles: Role[]; log: LogCapture }[] = [];
+interface Worker {
+  roles: Role[];
+  log: LogCapture;
+  registry: Registry;
+}
+const workers: Worker[] = [];
 
 beforeAll(async () => {
   env = await startRuntimeEnv();
@@ -39,19 +45,22 @@ afterAll(async () => {
   await env?.dispose();
 });
 
-async function worker(holder: string): Promise<{ roles: Role[]; log: LogCapture }> {
+async function worker(holder: string): Promise<Worker> {
   const cfg = loadWorkerConfig({
     NATS_URL: env.nats.url,
     ...armEffectsEnv(arm, REGION),
   });
   const log = captureLog();
+  const registry = new Registry();
   const w = {
     roles: await startRoles(cfg, env.nc, log.log, {
       knex: env.db.knex,
       effectsLease: LEASE,
       holder,
+      registry,
     }),
     log,
+    registry,
   };
   workers.push(w);
   return w;
@@ -86,7 +95,11 @@ async function create(player: string): Promise<string> {
   return vmName;
 }
 
-const said = (w: { log: LogCapture }, text: string): boolean => w.log.text().includes(text);
+const said = (w: Worker, text: string): boolean => w.log.text().includes(text);
+
+/** The worker's `respawn_worker_role_active` for this region's effects. */
+const playing = (w: Worker): Promise<number> =>
+  counter(w.registry, 'respawn_worker_role_active', { role: `azure-effects.${REGION}` });
 
 it('runs a region’s Azure effects in one worker; the other takes over when it stops', async () => {
   const a = await worker('worker-a');
@@ -95,6 +108,7 @@ it('runs a region’s Azure effects in one worker; the other takes over when it 
   expect(said(a, 'Azure effects runner started')).toBe(true);
   expect(said(b, 'Azure effects runner started')).toBe(false);
   expect(said(b, 'standing by')).toBe(true);
+  expect([await playing(a), await playing(b)]).toEqual([1, 0]);
 
   const first = await create('w1');
   await until('w1 VM running', () => arm.state.vm(first)?.powerState === 'running');
@@ -102,6 +116,7 @@ it('runs a region’s Azure effects in one worker; the other takes over when it 
   for (const r of a.roles) await r.stop();
   await until('b runs the effects', () => said(b, 'Azure effects runner started'));
   expect(await holderNow()).toBe('worker-b');
+  expect([await playing(a), await playing(b)]).toEqual([0, 1]);
   const second = await create('w2');
   await until('w2 VM running', () => arm.state.vm(second)?.powerState === 'running');
   a.roles = [];

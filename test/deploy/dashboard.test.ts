@@ -6,7 +6,7 @@
  */
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createRuntimeMetrics } from '../../actors/runtime/metrics.ts';
+import { createRoleMetrics, createRuntimeMetrics } from '../../actors/runtime/metrics.ts';
 import {
   createIngressMetrics,
   createOutboundMetrics,
@@ -32,6 +32,7 @@ const dashboard = JSON.parse(readRepo('deploy/grafana/respawn-dashboard.json')) 
 async function exportedMetrics(): Promise<Map<string, string>> {
   const registry = new Registry();
   createRuntimeMetrics(registry);
+  createRoleMetrics(registry);
   createIngressMetrics(registry);
   createOutboundMetrics(registry);
   createSenderLeaseMetrics(registry);
