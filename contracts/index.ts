@@ -33,6 +33,7 @@ export {
   type LeasedRole,
   type LeasedRoleOptions,
   type RoleRun,
+  type RunContext,
 } from './leased-role.ts';
 export { duration } from './duration.ts';
 export { rupees } from './money.ts';

@@ -19,7 +19,12 @@ import { ensureKvBucket, isWrongLastSequence, kvSubject, readKv, type KvEntry } 
 const holding = z.object({ holder: z.string(), since: z.number(), renewedAt: z.number() });
 type Holding = z.infer<typeof holding>;
 
-export type AcquireResult = { acquired: true } | { acquired: false; heldBy: string };
+export type AcquireResult =
+  /**
+   * `takenOver`: another process gave the lease back moments ago (it may have been working
+   * until then); false when nobody held it for at least a time to live, or it was this one's.
+   */
+  { acquired: true; takenOver: boolean } | { acquired: false; heldBy: string };
 
 export interface Lease {
   /** Makes what the lease is kept in, if it needs making. */
@@ -81,9 +86,11 @@ export function createKvLease(opts: KvLeaseOptions): Lease {
           encode({ holder: opts.holder, since: at, renewedAt: at }),
           { expectLastSubjectSequence: last?.seq ?? 0 },
         );
+        // A delete marker outlives a release by the bucket's max_age; an expired value is gone.
+        const takenOver = last?.deleted === true && last.seq !== seq;
         seq = ack.seq;
         since = at;
-        return { acquired: true };
+        return { acquired: true, takenOver };
       } catch (err) {
         if (!isWrongLastSequence(err)) throw err;
         // Another process took it between the read and the write.

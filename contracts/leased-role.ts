@@ -32,6 +32,11 @@ export interface RoleRun {
   stop(): Promise<void>;
 }
 
+export interface RunContext {
+  /** Another process played the role until moments ago (it gave the lease back). */
+  takenOver: boolean;
+}
+
 /** Who this process says it is in a lease: its host name (a pod's name) and pid. */
 export const defaultHolder = (): string => `${hostname()}/${process.pid}`;
 
@@ -45,7 +50,7 @@ export interface LeasedRoleOptions {
   /** The role's consumer's ack_wait: a crashed holder's deliveries come back after it. */
   ackWaitMs: number;
   /** Starts the role; rejects if it cannot. */
-  run(): Promise<RoleRun>;
+  run(ctx: RunContext): Promise<RoleRun>;
   /** Told when this process starts or stops playing the role. */
   onActive?(active: boolean): void;
   /** For logs: who this process is in the lease. */
@@ -87,9 +92,9 @@ export function createLeasedRole(opts: LeasedRoleOptions): LeasedRole {
     return chain;
   };
 
-  async function play(): Promise<void> {
+  async function play(takenOver: boolean): Promise<void> {
     if (current !== undefined) return;
-    current = await opts.run();
+    current = await opts.run({ takenOver });
     opts.onActive?.(true);
   }
 
@@ -140,7 +145,7 @@ export function createLeasedRole(opts: LeasedRoleOptions): LeasedRole {
       armFence(sentAt);
       if (current === undefined) {
         log.info(`lease renewed: ${role} runs here again`);
-        await play();
+        await play(false);
       }
       return;
     }
@@ -155,8 +160,8 @@ export function createLeasedRole(opts: LeasedRoleOptions): LeasedRole {
       holding = true;
       lastHolder = undefined;
       armFence(sentAt);
-      log.info(`took the lease: ${role} runs in this process`);
-      await play();
+      log.info({ takenOver: r.takenOver }, `took the lease: ${role} runs in this process`);
+      await play(r.takenOver);
     } else if (r.heldBy !== lastHolder) {
       lastHolder = r.heldBy;
       log.info({ heldBy: r.heldBy }, `standing by: ${role} runs in another process`);

@@ -31,18 +31,22 @@ export function createPgLease(opts: {
   return {
     ensure: () => Promise.resolve(),
     async acquire() {
-      const r = await knex.raw<{ rows: { owner: string }[] }>(
-        `insert into rt_lease (name, owner, expires_at)
+      // Whose it was, read in the same statement: a row of another owner, expired or given
+      // back, is a takeover.
+      const r = await knex.raw<{ rows: { before: string | null }[] }>(
+        `with before as (select owner from rt_lease where name = ?)
+         insert into rt_lease (name, owner, expires_at)
            values (?, ?, now() + (? * interval '1 millisecond'))
          on conflict (name) do update
            set owner = excluded.owner, expires_at = excluded.expires_at
            where rt_lease.owner = excluded.owner or rt_lease.expires_at < now()
-         returning owner`,
-        [name, owner, ttlMs],
+         returning (select owner from before) as before`,
+        [name, name, owner, ttlMs],
       );
       if (r.rows.length > 0) {
         held = true;
-        return { acquired: true };
+        const before = r.rows[0]!.before;
+        return { acquired: true, takenOver: before !== null && before !== owner };
       }
       const other = await knex('rt_lease')
         .first<{ owner: string } | undefined>('owner')
@@ -61,7 +65,10 @@ export function createPgLease(opts: {
     async release() {
       if (!held) return;
       held = false;
-      await knex('rt_lease').where({ name, owner }).delete();
+      // Expired now rather than deleted: the next holder sees it took over from someone.
+      await knex('rt_lease')
+        .where({ name, owner })
+        .update({ expires_at: knex.raw(`now() - interval '1 millisecond'`) });
     },
     close: () => undefined,
   };

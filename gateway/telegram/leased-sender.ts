@@ -62,8 +62,12 @@ export function createLeasedSender(opts: LeasedSenderOptions): LeasedSender {
     holder,
     timing,
     ackWaitMs: TELEGRAM_OUT_ACK_WAIT_MS,
-    async run() {
-      const o = createTelegramOutbound(opts);
+    async run({ takenOver }) {
+      // The sender before may have written to any chat just now: a chat's pace holds.
+      const o = createTelegramOutbound({
+        ...opts,
+        pauseFirstMs: takenOver ? opts.perChatIntervalMs : 0,
+      });
       await o.start();
       out = o;
       return o;

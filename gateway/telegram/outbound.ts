@@ -70,6 +70,8 @@ export interface TelegramOutboundOptions {
   backoff?: { baseMs: number; maxMs: number };
   /** Tests: a store other than the KV bucket. */
   store?: SentStore;
+  /** No chat gets a message sooner than this after start (another sender just stopped). */
+  pauseFirstMs?: number;
 }
 
 export interface TelegramOutbound {
@@ -99,6 +101,7 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
     perChatIntervalMs: opts.perChatIntervalMs,
     globalPerSecond: opts.globalPerSecond,
     clock,
+    notBefore: clock.now() + (opts.pauseFirstMs ?? 0),
   });
   const call = createTelegramCaller({ api: opts.api, store, metrics, secrets });
   const abort = new AbortController();

@@ -28,6 +28,11 @@ export interface PacerOptions {
   perChatIntervalMs: number;
   globalPerSecond: number;
   clock: PacerClock;
+  /**
+   * No chat's first message before this time (clock ms): a sender that took over from another
+   * does not know when that one last wrote to each chat, only that it may have until now.
+   */
+  notBefore?: number;
 }
 
 const SWEEP_AT = 10_000;
@@ -59,7 +64,7 @@ export function createPacer(opts: PacerOptions): Pacer {
     async acquire(chatId, signal) {
       // A hold may be extended while waiting (a 429), so look again after every wait.
       for (;;) {
-        const wait = (chatNext.get(chatId) ?? 0) - clock.now();
+        const wait = (chatNext.get(chatId) ?? opts.notBefore ?? 0) - clock.now();
         if (wait <= 0) break;
         await clock.sleep(wait, signal);
         if (signal?.aborted === true) return;

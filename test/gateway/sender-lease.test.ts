@@ -49,11 +49,15 @@ afterAll(async () => {
   await bus.dispose();
 });
 
-function sender(holder: string, leaseNc?: NatsConnection): LeasedSender {
+function sender(
+  holder: string,
+  leaseNc?: NatsConnection,
+  perChatIntervalMs = INTERVAL_MS,
+): LeasedSender {
   const registry = new Registry();
   const s = createLeasedSender({
     ...senderDeps(bus, fake.url, registry),
-    perChatIntervalMs: INTERVAL_MS,
+    perChatIntervalMs,
     globalPerSecond: 1000,
     holder,
     lease: TIMING,
@@ -129,6 +133,24 @@ describe('two gateways with TELEGRAM_OUTBOUND', () => {
       ...Array.from({ length: 5 }, (_, i) => `new ${i + 1}`),
     ]);
     expect(await lastLease()).toBe('gateway-b');
+  });
+
+  it("keep a chat's pace across a handover: the next sender waits a chat's interval before its first message", async () => {
+    const interval = 1_000;
+    const a = sender('gateway-a', undefined, interval);
+    await a.start();
+    const b = sender('gateway-b', undefined, interval);
+    await b.start();
+    for (let i = 1; i <= 4; i++) await send('2004', `paced ${i}`);
+    await eventually('two sent', () => Promise.resolve(texts(2004).length >= 2), 15_000);
+    await a.stop(); // b takes over within renewMs (200 ms), well inside the chat's second
+    await eventually('all arrive', () => Promise.resolve(texts(2004).length >= 4), 15_000);
+    await settled();
+    const sent = fake.sent(2004);
+    expect(sent.map((m) => m.text)).toEqual(['paced 1', 'paced 2', 'paced 3', 'paced 4']);
+    const gaps = sent.slice(1).map((m, i) => m.sentAt - sent[i]!.sentAt);
+    // The fake stamps arrival; request latency can shift one arrival by a few ms.
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(interval - 20);
   });
 
   it('hand over when the sender is cut off from NATS: it pauses, and the standby sends once the lease expired', async () => {
