@@ -41,8 +41,16 @@ export const StopReasons = {
 } as const;
 export type StopReason = (typeof StopReasons)[keyof typeof StopReasons];
 
+/**
+ * The order of a player's own inputs (Telegram's update_id), on a start or stop routed from
+ * them: two routers may publish one player's Play and Stop in either order, and the session
+ * ignores one older than an input it applied moments before (docs/sessions.md).
+ */
+const inputSeq = z.number().int().nonnegative().safe().optional();
+
 export const SessionStart = defineMessage('session.start.v1', {
   requestedBy: requester,
+  inputSeq,
   /** Telegram chat to answer in, when the request came from Telegram. */
   chatId: z.string().min(1).max(64).optional(),
   region: z
@@ -53,6 +61,7 @@ export const SessionStart = defineMessage('session.start.v1', {
 
 export const SessionStop = defineMessage('session.stop.v1', {
   requestedBy: requester,
+  inputSeq,
   reason: z.enum(StopReasons),
   note: z.string().max(500).optional(),
 });

@@ -46,6 +46,8 @@ interface Who {
   chatId: string;
   /** `tg-<update_id>`: every id this update routes to starts with it. */
   base: string;
+  /** The update's update_id: the order of this player's inputs. */
+  updateId: number;
 }
 
 const COMMAND = /^\/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]{1,64})?(?:\s[\s\S]*)?$/;
@@ -96,11 +98,13 @@ function act(w: Who, action: BotAction, opts: Required<TelegramRouteOptions>): R
     case BotActions.play:
       return command(SessionStart, session('start'), id, {
         requestedBy: 'player',
+        inputSeq: w.updateId,
         chatId: w.chatId,
       });
     case BotActions.stop:
       return command(SessionStop, session('stop'), id, {
         requestedBy: 'player',
+        inputSeq: w.updateId,
         reason: 'player',
       });
     case BotActions.status:
@@ -134,11 +138,16 @@ function topup(w: Who, amountPaise: number): RoutedCommand {
 
 function routeMessage(
   m: TelegramMessage,
-  base: string,
+  updateId: number,
   opts: Required<TelegramRouteOptions>,
 ): RoutedCommand[] {
   if (m.from === undefined || m.from.is_bot === true || m.text === undefined) return [];
-  const w: Who = { playerId: String(m.from.id), chatId: String(m.chat.id), base };
+  const w: Who = {
+    playerId: String(m.from.id),
+    chatId: String(m.chat.id),
+    base: `tg-${updateId}`,
+    updateId,
+  };
   const name = COMMAND.exec(m.text.trim())?.[1]?.toLowerCase();
   if (m.chat.type !== TelegramChatTypes.private) {
     // Groups see one line, and only when someone addressed a command at the bot.
@@ -155,13 +164,18 @@ function routeMessage(
 
 function routeCallback(
   q: TelegramCallbackQuery,
-  base: string,
+  updateId: number,
   opts: Required<TelegramRouteOptions>,
 ): RoutedCommand[] {
   // Without the message we do not know the chat (inline-mode buttons): nothing to do.
   if (q.message === undefined || q.data === undefined || q.from.is_bot === true) return [];
   if (q.message.chat.type !== TelegramChatTypes.private) return [];
-  const w: Who = { playerId: String(q.from.id), chatId: String(q.message.chat.id), base };
+  const w: Who = {
+    playerId: String(q.from.id),
+    chatId: String(q.message.chat.id),
+    base: `tg-${updateId}`,
+    updateId,
+  };
   if (isBotAction(q.data)) return [act(w, q.data, opts)];
   const amount = parseTopupCallbackData(q.data);
   // Billing checks the amount against its limits; a stale or foreign button is ignored.
@@ -179,10 +193,9 @@ export function routeTelegramUpdate(
     historyLimit: options.historyLimit ?? 10,
   };
   const u = decodeTelegramUpdate(data);
-  const base = `tg-${u.update_id}`;
   // edited_message, channel_post, my_chat_member and the rest are not acted on.
-  if (u.message !== undefined) return routeMessage(u.message, base, opts);
-  if (u.callback_query !== undefined) return routeCallback(u.callback_query, base, opts);
+  if (u.message !== undefined) return routeMessage(u.message, u.update_id, opts);
+  if (u.callback_query !== undefined) return routeCallback(u.callback_query, u.update_id, opts);
   return [];
 }
 

@@ -28,6 +28,7 @@ import {
 } from '../../contracts/index.ts';
 import type { HandlerResult } from '../runtime/index.ts';
 import { createSessionActor } from './actor.ts';
+import { INPUT_ORDER_WINDOW_MS } from './input-order.ts';
 import {
   P,
   T0,
@@ -636,5 +637,40 @@ describe('disk repairs from the reconciler', () => {
     const none: SessionState = { ...idle, diskState: 'none' };
     expect(handle(none, SessionDiskFound, { ...found, seq: 0 }).state).toBe(none);
     expect(handle(idle, SessionDiskFound, found).state).toBe(idle);
+  });
+});
+
+describe('the order of a player’s own inputs', () => {
+  const play = (inputSeq?: number) => ({
+    requestedBy: 'player',
+    chatId: '42',
+    ...(inputSeq === undefined ? {} : { inputSeq }),
+  });
+  const stopIt = (inputSeq: number) => ({ requestedBy: 'player', reason: 'player', inputSeq });
+
+  it('ignores a Play older than a Stop applied just before (two routers raced), not a later one', () => {
+    const stopFirst = handle(initialSessionState(), SessionStop, stopIt(11));
+    expect(stopFirst.state.lastInput).toEqual({ seq: 11, at: T0.toISOString() });
+    const stale = handle(stopFirst.state, SessionStart, play(10), later(300));
+    expect(stale.state).toEqual(stopFirst.state);
+    expect(stale.emit ?? []).toEqual([]);
+    // A later input, and a start from another service (no inputSeq), apply.
+    expect(handle(stopFirst.state, SessionStart, play(12), later(300)).state.phase).toBe(
+      'starting',
+    );
+    expect(handle(stopFirst.state, SessionStart, play(), later(300)).state.phase).toBe('starting');
+    // Telegram numbers a bot's updates at random after a quiet week: past the window, a
+    // lower update_id is a new input, not a stale one.
+    expect(
+      handle(stopFirst.state, SessionStart, play(10), later(INPUT_ORDER_WINDOW_MS)).state.phase,
+    ).toBe('starting');
+  });
+
+  it('ignores a Stop older than the Play that started the session', () => {
+    const started = handle(initialSessionState(), SessionStart, play(21));
+    expect(started.state.lastInput).toEqual({ seq: 21, at: T0.toISOString() });
+    const stale = handle(started.state, SessionStop, stopIt(20), later(200));
+    expect(stale.state).toEqual(started.state);
+    expect(handle(started.state, SessionStop, stopIt(22), later(200)).state.phase).toBe('stopping');
   });
 });

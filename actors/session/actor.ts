@@ -60,6 +60,7 @@ import {
   tell,
   type Result,
 } from './steps.ts';
+import { inputOrder } from './input-order.ts';
 
 export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
   return defineActor({
@@ -82,7 +83,13 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
       SessionDiskMissing,
       SessionDiskFound,
     ],
-    handle(s, msg, ctx): Result {
+    handle(current, msg, ctx): Result {
+      let s = current;
+      if (msg.type === SessionStart.type || msg.type === SessionStop.type) {
+        const order = inputOrder(s, msg.inputSeq, ctx.now);
+        if (order === 'stale') return { state: s };
+        s = order;
+      }
       switch (msg.type) {
         case SessionStart.type: {
           if (s.phase !== 'idle') return already(cfg, s, ctx, msg.chatId);
@@ -103,6 +110,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             startedAt: iso(ctx.now),
             diskState: s.diskState,
             ...(s.lastPlayedAt === undefined ? {} : { lastPlayedAt: s.lastPlayedAt }),
+            ...(s.lastInput === undefined ? {} : { lastInput: s.lastInput }),
           };
           const ask = cfg.requireAdmission
             ? emit(BillingAdmit, cmdSubject(ActorKinds.billing, ctx.key, 'admit'), {

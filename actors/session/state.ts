@@ -35,6 +35,8 @@ export const SessionState = z.object({
   diskState: z.enum(['none', 'live', 'archived']).default('none'),
   /** When the player last stopped playing (for disk clean-up). */
   lastPlayedAt: z.string().optional(),
+  /** The last start or stop applied from the player's own inputs (`inputSeq`), and when. */
+  lastInput: z.object({ seq: z.number().int(), at: z.string() }).optional(),
 });
 export type SessionState = z.infer<typeof SessionState>;
 

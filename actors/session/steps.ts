@@ -206,6 +206,7 @@ export function stopped(cfg: SessionConfig, s: SessionState, ctx: HandlerContext
     diskState: s.diskState,
     lastPlayedAt: iso(ctx.now),
     ...(s.region === undefined ? {} : { region: s.region }),
+    ...(s.lastInput === undefined ? {} : { lastInput: s.lastInput }),
   };
   const diskTimers: TimerOp[] =
     s.diskState === 'live'

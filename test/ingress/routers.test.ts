@@ -226,6 +226,7 @@ describe('the Telegram ingress router (the bot)', () => {
     expect(SessionStart.decode(starts[0]!.data)).toEqual({
       type: 'session.start.v1',
       requestedBy: 'player',
+      inputSeq: 9001,
       chatId: String(player),
     });
     expect(starts[0]!.headers[HeaderNames.type]).toBe('session.start.v1');

@@ -88,25 +88,28 @@ describe('menu buttons and typed commands reach the actors', () => {
   const cases: {
     action: string;
     subject: string;
-    check: (c: RoutedCommand) => void;
+    /** `updateId`: the routed update's update_id. */
+    check: (c: RoutedCommand, updateId: number) => void;
   }[] = [
     {
       action: 'play',
       subject: playerSubject('session', 'start'),
-      check: (c) =>
+      check: (c, updateId) =>
         expect(SessionStart.decode(c.data)).toEqual({
           type: 'session.start.v1',
           requestedBy: 'player',
+          inputSeq: updateId,
           chatId: String(PLAYER),
         }),
     },
     {
       action: 'stop',
       subject: playerSubject('session', 'stop'),
-      check: (c) =>
+      check: (c, updateId) =>
         expect(SessionStop.decode(c.data)).toEqual({
           type: 'session.stop.v1',
           requestedBy: 'player',
+          inputSeq: updateId,
           reason: 'player',
         }),
     },
@@ -140,14 +143,14 @@ describe('menu buttons and typed commands reach the actors', () => {
       const c = only(route(press(200, action)));
       expect(c.subject).toBe(subject);
       expect(c.msgId).toBe(`tg-200-${action}`);
-      check(c);
+      check(c, 200);
     });
 
     it(`typed /${action} does the same as the button`, () => {
       const c = only(route(textUpdate(201, `/${action}`)));
       expect(c.subject).toBe(subject);
       expect(c.msgId).toBe(`tg-201-${action}`);
-      check(c);
+      check(c, 201);
     });
   }
 
