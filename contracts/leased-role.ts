@@ -106,20 +106,23 @@ export function createLeasedRole(opts: LeasedRoleOptions): LeasedRole {
     await r.stop();
   }
 
-  /** The role stops `fenceMs` after the renewal sent at `sentAt` unless a later one succeeds. */
+  /**
+   * The role stops `fenceMs` after the renewal sent at `sentAt` unless a later one succeeds.
+   * Not queued behind a tick: a renewal that hangs (a database or NATS that does not answer)
+   * must not hold the role past the point where another process may take the lease.
+   */
   function armFence(sentAt: number): void {
     if (fenceTimer !== undefined) clearTimeout(fenceTimer);
     if (stopped) return;
     fenceTimer = setTimeout(
-      () =>
-        void serially(async () => {
-          if (!holding || current === undefined) return;
-          log.error(
-            { fenceMs: timing.fenceMs },
-            `cannot renew the lease: ${role} paused (another process may take it)`,
-          );
-          await pause();
-        }),
+      () => {
+        if (!holding || current === undefined) return;
+        log.error(
+          { fenceMs: timing.fenceMs },
+          `cannot renew the lease: ${role} paused (another process may take it)`,
+        );
+        pause().catch((err: unknown) => log.error({ err }, `${role}: pausing failed`));
+      },
       Math.max(0, sentAt + timing.fenceMs - performance.now()),
     );
     fenceTimer.unref();
@@ -191,7 +194,13 @@ export function createLeasedRole(opts: LeasedRoleOptions): LeasedRole {
       stopped = true;
       if (tickTimer !== undefined) clearTimeout(tickTimer);
       if (fenceTimer !== undefined) clearTimeout(fenceTimer);
-      await chain.catch(() => undefined);
+      // A step in flight finishes first, unless it hangs (a renewal nobody answers).
+      let waited: NodeJS.Timeout | undefined;
+      await Promise.race([
+        chain.catch(() => undefined),
+        new Promise<void>((r) => (waited = setTimeout(r, timing.fenceMs))),
+      ]);
+      clearTimeout(waited);
       await pause();
       if (holding) {
         holding = false;

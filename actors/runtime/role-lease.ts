@@ -24,25 +24,30 @@ export function createPgLease(opts: {
   name: string;
   holder: string;
   ttlMs: number;
+  /** A statement that takes longer fails (the role's fence then decides); default 5 s. */
+  statementTimeoutMs?: number;
 }): Lease {
   const owner = `${opts.holder}#${randomUUID().slice(0, 8)}`;
   const { knex, name, ttlMs } = opts;
+  const timeout = opts.statementTimeoutMs ?? 5_000;
   let held = false;
   return {
     ensure: () => Promise.resolve(),
     async acquire() {
       // Whose it was, read in the same statement: a row of another owner, expired or given
       // back, is a takeover.
-      const r = await knex.raw<{ rows: { before: string | null }[] }>(
-        `with before as (select owner from rt_lease where name = ?)
+      const r = await knex
+        .raw<{ rows: { before: string | null }[] }>(
+          `with before as (select owner from rt_lease where name = ?)
          insert into rt_lease (name, owner, expires_at)
            values (?, ?, now() + (? * interval '1 millisecond'))
          on conflict (name) do update
            set owner = excluded.owner, expires_at = excluded.expires_at
            where rt_lease.owner = excluded.owner or rt_lease.expires_at < now()
          returning (select owner from before) as before`,
-        [name, name, owner, ttlMs],
-      );
+          [name, name, owner, ttlMs],
+        )
+        .timeout(timeout, { cancel: true });
       if (r.rows.length > 0) {
         held = true;
         const before = r.rows[0]!.before;
@@ -50,7 +55,8 @@ export function createPgLease(opts: {
       }
       const other = await knex('rt_lease')
         .first<{ owner: string } | undefined>('owner')
-        .where({ name });
+        .where({ name })
+        .timeout(timeout, { cancel: true });
       return { acquired: false, heldBy: other?.owner.replace(/#[0-9a-f]{8}$/, '') ?? '?' };
     },
     async renew() {
@@ -58,7 +64,8 @@ export function createPgLease(opts: {
       const n = await knex('rt_lease')
         .where({ name, owner })
         .andWhere('expires_at', '>', knex.raw('now()'))
-        .update({ expires_at: knex.raw(`now() + (? * interval '1 millisecond')`, [ttlMs]) });
+        .update({ expires_at: knex.raw(`now() + (? * interval '1 millisecond')`, [ttlMs]) })
+        .timeout(timeout, { cancel: true });
       held = n > 0;
       return held;
     },
