@@ -2,6 +2,8 @@
  * What a worker process runs besides its actors, chosen by configuration: the ingress routers
  * (Telegram updates, VM agent reports, Razorpay webhooks → commands) and the allocator's
  * Azure effects runner. Each is an independent consumer; any process may host any of them.
+ * The routers run in every process that hosts them, side by side; a region's effects runner in
+ * one at a time (below).
  */
 import { readFileSync } from 'node:fs';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
