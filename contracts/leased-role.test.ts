@@ -24,10 +24,15 @@ async function until(what: string, check: () => boolean, timeoutMs = 5_000): Pro
 type Mode = 'ok' | 'hang' | 'lost';
 
 /** A lease that is always granted; `renew` does what `mode` says ('hang': until `answer`). */
-function memoryLease(): Lease & { mode: Mode; answer(renewed: boolean): void } {
+function memoryLease(): Lease & {
+  mode: Mode;
+  answer(renewed: boolean): void;
+  hanging(): number;
+} {
   let hanging: ((renewed: boolean) => void)[] = [];
   const lease = {
     mode: 'ok' as Mode,
+    hanging: () => hanging.length,
     answer(renewed: boolean) {
       for (const h of hanging) h(renewed);
       hanging = [];
@@ -117,7 +122,7 @@ describe('a leased role', () => {
     const { r, runs } = role(lease);
     await r.start();
     lease.mode = 'hang';
-    await sleep(timing.renewMs * 2); // a renewal is hanging now
+    await until('a renewal hangs', () => lease.hanging() > 0);
     await r.stop();
     expect(r.active).toBe(false);
     expect(runs).toEqual(['start', 'stop']);
