@@ -133,6 +133,12 @@ export const WorkerConfigSchema = z
     RESPAWN_DISK_RECONCILE_GRACE_SECONDS: intFrom(0, 7 * 86_400, 1_800),
     /** Run the allocator's Azure effects runner for RESPAWN_REGION in this process. */
     RESPAWN_AZURE_EFFECTS: bool('false'),
+    /**
+     * The effects consumer's ack_wait. A runner that dies stalls its region's effects for
+     * about twice this (the lease outlives it, actors/roles.ts); a live one holds its effects
+     * however long Azure takes.
+     */
+    RESPAWN_AZURE_EFFECTS_ACK_WAIT_SECONDS: intFrom(2, 600, 20),
     AZURE_SUBSCRIPTION_ID: optional,
     AZURE_RESOURCE_GROUP: optional,
     AZURE_TENANT_ID: optional,

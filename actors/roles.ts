@@ -20,7 +20,7 @@ import {
 } from '../contracts/index.ts';
 import { createRoleMetrics } from './runtime/metrics.ts';
 import { createPgLease, roleLeaseName } from './runtime/role-lease.ts';
-import { AZURE_EFFECTS_ACK_WAIT_MS, createAzureEffectsRunner } from './allocator/effects.ts';
+import { createAzureEffectsRunner } from './allocator/effects.ts';
 import { createDiskRecords } from './allocator/disk-round.ts';
 import {
   createAzureCredential,
@@ -48,7 +48,18 @@ export interface Role {
  * consumer's ack_wait, so a crashed runner's effects come back before the next runner starts.
  */
 export const AZURE_EFFECTS_BUCKET = 'respawn_azure_effects';
-export const AZURE_EFFECTS_LEASE: LeaseTiming = { ttlMs: 80_000, renewMs: 5_000, fenceMs: 15_000 };
+
+/**
+ * The effects lease's timing for a consumer ack_wait: renewed every quarter of it (at most
+ * 5 s), fenced after three quarters (at most 15 s), and living fence + ack_wait + one renewal,
+ * so a runner that cannot renew pauses before its lease can expire, and a crashed runner's
+ * effects are redelivered before the next runner starts. The default (20 s): 5, 15 and 40 s.
+ */
+export function effectsLeaseTiming(ackWaitMs: number): LeaseTiming {
+  const renewMs = Math.min(5_000, ackWaitMs / 4);
+  const fenceMs = Math.min(15_000, (ackWaitMs * 3) / 4);
+  return { renewMs, fenceMs, ttlMs: fenceMs + ackWaitMs + renewMs };
+}
 
 export async function startRoles(
   cfg: WorkerConfig,
@@ -57,8 +68,7 @@ export async function startRoles(
   /** The worker's database: the effects runner reads players' recorded disks from it. */
   deps: {
     knex?: Knex;
-    /** Tests: a shorter lease for the Azure effects runner, and who this worker says it is. */
-    effectsLease?: LeaseTiming;
+    /** Tests: who this worker says it is. */
     holder?: string;
     /** The worker's metrics: `respawn_worker_role_active` is set there. */
     registry?: Registry;
@@ -100,7 +110,9 @@ export async function startRoles(
       log,
     });
     const jsm = await jetstreamManager(nc);
+    const ackWaitMs = cfg.RESPAWN_AZURE_EFFECTS_ACK_WAIT_SECONDS * 1_000;
     const runnerDeps: Parameters<typeof createAzureEffectsRunner>[0] = {
+      ackWaitMs,
       js: jetstream(nc),
       jsm,
       provider,
@@ -130,7 +142,7 @@ export async function startRoles(
       );
     }
     const holder = deps.holder ?? defaultHolder();
-    const timing = deps.effectsLease ?? AZURE_EFFECTS_LEASE;
+    const timing = effectsLeaseTiming(ackWaitMs);
     const roleName = `azure-effects.${cfg.RESPAWN_REGION}`;
     const active = deps.registry === undefined ? undefined : createRoleMetrics(deps.registry);
     active?.set({ role: roleName }, 0);
@@ -157,7 +169,7 @@ export async function startRoles(
             }),
       holder,
       timing,
-      ackWaitMs: AZURE_EFFECTS_ACK_WAIT_MS,
+      ackWaitMs,
       async run() {
         const runner = createAzureEffectsRunner(runnerDeps);
         await runner.start();

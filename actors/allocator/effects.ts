@@ -55,8 +55,14 @@ export interface AzureEffectsRunner {
   stop(): Promise<void>;
 }
 
-/** The effects consumer's ack_wait; a runner in flight marks its effect working every 10 s. */
-export const AZURE_EFFECTS_ACK_WAIT_MS = 60_000;
+/**
+ * The effects consumer's default ack_wait. A runner marks each effect it holds working every
+ * quarter of it, from the moment it receives the effect (also while the effect waits behind
+ * the player's earlier ones), so only a runner that died lets its effects come back; the
+ * region's lease outlives it (actors/roles.ts), so a crashed runner's effects are redelivered
+ * before the next runner starts.
+ */
+export const AZURE_EFFECTS_ACK_WAIT_MS = 20_000;
 
 export function createAzureEffectsRunner(deps: {
   js: JetStreamClient;
@@ -66,8 +72,11 @@ export function createAzureEffectsRunner(deps: {
   log: Logger;
   /** The players' recorded disks, for disk reconciliation; without it rounds are skipped. */
   diskRecords?: DiskRecordSource;
+  /** The consumer's ack_wait (default AZURE_EFFECTS_ACK_WAIT_MS). */
+  ackWaitMs?: number;
 }): AzureEffectsRunner {
   const { js, jsm, provider, config } = deps;
+  const ackWaitMs = deps.ackWaitMs ?? AZURE_EFFECTS_ACK_WAIT_MS;
   const log = deps.log.child({ component: 'azure-effects', region: config.region });
   const durable = `azure-${config.region}`;
   const perVm = new Map<string, Promise<void>>();
@@ -119,6 +128,9 @@ export function createAzureEffectsRunner(deps: {
             ? (e.playerId ?? e.sessionId)
             : e.playerId;
     const previous = perVm.get(key) ?? Promise.resolve();
+    // Held from now on, also while waiting its turn: without this an effect queued behind a
+    // long create would be redelivered and queued a second time.
+    const working = setInterval(() => m.working(), ackWaitMs / 4);
     // The consumer span starts when the effect's turn comes; the Azure calls are its children.
     const span = {
       kind: SpanKind.CONSUMER,
@@ -144,7 +156,6 @@ export function createAzureEffectsRunner(deps: {
     };
     const mine = previous.then(() =>
       withSpan(`process ${subjectTemplate(m.subject)}`, span, async (s) => {
-        const timer = setInterval(() => m.working(), 10_000);
         try {
           await runEffect(context, e, effectId);
           m.ack();
@@ -152,30 +163,39 @@ export function createAzureEffectsRunner(deps: {
           failSpan(s, err);
           log.warn({ err, effectId, traceId: traceIdOf(s) }, 'effect failed; will be retried');
           m.nak(5_000);
-        } finally {
-          clearInterval(timer);
         }
       }),
     );
     perVm.set(key, mine);
-    await mine;
+    try {
+      await mine;
+    } finally {
+      clearInterval(working);
+    }
     if (perVm.get(key) === mine) perVm.delete(key);
   }
 
   return {
     async start() {
-      try {
-        await jsm.consumers.info(Streams.out.name, durable);
-      } catch {
+      const existing = await jsm.consumers.info(Streams.out.name, durable).catch(() => undefined);
+      if (existing === undefined) {
         await jsm.consumers.add(Streams.out.name, {
           durable_name: durable,
           filter_subject: outAzureSubject(config.region),
           ack_policy: AckPolicy.Explicit,
           deliver_policy: DeliverPolicy.All,
-          ack_wait: nanos(AZURE_EFFECTS_ACK_WAIT_MS),
+          ack_wait: nanos(ackWaitMs),
           max_ack_pending: config.concurrency,
           max_deliver: -1,
         });
+      } else if (existing.config.ack_wait !== nanos(ackWaitMs)) {
+        // A consumer made with another ack_wait (an older release's 60 s, or another setting):
+        // the lease's time to live was derived from this one, so the consumer follows it.
+        await jsm.consumers.update(Streams.out.name, durable, { ack_wait: nanos(ackWaitMs) });
+        log.info(
+          { durable, from_ms: (existing.config.ack_wait ?? 0) / 1e6, to_ms: ackWaitMs },
+          'Azure effects consumer ack_wait updated',
+        );
       }
       const c = await js.consumers.get(Streams.out.name, durable);
       messages = await c.consume({

@@ -16,8 +16,6 @@ import { captureLog, counter, type LogCapture } from '../gateway/support.ts';
 import { startRuntimeEnv, type RuntimeEnv } from '../support/runtime-env.ts';
 
 const REGION = 'southindia';
-/** Renewed and fenced quickly; the time to live must still cover the consumer's ack_wait. */
-const LEASE = { ttlMs: 61_500, renewMs: 200, fenceMs: 1_000 };
 
 let env: RuntimeEnv;
 let arm: ArmFake;
@@ -49,13 +47,14 @@ async function worker(holder: string): Promise<Worker> {
   const cfg = loadWorkerConfig({
     NATS_URL: env.nats.url,
     ...armEffectsEnv(arm, REGION),
+    // Renewed and fenced quickly (0.5 s, 1.5 s; lives 4 s).
+    RESPAWN_AZURE_EFFECTS_ACK_WAIT_SECONDS: '2',
   });
   const log = captureLog();
   const registry = new Registry();
   const w = {
     roles: await startRoles(cfg, env.nc, log.log, {
       knex: env.db.knex,
-      effectsLease: LEASE,
       holder,
       registry,
     }),
