@@ -65,6 +65,7 @@ import {
   SessionStatus,
   SessionStop,
   SessionVerbs,
+  SessionVmCheck,
   SessionVmReleased,
 } from './session.ts';
 import { Streams, commandStreamName } from './streams.ts';
@@ -209,6 +210,9 @@ export const Catalog: readonly CatalogEntry[] = [
   ]),
   entry('SessionVmReleased', SessionVmReleased, "The session's VM is gone", [
     cmd('session', SessionVerbs.vmReleased, [S.alloc]),
+  ]),
+  entry('SessionVmCheck', SessionVmCheck, 'Does this session still own its running VM?', [
+    cmd('session', SessionVerbs.vmCheck, [S.alloc]),
   ]),
   entry('SessionAgentReady', SessionAgentReady, 'The streaming host is up', [
     cmd('session', SessionVerbs.agentReady, [S.agentRouter]),

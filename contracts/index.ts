@@ -66,6 +66,7 @@ export {
   SessionStop,
   SessionTiers,
   SessionVerbs,
+  SessionVmCheck,
   SessionVmReleased,
   type SessionPhase,
   Requesters,

@@ -34,6 +34,7 @@ import {
   SessionAllocated,
   SessionQueued,
   SessionAllocFailed,
+  SessionVmCheck,
   SessionVmReleased,
   SessionAgentReady,
   SessionHeartbeat,
@@ -515,6 +516,9 @@ const table: readonly Row[] = [
   ]),
   row(SessionVmReleased, { sessionId: 's1', vmName: 'vm-1' }, [
     ['sessionId missing', { type: SessionVmReleased.type }],
+  ]),
+  row(SessionVmCheck, { sessionId: 's1', vmName: 'vm-1', region: 'centralindia' }, [
+    ['vmName missing', { type: SessionVmCheck.type, sessionId: 's1', region: 'centralindia' }],
   ]),
   row(
     SessionAgentReady,

@@ -22,6 +22,7 @@ export const SessionVerbs = {
   heartbeat: 'heartbeat',
   preempt: 'preempt',
   vmReleased: 'vm_released',
+  vmCheck: 'vm_check',
   diskArchived: 'disk_archived',
   diskMissing: 'disk_missing',
   diskFound: 'disk_found',
@@ -117,6 +118,17 @@ export const SessionAllocFailed = defineMessage('session.alloc_failed.v1', {
 export const SessionVmReleased = defineMessage('session.vm_released.v1', {
   sessionId,
   vmName: vmName.optional(),
+});
+
+/**
+ * Allocator → session: a VM of this session is running; a session that no longer owns it (it
+ * ended, or its record is gone) gives it back with a release. Sent by the VM reconciler for
+ * each running VM past the grace period, every inventory (docs/sessions.md, "Reconciler").
+ */
+export const SessionVmCheck = defineMessage('session.vm_check.v1', {
+  sessionId,
+  vmName,
+  region: z.string().regex(/^[a-z0-9]{2,32}$/),
 });
 
 /** VM agent → session: the streaming host is up; how the player connects. */

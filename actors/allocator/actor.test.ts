@@ -14,6 +14,7 @@ import {
   SessionAllocFailed,
   SessionAllocated,
   SessionQueued,
+  SessionVmCheck,
   SessionVmReleased,
   TimerFired,
   type MessageDef,
@@ -154,6 +155,31 @@ describe('allocator actor', () => {
     expect(s.queue).toHaveLength(992);
   });
 
+  it('counts as its own, in a usage report, only the VMs Azure surely counts: running ones', () => {
+    // 12 Spot cores. s1's VM runs, then is being deleted; Azure has already removed it when it
+    // reports usage: 4 cores, all someone else's.
+    let s = withQuota(12, 0);
+    const a = handle(s, AllocRequest, req(1));
+    const vm1 = of(a, AzureCreateVm)[0]!.vmName;
+    s = handle(a.state, AllocCreateResult, { sessionId: 's1', vmName: vm1, ok: true }).state;
+    s = handle(s, AllocRelease, { sessionId: 's1', playerId: 'p1', reason: 'player' }).state;
+    s = handle(s, AllocUsage, usage(12, 0, 4)).state;
+    let creates = 0;
+    for (let n = 2; n <= 5; n++) {
+      const r = handle(s, AllocRequest, req(n));
+      s = r.state;
+      creates += of(r, AzureCreateVm).length;
+    }
+    const done = handle(s, AllocDeleteResult, { sessionId: 's1', vmName: vm1, ok: true });
+    creates += of(done, AzureCreateVm).length;
+    // 12 − 4 (someone else's) = 8: two VMs, never three (16 cores in Azure).
+    expect(creates).toBe(2);
+    expect(reservedCores(done.state, 'lowPriorityCores')).toBe(8);
+    // A report while a create may or may not be counted yet errs the safe way: the same.
+    const r2 = handle(done.state, AllocUsage, usage(12, 0, 12));
+    expect(of(handle(r2.state, AllocRequest, req(9)), AzureCreateVm)).toEqual([]);
+  });
+
   it('ignores a repeated request for the same allocation', () => {
     const s = handle(withQuota(8, 8), AllocRequest, req(1)).state;
     const r = handle(s, AllocRequest, req(1));
@@ -181,6 +207,41 @@ describe('allocator actor', () => {
     expect(of(next, SessionAllocated)[0]!.tier).toBe('on_demand');
     const warm = handle(next.state, AllocRequest, req(3), later(cfg.coldMs + 1));
     expect(of(warm, SessionAllocated)[0]!.tier).toBe('spot');
+  });
+
+  it('marks Spot cold when Azure evicts a VM, so the resume (and others meanwhile) go On-Demand', () => {
+    const running = (): AllocState => {
+      const a = handle(withQuota(8, 8), AllocRequest, req(1));
+      const vm = of(a, AzureCreateVm)[0]!.vmName;
+      return handle(a.state, AllocCreateResult, { sessionId: 's1', vmName: vm, ok: true }).state;
+    };
+    const evicted = handle(running(), AllocRelease, {
+      sessionId: 's1',
+      playerId: 'p1',
+      reason: 'evicted',
+    });
+    expect(of(evicted, AllocDecided).map((d) => [d.decision, d.candidate, d.detail])).toEqual([
+      ['cold', 'spotnc4', 'evicted'],
+    ]);
+    const resume = handle(evicted.state, AllocRequest, req(1, 2));
+    expect(of(resume, AzureCreateVm).map((c) => c.priority)).toEqual(['regular']);
+    expect(of(handle(resume.state, AllocRequest, req(2)), AzureCreateVm)[0]!.priority).toBe(
+      'regular',
+    );
+    // Warm again after coldMs.
+    expect(
+      of(handle(resume.state, AllocRequest, req(3), later(cfg.coldMs)), AzureCreateVm)[0]!.priority,
+    ).toBe('spot');
+    // A player's own stop says nothing about capacity.
+    const stopped = handle(running(), AllocRelease, {
+      sessionId: 's1',
+      playerId: 'p1',
+      reason: 'player',
+    });
+    expect(of(stopped, AllocDecided).map((d) => d.decision)).not.toContain('cold');
+    expect(of(handle(stopped.state, AllocRequest, req(2)), AzureCreateVm)[0]!.priority).toBe(
+      'spot',
+    );
   });
 
   it('queues the player first in line when every candidate fails, and serves them when capacity frees', () => {
@@ -412,6 +473,44 @@ describe('allocator actor', () => {
     expect(due.state.reservations[vm]).toBeUndefined();
     // Its quota went to the next in line.
     expect(of(due, SessionAllocated).map((x) => x.sessionId)).toEqual(['s2']);
+  });
+
+  it('asks the session of each running VM past the grace period whether it still owns it', () => {
+    let s = withQuota(8, 0);
+    const a = handle(s, AllocRequest, req(1));
+    const vm = of(a, AzureCreateVm)[0]!.vmName;
+    s = handle(a.state, AllocCreateResult, { sessionId: 's1', vmName: vm, ok: true }).state;
+    const b = handle(s, AllocRequest, req(2), later(cfg.reconcileGraceMs - 1));
+    const young = of(b, AzureCreateVm)[0]!.vmName;
+    s = handle(b.state, AllocCreateResult, { sessionId: 's2', vmName: young, ok: true }).state;
+    const listed = (at: Date) => ({
+      at: at.toISOString(),
+      vms: [vm, young].map((name) => ({ name, purpose: 'respawn-session' })),
+    });
+    // Before its grace period: not asked.
+    expect(of(handle(s, AllocInventory, listed(T0)), SessionVmCheck)).toEqual([]);
+    // After: the older VM's session is asked, on its own subject; the younger one is not yet.
+    const due = handle(
+      s,
+      AllocInventory,
+      listed(later(cfg.reconcileGraceMs)),
+      later(cfg.reconcileGraceMs),
+    );
+    expect(of(due, SessionVmCheck)).toEqual([
+      { type: SessionVmCheck.type, sessionId: 's1', vmName: vm, region: 'centralindia' },
+    ]);
+    expect(
+      (due.emit ?? []).filter((e) => e.type === SessionVmCheck.type).map((e) => e.subject),
+    ).toEqual(['respawn.session.p1.cmd.vm_check']);
+    // A VM being deleted is not asked about.
+    const releasing = handle(s, AllocRelease, { sessionId: 's1', playerId: 'p1', reason: 'x' });
+    const deleting = handle(
+      releasing.state,
+      AllocInventory,
+      listed(later(cfg.reconcileGraceMs)),
+      later(cfg.reconcileGraceMs),
+    );
+    expect(of(deleting, SessionVmCheck)).toEqual([]);
   });
 
   it('leaves a VM that comes back before the grace period alone', () => {

@@ -29,6 +29,7 @@ import {
   reservationsOf,
 } from './book.ts';
 import {
+  coolEvicted,
   createEffect,
   decided,
   deleteEffect,
@@ -99,6 +100,9 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
           const mine = reservationsOf(st.s, msg.sessionId);
           for (const [vmName, r] of mine) {
             if (r.status === 'deleting' || r.release === true) continue;
+            // Azure took a Spot VM back: that candidate is short of capacity, so the resume
+            // that follows (and others meanwhile) try the next one while it is cold.
+            if (msg.reason === 'evicted' && r.status === 'running') coolEvicted(cfg, st, ctx, r);
             // Its create may be in flight: deleted when it reports (Reservation.release).
             if (r.status === 'creating') putReservation(st.s, vmName, { ...r, release: true });
             else startDelete(st, ctx, vmName, r);
@@ -201,8 +205,11 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
           const external: AllocState['external'] = {};
           for (const u of msg.usages) {
             usage[u.name] = { current: u.current, limit: u.limit };
+            // Someone else's share is Azure's count less the VMs it surely counts of ours: the
+            // running ones. A VM being created or deleted may be in Azure's count or not; taken
+            // as someone else's, it is counted twice until the next report, never not at all.
             const ours = Object.values(st.s.reservations)
-              .filter((r) => r.quotaName === u.name && r.status !== 'creating')
+              .filter((r) => r.quotaName === u.name && r.status === 'running')
               .reduce((n, r) => n + r.cores, 0);
             external[u.name] = Math.max(0, u.current - ours);
           }

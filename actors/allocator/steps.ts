@@ -219,3 +219,20 @@ export function refuse(
     }),
   );
 }
+
+/** An eviction: the Spot candidate that lost the VM is cold for `coldMs`, as after a capacity error. */
+export function coolEvicted(
+  cfg: AllocatorConfig,
+  st: Step,
+  ctx: HandlerContext,
+  r: { sessionId: string; candidate: string },
+): void {
+  if (cfg.candidates.find((c) => c.id === r.candidate)?.tier !== 'spot') return;
+  st.s = {
+    ...st.s,
+    cold: { ...st.s.cold, [r.candidate]: iso(new Date(ctx.now.getTime() + cfg.coldMs)) },
+  };
+  st.emit.push(
+    decided(ctx, 'cold', { sessionId: r.sessionId, candidate: r.candidate, detail: 'evicted' }),
+  );
+}

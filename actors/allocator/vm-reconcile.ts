@@ -2,7 +2,12 @@
  * The VM reconciler's step: Azure's list of Respawn's VMs against the allocator's
  * reservations (docs/sessions.md, "Reconciler").
  */
-import { ActorKinds, SessionVmReleased, cmdSubject } from '../../contracts/index.ts';
+import {
+  ActorKinds,
+  SessionVmCheck,
+  SessionVmReleased,
+  cmdSubject,
+} from '../../contracts/index.ts';
 import { emit, type HandlerContext } from '../runtime/index.ts';
 import { dropReservation } from './book.ts';
 import type { AllocatorConfig } from './state.ts';
@@ -19,6 +24,9 @@ function overdue(cfg: AllocatorConfig, since: string, ctx: HandlerContext): bool
  * costs money every hour). A running reservation whose VM Azure no longer lists is dropped
  * after the same grace period: its quota is free again and the session is told its VM is
  * gone, so it resumes on another instead of waiting for heartbeats that will never come.
+ * A running VM past the grace period is also checked with its session (`vm_check`): a session
+ * that ended, or whose record is gone, releases it, so a reservation alone cannot keep a VM
+ * running for nobody.
  */
 export function reconcile(
   cfg: AllocatorConfig,
@@ -49,6 +57,15 @@ export function reconcile(
   const missing: Record<string, string> = {};
   let freed = false;
   for (const [vmName, r] of Object.entries(st.s.reservations)) {
+    if (r.status === 'running' && listed.has(vmName) && overdue(cfg, r.since, ctx)) {
+      st.emit.push(
+        emit(SessionVmCheck, cmdSubject(ActorKinds.session, r.playerId, 'vm_check'), {
+          sessionId: r.sessionId,
+          vmName,
+          region: ctx.key,
+        }),
+      );
+    }
     if (r.status !== 'running' || listed.has(vmName)) continue;
     const since = st.s.missing?.[vmName] ?? iso(ctx.now);
     if (!overdue(cfg, since, ctx)) {

@@ -21,6 +21,7 @@ import {
   SessionStart,
   SessionStatus,
   SessionStop,
+  SessionVmCheck,
   SessionVmReleased,
   TelegramSend,
   TerminalError,
@@ -377,6 +378,23 @@ describe('session actor', () => {
     }
     const r = handle(s, SessionPreempt, { sessionId: 'p1-1', vmName: s.vmName!, eventId: 'e9' });
     expect(r.state).toMatchObject({ phase: 'stopping', stopReason: 'eviction_unresumable' });
+    // Heartbeats lost on the last VM: billed up to the last heartbeat, not to the timer.
+    const lost = handle(
+      s,
+      TimerFired,
+      {
+        timerId: '9',
+        name: 'hb_lost',
+        dueAt: later(90_000).toISOString(),
+        firedAt: later(91_000).toISOString(),
+        data: { sessionId: 'p1-1' },
+      },
+      later(91_000),
+    );
+    expect(lost.state).toMatchObject({ phase: 'stopping', stopReason: 'eviction_unresumable' });
+    expect(of(lost, BillingMeterClose)).toEqual([
+      expect.objectContaining({ at: s.lastHeartbeatAt, reason: 'eviction_unresumable' }),
+    ]);
   });
 
   it('stops on idle timeout: closes the meter, releases the VM, then reports the session on release', () => {
@@ -420,7 +438,14 @@ describe('session actor', () => {
       vmName: 'vm-old',
     });
     expect(allocated.state).toEqual(s);
-    expect(allocated.emit ?? []).toEqual([]);
+    // …except that the VM is given back: nobody would ever release it otherwise.
+    expect(of(allocated, AllocRelease)).toEqual([
+      { type: AllocRelease.type, sessionId: 'p1-0', playerId: 'p1', reason: 'stale_allocation' },
+    ]);
+    expect(subjects(allocated, AllocRelease)).toEqual([
+      `respawn.alloc.${spotAllocated.region}.cmd.release`,
+    ]);
+    expect(allocated.emit).toHaveLength(1);
     const queued = handle(s, SessionQueued, {
       sessionId: 'p1-0',
       position: 3,
@@ -432,6 +457,51 @@ describe('session actor', () => {
     expect(
       handle(s, SessionQueued, { sessionId: 'p1-1', position: 3, estimateSeconds: 900 }).state,
     ).toMatchObject({ phase: 'queued' });
+  });
+
+  it('gives back a VM allocated after its session ended (the stop reached the allocator first)', () => {
+    // Stopped while starting; the allocator saw the release before the request, confirmed it,
+    // and then served the request.
+    let s = toStarting();
+    s = handle(s, SessionStop, { requestedBy: 'player', reason: 'player' }).state;
+    s = handle(s, SessionVmReleased, { sessionId: 'p1-1' }).state;
+    expect(s.phase).toBe('idle');
+    const r = handle(s, SessionAllocated, spotAllocated);
+    expect(r.state).toEqual(s);
+    expect(of(r, AllocRelease)).toEqual([
+      expect.objectContaining({ sessionId: 'p1-1', reason: 'stale_allocation' }),
+    ]);
+    expect(texts(r)).toEqual([]);
+    // While the session runs, a repeated reply changes nothing and gives nothing back.
+    const provisioning = handle(toStarting(), SessionAllocated, spotAllocated).state;
+    const again = handle(provisioning, SessionAllocated, spotAllocated);
+    expect(again.state).toEqual(provisioning);
+    expect(again.emit ?? []).toEqual([]);
+  });
+
+  it('answers the reconciler’s vm_check: its own running VM kept, any other given back', () => {
+    const s = toReady();
+    const own = handle(s, SessionVmCheck, {
+      sessionId: 'p1-1',
+      vmName: s.vmName!,
+      region: 'centralindia',
+    });
+    expect(own.state).toEqual(s);
+    expect(own.emit ?? []).toEqual([]);
+    // An earlier session's VM still running, and a session whose record is gone (a new,
+    // idle state): released, nothing else changes.
+    for (const [state, sessionId] of [
+      [s, 'p1-0'],
+      [initialSessionState(), 'p1-7'],
+    ] as const) {
+      const r = handle(state, SessionVmCheck, { sessionId, vmName: 'vm-x', region: 'southindia' });
+      expect(r.state).toEqual(state);
+      expect(of(r, AllocRelease)).toEqual([
+        { type: AllocRelease.type, sessionId, playerId: 'p1', reason: 'not_owned' },
+      ]);
+      expect(subjects(r, AllocRelease)).toEqual(['respawn.alloc.southindia.cmd.release']);
+      expect(r.emit).toHaveLength(1);
+    }
   });
 
   it('ignores timers of an earlier session', () => {

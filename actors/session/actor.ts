@@ -24,6 +24,7 @@ import {
   SessionStart,
   SessionStatus,
   SessionStop,
+  SessionVmCheck,
   SessionVmReleased,
   TimerFired,
   cmdSubject,
@@ -49,6 +50,7 @@ import {
   at,
   changed,
   diskNameFor,
+  disowned,
   evicted,
   idleTimers,
   iso,
@@ -79,6 +81,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
       SessionHeartbeat,
       SessionPreempt,
       SessionVmReleased,
+      SessionVmCheck,
       SessionDiskArchived,
       SessionDiskMissing,
       SessionDiskFound,
@@ -152,7 +155,9 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
           // In provisioning: the allocator fell back to another candidate (capacity error).
           const waiting = ['starting', 'queued', 'resuming'].includes(s.phase);
           const fallback = s.phase === 'provisioning' && s.vmName !== msg.vmName;
-          if (!matches(s, msg.sessionId) || !(waiting || fallback)) return { state: s };
+          if (!matches(s, msg.sessionId) || !(waiting || fallback)) {
+            return disowned(s, ctx, msg, 'stale_allocation') ?? { state: s };
+          }
           const next: SessionState = {
             ...s,
             phase: 'provisioning',
@@ -304,6 +309,8 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             };
           return stop(cfg, s, ctx, msg.reason);
         }
+        case SessionVmCheck.type:
+          return disowned(s, ctx, msg, 'not_owned') ?? { state: s };
         case SessionVmReleased.type: {
           // The reconciler found this session's VM gone from Azure (deleted or evicted with no
           // notice): resume as after an eviction, billed up to the last sign of life.

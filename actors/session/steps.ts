@@ -146,11 +146,13 @@ export function allocRequest(key: string, s: SessionState): Emission {
   });
 }
 
+/** `endedAt`: when the VM stopped serving the player (an eviction), if before now: billed to then. */
 export function stop(
   cfg: SessionConfig,
   s: SessionState,
   ctx: HandlerContext,
   reason: string,
+  endedAt: Date = ctx.now,
 ): Result {
   const next: SessionState = { ...s, phase: 'stopping', stopReason: reason, meterOpen: false };
   const emitted: Emission[] = [changed(ctx, next, s.phase, reason)];
@@ -158,7 +160,7 @@ export function stop(
     emitted.push(
       emit(BillingMeterClose, cmdSubject(ActorKinds.billing, ctx.key, 'meter_close'), {
         sessionId: s.sessionId,
-        at: iso(ctx.now),
+        at: iso(endedAt),
         reason,
       }),
     );
@@ -236,7 +238,7 @@ export function evicted(
   evictedAt: Date,
   why: string,
 ): Result {
-  if (s.allocation > cfg.maxResumes) return stop(cfg, s, ctx, 'eviction_unresumable');
+  if (s.allocation > cfg.maxResumes) return stop(cfg, s, ctx, 'eviction_unresumable', evictedAt);
   const sessionId = s.sessionId ?? '';
   const evictedState: SessionState = { ...s, phase: 'evicted', evictedAt: iso(evictedAt) };
   const resuming: SessionState = {
@@ -270,3 +272,28 @@ export function evicted(
 }
 
 export const matches = (s: SessionState, sessionId: string): boolean => s.sessionId === sessionId;
+
+/**
+ * A VM of `sessionId` this session does not own: that session ended (a stop that reached the
+ * allocator before its request), a newer one runs, or the record is gone. It is given back,
+ * or it would run, and cost, for nobody. A session still running under that id keeps its
+ * VMs its own way (a stop releases them all), so nothing is given back from under it.
+ */
+export function disowned(
+  s: SessionState,
+  ctx: HandlerContext,
+  vm: { sessionId: string; region: string },
+  reason: 'stale_allocation' | 'not_owned',
+): Result | undefined {
+  if (matches(s, vm.sessionId) && s.phase !== 'idle') return undefined;
+  return {
+    state: s,
+    emit: [
+      emit(AllocRelease, cmdSubject(ActorKinds.alloc, vm.region, 'release'), {
+        sessionId: vm.sessionId,
+        playerId: ctx.key,
+        reason,
+      }),
+    ],
+  };
+}

@@ -1,7 +1,7 @@
 /**
  * A player's whole session through the real runtime, the real Azure SDK and the ARM fake:
- * start → Spot VM with the player's disk → ready → Spot eviction → resumed on a new VM with
- * the same disk → stop → VM gone, disk kept. And a capacity error falling back to On-Demand.
+ * start → Spot VM with the player's disk → ready → Spot eviction → resumed on a new VM (On-Demand:
+ * the evicted Spot candidate is cold) with the same disk → stop → VM gone, disk kept. And a capacity error falling back to On-Demand.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
@@ -62,7 +62,9 @@ beforeAll(async () => {
         diskIdleMs: 2_000,
         diskWarningMs: 1_000,
       }),
-      createAllocatorActor({ ...defaultAllocatorConfig }),
+      // An eviction makes Spot cold for everyone; two seconds here (ten minutes by default),
+      // so the next test starts with Spot warm again.
+      createAllocatorActor({ ...defaultAllocatorConfig, coldMs: 2_000 }),
     ],
     { timerPollMs: 100 },
   );
@@ -140,6 +142,9 @@ it('plays a session end to end, surviving a Spot eviction with the same disk', a
   });
   const second = (await session('p1'))!;
   expect(second.allocation).toBe(2);
+  // The Spot candidate that lost the VM is cold: the resume is On-Demand, its price told.
+  expect(second).toMatchObject({ tier: 'on_demand', pricePerHourPaise: 9_000 });
+  expect(arm.state.vm(second.vmName!)!.priority).toBe('Regular');
   expect(arm.state.vm(second.vmName!)!.dataDisks.map((d) => d.name)).toEqual(['disk-p1']);
   await env.js.publish(
     cmdSubject(ActorKinds.session, 'p1', 'agent_ready'),
@@ -172,6 +177,8 @@ it('falls back to On-Demand when Spot has no capacity, and tells the player the 
   // AllocationFailed fails the long-running operation and leaves a Failed VM holding the
   // player's disk: the fallback works only if that VM is deleted first.
   arm.setCapacity([{ priority: 'Spot', available: 0, code: 'AllocationFailed' }]);
+  // Spot warm again since the eviction above (coldMs 2 s).
+  await new Promise((r) => setTimeout(r, 2_000));
   await env.js.publish(
     cmdSubject(ActorKinds.session, 'p2', 'start'),
     SessionStart.encode({ requestedBy: 'player', chatId: '43' }),

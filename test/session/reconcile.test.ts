@@ -201,3 +201,39 @@ it('deletes an orphan VM after the grace period, keeps the live session’s VM, 
   );
   expect(released).toHaveLength(1);
 }, 60_000);
+
+it('deletes a running VM whose session record was removed, and never a live session’s', async () => {
+  await env.js.publish(
+    cmdSubject(ActorKinds.session, 'lost', 'start'),
+    SessionStart.encode({ requestedBy: 'player' }),
+  );
+  await eventually('the lost session’s VM is up', async () => {
+    const s = await session('lost');
+    return s?.vmName !== undefined && arm.state.vm(s.vmName)?.provisioningState === 'Succeeded';
+  });
+  const lostVm = (await session('lost'))!.vmName!;
+  await eventually(
+    'its reservation is running',
+    async () => (await allocState()).reservations[lostVm]?.status === 'running',
+  );
+  const liveVm = (await session('live'))!.vmName!;
+  // An operator's mistake, or a restore from an old backup: the session's record is gone.
+  await env.db.knex('rt_state').where({ actor: 'session', key: 'lost' }).delete();
+
+  // Past the grace period the reconciler asks each running VM's session; the one with no
+  // record gives its VM back, and it is deleted (its NIC too, never the player's disk).
+  refresh();
+  await eventually('the VM nobody owns is deleted', () =>
+    Promise.resolve(arm.state.vm(lostVm) === undefined),
+  );
+  expect(arm.state.nic(`${lostVm}-nic`)).toBeUndefined();
+  expect(arm.state.disk('disk-lost')).toBeDefined();
+  expect((await allocState()).reservations[lostVm]).toBeUndefined();
+  const released = (await decisions()).filter(
+    (d) => d.decision === 'released' && d.vmName === lostVm,
+  );
+  expect(released).toHaveLength(1);
+  // The live session was asked too, and kept its VM.
+  expect(arm.state.vm(liveVm)?.provisioningState).toBe('Succeeded');
+  expect((await allocState()).reservations[liveVm]?.status).toBe('running');
+}, 60_000);
