@@ -37,7 +37,7 @@ import {
   tracedPublish,
   withSpan,
 } from '../../contracts/index.ts';
-import type { VmProvider } from './azure/index.ts';
+import { ProviderError, type VmProvider } from './azure/index.ts';
 import type { DiskRecordSource } from './disk-round.ts';
 
 import {
@@ -63,6 +63,14 @@ export interface AzureEffectsRunner {
  * before the next runner starts.
  */
 export const AZURE_EFFECTS_ACK_WAIT_MS = 20_000;
+
+/** An effect that failed is tried again after Azure's Retry-After when throttled, else 5 s. */
+export const EFFECT_RETRY_MS = 5_000;
+export function retryDelayMs(err: unknown): number {
+  const after = err instanceof ProviderError ? err.retryAfterMs : null;
+  // Within reason: a Retry-After of hours would park the region's refresh that long.
+  return after === null ? EFFECT_RETRY_MS : Math.min(Math.max(after, 1_000), 10 * 60_000);
+}
 
 export function createAzureEffectsRunner(deps: {
   js: JetStreamClient;
@@ -161,8 +169,12 @@ export function createAzureEffectsRunner(deps: {
           m.ack();
         } catch (err) {
           failSpan(s, err);
-          log.warn({ err, effectId, traceId: traceIdOf(s) }, 'effect failed; will be retried');
-          m.nak(5_000);
+          const delayMs = retryDelayMs(err);
+          log.warn(
+            { err, effectId, traceId: traceIdOf(s), retryInMs: delayMs },
+            'effect failed; will be retried',
+          );
+          m.nak(delayMs);
         }
       }),
     );
