@@ -28,6 +28,7 @@ describe('loadWorkerConfig', () => {
       RESPAWN_INGRESS: [],
       RESPAWN_AZURE_EFFECTS: false,
       RESPAWN_AZURE_EFFECTS_ACK_WAIT_SECONDS: 20,
+      RESPAWN_REGIONS: [],
       RESPAWN_DISK_RECONCILE_SECONDS: 3600,
       RESPAWN_DISK_RECONCILE_GRACE_SECONDS: 1800,
       AZURE_VM_IMAGE: 'Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest',
@@ -75,6 +76,7 @@ describe('loadWorkerConfig', () => {
       RESPAWN_INGRESS: [],
       RESPAWN_AZURE_EFFECTS: false,
       RESPAWN_AZURE_EFFECTS_ACK_WAIT_SECONDS: 20,
+      RESPAWN_REGIONS: [],
       RESPAWN_DISK_RECONCILE_SECONDS: 3600,
       RESPAWN_DISK_RECONCILE_GRACE_SECONDS: 1800,
       AZURE_VM_IMAGE: 'Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest',
@@ -106,6 +108,7 @@ describe('loadWorkerConfig', () => {
     ['RESPAWN_INGRESS', 'telegram,smtp'],
     ['RESPAWN_AZURE_EFFECTS', 'yes'],
     ['RESPAWN_AZURE_EFFECTS_ACK_WAIT_SECONDS', '1'],
+    ['RESPAWN_REGIONS', 'southindia,South India'],
     ['RESPAWN_DISK_RECONCILE_SECONDS', '-1'],
     ['RESPAWN_DISK_RECONCILE_GRACE_SECONDS', 'an hour'],
     ['RESPAWN_CLOCK_OFFSET_MS', 'soon'],
@@ -164,7 +167,21 @@ describe('session timings', () => {
       sessionConfigFrom(
         loadWorkerConfig({ RESPAWN_REGION: 'westeurope', RESPAWN_SESSION_ADMISSION: 'false' }),
       ),
-    ).toEqual({ ...defaultSessionConfig, region: 'westeurope', requireAdmission: false });
+    ).toEqual({
+      ...defaultSessionConfig,
+      region: 'westeurope',
+      regions: ['westeurope'],
+      requireAdmission: false,
+    });
+    // More served regions, the default one first and once.
+    expect(
+      sessionConfigFrom(
+        loadWorkerConfig({
+          RESPAWN_REGION: 'westeurope',
+          RESPAWN_REGIONS: 'northeurope, westeurope',
+        }),
+      ).regions,
+    ).toEqual(['westeurope', 'northeurope']);
   });
 
   it('reads each timing in its unit', () => {

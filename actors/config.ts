@@ -104,6 +104,20 @@ export const WorkerConfigSchema = z
       .string()
       .regex(/^[a-z0-9]{2,32}$/, 'must be an Azure region name like centralindia')
       .default('centralindia'),
+    /**
+     * Regions with an allocator and an Azure effects runner, besides RESPAWN_REGION: a start
+     * naming another (from another service) is dead-lettered, not left waiting forever.
+     */
+    RESPAWN_REGIONS: z
+      .string()
+      .default('')
+      .transform((s) =>
+        s
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x.length > 0),
+      )
+      .pipe(z.array(z.string().regex(/^[a-z0-9]{2,32}$/, 'must be Azure region names'))),
     /** Ask billing before starting a session (off only for tests and demos). */
     RESPAWN_SESSION_ADMISSION: z
       .enum(['true', 'false'])
@@ -205,6 +219,7 @@ export function sessionConfigFrom(cfg: WorkerConfig): SessionConfig {
   return {
     ...defaultSessionConfig,
     region: cfg.RESPAWN_REGION,
+    regions: [...new Set([cfg.RESPAWN_REGION, ...cfg.RESPAWN_REGIONS])],
     requireAdmission: cfg.RESPAWN_SESSION_ADMISSION,
     ...sessionTimings(cfg),
   };

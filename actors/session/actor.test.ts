@@ -93,6 +93,44 @@ describe('session actor', () => {
     expect((refused as TerminalError).message).toContain('player key is 63 characters');
   });
 
+  it('refuses, for good and with the reason, a start naming a region nobody serves', () => {
+    const a = createSessionActor({ ...defaultSessionConfig, regions: ['southindia'] });
+    const ctx = {
+      kind: 'session' as const,
+      key: 'p1',
+      now: T0,
+      msgId: 'm',
+      subject: 's',
+      redeliveries: 0,
+    };
+    const start = (region: string) =>
+      SessionStart.decode(SessionStart.encode({ requestedBy: 'operator', region }));
+    let refused: unknown;
+    try {
+      a.handle(initialSessionState(), start('nowhere1'), ctx);
+    } catch (err) {
+      refused = err;
+    }
+    expect(refused).toBeInstanceOf(TerminalError);
+    expect((refused as TerminalError).code).toBe('rejected');
+    expect((refused as TerminalError).message).toBe(
+      'region nowhere1 is not served here (served: centralindia, southindia)',
+    );
+    // The default region and the listed ones start.
+    for (const region of ['centralindia', 'southindia']) {
+      expect(a.handle(initialSessionState(), start(region), ctx).state).toMatchObject({
+        phase: 'starting',
+        region,
+      });
+    }
+    // A player whose disk lives in a served region starts there, whatever the start names.
+    const withDisk = { ...initialSessionState(), diskState: 'live' as const, region: 'southindia' };
+    expect(a.handle(withDisk, start('nowhere1'), ctx).state).toMatchObject({
+      phase: 'starting',
+      region: 'southindia',
+    });
+  });
+
   it('answers impatient presses once in repeatReplyMs, so they do not queue up in the chat', () => {
     let s = handle(initialSessionState(), SessionStart, {
       requestedBy: 'player',

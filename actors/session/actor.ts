@@ -51,6 +51,7 @@ import {
   changed,
   diskNameFor,
   disowned,
+  servedRegion,
   evicted,
   idleTimers,
   iso,
@@ -101,6 +102,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
           const diskRegion = s.diskState === 'none' ? undefined : s.region;
           const moved =
             diskRegion !== undefined && msg.region !== undefined && msg.region !== diskRegion;
+          if (diskRegion === undefined && msg.region !== undefined) servedRegion(cfg, msg.region);
           const next: SessionState = {
             ...initialSessionState(),
             seq,

@@ -51,6 +51,11 @@ export const initialSessionState = (): SessionState => ({
 export interface SessionConfig {
   /** Region asked for when the start command names none. */
   region: string;
+  /**
+   * Regions served (an allocator and an Azure effects runner each), besides `region`: a start
+   * naming another is refused. Absent: any.
+   */
+  regions?: readonly string[];
   /** Ask billing whether the player can afford to start. */
   requireAdmission: boolean;
   /** Price per hour of the cheapest tier, for billing's minimum-balance rule. */

@@ -273,6 +273,15 @@ export function evicted(
 
 export const matches = (s: SessionState, sessionId: string): boolean => s.sessionId === sessionId;
 
+/** A start naming a region nobody serves would wait forever: refused for good, with the reason. */
+export function servedRegion(cfg: SessionConfig, region: string): void {
+  if (cfg.regions === undefined || region === cfg.region || cfg.regions.includes(region)) return;
+  throw new TerminalError(
+    ErrorCodes.rejected,
+    `region ${region} is not served here (served: ${[cfg.region, ...cfg.regions.filter((r) => r !== cfg.region)].join(', ')})`,
+  );
+}
+
 /**
  * A VM of `sessionId` this session does not own: that session ended (a stop that reached the
  * allocator before its request), a newer one runs, or the record is gone. It is given back,
