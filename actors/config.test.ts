@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadWorkerConfig, sessionConfigFrom } from './config.ts';
+import { ConfigError, allocatorConfigFrom, loadWorkerConfig, sessionConfigFrom } from './config.ts';
+import { defaultAllocatorConfig } from './allocator/index.ts';
 import { defaultSessionConfig } from './session/state.ts';
 
 function configErrorFrom(env: NodeJS.ProcessEnv): ConfigError {
@@ -158,6 +159,57 @@ describe('roles configuration', () => {
       AZURE_SSH_PUBLIC_KEY: 'ssh-ed25519 AAAA test',
     });
     expect(ok.RESPAWN_AZURE_EFFECTS).toBe(true);
+  });
+});
+
+describe('allocator settings', () => {
+  const spotD4 = {
+    id: 'spotnc8',
+    tier: 'spot',
+    size: 'Standard_NC8as_T4_v3',
+    zone: '2',
+    cores: 8,
+    quotaName: 'lowPriorityCores',
+    pricePerHourPaise: 5_000,
+  };
+  const od = { ...defaultAllocatorConfig.candidates[1]! };
+
+  it("keeps the actor's defaults when nothing is set", () => {
+    expect(allocatorConfigFrom(loadWorkerConfig({}))).toEqual({
+      ...defaultAllocatorConfig,
+      diskReconcileMs: 3_600_000,
+      diskGraceMs: 1_800_000,
+    });
+  });
+
+  it('reads the cold time, refresh, reconcile grace and candidates; billing follows the cheapest', () => {
+    const cfg = loadWorkerConfig({
+      RESPAWN_ALLOC_COLD_SECONDS: '120',
+      RESPAWN_ALLOC_REFRESH_SECONDS: '60',
+      RESPAWN_ALLOC_RECONCILE_GRACE_SECONDS: '300',
+      RESPAWN_ALLOC_CANDIDATES: JSON.stringify([spotD4, od]),
+    });
+    expect(allocatorConfigFrom(cfg)).toMatchObject({
+      coldMs: 120_000,
+      refreshMs: 60_000,
+      reconcileGraceMs: 300_000,
+      candidates: [spotD4, od],
+    });
+    expect(sessionConfigFrom(cfg).cheapestPricePerHourPaise).toBe(5_000);
+  });
+
+  it.each([
+    ['not JSON', '[{'],
+    ['an empty list', '[]'],
+    ['an unknown tier', JSON.stringify([{ ...spotD4, tier: 'cheap' }])],
+    ['an id Azure names cannot carry', JSON.stringify([{ ...spotD4, id: 'Spot_NC8' }])],
+    ['a repeated id', JSON.stringify([spotD4, spotD4])],
+    ['a price in rupees', JSON.stringify([{ ...spotD4, pricePerHourPaise: 50.5 }])],
+    ['a field it does not know', JSON.stringify([{ ...spotD4, prio: 1 }])],
+  ])('refuses candidates with %s, naming the variable', (_what, value) => {
+    expect(() => loadWorkerConfig({ RESPAWN_ALLOC_CANDIDATES: value })).toThrow(
+      /RESPAWN_ALLOC_CANDIDATES/,
+    );
   });
 });
 

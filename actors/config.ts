@@ -8,6 +8,12 @@ import {
   type SessionConfig,
 } from './session/index.ts';
 import {
+  allocatorEnvShape,
+  allocatorSettings,
+  defaultAllocatorConfig,
+  type AllocatorConfig,
+} from './allocator/index.ts';
+import {
   ActorKinds,
   IngressSources,
   MAX_PARTITION_WINDOW,
@@ -125,6 +131,8 @@ export const WorkerConfigSchema = z
       .transform((v) => v === 'true'),
     /** The session actor's timings (`actors/session/config.ts`). */
     ...sessionEnvShape,
+    /** The allocator's candidates and timings (`actors/allocator/config.ts`). */
+    ...allocatorEnvShape,
     /** Only apply migrations, then exit (a one-shot migration step in a deployment). */
     RESPAWN_MIGRATE_ONLY: bool('false'),
     /** Ingress routers this process runs as well: telegram, agent, razorpay. */
@@ -214,10 +222,24 @@ export const WorkerConfigSchema = z
   });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 
+/** The allocator's configuration for this worker (and the quota names its effects report). */
+export function allocatorConfigFrom(cfg: WorkerConfig): AllocatorConfig {
+  return {
+    ...defaultAllocatorConfig,
+    ...allocatorSettings(cfg),
+    diskReconcileMs: cfg.RESPAWN_DISK_RECONCILE_SECONDS * 1_000,
+    diskGraceMs: cfg.RESPAWN_DISK_RECONCILE_GRACE_SECONDS * 1_000,
+  };
+}
+
 /** The session actor's configuration for this worker. */
 export function sessionConfigFrom(cfg: WorkerConfig): SessionConfig {
   return {
     ...defaultSessionConfig,
+    // Billing's minimum balance to start: enough for the cheapest candidate.
+    cheapestPricePerHourPaise: Math.min(
+      ...allocatorSettings(cfg).candidates.map((c) => c.pricePerHourPaise),
+    ),
     region: cfg.RESPAWN_REGION,
     regions: [...new Set([cfg.RESPAWN_REGION, ...cfg.RESPAWN_REGIONS])],
     requireAdmission: cfg.RESPAWN_SESSION_ADMISSION,

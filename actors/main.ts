@@ -19,10 +19,15 @@ import {
   collectProcessMetrics,
 } from '../contracts/index.ts';
 import { createBillingActor, loadBillingConfig } from './billing/index.ts';
-import { createAllocatorActor, defaultAllocatorConfig } from './allocator/index.ts';
+import { createAllocatorActor } from './allocator/index.ts';
 import { demoActor } from './demo/index.ts';
 import { createSessionActor } from './session/index.ts';
-import { loadWorkerConfig, sessionConfigFrom, type WorkerConfig } from './config.ts';
+import {
+  allocatorConfigFrom,
+  loadWorkerConfig,
+  sessionConfigFrom,
+  type WorkerConfig,
+} from './config.ts';
 import { startWorkerHttp, type WorkerHttp } from './http.ts';
 import { createRootLogger } from './log.ts';
 import { startRoles } from './roles.ts';
@@ -46,11 +51,7 @@ function buildActor(kind: ActorKind, cfg: WorkerConfig, env: NodeJS.ProcessEnv):
     case 'session':
       return createSessionActor(sessionConfigFrom(cfg)) as unknown as ActorDefinition;
     case 'alloc':
-      return createAllocatorActor({
-        ...defaultAllocatorConfig,
-        diskReconcileMs: cfg.RESPAWN_DISK_RECONCILE_SECONDS * 1_000,
-        diskGraceMs: cfg.RESPAWN_DISK_RECONCILE_GRACE_SECONDS * 1_000,
-      }) as unknown as ActorDefinition;
+      return createAllocatorActor(allocatorConfigFrom(cfg)) as unknown as ActorDefinition;
     case 'billing':
       return createBillingActor(loadBillingConfig(env)) as unknown as ActorDefinition;
   }

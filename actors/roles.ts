@@ -11,7 +11,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { defaultAllocatorConfig } from './allocator/index.ts';
+import { allocatorSettings } from './allocator/index.ts';
 import {
   createKvLease,
   createLeasedRole,
@@ -124,7 +124,7 @@ export async function startRoles(
         diskSizeGb: cfg.AZURE_DISK_SIZE_GB,
         vmImage: cfg.AZURE_VM_IMAGE,
         admin: { username: 'respawn', sshPublicKey: cfg.AZURE_SSH_PUBLIC_KEY! },
-        quotaNames: [...new Set(defaultAllocatorConfig.candidates.map((c) => c.quotaName))],
+        quotaNames: [...new Set(allocatorSettings(cfg).candidates.map((c) => c.quotaName))],
         concurrency: 16,
         ...(cfg.AGENT_TOKEN_SECRET === undefined || cfg.RESPAWN_AGENT_REPORT_URL === undefined
           ? {}

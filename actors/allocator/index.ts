@@ -7,3 +7,10 @@ export {
   type AllocatorConfig,
   type Candidate,
 } from './state.ts';
+export {
+  AllocatorConfigError,
+  allocatorEnvShape,
+  allocatorSettings,
+  loadAllocatorSettings,
+  type AllocatorSettings,
+} from './config.ts';

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { loadBillingConfig } from '../../actors/billing/index.ts';
 import { loadSessionTimings } from '../../actors/session/index.ts';
+import { loadAllocatorSettings } from '../../actors/allocator/index.ts';
 import { resolveSecretFiles } from '../../contracts/index.ts';
 import type { LocalOptions } from './options.ts';
 
@@ -119,6 +120,7 @@ export function loadLocalOptions(env: NodeJS.ProcessEnv, log: Logger): LocalOpti
     }),
     billing: loadBillingConfig(env),
     session: loadSessionTimings(env),
+    allocator: loadAllocatorSettings(env),
     ...(e.AZURE_SUBSCRIPTION_ID === undefined || e.AZURE_RESOURCE_GROUP === undefined
       ? {}
       : {
