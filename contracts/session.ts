@@ -154,6 +154,8 @@ export const SessionPreempt = defineMessage('session.preempt.v1', {
   vmName,
   eventId: z.string().min(1).max(128),
   notBefore: iso.optional(),
+  /** When the agent saw the notice (its report's time): billing pauses then, not on arrival. */
+  at: iso.optional(),
 });
 
 /** Session → everyone: the session changed phase (`evt.<phase>`), or answered a status. */

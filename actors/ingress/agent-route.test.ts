@@ -38,6 +38,7 @@ describe('agent report routing', () => {
     );
     expect(pre.subject).toBe('respawn.session.p1.cmd.preempt');
     expect(SessionPreempt.decode(pre.data)).toMatchObject({ eventId: 'ev-9', notBefore: AT });
+    expect(SessionPreempt.decode(pre.data).at).toBe(AT);
   });
 
   it('refuses a ready report without connection details, and garbage, as terminal errors', () => {

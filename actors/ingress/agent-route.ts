@@ -63,6 +63,7 @@ export function routeAgentReport(data: Uint8Array): RoutedCommand {
         data: SessionPreempt.encode({
           ...base,
           eventId: r.eventId ?? r.id,
+          at: r.at,
           ...(r.notBefore === undefined ? {} : { notBefore: r.notBefore }),
         }),
       };

@@ -363,6 +363,22 @@ describe('session actor', () => {
     ]);
   });
 
+  it('pauses billing when the agent saw the notice, not when its report arrived, within bounds', () => {
+    const s = toReady();
+    const preempt = (at: Date) =>
+      handle(
+        s,
+        SessionPreempt,
+        { sessionId: 'p1-1', vmName: 'vm-a', eventId: 'e1', at: at.toISOString() },
+        later(40_000),
+      );
+    // Seen at +5 s, handled at +40 s (a backlog): paused at +5 s.
+    expect(of(preempt(later(5_000)), BillingMeterPause)[0]!.at).toBe(later(5_000).toISOString());
+    // A time in the future: now. Before the rig was ready (a wrong clock): when it was ready.
+    expect(of(preempt(later(99_000)), BillingMeterPause)[0]!.at).toBe(later(40_000).toISOString());
+    expect(of(preempt(later(-3_600_000)), BillingMeterPause)[0]!.at).toBe(s.readyAt);
+  });
+
   it('treats lost heartbeats as an eviction, billing paused at the last heartbeat', () => {
     const s = toReady();
     const r = handle(

@@ -51,6 +51,7 @@ import {
   changed,
   diskNameFor,
   disowned,
+  noticeTime,
   servedRegion,
   evicted,
   idleTimers,
@@ -300,8 +301,9 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
         case SessionPreempt.type: {
           if (!matches(s, msg.sessionId) || s.vmName !== msg.vmName) return { state: s };
           if (!['provisioning', 'ready', 'playing'].includes(s.phase)) return { state: s };
-          // Billing stops at the notice: the player is never charged for the eviction itself.
-          return evicted(cfg, s, ctx, ctx.now, 'preempted');
+          // Billing stops at the notice: the player is never charged for the eviction itself,
+          // nor for the time the report took to arrive (a backlog, a worker's failover).
+          return evicted(cfg, s, ctx, noticeTime(s, ctx, msg.at), 'preempted');
         }
         case SessionStop.type: {
           if (!ACTIVE.includes(s.phase))

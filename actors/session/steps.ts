@@ -273,6 +273,18 @@ export function evicted(
 
 export const matches = (s: SessionState, sessionId: string): boolean => s.sessionId === sessionId;
 
+/**
+ * When an eviction notice was seen: the agent's time, kept between the last sign of life
+ * already billed (the last heartbeat, or ready) and now. The agent's clock is trusted as for
+ * heartbeats, no further: an early time cannot take back time already shown as played.
+ */
+export function noticeTime(s: SessionState, ctx: HandlerContext, at: string | undefined): Date {
+  const now = ctx.now.getTime();
+  if (at === undefined) return ctx.now;
+  const floor = Date.parse(s.lastHeartbeatAt ?? s.readyAt ?? iso(ctx.now));
+  return new Date(Math.min(now, Math.max(floor, Date.parse(at))));
+}
+
 /** A start naming a region nobody serves would wait forever: refused for good, with the reason. */
 export function servedRegion(cfg: SessionConfig, region: string): void {
   if (cfg.regions === undefined || region === cfg.region || cfg.regions.includes(region)) return;
