@@ -159,7 +159,7 @@ export const AllocDrain = defineMessage('alloc.drain.v1', {
 /** Allocator → everyone: what it decided (`evt.reserved`, `evt.queued`, `evt.cold`, …). */
 export const AllocDecided = defineMessage('alloc.decided.v1', {
   sessionId: sessionId.optional(),
-  decision: z.enum(['reserved', 'queued', 'cold', 'released', 'failed', 'orphan']),
+  decision: z.enum(['reserved', 'queued', 'cold', 'warm', 'released', 'failed', 'orphan']),
   candidate: z.string().max(64).optional(),
   vmName: vmName.optional(),
   detail: z.string().max(500).optional(),

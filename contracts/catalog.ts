@@ -322,7 +322,7 @@ export const Catalog: readonly CatalogEntry[] = [
   ),
   entry('AllocDecided', AllocDecided, 'What the allocator decided', [
     evt('alloc', '{decision}', [S.operators], {
-      decision: ['reserved', 'queued', 'cold', 'released', 'failed', 'orphan'],
+      decision: ['reserved', 'queued', 'cold', 'warm', 'released', 'failed', 'orphan'],
     }),
   ]),
   // --- Effects ---

@@ -223,6 +223,15 @@ describe('allocator actor', () => {
     expect(of(evicted, AllocDecided).map((d) => [d.decision, d.candidate, d.detail])).toEqual([
       ['cold', 'spotnc4', 'evicted'],
     ]);
+    // The evicted VM's delete does not warm it: Azure took that capacity back.
+    const evictedVm = of(evicted, AzureDeleteVm)[0]!.vmName;
+    const deleted = handle(evicted.state, AllocDeleteResult, {
+      sessionId: 's1',
+      vmName: evictedVm,
+      ok: true,
+    });
+    expect(of(deleted, AllocDecided).map((d) => d.decision)).not.toContain('warm');
+    expect(deleted.state.cold.spotnc4).toBeDefined();
     const resume = handle(evicted.state, AllocRequest, req(1, 2));
     expect(of(resume, AzureCreateVm).map((c) => c.priority)).toEqual(['regular']);
     expect(of(handle(resume.state, AllocRequest, req(2)), AzureCreateVm)[0]!.priority).toBe(
@@ -276,6 +285,38 @@ describe('allocator actor', () => {
     );
     expect(of(warm, SessionAllocated)).toEqual([
       expect.objectContaining({ sessionId: 's1', tier: 'spot' }),
+    ]);
+  });
+
+  it('warms a cold candidate when a VM of it that ran is deleted, and serves the line at once', () => {
+    // s1 runs On-Demand (Spot had no capacity); s2's On-Demand create then fails for capacity:
+    // both candidates cold, s2 waits.
+    let s = withQuota(8, 8);
+    const failSpot = (state: AllocState, sessionId: string, vmName: string) =>
+      handle(state, AllocCreateResult, {
+        sessionId,
+        vmName,
+        ok: false,
+        error: { kind: 'capacity', code: 'SkuNotAvailable', message: 'x' },
+      });
+    const a = handle(s, AllocRequest, req(1));
+    const f1 = failSpot(a.state, 's1', of(a, AzureCreateVm)[0]!.vmName);
+    const od1 = of(f1, AzureCreateVm)[0]!.vmName;
+    s = handle(f1.state, AllocCreateResult, { sessionId: 's1', vmName: od1, ok: true }).state;
+    const b = handle(s, AllocRequest, req(2));
+    const f2 = failSpot(b.state, 's2', of(b, AzureCreateVm)[0]!.vmName);
+    s = f2.state;
+    expect(s.queue.map((q) => q.sessionId)).toEqual(['s2']);
+    // s1 stops; once its VM is gone, the On-Demand capacity it held is free: s2 gets it now,
+    // not when the cold time runs out.
+    s = handle(s, AllocRelease, { sessionId: 's1', playerId: 'p1', reason: 'player' }).state;
+    const gone = handle(s, AllocDeleteResult, { sessionId: 's1', vmName: od1, ok: true });
+    expect(of(gone, AllocDecided).map((d) => [d.decision, d.candidate])).toContainEqual([
+      'warm',
+      'odnc4',
+    ]);
+    expect(of(gone, SessionAllocated)).toEqual([
+      expect.objectContaining({ sessionId: 's2', tier: 'on_demand' }),
     ]);
   });
 

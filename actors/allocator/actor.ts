@@ -30,6 +30,7 @@ import {
 } from './book.ts';
 import {
   coolEvicted,
+  warmFreed,
   createEffect,
   decided,
   deleteEffect,
@@ -105,7 +106,7 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
             if (msg.reason === 'evicted' && r.status === 'running') coolEvicted(cfg, st, ctx, r);
             // Its create may be in flight: deleted when it reports (Reservation.release).
             if (r.status === 'creating') putReservation(st.s, vmName, { ...r, release: true });
-            else startDelete(st, ctx, vmName, r);
+            else startDelete(st, ctx, vmName, r, msg.reason !== 'evicted');
           }
           if (mine.length === 0) {
             st.emit.push(
@@ -190,6 +191,7 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
             return done();
           }
           dropReservation(st.s, msg.vmName);
+          warmFreed(st, ctx, r);
           st.emit.push(
             decided(ctx, 'released', { sessionId: r.sessionId, vmName: msg.vmName }),
             emit(SessionVmReleased, cmdSubject(ActorKinds.session, r.playerId, 'vm_released'), {

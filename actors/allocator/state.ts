@@ -22,6 +22,12 @@ export const Reservation = z.object({
    * nothing and leave the VM made for nobody, or fail on the create's operation.
    */
   release: z.literal(true).optional(),
+  /**
+   * Being deleted after it ran (a player let it go, not Azure): once gone, its capacity is free
+   * again, so its candidate is no longer cold (a create that failed there for capacity may
+   * now succeed).
+   */
+  frees: z.literal(true).optional(),
 });
 export type Reservation = z.infer<typeof Reservation>;
 

@@ -30,7 +30,7 @@ export interface Step {
 
 export const iso = (d: Date): string => d.toISOString();
 
-type Decision = 'reserved' | 'queued' | 'cold' | 'released' | 'failed' | 'orphan';
+type Decision = 'reserved' | 'queued' | 'cold' | 'warm' | 'released' | 'failed' | 'orphan';
 
 export function decided(
   ctx: HandlerContext,
@@ -84,10 +84,31 @@ export function deleteEffect(
 }
 
 /** Deletes a reservation's VM (and NIC): it counts against quota until the delete reports. */
-export function startDelete(st: Step, ctx: HandlerContext, vmName: string, r: Reservation): void {
+export function startDelete(
+  st: Step,
+  ctx: HandlerContext,
+  vmName: string,
+  r: Reservation,
+  frees = false,
+): void {
   const { release: _release, ...rest } = r;
-  putReservation(st.s, vmName, { ...rest, status: 'deleting', attempts: 0 });
+  putReservation(st.s, vmName, {
+    ...rest,
+    status: 'deleting',
+    attempts: 0,
+    ...(frees ? { frees: true as const } : {}),
+  });
   st.emit.push(deleteEffect(ctx, vmName, r));
+}
+
+/** A VM that ran is gone: the capacity it held is free, its candidate warm again. */
+export function warmFreed(st: Step, ctx: HandlerContext, r: Reservation): void {
+  if (r.frees !== true || st.s.cold[r.candidate] === undefined) return;
+  const { [r.candidate]: _was, ...cold } = st.s.cold;
+  st.s = { ...st.s, cold };
+  st.emit.push(
+    decided(ctx, 'warm', { sessionId: r.sessionId, candidate: r.candidate, detail: 'freed' }),
+  );
 }
 
 /** Tries to give `q` a VM now; false when no candidate fits. */
