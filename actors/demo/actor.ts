@@ -74,11 +74,10 @@ export const demoActor = defineActor({
             },
           );
         }
+        // Nothing to record: the state is unchanged, and the runtime is told why.
+        if (msg.n === undefined) return { state, ignored: 'demo fail with nothing to record' };
         return {
-          state:
-            msg.n === undefined
-              ? state
-              : { ...state, lastN: msg.n, seen: [...state.seen, msg.n].slice(-SEEN_LIMIT) },
+          state: { ...state, lastN: msg.n, seen: [...state.seen, msg.n].slice(-SEEN_LIMIT) },
         };
       case DemoRemind.type:
         if (msg.cancel === true) return { state, timers: [{ name: msg.name, cancel: true }] };

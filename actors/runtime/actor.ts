@@ -46,6 +46,12 @@ export interface HandlerResult<S> {
    * in the same transaction as the state: a unique key there is the last line of defence.
    */
   readonly records?: readonly unknown[];
+  /**
+   * Why the message changed nothing, when that is worth an operator's eye (a report from a VM
+   * the session no longer has, a reply for a session that moved on): logged by the runtime as
+   * "message ignored" with the reason, counted with outcome `ignored`; the message is acked.
+   */
+  readonly ignored?: string;
 }
 
 /** A record the handler produced, with where and when. */

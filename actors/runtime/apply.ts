@@ -248,7 +248,7 @@ export function applyHandlers(
       }
       if (timerId !== undefined) firedTimers.set(timerId, timerSlot(sk, p));
       if (p.parkedId !== undefined) unparked.push(p.parkedId);
-      outcomes[i] = { kind: 'ok' };
+      outcomes[i] = r.ignored === undefined ? { kind: 'ok' } : { kind: 'ok', ignored: r.ignored };
     } catch (thrown) {
       // A handler that changes its state in place may have left it half-changed: the batch
       // is retried one message at a time (commit.ts), where this message's key has no other.

@@ -66,6 +66,17 @@ export function scheduleChores(o: ChoreOptions, every: Every): void {
       for (const { prepared, result } of done) {
         if (result.publish.length > 0) o.enqueuePublish(result.publish);
         const outcome = result.outcomes[0]!;
+        if (outcome.kind === 'ok' && outcome.ignored !== undefined) {
+          o.log.info(
+            {
+              actor: prepared.kind,
+              subject: prepared.subject,
+              msgId: prepared.msgId,
+              reason: outcome.ignored,
+            },
+            'message ignored',
+          );
+        }
         if (outcome.kind === 'dead') {
           o.log.warn(
             {

@@ -191,7 +191,9 @@ export function createRuntimeMetrics(registry: Registry): RuntimeMetrics {
     },
     settled(p, outcome, handleMs) {
       const actor = p.kind;
-      messagesHandled.inc({ actor, type: messageType(p), outcome: outcome.kind });
+      const kind =
+        outcome.kind === 'ok' && outcome.ignored !== undefined ? 'ignored' : outcome.kind;
+      messagesHandled.inc({ actor, type: messageType(p), outcome: kind });
       const fromStream = p.parkedId === undefined;
       if (fromStream && handleMs !== undefined) handleSeconds.observe({ actor }, handleMs / 1000);
       if (fromStream && p.redeliveries > 0) redeliveries.inc({ actor });

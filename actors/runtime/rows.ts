@@ -76,7 +76,8 @@ export function prepare(m: JsMsg, kind: ActorKind, def: ActorDefinition | undefi
 }
 
 export type Outcome =
-  | { kind: 'ok' }
+  /** `ignored`: the handler said why the message changed nothing (HandlerResult.ignored). */
+  | { kind: 'ok'; ignored?: string }
   | { kind: 'duplicate' }
   | { kind: 'stale_timer' }
   | { kind: 'dead'; error: ErrorData }

@@ -246,6 +246,18 @@ export function createWorker(opts: WorkerOptions): Worker {
         return;
       }
       inFlight.delete(b);
+      if (outcome.kind === 'ok' && outcome.ignored !== undefined) {
+        log.info(
+          {
+            ...traceFields(items[i]!),
+            actor: b.kind,
+            subject: b.m.subject,
+            msgId: b.m.headers?.get(HeaderNames.msgId) ?? undefined,
+            reason: outcome.ignored,
+          },
+          'message ignored',
+        );
+      }
       if (outcome.kind === 'dead' || outcome.kind === 'retry' || outcome.kind === 'parked') {
         const level = outcome.kind === 'dead' ? 'warn' : 'info';
         log[level](

@@ -48,6 +48,14 @@ import { defaultSessionConfig, initialSessionState, type SessionState } from './
 const handle = sessionHandler({ ...defaultSessionConfig, maxResumes: 2 });
 const toStarting = (): SessionState => startingIn(handle);
 const toReady = (): SessionState => readyIn(handle);
+/** Billing admits the start waiting in `s`. */
+const admit = (s: SessionState): HandlerResult<SessionState> =>
+  handle(s, SessionAdmission, {
+    sessionId: s.sessionId!,
+    allowed: true,
+    balancePaise: 100_000,
+    requiredPaise: 7_500,
+  });
 
 describe('session actor', () => {
   it('starts from idle: asks billing for admission, tells the player, announces starting', () => {
@@ -60,7 +68,11 @@ describe('session actor', () => {
     });
     expect(subjects(r, BillingAdmit)).toEqual(['respawn.billing.p1.cmd.admit']);
     expect(of(r, SessionChanged).map((e) => e.phase)).toEqual(['starting']);
-    expect(texts(r)).toHaveLength(1);
+    // "Starting…" waits for billing's yes: a refused start is never announced as starting.
+    expect(texts(r)).toEqual([]);
+    const admitted = admit(r.state);
+    expect(texts(admitted)).toEqual(['Starting your rig… I will tell you when it is ready.']);
+    expect(of(admitted, AllocRequest)).toHaveLength(1);
   });
 
   it('answers a second start with "already …" and changes nothing else', () => {
@@ -165,12 +177,14 @@ describe('session actor', () => {
       region: 'centralindia',
     });
     expect(r.state.region).toBe('westeurope');
-    expect(texts(r)).toContainEqual(expect.stringContaining('Your disk is in westeurope'));
+    expect(texts(admit(r.state))).toContainEqual(
+      expect.stringContaining('Your disk is in westeurope'),
+    );
     const archived = handle({ ...withDisk, diskState: 'archived' }, SessionStart, {
       requestedBy: 'player',
     });
     expect(archived.state.region).toBe('westeurope');
-    expect(texts(archived).some((t) => t.includes('Your disk is in'))).toBe(false);
+    expect(texts(admit(archived.state)).some((t) => t.includes('Your disk is in'))).toBe(false);
     // Without a disk the start's region (or the default) is taken.
     const fresh = handle({ ...withDisk, diskState: 'none' }, SessionStart, {
       requestedBy: 'player',
@@ -283,6 +297,9 @@ describe('session actor', () => {
       pin: '1234',
     });
     expect(r.state).toEqual(s);
+    // Said why, for the operator's log ("message ignored").
+    expect(r.ignored).toBe('ready from vm-old (p1-1) in provisioning on vm-a');
+    expect(r.emit ?? []).toEqual([]);
   });
 
   it('moves to playing on the first input and pushes the idle timers from the last input', () => {
@@ -478,7 +495,8 @@ describe('session actor', () => {
       later(960_000),
     );
     expect(done.state).toMatchObject({ phase: 'idle', seq: 1 });
-    expect(texts(done)[0]).toMatch(/stopped after 16 minutes: no input for a while\./);
+    // The time played (and billed), ready to the stop: not the minute the VM took to go.
+    expect(texts(done)[0]).toMatch(/stopped after 15 minutes: no input for a while\./);
   });
 
   it('ignores allocator replies for a session that moved on', () => {
@@ -639,7 +657,7 @@ describe('the player’s disk', () => {
     expect(archived.state.diskState).toBe('archived');
     expect(texts(archived)[0]).toContain('snapshot');
     const back = run(archived.state, SessionStart, { requestedBy: 'player', chatId: '42' });
-    expect(texts(back)).toEqual([
+    expect(texts(admit(back.state))).toEqual([
       expect.stringContaining('Starting'),
       expect.stringContaining('Restoring your disk'),
     ]);
@@ -692,7 +710,9 @@ describe('disk repairs from the reconciler', () => {
     expect(r.timers).toEqual(cancelled);
     expect(texts(r)).toEqual([]);
     const back = handle(r.state, SessionStart, { requestedBy: 'player' });
-    expect(texts(back)).toContainEqual(expect.stringContaining('Restoring your disk'));
+    expect(texts(admit({ ...back.state, chatId: '42' }))).toContainEqual(
+      expect.stringContaining('Restoring your disk'),
+    );
   });
 
   it('a live disk gone with no archive: none, the player told once, the next start asks for no zone', () => {

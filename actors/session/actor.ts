@@ -51,6 +51,7 @@ import {
   changed,
   diskNameFor,
   disowned,
+  ignore,
   noticeTime,
   servedRegion,
   evicted,
@@ -59,6 +60,7 @@ import {
   matches,
   roundKey,
   sessionIdFor,
+  startingTexts,
   stop,
   stopped,
   tell,
@@ -92,7 +94,8 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
       let s = current;
       if (msg.type === SessionStart.type || msg.type === SessionStop.type) {
         const order = inputOrder(s, msg.inputSeq, ctx.now);
-        if (order === 'stale') return { state: s };
+        if (order === 'stale')
+          return ignore(s, `${msg.type} older than an input applied just before`);
         s = order;
       }
       switch (msg.type) {
@@ -101,8 +104,6 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
           const seq = s.seq + 1;
           // A player's disk (or its snapshot) stays in its region: every later VM is made there.
           const diskRegion = s.diskState === 'none' ? undefined : s.region;
-          const moved =
-            diskRegion !== undefined && msg.region !== undefined && msg.region !== diskRegion;
           if (diskRegion === undefined && msg.region !== undefined) servedRegion(cfg, msg.region);
           const next: SessionState = {
             ...initialSessionState(),
@@ -117,6 +118,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             diskState: s.diskState,
             ...(s.lastPlayedAt === undefined ? {} : { lastPlayedAt: s.lastPlayedAt }),
             ...(s.lastInput === undefined ? {} : { lastInput: s.lastInput }),
+            ...(msg.region === undefined ? {} : { askedRegion: msg.region }),
           };
           const ask = cfg.requireAdmission
             ? emit(BillingAdmit, cmdSubject(ActorKinds.billing, ctx.key, 'admit'), {
@@ -130,16 +132,18 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             emit: [
               changed(ctx, next, s.phase),
               ask,
-              ...tell(next.chatId, texts.starting, roundKey(next)),
-              ...(moved ? tell(next.chatId, texts.diskRegion(diskRegion)) : []),
-              ...(s.diskState === 'archived' ? tell(next.chatId, texts.restoring) : []),
+              // With admission, "Starting…" waits for billing's yes: a refused start is told
+              // once, as its own message, never "Starting…" edited into a refusal.
+              ...(cfg.requireAdmission ? [] : startingTexts(next)),
             ],
             timers: DISK_TIMERS.map((name) => ({ name, cancel: true as const })),
           };
         }
         case SessionAdmission.type: {
-          if (s.phase !== 'starting' || !matches(s, msg.sessionId)) return { state: s };
-          if (msg.allowed) return { state: s, emit: [allocRequest(ctx.key, s)] };
+          if (s.phase !== 'starting' || !matches(s, msg.sessionId))
+            return ignore(s, `admission for ${msg.sessionId} in ${s.phase}`);
+          if (msg.allowed)
+            return { state: s, emit: [allocRequest(ctx.key, s), ...startingTexts(s)] };
           const next: SessionState = { ...s, phase: 'idle' };
           return {
             state: next,
@@ -159,7 +163,10 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
           const waiting = ['starting', 'queued', 'resuming'].includes(s.phase);
           const fallback = s.phase === 'provisioning' && s.vmName !== msg.vmName;
           if (!matches(s, msg.sessionId) || !(waiting || fallback)) {
-            return disowned(s, ctx, msg, 'stale_allocation') ?? { state: s };
+            return (
+              disowned(s, ctx, msg, 'stale_allocation') ??
+              ignore(s, `allocation of ${msg.vmName} in ${s.phase}`)
+            );
           }
           const next: SessionState = {
             ...s,
@@ -177,6 +184,10 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             emit: [
               changed(ctx, next, s.phase),
               ...tell(s.chatId, texts.allocated(next), roundKey(next)),
+              // A new price while booting is news (an edit makes no notification).
+              ...(fallback && msg.pricePerHourPaise !== s.pricePerHourPaise
+                ? tell(s.chatId, texts.fellBack(s, next))
+                : []),
             ],
             timers: [
               {
@@ -190,7 +201,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
         case SessionQueued.type: {
           const waiting = ['starting', 'queued', 'resuming', 'provisioning'].includes(s.phase);
           if (!matches(s, msg.sessionId) || !waiting) {
-            return { state: s };
+            return ignore(s, `queue place for ${msg.sessionId} in ${s.phase} of ${s.sessionId}`);
           }
           const next: SessionState = { ...s, phase: 'queued', queuePosition: msg.position };
           return {
@@ -202,7 +213,8 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
           };
         }
         case SessionAllocFailed.type: {
-          if (!matches(s, msg.sessionId) || !ACTIVE.includes(s.phase)) return { state: s };
+          if (!matches(s, msg.sessionId) || !ACTIVE.includes(s.phase))
+            return ignore(s, `alloc_failed for ${msg.sessionId} in ${s.phase}`);
           // The same road to idle as a stop (the allocator confirms with vm_released).
           const r = stop(cfg, { ...s, chatId: undefined }, ctx, 'allocation_failed');
           return {
@@ -220,7 +232,10 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
         }
         case SessionAgentReady.type: {
           if (!matches(s, msg.sessionId) || s.phase !== 'provisioning' || s.vmName !== msg.vmName)
-            return { state: s };
+            return ignore(
+              s,
+              `ready from ${msg.vmName} (${msg.sessionId}) in ${s.phase} on ${s.vmName}`,
+            );
           const resumed = s.evictedAt !== undefined;
           const next: SessionState = {
             ...s,
@@ -252,7 +267,9 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             emit: [
               changed(ctx, next, s.phase, resumed ? 'resumed' : undefined),
               meter,
-              ...tell(s.chatId, resumed ? texts.resumed(next) : texts.ready(next)),
+              ...tell(s.chatId, resumed ? texts.resumed(next) : texts.ready(next), undefined, [
+                [{ text: 'Stop', data: BotActions.stop }],
+              ]),
             ],
             timers: [
               { name: 'provision_timeout', cancel: true },
@@ -271,7 +288,10 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             !['ready', 'playing'].includes(s.phase) ||
             s.vmName !== msg.vmName
           ) {
-            return { state: s };
+            return ignore(
+              s,
+              `heartbeat from ${msg.vmName} (${msg.sessionId}) in ${s.phase} on ${s.vmName}`,
+            );
           }
           const lastInput = msg.lastInputAt ?? s.lastInputAt;
           const playing =
@@ -299,8 +319,10 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
           };
         }
         case SessionPreempt.type: {
-          if (!matches(s, msg.sessionId) || s.vmName !== msg.vmName) return { state: s };
-          if (!['provisioning', 'ready', 'playing'].includes(s.phase)) return { state: s };
+          if (!matches(s, msg.sessionId) || s.vmName !== msg.vmName)
+            return ignore(s, `preempt of ${msg.vmName} (${msg.sessionId}), not ${s.vmName}`);
+          if (!['provisioning', 'ready', 'playing'].includes(s.phase))
+            return ignore(s, `preempt of ${msg.vmName} in ${s.phase}`);
           // Billing stops at the notice: the player is never charged for the eviction itself,
           // nor for the time the report took to arrive (a backlog, a worker's failover).
           return evicted(cfg, s, ctx, noticeTime(s, ctx, msg.at), 'preempted');
@@ -332,7 +354,8 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
               'vm_gone',
             );
           }
-          if (s.phase !== 'stopping' || !matches(s, msg.sessionId)) return { state: s };
+          if (s.phase !== 'stopping' || !matches(s, msg.sessionId))
+            return ignore(s, `vm_released for ${msg.sessionId} in ${s.phase}`);
           return stopped(cfg, s, ctx);
         }
         case SessionStatus.type:
@@ -375,7 +398,8 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             return { state: s, emit: [archive] };
           }
           const forSession = (msg.data as { sessionId?: string } | undefined)?.sessionId;
-          if (forSession !== s.sessionId) return { state: s };
+          if (forSession !== s.sessionId)
+            return ignore(s, `timer ${msg.name} of an earlier session`);
           switch (msg.name) {
             case 'idle_warn':
               return {

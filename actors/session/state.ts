@@ -20,8 +20,13 @@ export const SessionState = z.object({
   startedAt: z.string().optional(),
   /** When the current VM became ready (idle and input are judged from here). */
   readyAt: z.string().optional(),
-  /** When the session's first VM became ready: how long the session ran is told from here. */
+  /** When the session's first VM became ready (it was played at all). */
   firstReadyAt: z.string().optional(),
+  /**
+   * Play time billed so far for rigs already gone (ready until evicted): what the player is
+   * told the session lasted, with the current rig's time added at the stop.
+   */
+  playedMs: z.number().int().min(0).optional(),
   lastInputAt: z.string().optional(),
   lastHeartbeatAt: z.string().optional(),
   evictedAt: z.string().optional(),
@@ -35,6 +40,8 @@ export const SessionState = z.object({
   diskState: z.enum(['none', 'live', 'archived']).default('none'),
   /** When the player last stopped playing (for disk clean-up). */
   lastPlayedAt: z.string().optional(),
+  /** The region the start named, when it named one (the disk's region may win over it). */
+  askedRegion: z.string().optional(),
   /** The last start or stop applied from the player's own inputs (`inputSeq`), and when. */
   lastInput: z.object({ seq: z.number().int(), at: z.string() }).optional(),
 });

@@ -28,7 +28,7 @@ const told = (r: HandlerResult<unknown>): [string, string | undefined][] =>
 const allocated = spotAllocated;
 
 describe("the session's status message", () => {
-  it('edits "Starting…" into the refusal when billing does not admit the start', () => {
+  it('says nothing before billing admits the start, and a refusal in one new message', () => {
     const start = handle(initialSessionState(), SessionStart, {
       requestedBy: 'player',
       chatId: '42',
@@ -39,10 +39,19 @@ describe("the session's status message", () => {
       balancePaise: 0,
       requiredPaise: 750,
     });
-    expect(told(start)).toEqual([[expect.stringMatching(/^Starting your rig/), 'alloc:p1-1:1']]);
+    // No "Starting…" to be edited into a refusal (the phone would show "Starting" first).
+    expect(told(start)).toEqual([]);
     expect(told(refused)).toEqual([
       [expect.stringMatching(/^Your balance is ₹0\.00/), 'alloc:p1-1:1'],
     ]);
+    // Admitted: "Starting…" is the round's status message.
+    const admitted = handle(start.state, SessionAdmission, {
+      sessionId: 'p1-1',
+      allowed: true,
+      balancePaise: 10_000,
+      requiredPaise: 750,
+    });
+    expect(told(admitted)).toEqual([[expect.stringMatching(/^Starting your rig/), 'alloc:p1-1:1']]);
     // With the way out on it: the router turns this press into the top-up amounts.
     expect(of(refused, TelegramSend)[0]!.buttons).toEqual([[{ text: 'Top up', data: 'topup' }]]);
   });
@@ -65,6 +74,26 @@ describe("the session's status message", () => {
       [expect.stringContaining('number 1 in line'), 'alloc:p1-1:1'],
       [expect.stringMatching(/^Got a Spot GPU rig/), 'alloc:p1-1:1'],
     ]);
+  });
+
+  it('tells a new price while booting in a new message too (an edit notifies nobody)', () => {
+    const got = handle(toStarting(handle), SessionAllocated, allocated);
+    const fellBack = handle(got.state, SessionAllocated, {
+      ...allocated,
+      vmName: 'vm-od',
+      tier: 'on_demand',
+      pricePerHourPaise: 9_000,
+    });
+    expect(told(fellBack)).toEqual([
+      [expect.stringMatching(/^Got an On-Demand GPU rig at ₹90\.00\/hour/), 'alloc:p1-1:1'],
+      [
+        'No Spot GPU was free after all: you get an On-Demand rig at ₹90.00/hour instead. Booting…',
+        undefined,
+      ],
+    ]);
+    // Another candidate at the same price: the status message alone.
+    const same = handle(got.state, SessionAllocated, { ...allocated, vmName: 'vm-spot2' });
+    expect(told(same)).toEqual([[expect.stringMatching(/^Got a Spot GPU rig/), 'alloc:p1-1:1']]);
   });
 
   it('has keys the out contract takes for the longest session id', () => {
@@ -113,7 +142,7 @@ describe("the session's status message", () => {
     ]);
   });
 
-  it('tells how long the whole session ran, from its first rig, across an eviction', () => {
+  it('tells how long the whole session was played, from its first rig, less an eviction’s gap', () => {
     const evicted = handle(
       toReady(handle),
       SessionPreempt,
@@ -137,10 +166,12 @@ describe("the session's status message", () => {
       stopping.state,
       SessionVmReleased,
       { sessionId: 'p1-1', vmName: 'vm-b' },
-      later(300_000),
+      later(330_000),
     );
+    // Played 0–60 s and 120–300 s: 4 minutes, as billed; not the minute without a rig, nor
+    // the half minute the VM took to be deleted.
     expect(told(stopped)[0]?.[0]).toBe(
-      'Session stopped after 5 minutes: you pressed Stop. Your disk is saved.',
+      'Session stopped after 4 minutes: you pressed Stop. Your disk is saved.',
     );
   });
 

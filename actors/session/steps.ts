@@ -154,7 +154,13 @@ export function stop(
   reason: string,
   endedAt: Date = ctx.now,
 ): Result {
-  const next: SessionState = { ...s, phase: 'stopping', stopReason: reason, meterOpen: false };
+  const next: SessionState = {
+    ...s,
+    phase: 'stopping',
+    stopReason: reason,
+    meterOpen: false,
+    ...played(s, endedAt),
+  };
   const emitted: Emission[] = [changed(ctx, next, s.phase, reason)];
   if (s.meterOpen && s.sessionId !== undefined) {
     emitted.push(
@@ -174,6 +180,16 @@ export function stop(
     ...tell(s.chatId, texts.stopping, stopKey(s)),
   );
   return { state: next, emit: emitted, timers: cancelAll() };
+}
+
+/** What the player reads when a start goes ahead: starting, and where and how it starts. */
+export function startingTexts(s: SessionState): Emission[] {
+  const moved = s.diskState !== 'none' && s.askedRegion !== undefined && s.askedRegion !== s.region;
+  return [
+    ...tell(s.chatId, texts.starting, roundKey(s)),
+    ...(moved && s.region !== undefined ? tell(s.chatId, texts.diskRegion(s.region)) : []),
+    ...(s.diskState === 'archived' ? tell(s.chatId, texts.restoring) : []),
+  ];
 }
 
 /**
@@ -198,8 +214,8 @@ export function already(
 
 /** The VM of a stopping session is gone: idle, the player told how long it ran, disk timers set. */
 export function stopped(cfg: SessionConfig, s: SessionState, ctx: HandlerContext): Result {
-  const since = s.firstReadyAt ?? s.readyAt;
-  const playedMs = since === undefined ? undefined : ctx.now.getTime() - Date.parse(since);
+  // What was billed: each rig from ready until it was evicted or stopped.
+  const playedMs = s.firstReadyAt === undefined ? undefined : (s.playedMs ?? 0);
   const next: SessionState = {
     ...initialSessionState(),
     seq: s.seq,
@@ -240,7 +256,12 @@ export function evicted(
 ): Result {
   if (s.allocation > cfg.maxResumes) return stop(cfg, s, ctx, 'eviction_unresumable', evictedAt);
   const sessionId = s.sessionId ?? '';
-  const evictedState: SessionState = { ...s, phase: 'evicted', evictedAt: iso(evictedAt) };
+  const evictedState: SessionState = {
+    ...s,
+    phase: 'evicted',
+    evictedAt: iso(evictedAt),
+    ...played(s, evictedAt),
+  };
   const resuming: SessionState = {
     ...evictedState,
     phase: 'resuming',
@@ -272,6 +293,16 @@ export function evicted(
 }
 
 export const matches = (s: SessionState, sessionId: string): boolean => s.sessionId === sessionId;
+
+/** A message that changes nothing, and why (logged by the runtime as "message ignored"). */
+export const ignore = (s: SessionState, why: string): Result => ({ state: s, ignored: why });
+
+/** The current rig's billed time (ready, playing: its meter runs) added to `playedMs` at `end`. */
+function played(s: SessionState, end: Date): Pick<SessionState, 'playedMs'> {
+  if (!['ready', 'playing'].includes(s.phase) || s.readyAt === undefined) return {};
+  const ms = Math.max(0, end.getTime() - Date.parse(s.readyAt));
+  return { playedMs: (s.playedMs ?? 0) + ms };
+}
 
 /**
  * When an eviction notice was seen: the agent's time, kept between the last sign of life

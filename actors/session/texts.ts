@@ -42,6 +42,9 @@ export const texts = {
     `Got ${s.tier === 'spot' ? 'a' : 'an'} ${tierName(s.tier)} GPU rig at ${rupees(s.pricePerHourPaise ?? 0)}/hour` +
     (s.tier === 'spot' ? ' (Azure may reclaim it; your disk is always kept).' : '.') +
     ' Booting…',
+  /** The allocator fell back to another candidate while booting: a new price, told as news. */
+  fellBack: (was: SessionState, now: SessionState): string =>
+    `No ${tierName(was.tier)} GPU was free after all: you get ${now.tier === 'spot' ? 'a' : 'an'} ${tierName(now.tier)} rig at ${rupees(now.pricePerHourPaise ?? 0)}/hour instead. Booting…`,
   queued: (position: number, estimateSeconds: number): string =>
     `All GPUs are busy. You are number ${position} in line (about ${Math.max(1, Math.round(estimateSeconds / 60))} min).`,
   failed: (reason: string, played: boolean): string =>
@@ -49,9 +52,9 @@ export const texts = {
       ? `Could not get you another rig: ${reason}. Your session has ended; your disk is saved.`
       : `Could not start your rig: ${reason}. You were not charged.`,
   ready: (s: SessionState): string =>
-    `Your rig is ready. Connect with Moonlight to ${s.connect?.host}:${s.connect?.port}, pairing PIN ${s.connect?.pin}.`,
+    `Your rig is ready (${tierName(s.tier)}, ${rupees(s.pricePerHourPaise ?? 0)}/hour). Connect with Moonlight to ${s.connect?.host}:${s.connect?.port}, pairing PIN ${s.connect?.pin}.`,
   resumed: (s: SessionState): string =>
-    `Back online on a new ${tierName(s.tier)} rig. Connect to ${s.connect?.host}:${s.connect?.port}, PIN ${s.connect?.pin}.`,
+    `Back online on a new ${tierName(s.tier)} rig (${rupees(s.pricePerHourPaise ?? 0)}/hour). Connect to ${s.connect?.host}:${s.connect?.port}, PIN ${s.connect?.pin}.`,
   /** The rig is gone: announced by Azure (`preempted`), or no sign of life (`heartbeat_lost`, `vm_gone`). */
   evicted: (why: string): string =>
     (why === 'preempted' ? 'Azure reclaimed your Spot rig.' : 'Your rig stopped responding.') +

@@ -200,6 +200,57 @@ describe('dead letters', () => {
     for (const l of logged) expect(typeof l.subject).toBe('string');
   });
 
+  it('logs a message its handler ignored, with the reason, and acks it', async () => {
+    await startWorker();
+    // Fails once (parked, retried from the parking lot), then changes nothing.
+    await publish(
+      env.js,
+      'calm',
+      'fail',
+      DemoFail,
+      { mode: 'retryable', times: 1, retryAfterMs: 50 },
+      'c-1',
+    );
+    await eventually('the ignored message is logged', () =>
+      Promise.resolve(logLines.some((l) => l.msg === 'message ignored')),
+    );
+    expect(logLines.filter((l) => l.msg === 'message ignored')).toEqual([
+      expect.objectContaining({
+        actor: 'demo',
+        msgId: 'c-1',
+        reason: 'demo fail with nothing to record',
+      }),
+    ]);
+    expect(await listDeadLetters(env.jsm)).toEqual([]);
+  });
+
+  it('logs a message ignored as it comes from the stream, and counts it ignored, not ok', async () => {
+    const calm = defineActor({
+      kind: ActorKinds.demo,
+      state: DemoState,
+      initial: () => demoActor.initial('x'),
+      messages: [DemoAdd],
+      handle: (state, msg) =>
+        msg.type === DemoAdd.type && msg.n === 2
+          ? { state, ignored: 'two is not for me' }
+          : { state: { ...state, lastN: msg.type === DemoAdd.type ? msg.n : state.lastN } },
+    });
+    const outcomes: string[] = [];
+    await startWorker({
+      actors: [calm as unknown as ActorDefinition],
+      onSettled: (p, o) => outcomes.push(`${p.msgId}:${o.kind}`),
+    });
+    await publishAdds(env.js, 'calm', 1, 3);
+    await eventually(
+      'the key went on',
+      async () => (await demoStates(env.db)).get('calm')?.lastN === 3,
+    );
+    expect(outcomes).toEqual(['add-calm-1:ok', 'add-calm-2:ok', 'add-calm-3:ok']);
+    expect(logLines.filter((l) => l.msg === 'message ignored')).toEqual([
+      expect.objectContaining({ actor: 'demo', msgId: 'add-calm-2', reason: 'two is not for me' }),
+    ]);
+  });
+
   it('re-injects a dead letter to its subject once its cause is fixed', async () => {
     const first = await startWorker({ maxAttempts: 2, backoff: { baseMs: 10, maxMs: 50 } });
     await publish(

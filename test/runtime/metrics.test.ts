@@ -158,7 +158,7 @@ describe('worker metrics over /metrics', () => {
       return (
         handled(DemoAdd.type, 'ok') === N &&
         handled(UNDECODED_TYPE, 'dead') === 1 &&
-        handled(DemoFail.type, 'ok') === 1 &&
+        handled(DemoFail.type, 'ignored') === 1 &&
         handled(TimerFired.type, 'ok') === 1
       );
     });
@@ -170,7 +170,9 @@ describe('worker metrics over /metrics', () => {
     expect(handled(DemoAdd.type, 'ok')).toBe(N);
     expect(handled(UNDECODED_TYPE, 'dead')).toBe(1);
     expect(handled(DemoFail.type, 'parked')).toBe(1);
-    expect(handled(DemoFail.type, 'ok')).toBe(1);
+    // It succeeded on its retry, changing nothing, and said so.
+    expect(handled(DemoFail.type, 'ignored')).toBe(1);
+    expect(handled(DemoFail.type, 'ok')).toBe(0);
     expect(handled(DemoRemind.type, 'ok')).toBe(1);
     expect(handled(TimerFired.type, 'ok')).toBe(1);
 
