@@ -27,7 +27,7 @@ import {
 } from '../../contracts/index.ts';
 import { defineActor, emit, type HandlerContext, type HandlerResult } from '../runtime/index.ts';
 import { billingConfig, type BillingConfig } from './config.ts';
-import { OUT_OF_CREDIT_TIMER, availablePaise, replan, requiredPaise } from './credit.ts';
+import { OUT_OF_CREDIT_TIMER, availablePaise, canStart, replan, requiredPaise } from './credit.ts';
 import { historyText, minutesFor, minutesText } from './format.ts';
 import { billingMigrations, persistBillingRecords } from './ledger.ts';
 import {
@@ -71,12 +71,13 @@ type BillingMessage = MessageOf<(typeof messages)[number]> | MessageOf<typeof Ti
 
 function onAdmit(w: Work, msg: MessageOf<typeof BillingAdmit>): void {
   if (msg.chatId !== undefined) w.s.chatId = msg.chatId;
+  w.s.startPricePerHourPaise = msg.cheapestPricePerHourPaise;
   const required = requiredPaise(w.cfg.minMinutes, msg.cheapestPricePerHourPaise);
   const balance = availablePaise(w.s, w.now);
   w.send(
     emit(SessionAdmission, cmdSubject(ActorKinds.session, w.player, 'admission'), {
       sessionId: msg.sessionId,
-      allowed: balance > 0 && balance >= required,
+      allowed: canStart(balance, required),
       balancePaise: balance,
       requiredPaise: required,
     }),
@@ -87,17 +88,35 @@ function onBalance(w: Work, msg: MessageOf<typeof BillingBalance>): void {
   w.s.chatId = msg.chatId;
   const available = availablePaise(w.s, w.now);
   const { spot, on_demand: onDemand } = w.cfg.displayPricesPerHourPaise;
-  const running = Object.keys(w.s.meters).length > 0 ? ' (including the session running now)' : '';
-  const lasts =
-    minutesFor(available, spot) < 1
-      ? `Not enough for a minute of play (Spot ${rupees(spot)}/h): top up to play.`
-      : `≈ ${minutesText(minutesFor(available, spot))} on Spot (${rupees(spot)}/h) or ` +
-        `${minutesText(minutesFor(available, onDemand))} on On-Demand (${rupees(onDemand)}/h).`;
-  w.tell({
-    text: `Balance: ${rupees(available)}${running}.\n${lasts}`,
-    buttons: w.topupButtons(),
-    collapseKey: 'balance',
-  });
+  const playing = Object.keys(w.s.meters).length > 0;
+  const required = requiredPaise(
+    w.cfg.minMinutes,
+    w.s.startPricePerHourPaise ?? Math.min(spot, onDemand),
+  );
+  const startable = canStart(available, required);
+  // Admission's minimum, as a refused Play states it (at least a paisa, never "₹0.00").
+  const needs = rupees(Math.max(1, required));
+  const lines = [
+    `Balance: ${rupees(available)}${playing ? ' (including the session running now)' : ''}.`,
+  ];
+  if (!playing && !startable) {
+    // What the balance would buy is beside the point: Play would be refused.
+    lines.push(`Starting needs at least ${needs}. Top up to play.`);
+  } else {
+    const minutes = minutesFor(available, spot);
+    if (minutes >= 1) {
+      lines.push(
+        `≈ ${minutesText(minutes)} on Spot (${rupees(spot)}/h) or ` +
+          `${minutesText(minutesFor(available, onDemand))} on On-Demand (${rupees(onDemand)}/h).`,
+      );
+    } else {
+      lines.push(`Less than a minute of play left (Spot ${rupees(spot)}/h).`);
+    }
+    if (!startable) {
+      lines.push(`Starting another session needs at least ${needs}. Top up to keep playing.`);
+    }
+  }
+  w.tell({ text: lines.join('\n'), buttons: w.topupButtons(), collapseKey: 'balance' });
 }
 
 function onHistory(w: Work, msg: MessageOf<typeof BillingHistory>): void {

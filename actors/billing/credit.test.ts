@@ -137,6 +137,62 @@ describe('running out of credit', () => {
     expect(sim.timers.size).toBe(0);
   });
 
+  it('sends each warning and the out-of-credit notice as a new message, never an edit', () => {
+    const sim = playing(30);
+    sim.advanceTo(new Date(T0.getTime() + 31 * MIN));
+    const alerts = sim
+      .sent(TelegramSend)
+      .filter((m) => m.text.startsWith('⏳') || m.text.startsWith('🛑'));
+    expect(alerts.map((m) => (m.text.startsWith('⏳') ? 'warning' : 'stop'))).toEqual([
+      'warning',
+      'warning',
+      'warning',
+      'stop',
+    ]);
+    // No editKey: Telegram notifies the player of each. A newer alert may replace one still
+    // queued at the gateway (collapseKey), which never leaves the player without the latest.
+    for (const m of alerts) {
+      expect(m.editKey).toBeUndefined();
+      expect(m.collapseKey).toBe('billing:credit');
+    }
+  });
+
+  it('gives a later session its own new warnings, never an edit of an earlier session’s message', () => {
+    const sim = playing(12);
+    sim.advanceTo(new Date(T0.getTime() + 13 * MIN));
+    sim.send(BillingMeterClose, {
+      sessionId: 's1',
+      at: sim.now.toISOString(),
+      reason: 'out_of_credit',
+    });
+    const first = sim.sent(TelegramSend).length;
+    sim.send(BillingAdjust, {
+      adjustmentId: 'second',
+      amountPaise: 20 * 50,
+      note: 'top-up',
+      requestedBy: 'operator',
+    });
+    sim.send(BillingMeterOpen, {
+      sessionId: 's2',
+      chatId: '42',
+      tier: 'spot',
+      pricePerHourPaise: SPOT,
+      at: sim.now.toISOString(),
+    });
+    sim.advance(21 * MIN);
+    const later = sim.sent(TelegramSend).slice(first);
+    expect(later.filter((m) => m.text.startsWith('⏳'))).toHaveLength(3);
+    expect(later.filter((m) => m.text.startsWith('🛑'))).toHaveLength(1);
+    // No editKey is shared between the sessions' messages (none of billing's alerts has one).
+    const keysOf = (ms: typeof later) =>
+      new Set(ms.flatMap((m) => (m.editKey === undefined ? [] : [m.editKey])));
+    const earlier = keysOf(sim.sent(TelegramSend).slice(0, first));
+    for (const k of keysOf(later)) expect(earlier.has(k)).toBe(false);
+    for (const m of sim.sent(TelegramSend).filter((x) => /^[⏳🛑]/u.test(x.text))) {
+      expect(m.editKey).toBeUndefined();
+    }
+  });
+
   it('uses the configured warning points', () => {
     const sim = playing(60, { warnMinutes: [30, 2] });
     expect([...sim.timers.keys()].sort()).toEqual(['out_of_credit', 'settle', 'warn-2', 'warn-30']);

@@ -4,6 +4,11 @@
  * still ahead and one for the end. A warning point already inside the window is sent at once
  * (one message, however many points it covers); at zero the session actor is asked to stop.
  * Anything that changes balance or rate calls `replan`, so a top-up moves or cancels them.
+ *
+ * Each warning and the out-of-credit notice is a new message, never an edit: an edit makes no
+ * notification, and an edit target outlives the session it was about. They share a
+ * `collapseKey`, so one still waiting for its chat's turn behind a newer one is dropped unsent:
+ * the newer alert always goes out.
  */
 import { ActorKinds, SessionStop, StopReasons, cmdSubject, rupees } from '../../contracts/index.ts';
 import { emit } from '../runtime/index.ts';
@@ -13,6 +18,8 @@ import type { BillingState } from './state.ts';
 import type { Work } from './work.ts';
 
 export const OUT_OF_CREDIT_TIMER = 'out_of_credit';
+/** The warnings' and the out-of-credit notice's collapseKey (see `TelegramSend`). */
+export const CREDIT_ALERT = 'billing:credit';
 export const warnTimer = (minutes: number): string => `warn-${minutes}`;
 
 /** Timers firing this close to their point count as on time (rounding, sweeper latency). */
@@ -28,6 +35,11 @@ export function availablePaise(s: BillingState, now: Date): number {
 /** Paise needed to start: `minMinutes` at the cheapest available tier, rounded up. */
 export function requiredPaise(minMinutes: number, pricePerHourPaise: number): number {
   return Math.ceil((minMinutes * pricePerHourPaise) / 60);
+}
+
+/** Admission's rule, which `/balance` repeats: a positive balance covering `required`. */
+export function canStart(availablePaise: number, required: number): boolean {
+  return availablePaise > 0 && availablePaise >= required;
 }
 
 export function replan(w: Work): void {
@@ -72,7 +84,7 @@ export function replan(w: Work): void {
         `⏳ About ${minutesText(left)} of play left (balance ${rupees(Math.max(0, available))}). ` +
         'Top up to keep playing; at zero your session stops and your disk is kept.',
       buttons: w.topupButtons(),
-      editKey: 'billing:credit',
+      collapseKey: CREDIT_ALERT,
     });
   }
   w.arm(OUT_OF_CREDIT_TIMER, endsAt);
@@ -92,6 +104,6 @@ function requestStop(w: Work, available: number): void {
   w.tell({
     text: '🛑 Out of credit: your session is stopping. Your disk and saves are kept; top up to play again.',
     buttons: w.topupButtons(),
-    editKey: 'billing:credit',
+    collapseKey: CREDIT_ALERT,
   });
 }

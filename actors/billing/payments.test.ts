@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   BillingAdjust,
+  BillingAdmit,
   BillingBalance,
   BillingHistory,
   BillingLinkStatus,
@@ -14,10 +15,11 @@ import {
   ErrorCodes,
   RazorpayCreateLink,
   RazorpayFetchLink,
+  SessionAdmission,
   TelegramSend,
   TerminalError,
 } from '../../contracts/index.ts';
-import { referenceIdFor } from './payments.ts';
+import { REUSE_LINK_MS, referenceIdFor } from './payments.ts';
 import { BillingSim, MIN, T0 } from './testkit.ts';
 
 const AMOUNT = 50_000;
@@ -156,7 +158,8 @@ describe('limits of what goes to Telegram', () => {
     });
     sim.send(BillingPaymentEvent, paid({ topupId: id }));
     expect(sim.state.balancePaise).toBe(AMOUNT);
-    for (const m of sim.sent(TelegramSend)) expect(m.editKey!.length).toBeLessThanOrEqual(64);
+    for (const m of sim.sent(TelegramSend))
+      expect((m.editKey ?? '').length).toBeLessThanOrEqual(64);
   });
 
   it('keeps /history within Telegram’s message size however long the entries', () => {
@@ -186,6 +189,24 @@ describe('crediting a payment exactly once', () => {
     expect(sim.state.balancePaise).toBe(AMOUNT);
     expect(told(sim).at(-1)).toMatch(/₹500\.00 added\. Balance: ₹500\.00/);
     expect(sim.timers.has('reconcile-r1')).toBe(false);
+  });
+
+  it('announces the credit in a new message (a notification) and marks the link message paid', () => {
+    const sim = withLink();
+    const [link] = sim.sent(TelegramSend);
+    sim.send(BillingPaymentEvent, paid());
+    const [markPaid, confirmation] = sim.sent(TelegramSend).slice(1);
+    // The link message no longer invites a payment: edited in place, its button gone.
+    expect(markPaid).toMatchObject({ chatId: '42', editKey: link!.editKey });
+    expect(markPaid!.text).toMatch(/^Paid: ₹500\.00/);
+    expect(markPaid!.url).toBeUndefined();
+    // The credit itself is a message of its own: no editKey, so Telegram notifies the player.
+    expect(confirmation).toMatchObject({
+      chatId: '42',
+      text: '✅ ₹500.00 added. Balance: ₹500.00.',
+    });
+    expect(confirmation!.editKey).toBeUndefined();
+    expect(sim.sent(TelegramSend)).toHaveLength(3);
   });
 
   it('credits once when the same webhook arrives five times', () => {
@@ -252,6 +273,8 @@ describe('crediting a payment exactly once', () => {
     // Paid already: no payment link is made, and the player hears of the credit.
     expect(sim.sent(RazorpayCreateLink)).toHaveLength(0);
     expect(told(sim).some((t) => t.includes('added'))).toBe(true);
+    // No link message was ever shown: nothing to mark paid, and nothing is sent as an edit.
+    expect(sim.sent(TelegramSend).filter((m) => m.editKey !== undefined)).toEqual([]);
     expect(sim.state.early).toEqual({});
     // The payment's redelivery changes nothing.
     sim.send(BillingPaymentEvent, paid({ event: 'payment.captured' }));
@@ -293,8 +316,107 @@ describe('crediting a payment exactly once', () => {
     expect(sim.state.topups.r1!.status).toBe('pending');
     sim.send(BillingPaymentEvent, paid());
     expect(sim.state.balancePaise).toBe(AMOUNT);
-    expect(sim.sent(TelegramSend).at(-1)).toMatchObject({ editKey: link.editKey });
-    expect(sim.sent(TelegramSend).at(-1)!.text).toMatch(/added/);
+    const [markPaid, confirmation] = sim.sent(TelegramSend).slice(-2);
+    expect(markPaid).toMatchObject({ editKey: link.editKey });
+    expect(markPaid!.text).toMatch(/^Paid/);
+    expect(markPaid!.url).toBeUndefined();
+    expect(confirmation!.editKey).toBeUndefined();
+    expect(confirmation!.text).toMatch(/added/);
+  });
+});
+
+describe('a repeated top-up request (a double or triple press)', () => {
+  const press = (sim: BillingSim, requestId: string, amountPaise = AMOUNT, chatId = '42') =>
+    sim.send(BillingTopup, { requestId, chatId, amountPaise });
+  const linkFor = (sim: BillingSim, topupId: string, linkId: string, amountPaise = AMOUNT) =>
+    sim.send(BillingPaymentLinkCreated, {
+      topupId,
+      referenceId: referenceIdFor('42', topupId),
+      linkId,
+      shortUrl: `https://rzp.example/i/${linkId}`,
+      amountPaise,
+      currency: 'INR',
+    });
+  const links = (sim: BillingSim) => sim.sent(TelegramSend).filter((m) => m.url !== undefined);
+
+  it('makes one payment link for three quick presses of the same amount, credited once', () => {
+    const sim = new BillingSim(RECONCILE);
+    press(sim, 'r1');
+    press(sim, 'r2');
+    press(sim, 'r3');
+    expect(sim.sent(RazorpayCreateLink)).toHaveLength(1);
+    expect(Object.keys(sim.state.topups)).toEqual(['r1']);
+    expect(sim.sent(TelegramSend)).toEqual([]);
+
+    linkFor(sim, 'r1', LINK);
+    expect(links(sim)).toHaveLength(1);
+    sim.send(BillingPaymentEvent, paid());
+    sim.send(BillingPaymentEvent, paid({ event: 'payment.captured', linkId: undefined }));
+    expect(topups(sim)).toEqual([expect.objectContaining({ key: `topup:${PAY}` })]);
+    expect(sim.state.balancePaise).toBe(AMOUNT);
+    expect(told(sim).filter((t) => t.includes('added'))).toHaveLength(1);
+  });
+
+  it('answers a press while the link is open with that same link, not a new one', () => {
+    const sim = withLink();
+    sim.advance(REUSE_LINK_MS - MIN);
+    press(sim, 'r2');
+    expect(sim.sent(RazorpayCreateLink)).toHaveLength(1);
+    const [first, again] = links(sim);
+    // The same message (its editKey), the same link: nothing left behind still saying "Pay".
+    expect(again).toMatchObject({ url: first!.url, editKey: first!.editKey, text: first!.text });
+    expect(sim.state.topups.r2).toBeUndefined();
+    sim.send(BillingPaymentEvent, paid());
+    expect(topups(sim)).toHaveLength(1);
+    expect(sim.sent(TelegramSend).at(-2)).toMatchObject({ editKey: first!.editKey });
+    expect(sim.sent(TelegramSend).at(-2)!.url).toBeUndefined();
+  });
+
+  it('makes a new link once the open one is older than the reuse window; each is credited once', () => {
+    const sim = withLink();
+    sim.advance(REUSE_LINK_MS);
+    press(sim, 'r2');
+    expect(sim.sent(RazorpayCreateLink).map((c) => c.topupId)).toEqual(['r1', 'r2']);
+    linkFor(sim, 'r2', 'plink_Second');
+    sim.send(BillingPaymentEvent, paid());
+    sim.send(
+      BillingPaymentEvent,
+      paid({ topupId: 'r2', linkId: 'plink_Second', paymentId: 'pay_2' }),
+    );
+    sim.send(
+      BillingPaymentEvent,
+      paid({ topupId: 'r2', linkId: 'plink_Second', paymentId: 'pay_2' }),
+    );
+    expect(topups(sim).map((l) => l.key)).toEqual([`topup:${PAY}`, 'topup:pay_2']);
+    expect(sim.state.balancePaise).toBe(2 * AMOUNT);
+  });
+
+  it('makes a new link for another amount, another chat, after a payment or after a failure', () => {
+    const sim = withLink();
+    press(sim, 'r2', 25_000);
+    press(sim, 'r3', AMOUNT, '43');
+    expect(sim.sent(RazorpayCreateLink).map((c) => c.topupId)).toEqual(['r1', 'r2', 'r3']);
+    sim.send(BillingPaymentEvent, paid());
+    press(sim, 'r4');
+    expect(sim.sent(RazorpayCreateLink).at(-1)!.topupId).toBe('r4');
+    sim.send(BillingPaymentLinkFailed, {
+      topupId: 'r4',
+      error: { code: 'BAD_REQUEST_ERROR', message: 'nope', retryable: false },
+    });
+    press(sim, 'r5');
+    expect(sim.sent(RazorpayCreateLink).at(-1)!.topupId).toBe('r5');
+  });
+
+  it('credits a payment recorded for the repeated request itself, not folding it into the open link', () => {
+    const sim = withLink();
+    sim.send(BillingPaymentEvent, paid({ topupId: 'r2', paymentId: 'pay_Early' }));
+    press(sim, 'r2');
+    expect(topups(sim)).toEqual([expect.objectContaining({ key: 'topup:pay_Early' })]);
+    expect(sim.resolved).toEqual([
+      expect.objectContaining({ key: 'hold:pay_Early:unknown_topup' }),
+    ]);
+    expect(sim.sent(RazorpayCreateLink)).toHaveLength(1);
+    expect(sim.state.topups.r1!.status).toBe('pending');
   });
 });
 
@@ -392,10 +514,96 @@ describe('balance and history', () => {
     const sim = new BillingSim(RECONCILE);
     sim.send(BillingBalance, { chatId: '42' });
     const answer = sim.sent(TelegramSend).at(-1)!;
-    expect(answer.text).toBe(
-      'Balance: ₹0.00.\nNot enough for a minute of play (Spot ₹30.00/h): top up to play.',
-    );
+    expect(answer.text).toBe('Balance: ₹0.00.\nStarting needs at least ₹7.50. Top up to play.');
     expect(answer.buttons?.flat().map((b) => b.data)).toContain('topup:10000');
+  });
+
+  it('tells a player whose balance is below what starting needs exactly that, as admission decides', () => {
+    for (const paise of [0, 1, 500, 749, 750, 751, 50_000]) {
+      const sim = new BillingSim({ minMinutes: 15 });
+      if (paise > 0) {
+        sim.send(BillingAdjust, {
+          adjustmentId: 'a',
+          amountPaise: paise,
+          note: 'n',
+          requestedBy: 'operator',
+        });
+      }
+      sim.send(BillingBalance, { chatId: '42' });
+      const answer = sim.sent(TelegramSend).at(-1)!.text;
+      sim.send(BillingAdmit, { sessionId: 's1', chatId: '42', cheapestPricePerHourPaise: 3000 });
+      const admission = sim.sent(SessionAdmission).at(-1)!;
+      expect({
+        paise,
+        refused: answer.includes('Starting needs at least ₹7.50. Top up to play.'),
+      }).toEqual({
+        paise,
+        refused: !admission.allowed,
+      });
+      expect({ paise, promises: answer.includes('on Spot') }).toEqual({
+        paise,
+        promises: admission.allowed,
+      });
+    }
+  });
+
+  it('says "Starting needs at least ₹7.50" for ₹5.00, not "≈ 10 minutes on Spot"', () => {
+    const sim = new BillingSim();
+    sim.send(BillingAdjust, {
+      adjustmentId: 'a',
+      amountPaise: 500,
+      note: 'n',
+      requestedBy: 'operator',
+    });
+    sim.send(BillingBalance, { chatId: '42' });
+    const answer = sim.sent(TelegramSend).at(-1)!;
+    expect(answer.text).toBe('Balance: ₹5.00.\nStarting needs at least ₹7.50. Top up to play.');
+    expect(answer.buttons?.flat().map((b) => b.data)).toContain('topup:10000');
+  });
+
+  it('states the minimum at the price admission was last asked with', () => {
+    const sim = new BillingSim();
+    sim.send(BillingAdjust, {
+      adjustmentId: 'a',
+      amountPaise: 1000,
+      note: 'n',
+      requestedBy: 'operator',
+    });
+    sim.send(BillingBalance, { chatId: '42' });
+    expect(sim.sent(TelegramSend).at(-1)!.text).toMatch(/≈ 20 minutes on Spot/);
+    // The cheapest rig now costs ₹60.00/h: 15 minutes need ₹15.00.
+    sim.send(BillingAdmit, { sessionId: 's1', chatId: '42', cheapestPricePerHourPaise: 6000 });
+    expect(sim.sent(SessionAdmission).at(-1)).toMatchObject({
+      allowed: false,
+      requiredPaise: 1500,
+    });
+    sim.send(BillingBalance, { chatId: '42' });
+    expect(sim.sent(TelegramSend).at(-1)!.text).toBe(
+      'Balance: ₹10.00.\nStarting needs at least ₹15.00. Top up to play.',
+    );
+  });
+
+  it('while a session runs, says how long it lasts and what the next start needs', () => {
+    const sim = new BillingSim();
+    sim.send(BillingAdjust, {
+      adjustmentId: 'a',
+      amountPaise: 500,
+      note: 'n',
+      requestedBy: 'operator',
+    });
+    sim.send(BillingMeterOpen, {
+      sessionId: 's1',
+      chatId: '42',
+      tier: 'spot',
+      pricePerHourPaise: 3000,
+      at: sim.now.toISOString(),
+    });
+    sim.send(BillingBalance, { chatId: '42' });
+    expect(sim.sent(TelegramSend).at(-1)!.text).toBe(
+      'Balance: ₹5.00 (including the session running now).\n' +
+        '≈ 10 minutes on Spot (₹30.00/h) or 3 minutes on On-Demand (₹90.00/h).\n' +
+        'Starting another session needs at least ₹7.50. Top up to keep playing.',
+    );
   });
 
   it('answers /history with the last entries, newest first, a session’s usage on one line', () => {

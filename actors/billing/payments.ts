@@ -4,6 +4,9 @@
  * state (`creditedPayments`), whichever of payment_link.paid, payment.captured or a
  * reconciliation fetch reports it first, however often. Anything that does not match is
  * held for an operator: recorded, never credited, never announced as a success.
+ *
+ * A top-up asked for again (a double press) while the link made for the same amount a moment
+ * ago is still open gets that link, not a second one a player could pay as well.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -28,6 +31,12 @@ import type { Work } from './work.ts';
 
 export const reconcileTimer = (topupId: string): string => `reconcile-${topupId}`;
 export const RECONCILE_PREFIX = 'reconcile-';
+
+/**
+ * How long a top-up's link answers a new request for the same amount. Well inside the link's
+ * validity (`linkTtlMs` is at least 16 minutes), so a reused link is never about to expire.
+ */
+export const REUSE_LINK_MS = 5 * 60_000;
 
 /** Razorpay's reference_id for a top-up: unique per account, at most 40 characters. */
 export function referenceIdFor(playerId: string, topupId: string): string {
@@ -66,6 +75,13 @@ export function onTopup(w: Work, msg: MessageOf<typeof BillingTopup>): void {
     );
     return;
   }
+  // A payment recorded for this very request (see EarlyPayment) is credited to it, below.
+  const open = w.s.early[msg.requestId] === undefined ? reusable(w, msg) : undefined;
+  if (open !== undefined) {
+    // Its link is on its way (`creating`) or shown again in its own message (`pending`).
+    sendLink(w, open);
+    return;
+  }
   const topup: Topup = {
     id: msg.requestId,
     referenceId: referenceIdFor(w.player, msg.requestId),
@@ -99,6 +115,21 @@ export function onTopup(w: Work, msg: MessageOf<typeof BillingTopup>): void {
     }),
   );
   w.arm(reconcileTimer(topup.id), new Date(w.now.getTime() + w.cfg.reconcileAfterMs));
+}
+
+/** The latest top-up of this amount, for this chat, still unpaid and made a moment ago. */
+function reusable(w: Work, msg: MessageOf<typeof BillingTopup>): Topup | undefined {
+  const since = w.now.getTime() - REUSE_LINK_MS;
+  return Object.values(w.s.topups)
+    .filter(
+      (t) =>
+        (t.status === 'creating' || t.status === 'pending') &&
+        t.amountPaise === msg.amountPaise &&
+        t.currency === w.cfg.currency &&
+        t.chatId === msg.chatId &&
+        new Date(t.createdAt).getTime() > since,
+    )
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
 }
 
 /** One chat message per top-up, edited as it progresses (Telegram's key: at most 64). */
@@ -221,11 +252,19 @@ function credit(w: Work, p: Captured): void {
     label: 'Top-up',
   });
   w.disarm(reconcileTimer(t.id));
+  // The link message stops inviting a payment (an edit, so silent: there was one)…
+  if (t.shortUrl !== undefined) {
+    w.tell(
+      {
+        text: `Paid: ${rupees(t.amountPaise)} top-up of your Respawn wallet.`,
+        editKey: editKey(t),
+      },
+      t.chatId,
+    );
+  }
+  // … and the news that the money arrived is a new message, with a notification.
   w.tell(
-    {
-      text: `✅ ${rupees(p.amountPaise)} added. Balance: ${rupees(w.s.balancePaise)}.`,
-      editKey: editKey(t),
-    },
+    { text: `✅ ${rupees(p.amountPaise)} added. Balance: ${rupees(w.s.balancePaise)}.` },
     t.chatId,
   );
   pruneTopups(w);
@@ -248,8 +287,8 @@ export function onPaymentEvent(w: Work, msg: MessageOf<typeof BillingPaymentEven
       w.s.failedPayments = [...w.s.failedPayments, msg.paymentId].slice(-LIMITS.failedPayments);
       const t = w.s.topups[msg.topupId];
       if (t?.status === 'pending') {
-        // The top-up's own message, with its link: a later success edits it again, so the
-        // chat never ends on "did not go through" under a credit shown further up.
+        // The top-up's own message, with its link: a later success edits it into "Paid", so
+        // the chat never keeps "did not go through" above the credit's own message.
         w.tell(
           {
             text: `That payment of ${rupees(t.amountPaise)} did not go through. You can try again with the same link.`,

@@ -21,9 +21,10 @@ import {
   BillingPaymentEvent,
   BillingPaymentLinkCreated,
   BillingTopup,
+  RazorpayCreateLink,
   type MessageOf,
 } from '../../contracts/index.ts';
-import { referenceIdFor } from './payments.ts';
+import { REUSE_LINK_MS, referenceIdFor } from './payments.ts';
 import { BillingSim, MIN } from './testkit.ts';
 
 function mulberry32(seed: number): () => number {
@@ -82,7 +83,9 @@ function run(seed: number, steps: number): void {
       const id = `r${++n}`;
       const amount = (1 + int(20)) * 10_000;
       const linkId = `plink_L${n}`;
-      sim.send(BillingTopup, { requestId: id, chatId: '42', amountPaise: amount });
+      const asked = sim.send(BillingTopup, { requestId: id, chatId: '42', amountPaise: amount });
+      // A repeat of an amount whose link is still open gets that link: no link to create.
+      if (!asked.some((e) => e.type === RazorpayCreateLink.type)) return;
       sim.send(BillingPaymentLinkCreated, {
         topupId: id,
         referenceId: referenceIdFor('42', id),
@@ -193,6 +196,18 @@ function run(seed: number, steps: number): void {
     expect(new Set(payments).size).toBe(payments.length);
     const perTopup = sim.ledger.filter((l) => l.reason === 'topup').map((l) => l.topupId);
     expect(new Set(perTopup).size).toBe(perTopup.length);
+    // Never two payable links for one amount asked for within the reuse window.
+    const open = Object.values(sim.state.topups)
+      .filter((t) => t.status === 'creating' || t.status === 'pending')
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    for (const [i, t] of open.entries()) {
+      for (const u of open.slice(i + 1)) {
+        if (u.amountPaise !== t.amountPaise) continue;
+        expect(Date.parse(u.createdAt) - Date.parse(t.createdAt)).toBeGreaterThanOrEqual(
+          REUSE_LINK_MS,
+        );
+      }
+    }
   };
 
   for (let i = 0; i < steps; i++) {

@@ -97,6 +97,11 @@ export const BillingState = z.object({
   balancePaise: paise,
   /** The chat the player last talked to billing from (warnings go there). */
   chatId: z.string().optional(),
+  /**
+   * The cheapest price per hour the session actor last asked admission with, so `/balance`
+   * states the same minimum as admission; before any admission, the displayed prices stand in.
+   */
+  startPricePerHourPaise: paise.positive().optional(),
   meters: z.record(z.string(), Meter),
   closedSessions: z.array(z.string()),
   topups: z.record(z.string(), Topup),

@@ -324,6 +324,61 @@ describe('a top-up through Razorpay', () => {
     await expectBalancesMatchLedger(env.db);
   });
 
+  it('makes one payment link for a triple press of the same amount, and credits it once', async () => {
+    // Three presses of ₹500, three Telegram updates: three requests, as fast as they come.
+    for (const r of ['tg-8007', 'tg-8008', 'tg-8009']) {
+      await toBilling(
+        env,
+        '107',
+        'topup',
+        BillingTopup,
+        { requestId: r, chatId: '107', amountPaise: 50_000 },
+        `tu-107-${r}`,
+      );
+    }
+    await eventually('all three requests handled', () =>
+      inboxHas(['tu-107-tg-8007', 'tu-107-tg-8008', 'tu-107-tg-8009']),
+    );
+    await eventually('the payment link reaches the player', async () => {
+      const sends = await stored(env, OUT, telegramTo('107'), TelegramSend);
+      return sends.some((s) => s.url !== undefined);
+    });
+    const links = fake.links().filter((l) => l.notes.player_id === '107');
+    expect(links).toHaveLength(1);
+    expect(links[0]!.notes.topup_id).toBe('tg-8007');
+    const sends = await stored(env, OUT, telegramTo('107'), TelegramSend);
+    expect(new Set(sends.filter((s) => s.url !== undefined).map((s) => s.url))).toEqual(
+      new Set([links[0]!.short_url]),
+    );
+    expect(Object.keys((await billingState(env.db, '107'))!.topups)).toEqual(['tg-8007']);
+
+    const paid = await fake.pay(links[0]!.id);
+    await eventually('credited', async () => (await credits('107')).length === 1);
+    for (const e of paid.events)
+      expect((await fake.deliver(e.eventId, { freshEventId: true })).status).toBe(200);
+    await ingressDrained();
+    await eventually('repeats handled', async () => {
+      const n = (
+        await env.db
+          .knex('rt_inbox')
+          .count<{ c: string }[]>({ c: '*' })
+          .where({ actor: 'billing' })
+          .where('msg_id', 'like', `rzp-${paid.paymentId}-%`)
+      )[0]!.c;
+      return Number(n) === 2;
+    });
+    expect(await credits('107')).toEqual([
+      expect.objectContaining({ idempotency_key: `topup:${paid.paymentId}`, amount_paise: 50_000 }),
+    ]);
+    expect(await addedMessages('107')).toBe(1);
+    // The credit is a new message; the link message is edited to say it is paid.
+    const after = await stored(env, OUT, telegramTo('107'), TelegramSend);
+    expect(after.find((s) => s.text.includes(' added.'))!.editKey).toBeUndefined();
+    expect(after.at(-2)).toMatchObject({ editKey: 'topup:tg-8007' });
+    expect(after.at(-2)!.url).toBeUndefined();
+    await expectBalancesMatchLedger(env.db);
+  });
+
   it('tells the player when Razorpay refuses to create the link', async () => {
     fake.failNextApi({ status: 400, times: 1 });
     await toBilling(
