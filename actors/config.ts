@@ -135,6 +135,14 @@ export const WorkerConfigSchema = z
     ...allocatorEnvShape,
     /** Only apply migrations, then exit (a one-shot migration step in a deployment). */
     RESPAWN_MIGRATE_ONLY: bool('false'),
+    /**
+     * The bot's username (getMe's), for the Telegram router: a command addressed to another
+     * bot in a group (`/play@other_bot`) is ignored. Unset: any `@` command is ignored in groups.
+     */
+    TELEGRAM_BOT_USERNAME: z
+      .string()
+      .regex(/^@?[A-Za-z0-9_]{1,64}$/, 'must be a Telegram username like respawn_bot')
+      .optional(),
     /** Ingress routers this process runs as well: telegram, agent, razorpay. */
     RESPAWN_INGRESS: z
       .string()
@@ -173,6 +181,11 @@ export const WorkerConfigSchema = z
       .min(1)
       .default('Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest'),
     AZURE_DISK_SIZE_GB: z.coerce.number().int().min(32).max(4096).default(256),
+    /**
+     * Each session VM gets a static public IPv4, the address players connect to. `false` for
+     * an operator whose players reach VMs through a relay or VPN (agents report private IPs).
+     */
+    AZURE_VM_PUBLIC_IP: bool('true'),
     /**
      * How often a long-running Azure operation is polled. Azure suggests ~2 s; a replay on a
      * clock running N× faster polls N× more often, or every create looks N× slower.

@@ -78,7 +78,13 @@ export async function startRoles(
   for (const source of cfg.RESPAWN_INGRESS) {
     const router =
       source === 'telegram'
-        ? createTelegramIngress({ nc, log })
+        ? createTelegramIngress({
+            nc,
+            log,
+            ...(cfg.TELEGRAM_BOT_USERNAME === undefined
+              ? {}
+              : { botUsername: cfg.TELEGRAM_BOT_USERNAME }),
+          })
         : source === 'agent'
           ? createAgentIngress({ nc, log })
           : createRazorpayIngress({ nc, log });
@@ -123,6 +129,7 @@ export async function startRoles(
         diskImageId: cfg.AZURE_DISK_IMAGE_ID,
         diskSizeGb: cfg.AZURE_DISK_SIZE_GB,
         vmImage: cfg.AZURE_VM_IMAGE,
+        publicIp: cfg.AZURE_VM_PUBLIC_IP,
         admin: { username: 'respawn', sshPublicKey: cfg.AZURE_SSH_PUBLIC_KEY! },
         quotaNames: [...new Set(allocatorSettings(cfg).candidates.map((c) => c.quotaName))],
         concurrency: 16,

@@ -2,7 +2,8 @@
  * Per-IP and per-player rate limits in Redis (rate-limiter-flexible's atomic Lua counters),
  * shared by every gateway process. If Redis fails or answers slower than the configured
  * timeout, the same limits are applied from process memory for that request: a Redis outage
- * degrades the limits to per-process, it never blocks webhooks.
+ * degrades the limits to per-process, it never blocks webhooks. A refusal carries the seconds
+ * until the key's window lets it in again, for `Retry-After`.
  */
 import { BlockList, isIP } from 'node:net';
 import type { Redis } from 'ioredis';
@@ -12,14 +13,22 @@ import { within } from './async.ts';
 import type { RateLimitConfig } from './config.ts';
 import type { IngressMetrics } from './metrics.ts';
 
+/**
+ * A limit's answer. A refusal says in how many whole seconds the key's window lets it in again
+ * (what a `Retry-After` carries): the limiter's own count when it gives one, else the window.
+ */
+export type Verdict = { allowed: true } | { allowed: false; retryAfterS: number };
+
 export interface RateLimits {
-  /** True when this IP may make another request now. Exempt addresses always may. */
-  ip(address: string): Promise<boolean>;
-  /** True when this Telegram user may have another update handled now. */
-  player(userId: string): Promise<boolean>;
+  /** Whether this IP may make another request now. Exempt addresses always may. */
+  ip(address: string): Promise<Verdict>;
+  /** Whether this Telegram user may have another update handled now. */
+  player(userId: string): Promise<Verdict>;
 }
 
-type Check = (key: string) => Promise<boolean>;
+type Check = (key: string) => Promise<Verdict>;
+
+const ALLOWED: Verdict = { allowed: true };
 
 const STORE_ERROR_LOG_EVERY_MS = 10_000;
 
@@ -49,6 +58,16 @@ export function exemptList(entries: readonly string[]): BlockList {
   return list;
 }
 
+/**
+ * Whole seconds until a refused key may try again: the limiter's time left, rounded up, or the
+ * whole window when it gives none (Redis reports no time left for a key without an expiry).
+ */
+export function retryAfterSeconds(msBeforeNext: number | undefined, durationS: number): number {
+  return msBeforeNext !== undefined && Number.isFinite(msBeforeNext) && msBeforeNext > 0
+    ? Math.ceil(msBeforeNext / 1000)
+    : durationS;
+}
+
 export function createRateLimits(deps: {
   redis: Redis;
   config: RateLimitConfig;
@@ -60,6 +79,10 @@ export function createRateLimits(deps: {
   let lastStoreErrorLog = 0;
 
   function limiter(name: 'ip' | 'player', points: number, durationS: number): Check {
+    const refused = (res: RateLimiterRes): Verdict => ({
+      allowed: false,
+      retryAfterS: retryAfterSeconds(res.msBeforeNext, durationS),
+    });
     const keyPrefix = `${config.prefix}${name}`;
     const store = new RateLimiterRedis({
       storeClient: deps.redis,
@@ -72,9 +95,9 @@ export function createRateLimits(deps: {
     return async (key) => {
       try {
         await within(store.consume(key), config.timeoutMs, 'Redis');
-        return true;
+        return ALLOWED;
       } catch (err) {
-        if (err instanceof RateLimiterRes) return false;
+        if (err instanceof RateLimiterRes) return refused(err);
         metrics.rateLimitStoreErrors.inc({ limit: name });
         const now = Date.now();
         if (now - lastStoreErrorLog > STORE_ERROR_LOG_EVERY_MS) {
@@ -84,9 +107,9 @@ export function createRateLimits(deps: {
       }
       try {
         await memory.consume(key);
-        return true;
+        return ALLOWED;
       } catch (err) {
-        if (err instanceof RateLimiterRes) return false;
+        if (err instanceof RateLimiterRes) return refused(err);
         throw err;
       }
     };
@@ -101,7 +124,7 @@ export function createRateLimits(deps: {
       const a = plainAddress(address);
       const family = isIP(a);
       if (family !== 0 && exempt.check(a, family === 4 ? 'ipv4' : 'ipv6')) {
-        return Promise.resolve(true);
+        return Promise.resolve(ALLOWED);
       }
       return ipCheck(a);
     },

@@ -96,7 +96,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
   app.addHook('onRequest', async (request, reply) => {
     const source = SOURCE_OF_ROUTE[request.routeOptions.url ?? ''];
     if (source === undefined) return;
-    if (!(await limits.ip(request.ip))) {
+    const verdict = await limits.ip(request.ip);
+    if (!verdict.allowed) {
       return refuse(
         { metrics, log },
         request,
@@ -106,6 +107,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
           status: 429,
           reason: Reasons.ipRateLimited,
           message: 'too many requests from this address',
+          retryAfterS: verdict.retryAfterS,
         },
         'debug',
       );

@@ -34,7 +34,7 @@ export const botTexts = {
   welcome: (firstName: string | undefined): string =>
     [
       `Welcome to Respawn${firstName === undefined ? '' : `, ${firstName.slice(0, 64)}`}!`,
-      'I rent you a cloud GPU rig to play your games, paid by the minute from a prepaid wallet.',
+      'I rent you a cloud GPU rig to play your games, paid by the second from a prepaid wallet.',
       'Top up, then press Play. Your disk is kept between sessions.',
     ].join('\n'),
   help: [

@@ -5,8 +5,8 @@
  * The player id is the Telegram user id, the reply goes to the update's chat. Every message
  * id derives from `update_id` (and the action), so a redelivered update routes to the same
  * ids and JetStream drops the repeats. Only private chats act; anything the bot does not use
- * is ignored (no commands, no error to the player); input that is not an update at all is a
- * TerminalError (dead letter).
+ * is ignored (no commands, no error to the player), and so is a command addressed to another
+ * bot (`/play@other_bot`); input that is not an update at all is a TerminalError (dead letter).
  */
 import {
   ActorKinds,
@@ -39,6 +39,20 @@ export interface TelegramRouteOptions {
   topupPresetsPaise?: readonly number[];
   /** Entries asked for by History. */
   historyLimit?: number;
+  /**
+   * The bot's own username (getMe's, with or without the `@`), so `/play@other_bot` is told
+   * apart from `/play@this_bot`. Without it no `@` suffix can be known to be ours: in a group
+   * such a command is ignored (silence beats answering another bot's command), in a private
+   * chat, where only this bot listens, it is taken as ours.
+   */
+  botUsername?: string;
+}
+
+interface RouteOptions {
+  topupPresetsPaise: readonly number[];
+  historyLimit: number;
+  /** Lower case, without the `@`. */
+  botUsername: string | undefined;
 }
 
 interface Who {
@@ -50,7 +64,30 @@ interface Who {
   updateId: number;
 }
 
-const COMMAND = /^\/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]{1,64})?(?:\s[\s\S]*)?$/;
+const COMMAND = /^\/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?:\s[\s\S]*)?$/;
+const USERNAME = /^@?([A-Za-z0-9_]{1,64})$/;
+
+/** The configured username, lower case and without the `@`; throws on one Telegram never gives. */
+function botUsernameOf(given: string | undefined): string | undefined {
+  if (given === undefined) return undefined;
+  const m = USERNAME.exec(given.trim());
+  if (m === null)
+    throw new Error(`botUsername: ${JSON.stringify(given)} is not a Telegram username`);
+  return m[1]!.toLowerCase();
+}
+
+/** What a text is to this bot: no command, a command for another bot, or one of its own. */
+type Addressed = { kind: 'text' } | { kind: 'other-bot' } | { kind: 'command'; name: string };
+
+/** Telegram usernames are case-insensitive; command names are read so too. */
+function addressed(text: string, privateChat: boolean, opts: RouteOptions): Addressed {
+  const m = COMMAND.exec(text.trim());
+  if (m === null) return { kind: 'text' };
+  const to = m[2]?.toLowerCase();
+  const ours =
+    to === undefined || (opts.botUsername === undefined ? privateChat : to === opts.botUsername);
+  return ours ? { kind: 'command', name: m[1]!.toLowerCase() } : { kind: 'other-bot' };
+}
 
 const TYPED: Readonly<Record<string, BotAction | 'start'>> = {
   start: 'start',
@@ -90,7 +127,7 @@ function say(w: Who, suffix: string, text: string, buttons?: Button[][]): Routed
   });
 }
 
-function act(w: Who, action: BotAction, opts: Required<TelegramRouteOptions>): RoutedCommand {
+function act(w: Who, action: BotAction, opts: RouteOptions): RoutedCommand {
   const id = `${w.base}-${action}`;
   const session = (verb: string): string => cmdSubject(ActorKinds.session, w.playerId, verb);
   const billing = (verb: string): string => cmdSubject(ActorKinds.billing, w.playerId, verb);
@@ -136,11 +173,7 @@ function topup(w: Who, amountPaise: number): RoutedCommand {
   );
 }
 
-function routeMessage(
-  m: TelegramMessage,
-  updateId: number,
-  opts: Required<TelegramRouteOptions>,
-): RoutedCommand[] {
+function routeMessage(m: TelegramMessage, updateId: number, opts: RouteOptions): RoutedCommand[] {
   if (m.from === undefined || m.from.is_bot === true || m.text === undefined) return [];
   const w: Who = {
     playerId: String(m.from.id),
@@ -148,12 +181,16 @@ function routeMessage(
     base: `tg-${updateId}`,
     updateId,
   };
-  const name = COMMAND.exec(m.text.trim())?.[1]?.toLowerCase();
-  if (m.chat.type !== TelegramChatTypes.private) {
+  const privateChat = m.chat.type === TelegramChatTypes.private;
+  const input = addressed(m.text, privateChat, opts);
+  // Another bot's command is not ours to answer, not even with a hint.
+  if (input.kind === 'other-bot') return [];
+  if (!privateChat) {
     // Groups see one line, and only when someone addressed a command at the bot.
-    return name === undefined ? [] : [say(w, 'private-only', botTexts.privateOnly)];
+    return input.kind === 'command' ? [say(w, 'private-only', botTexts.privateOnly)] : [];
   }
-  if (name === undefined) return [say(w, 'hint', botTexts.notACommand)];
+  if (input.kind === 'text') return [say(w, 'hint', botTexts.notACommand)];
+  const { name } = input;
   const action = TYPED[name];
   if (action === undefined) return [say(w, 'unknown', botTexts.unknownCommand(name))];
   if (action === 'start') {
@@ -165,7 +202,7 @@ function routeMessage(
 function routeCallback(
   q: TelegramCallbackQuery,
   updateId: number,
-  opts: Required<TelegramRouteOptions>,
+  opts: RouteOptions,
 ): RoutedCommand[] {
   // Without the message we do not know the chat (inline-mode buttons): nothing to do.
   if (q.message === undefined || q.data === undefined || q.from.is_bot === true) return [];
@@ -188,9 +225,10 @@ export function routeTelegramUpdate(
   _ctx?: RouteContext,
   options: TelegramRouteOptions = {},
 ): RoutedCommand[] {
-  const opts: Required<TelegramRouteOptions> = {
+  const opts: RouteOptions = {
     topupPresetsPaise: options.topupPresetsPaise ?? DEFAULT_TOPUP_PRESETS_PAISE,
     historyLimit: options.historyLimit ?? 10,
+    botUsername: botUsernameOf(options.botUsername),
   };
   const u = decodeTelegramUpdate(data);
   // edited_message, channel_post, my_chat_member and the rest are not acted on.
@@ -200,5 +238,7 @@ export function routeTelegramUpdate(
 }
 
 export function createTelegramRoute(options: TelegramRouteOptions = {}): IngressRoute {
+  // A username Telegram never gives fails here, at start, not on every update.
+  botUsernameOf(options.botUsername);
   return (data, ctx) => routeTelegramUpdate(data, ctx, options);
 }

@@ -16,6 +16,8 @@ export async function startIngress(opts: {
   nc: NatsConnection;
   log: Logger;
   topupPresetsPaise: readonly number[];
+  /** The bot's username, when known (the fake's): another bot's commands are ignored. */
+  botUsername?: string;
 }): Promise<LocalIngress> {
   const routers = [
     {
@@ -24,6 +26,7 @@ export async function startIngress(opts: {
         nc: opts.nc,
         log: opts.log,
         topupPresetsPaise: opts.topupPresetsPaise,
+        ...(opts.botUsername === undefined ? {} : { botUsername: opts.botUsername }),
       }),
     },
     { name: 'agent', r: createAgentIngress({ nc: opts.nc, log: opts.log }) },

@@ -28,6 +28,7 @@ import { startLocalWorker } from './worker.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const FAKE_BOT_TOKEN = '1000001:respawn-local-fake-token';
+const FAKE_BOT_USERNAME = 'respawn_fake_bot';
 const FAKE_RAZORPAY = { keyId: 'rzp_test_respawnlocal', keySecret: 'respawn-local-key-secret' };
 
 export interface LocalRun {
@@ -102,6 +103,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalRun> {
     if (tg === undefined) {
       telegram = await startTelegramFake({
         token: FAKE_BOT_TOKEN,
+        botUsername: FAKE_BOT_USERNAME,
         host,
         port: opts.ports?.telegram ?? 8081,
         webhookRetryMs: 200,
@@ -162,7 +164,12 @@ export async function startLocal(opts: LocalOptions): Promise<LocalRun> {
       noAsyncTraces: true, // see contracts/nats-client.ts
     });
     stops.push({ name: 'nats-client', stop: () => nc.drain() });
-    const ingress = await startIngress({ nc, log, topupPresetsPaise: billing.topupPresetsPaise });
+    const ingress = await startIngress({
+      nc,
+      log,
+      topupPresetsPaise: billing.topupPresetsPaise,
+      ...(telegram === undefined ? {} : { botUsername: FAKE_BOT_USERNAME }),
+    });
     stops.push({ name: 'ingress', stop: () => ingress.stop() });
     started('ingress', natsUrl, { routers: ingress.names });
 

@@ -14,6 +14,8 @@ export interface Refusal {
   status: number;
   reason: Reason;
   message: string;
+  /** Sent as `Retry-After` (whole seconds): when a client over a limit may try again. */
+  retryAfterS?: number;
 }
 
 /**
@@ -33,5 +35,7 @@ export function refuse(
     { source: r.source, reason: r.reason, status: r.status, ip: request.ip, url: request.url },
     `request refused: ${r.message}`,
   );
-  return reply.code(r.status).send({ error: r.reason, message: r.message });
+  const answer =
+    r.retryAfterS === undefined ? reply : reply.header('retry-after', String(r.retryAfterS));
+  return answer.code(r.status).send({ error: r.reason, message: r.message });
 }

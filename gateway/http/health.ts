@@ -1,7 +1,12 @@
 /**
  * `/healthz` (the process answers; touches nothing), `/readyz` (NATS connected and JetStream
- * answering, Redis answering PING, each within a short timeout; 503 naming what is down),
- * `/metrics` (Prometheus text from the registry passed in).
+ * answering, Redis answering PING, each within a short timeout), `/metrics` (Prometheus text
+ * from the registry passed in).
+ *
+ * Readiness depends on NATS alone: without it nothing can be stored, so every webhook would be
+ * a 503. Without Redis the rate limits count in process memory and webhooks keep flowing, so a
+ * Redis outage must not take every gateway out of service: it is reported (`degraded`), not
+ * failed.
  */
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -54,8 +59,8 @@ export function registerHealth(
 
   app.get('/readyz', async (_request, reply) => {
     const [nats, redis] = await Promise.all([checkNats(), checkRedis()]);
-    const ok = nats.ok && redis.ok;
-    return reply.code(ok ? 200 : 503).send({ ok, checks: { nats, redis } });
+    const ok = nats.ok;
+    return reply.code(ok ? 200 : 503).send({ ok, degraded: !redis.ok, checks: { nats, redis } });
   });
 
   app.get('/metrics', async (_request, reply) => {

@@ -1,13 +1,14 @@
 /**
  * `POST /telegram/webhook`: the secret token Telegram was given in setWebhook is checked in
- * constant time before anything else is read; the update is answered 200 only once JetStream
- * has stored it, 503 otherwise (Telegram retries, the Nats-Msg-Id keeps it single). A stored
- * callback query is answered in the response body with `answerCallbackQuery`.
+ * constant time before the update is parsed; the update is answered 200 only once JetStream
+ * has stored it, 503 otherwise (Telegram retries, the Nats-Msg-Id keeps it single). A callback
+ * query stored, or dropped on purpose, is answered in the response body with
+ * `answerCallbackQuery` (a rate-limited one with a "slow down" notice).
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Reasons, Sources, type IngressMetrics } from '../metrics.ts';
-import type { TelegramIngest } from '../telegram/ingest.ts';
+import { callbackAnswer, type TelegramIngest } from '../telegram/ingest.ts';
 import { headerValue, safeEqual } from './auth.ts';
 import { rawBody, refuse } from './common.ts';
 import { tracedPost } from './tracing.ts';
@@ -36,15 +37,14 @@ export function registerTelegramWebhook(
       });
     }
     const r = await deps.ingest(rawBody(request));
+    // A pressed button is answered in the webhook's own response (Telegram runs a Bot API
+    // method given there), so the player's button stops spinning at once.
+    const answer = callbackAnswer(r);
+    if (answer !== undefined) {
+      return reply.code(200).send({ method: 'answerCallbackQuery', ...answer });
+    }
     switch (r.kind) {
       case 'published':
-        // A pressed button is answered in the webhook's own response (Telegram runs a Bot API
-        // method given there), so the player's button stops spinning at once.
-        if (r.callbackQueryId !== undefined) {
-          return reply
-            .code(200)
-            .send({ method: 'answerCallbackQuery', callback_query_id: r.callbackQueryId });
-        }
         return reply.code(200).send({ ok: true, duplicate: r.duplicate });
       case 'dropped':
         return reply.code(200).send({ ok: true, dropped: r.reason });

@@ -2,7 +2,8 @@
  * One authenticated Telegram update → RESPAWN_IN, the same for the webhook and long polling:
  * parse the envelope, drop types the bot does not use and players over their limit (both
  * answered as accepted, so Telegram does not retry them), publish the raw bytes unchanged with
- * Nats-Msg-Id `tg-<update_id>`.
+ * Nats-Msg-Id `tg-<update_id>`. A pressed button, stored or dropped, is to be answered
+ * (`callbackAnswer`), so it never keeps spinning.
  */
 import type { Logger } from 'pino';
 import { IngressSources } from '../../contracts/index.ts';
@@ -13,11 +14,48 @@ import { parseUpdate, updateMsgId } from './update.ts';
 
 export type IngestResult =
   | { kind: 'published'; duplicate: boolean; updateId: number; callbackQueryId?: string }
-  | { kind: 'dropped'; reason: Reason; updateId: number }
+  | {
+      kind: 'dropped';
+      reason: Reason;
+      updateId: number;
+      callbackQueryId?: string;
+      /** Over the per-player limit: seconds until the player's window lets them in again. */
+      retryAfterS?: number;
+    }
   | { kind: 'invalid'; reason: Reason; message: string }
   | { kind: 'unavailable'; message: string };
 
 export type TelegramIngest = (raw: Buffer) => Promise<IngestResult>;
+
+/** The parameters of `answerCallbackQuery` (Bot API names) for a pressed button. */
+export interface CallbackAnswer {
+  callback_query_id: string;
+  /** Shown to the player as a brief notification at the top of the chat. */
+  text?: string;
+}
+
+/** What a player pressing buttons too fast is told, instead of a button that spins. */
+export function slowDownText(retryAfterS: number | undefined): string {
+  return retryAfterS === undefined
+    ? 'Slow down a little… try again in a few seconds.'
+    : `Slow down a little… try again in ${retryAfterS} s.`;
+}
+
+/**
+ * How to answer the button pressed in this update, if it was one and it was stored or
+ * deliberately dropped (an update not stored is answered when Telegram delivers it again).
+ */
+export function callbackAnswer(r: IngestResult): CallbackAnswer | undefined {
+  if (r.kind === 'published' && r.callbackQueryId !== undefined) {
+    return { callback_query_id: r.callbackQueryId };
+  }
+  if (r.kind === 'dropped' && r.callbackQueryId !== undefined) {
+    return r.reason === Reasons.playerRateLimited
+      ? { callback_query_id: r.callbackQueryId, text: slowDownText(r.retryAfterS) }
+      : { callback_query_id: r.callbackQueryId };
+  }
+  return undefined;
+}
 
 export function createTelegramIngest(deps: {
   publish: IngressPublisher;
@@ -50,13 +88,25 @@ export function createTelegramIngest(deps: {
     if (!allowed.has(type)) {
       count(Outcomes.dropped, Reasons.unknownUpdateType);
       log.info({ updateId, type }, 'telegram update of an unused type dropped');
-      return { kind: 'dropped', reason: Reasons.unknownUpdateType, updateId };
+      return {
+        kind: 'dropped',
+        reason: Reasons.unknownUpdateType,
+        updateId,
+        ...(callbackQueryId === undefined ? {} : { callbackQueryId }),
+      };
     }
-    if (fromId !== undefined && !(await deps.limits.player(fromId))) {
+    const verdict = fromId === undefined ? undefined : await deps.limits.player(fromId);
+    if (verdict !== undefined && !verdict.allowed) {
       // Answered 200: a 429 would make Telegram redeliver the flood later.
       count(Outcomes.dropped, Reasons.playerRateLimited);
       log.debug({ updateId, player: fromId }, 'player over the rate limit; update dropped');
-      return { kind: 'dropped', reason: Reasons.playerRateLimited, updateId };
+      return {
+        kind: 'dropped',
+        reason: Reasons.playerRateLimited,
+        updateId,
+        retryAfterS: verdict.retryAfterS,
+        ...(callbackQueryId === undefined ? {} : { callbackQueryId }),
+      };
     }
     const r = await deps.publish(IngressSources.telegram, raw, updateMsgId(updateId));
     if (!r.ok) {

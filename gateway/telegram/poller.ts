@@ -3,16 +3,16 @@
  * each update through the same ingest as the webhook (same checks, same Nats-Msg-Id
  * `tg-<update_id>`). The offset moves past an update only once it is stored (or dropped on
  * purpose), so Telegram keeps anything not yet in JetStream and hands it out again. A pressed
- * button is answered (answerCallbackQuery) once its update is stored, as the webhook does in
- * its response, so the player's button stops spinning; that answer is best effort and never
- * holds up polling.
+ * button is answered (answerCallbackQuery) once its update is stored or dropped on purpose, as
+ * the webhook does in its response, so the player's button stops spinning; that answer is best
+ * effort and never holds up polling.
  */
 import { GrammyError, type Api } from 'grammy';
 import type { Update } from 'grammy/types';
 import type { Logger } from 'pino';
 import { sleep } from '../async.ts';
 import { describeTelegramError } from './deliver.ts';
-import type { TelegramIngest } from './ingest.ts';
+import { callbackAnswer, type CallbackAnswer, type TelegramIngest } from './ingest.ts';
 
 type UpdateType = Exclude<keyof Update, 'update_id'>;
 
@@ -48,9 +48,12 @@ export function createTelegramPoller(opts: TelegramPollerOptions): TelegramPolle
     Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(failures, 20));
 
   /** Stops the button's spinner; a failure only costs the player the spinner, so it is logged. */
-  function answerCallback(callbackQueryId: string, updateId: number): void {
+  function answerCallback(answer: CallbackAnswer, updateId: number): void {
     const p = opts.api
-      .answerCallbackQuery(callbackQueryId)
+      .answerCallbackQuery(
+        answer.callback_query_id,
+        answer.text === undefined ? undefined : { text: answer.text },
+      )
       .then(
         () => undefined,
         (err: unknown) => {
@@ -71,9 +74,8 @@ export function createTelegramPoller(opts: TelegramPollerOptions): TelegramPolle
       if (r.kind === 'unavailable') return false;
       // Stored, deliberately dropped, or malformed: either way, not to be fetched again.
       offset = u.update_id + 1;
-      if (r.kind === 'published' && r.callbackQueryId !== undefined) {
-        answerCallback(r.callbackQueryId, r.updateId);
-      }
+      const answer = callbackAnswer(r);
+      if (answer !== undefined) answerCallback(answer, u.update_id);
     }
     return true;
   }

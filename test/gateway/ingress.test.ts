@@ -115,6 +115,23 @@ describe('Telegram webhook', () => {
     ).toBe(1);
   });
 
+  it('checks content type and size before the secret token (fastify parses before the handler)', async () => {
+    const before = (await inbound('telegram')).length;
+    const text = await request(gw.url, '/telegram/webhook', {
+      body: JSON.stringify(textUpdate(4101, 7, '/start')),
+      headers: { 'content-type': 'text/plain', 'x-telegram-bot-api-secret-token': 'nope' },
+    });
+    // Declared larger than the limit: refused from Content-Length, before any byte is read.
+    const big = await postUpdate(
+      gw.url,
+      JSON.stringify({ ...textUpdate(4102, 7, 'x'), pad: 'x'.repeat(2 * 1024 * 1024) }),
+      { secret: 'nope' },
+    );
+    expect(text.status).toBe(415);
+    expect(big.status).toBe(413);
+    expect((await inbound('telegram')).length).toBe(before);
+  });
+
   it('answers a pressed button in the webhook response so it stops spinning, and stores it once', async () => {
     const before = (await inbound('telegram')).length;
     const update = {
@@ -285,6 +302,7 @@ describe('health and metrics', () => {
     expect(ready.status).toBe(200);
     expect(ready.body).toMatchObject({
       ok: true,
+      degraded: false,
       checks: { nats: { ok: true }, redis: { ok: true, detail: 'PONG' } },
     });
     const metrics = await request(gw.url, '/metrics');
@@ -307,11 +325,18 @@ describe('rate limits', () => {
       const flood = [];
       for (let i = 0; i < 8; i++)
         flood.push(
-          (await postUpdate(limited.url, textUpdate(6000 + i, 8, 'x'), { from: '127.0.0.2' }))
-            .status,
+          await postUpdate(limited.url, textUpdate(6000 + i, 8, 'x'), { from: '127.0.0.2' }),
         );
       const other = await postUpdate(limited.url, textUpdate(6100, 9, 'y'), { from: '127.0.0.3' });
-      expect(flood).toEqual([200, 200, 200, 200, 200, 429, 429, 429]);
+      expect(flood.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 429, 429, 429]);
+      expect(flood[0]!.headers['retry-after']).toBeUndefined();
+      // What is left of the 60 s window, in whole seconds.
+      for (const r of flood.slice(5)) {
+        const retryAfter = Number(r.headers['retry-after']);
+        expect(Number.isInteger(retryAfter)).toBe(true);
+        expect(retryAfter).toBeGreaterThanOrEqual(59);
+        expect(retryAfter).toBeLessThanOrEqual(60);
+      }
       expect(other.status).toBe(200);
       expect(
         await counter(limited.registry, 'respawn_gateway_rejections_total', {
@@ -349,6 +374,91 @@ describe('rate limits', () => {
         }),
       ).toBe(3);
     } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe('rate-limited button presses', () => {
+  const pressUpdate = (updateId: number, player: number) => ({
+    update_id: updateId,
+    callback_query: {
+      id: `cbq-${updateId}`,
+      from: { id: player, is_bot: false, first_name: 'P' },
+      chat_instance: 'ci',
+      data: 'status',
+      message: { message_id: 9, date: 1, chat: { id: player, type: 'private' } },
+    },
+  });
+
+  it('answers a press over the player limit in the webhook response with a "slow down" notice, storing nothing', async () => {
+    const limited = await startGateway(bus, {
+      config: testConfig({
+        rateLimit: { ...testConfig().rateLimit, player: { points: 2, durationS: 30 } },
+      }),
+    });
+    try {
+      const answers = [];
+      for (let i = 0; i < 3; i++)
+        answers.push(await postUpdate(limited.url, pressUpdate(7500 + i, 75)));
+      expect(answers.map((r) => r.status)).toEqual([200, 200, 200]);
+      expect(answers[0]!.body).toEqual({
+        method: 'answerCallbackQuery',
+        callback_query_id: 'cbq-7500',
+      });
+      const slowed = answers[2]!.body as Record<string, unknown>;
+      expect(slowed).toMatchObject({
+        method: 'answerCallbackQuery',
+        callback_query_id: 'cbq-7502',
+      });
+      expect(slowed.text).toMatch(/^Slow down a little… try again in (29|30) s\.$/);
+      expect(await withMsgId('telegram', 'tg-7502')).toHaveLength(0);
+      expect(
+        await counter(limited.registry, 'respawn_gateway_rejections_total', {
+          reason: 'player_rate_limited',
+        }),
+      ).toBe(1);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('answers a press over the player limit in long polling too, with the same notice', async () => {
+    const limited = await startGateway(bus, {
+      config: testConfig({
+        rateLimit: { ...testConfig().rateLimit, player: { points: 1, durationS: 30 } },
+      }),
+    });
+    const fake = await startTelegramFake({ token: BOT_TOKEN });
+    const api = new Api(BOT_TOKEN, { apiRoot: fake.url });
+    const poller = createTelegramPoller({
+      api,
+      ingest: limited.gateway.ingestTelegram,
+      log: limited.logs.log,
+      allowedUpdates: ['message', 'callback_query'],
+      timeoutS: 0,
+      backoff: { baseMs: 50, maxMs: 100 },
+    });
+    try {
+      const player = { id: 7_601, first_name: 'Asha' };
+      const menu = await api.sendMessage(player.id, 'Menu', {
+        reply_markup: { inline_keyboard: [[{ text: 'Status', callback_data: 'status' }]] },
+      });
+      const first = fake.pressButton(player, menu.message_id, 'status');
+      const second = fake.pressButton(player, menu.message_id, 'status');
+      await poller.start();
+      await eventually(
+        'both presses answered',
+        () => Promise.resolve(fake.callbackAnswers().length === 2),
+        5_000,
+      );
+      const byId = new Map(fake.callbackAnswers().map((a) => [a.callbackQueryId, a.text]));
+      expect(byId.get(first.callback_query!.id)).toBeUndefined();
+      expect(byId.get(second.callback_query!.id)).toMatch(/^Slow down a little/);
+      expect(await withMsgId('telegram', `tg-${second.update_id}`)).toHaveLength(0);
+    } finally {
+      await poller.stop();
+      await fake.stop();
       await limited.close();
     }
   });

@@ -1,11 +1,14 @@
 /**
  * The gateway when its dependencies fail: NATS hung or dead → 503 (Telegram retries), health
  * still answers, readiness says what is down; NATS back → the retried update is stored once.
- * Redis down → webhooks still served, limited from process memory; readiness names Redis.
+ * Redis down → webhooks still served, limited from process memory; the gateway stays ready
+ * (a Redis outage must not take every gateway out of service) and reports itself degraded.
  */
+import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Streams, ingressSubject } from '../../contracts/index.ts';
+import { redisUrl } from '../harness/index.ts';
 import { eventually } from '../support/runtime-env.ts';
 import {
   counter,
@@ -36,8 +39,78 @@ const storedOnce = async (msgId: string) =>
     (m) => m.headers['Nats-Msg-Id'] === msgId,
   ).length;
 
+/**
+ * A TCP relay to the real Redis that can be cut: afterwards its port is closed, so Redis is
+ * unreachable for the gateway alone (the Redis other tests share keeps running).
+ */
+async function redisRelay(): Promise<{ url: string; cut(): Promise<void> }> {
+  const target = new URL(redisUrl());
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port || 6379), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => sockets.delete(s));
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  const auth = target.password === '' ? '' : `${target.username}:${target.password}@`;
+  return {
+    url: `redis://${auth}127.0.0.1:${port}${target.pathname}`,
+    async cut() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+  };
+}
+
 describe('Redis unavailable', () => {
-  it('keeps serving webhooks with in-memory limits and reports Redis not ready', async () => {
+  it('stays ready, reports Redis down and degraded, and keeps serving webhooks when Redis goes away', async () => {
+    const relay = await redisRelay();
+    const redis = new Redis(relay.url, { maxRetriesPerRequest: 1 });
+    redis.on('error', () => undefined);
+    await new Promise<void>((resolve) => redis.once('ready', () => resolve()));
+    const gateway = await startGateway(bus, { redis });
+    try {
+      const before = await request(gateway.url, '/readyz');
+      expect(before.status).toBe(200);
+      expect(before.body).toMatchObject({
+        ok: true,
+        degraded: false,
+        checks: { nats: { ok: true }, redis: { ok: true, detail: 'PONG' } },
+      });
+
+      await relay.cut();
+      await eventually(
+        'the gateway sees Redis gone',
+        () => Promise.resolve(redis.status !== 'ready'),
+        5_000,
+      );
+      const ready = await request(gateway.url, '/readyz');
+      expect(ready.status).toBe(200);
+      expect(ready.body).toMatchObject({
+        ok: true,
+        degraded: true,
+        checks: { nats: { ok: true }, redis: { ok: false } },
+      });
+      const r = await postUpdate(gateway.url, textUpdate(9051, 5, '/status'));
+      expect(r.status).toBe(200);
+      expect(await storedOnce('tg-9051')).toBe(1);
+      expect(
+        await counter(gateway.registry, 'respawn_gateway_ratelimit_store_errors_total', {
+          limit: 'player',
+        }),
+      ).toBeGreaterThan(0);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('keeps serving webhooks with in-memory limits, and is ready (degraded), when Redis is never reachable', async () => {
     const deadRedis = new Redis({
       port: 1,
       lazyConnect: true,
@@ -57,9 +130,10 @@ describe('Redis unavailable', () => {
         }),
       ).toBeGreaterThan(0);
       const ready = await request(degraded.url, '/readyz');
-      expect(ready.status).toBe(503);
+      expect(ready.status).toBe(200);
       expect(ready.body).toMatchObject({
-        ok: false,
+        ok: true,
+        degraded: true,
         checks: { nats: { ok: true }, redis: { ok: false } },
       });
     } finally {

@@ -170,6 +170,7 @@ export async function startGateway(
 
 export interface HttpAnswer {
   status: number;
+  headers: http.IncomingHttpHeaders;
   body: unknown;
   text: string;
 }
@@ -212,7 +213,7 @@ export function request(
           } catch {
             // Not JSON (metrics): keep the text.
           }
-          resolve({ status: res.statusCode ?? 0, body: parsed, text });
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed, text });
         });
       },
     );

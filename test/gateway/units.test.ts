@@ -14,7 +14,9 @@ import {
   safeEqual,
   type PacerClock,
 } from '../../gateway/index.ts';
+import { retryAfterSeconds } from '../../gateway/ratelimit.ts';
 import { supersededBy } from '../../gateway/telegram/collapse.ts';
+import { callbackAnswer } from '../../gateway/telegram/ingest.ts';
 import { parseUpdate } from '../../gateway/telegram/update.ts';
 
 /** Virtual time: sleeps resolve in time order when `run` advances the clock. */
@@ -200,6 +202,36 @@ describe('Telegram updates', () => {
       }),
     ).toEqual({ inline_keyboard: [[{ text: 'Stop', callback_data: 'stop' }]] });
     expect(keyboardOf({ type: 'telegram.send.v1', chatId: '1', text: 't' })).toBeUndefined();
+  });
+});
+
+describe('rate-limit answers', () => {
+  it("gives Retry-After as the window's remaining whole seconds, or the window without one", () => {
+    expect(retryAfterSeconds(7_200, 10)).toBe(8);
+    expect(retryAfterSeconds(1, 10)).toBe(1);
+    expect(retryAfterSeconds(10_000, 10)).toBe(10);
+    expect(retryAfterSeconds(0, 10)).toBe(10);
+    expect(retryAfterSeconds(-1, 10)).toBe(10);
+    expect(retryAfterSeconds(undefined, 10)).toBe(10);
+  });
+
+  it('answers every stored or dropped button press, a rate-limited one with a notice', () => {
+    const base = { updateId: 1, callbackQueryId: 'q1' };
+    expect(callbackAnswer({ kind: 'published', duplicate: false, ...base })).toEqual({
+      callback_query_id: 'q1',
+    });
+    expect(
+      callbackAnswer({ kind: 'dropped', reason: 'player_rate_limited', retryAfterS: 4, ...base }),
+    ).toEqual({ callback_query_id: 'q1', text: 'Slow down a little… try again in 4 s.' });
+    expect(callbackAnswer({ kind: 'dropped', reason: 'unknown_update_type', ...base })).toEqual({
+      callback_query_id: 'q1',
+    });
+    // Not a button press, or not stored (Telegram delivers it again): nothing to answer.
+    expect(callbackAnswer({ kind: 'published', duplicate: false, updateId: 2 })).toBeUndefined();
+    expect(
+      callbackAnswer({ kind: 'dropped', reason: 'player_rate_limited', updateId: 3 }),
+    ).toBeUndefined();
+    expect(callbackAnswer({ kind: 'unavailable', message: 'down' })).toBeUndefined();
   });
 });
 

@@ -10,7 +10,11 @@ import {
   TelegramSend,
   TerminalError,
 } from '../../contracts/index.ts';
-import { routeTelegramUpdate, type RoutedCommand } from '../../actors/ingress/index.ts';
+import {
+  createTelegramRoute,
+  routeTelegramUpdate,
+  type RoutedCommand,
+} from '../../actors/ingress/index.ts';
 
 const enc = new TextEncoder();
 const body = (v: unknown): Uint8Array => enc.encode(JSON.stringify(v));
@@ -67,6 +71,8 @@ describe('the bot routes /start', () => {
     const send = TelegramSend.decode(c.data);
     expect(send.chatId).toBe(String(PLAYER));
     expect(send.text).toContain('Welcome to Respawn, Asha');
+    // Billing meters whole seconds (actors/billing/meter.ts), and the greeting says so.
+    expect(send.text).toContain('paid by the second');
     expect(buttonData(c)).toEqual([
       'play',
       'stop',
@@ -266,6 +272,45 @@ describe('help and what the bot does not act on', () => {
     expect(TelegramSend.decode(c.data).text).toBe('Please talk to me in a private chat.');
     expect(route(textUpdate(410, 'hello all', group))).toEqual([]);
     expect(route(press(411, 'play', group))).toEqual([]);
+  });
+
+  it('in a group, a command addressed to another bot is ignored silently; ours still answers', () => {
+    const opts = { botUsername: 'RespawnBot' };
+    const routeAs = (u: unknown) => routeTelegramUpdate(body(u), undefined, opts);
+    expect(routeAs(textUpdate(430, '/play@other_bot', group))).toEqual([]);
+    expect(routeAs(textUpdate(431, '/help@OtherBot now', group))).toEqual([]);
+    for (const [id, text] of [
+      [432, '/play@RespawnBot'],
+      [433, '/PLAY@respawnbot'],
+      [434, '/play'],
+    ] as const) {
+      const c = only(routeAs(textUpdate(id, text, group)));
+      expect(TelegramSend.decode(c.data).text).toBe('Please talk to me in a private chat.');
+    }
+  });
+
+  it('in a private chat, a command addressed to another bot is ignored silently; ours acts', () => {
+    const opts = { botUsername: '@respawnbot' };
+    const routeAs = (u: unknown) => routeTelegramUpdate(body(u), undefined, opts);
+    expect(routeAs(textUpdate(435, '/play@other_bot'))).toEqual([]);
+    expect(routeAs(textUpdate(436, '/nope@other_bot'))).toEqual([]);
+    expect(only(routeAs(textUpdate(437, '/play@RespawnBot'))).subject).toBe(
+      playerSubject('session', 'start'),
+    );
+    expect(only(routeAs(textUpdate(438, '/play'))).subject).toBe(playerSubject('session', 'start'));
+  });
+
+  it('without its username, the bot ignores @-addressed commands in groups and takes them as its own in private', () => {
+    expect(route(textUpdate(439, '/play@other_bot', group))).toEqual([]);
+    expect(only(route(textUpdate(440, '/play', group))).msgId).toBe('tg-440-private-only');
+    expect(only(route(textUpdate(441, '/play@RespawnBot'))).subject).toBe(
+      playerSubject('session', 'start'),
+    );
+  });
+
+  it('refuses a configured username Telegram would never give', () => {
+    expect(() => createTelegramRoute({ botUsername: 'not a name' })).toThrow(/botUsername/);
+    expect(() => createTelegramRoute({ botUsername: '@respawn_bot' })).not.toThrow();
   });
 
   it('callback queries with unknown, stale or missing data, or no message, are ignored', () => {

@@ -124,12 +124,16 @@ it('plays a whole session in headless Chromium: top up and pay, play, ready, sto
   await checkout.getByText(/This link is paid/).waitFor();
   await checkout.close();
 
-  // Back in the chat: the payment message became the credit, in place.
+  // Back in the chat: the payment message says it is paid, in place (no link left to pay
+  // twice), and the credit is a message of its own (a notification on the phone).
   await page.bringToFront();
-  await payBubble.filter({ hasText: /✅ ₹100\.00 added\. Balance: ₹100\.00\./ }).waitFor();
+  await payBubble.filter({ hasText: /Paid: ₹100\.00 top-up/ }).waitFor();
   expect(await payBubble.innerText()).toMatch(/edited/);
   expect(await payBubble.getByRole('link').count()).toBe(0);
   expect(await page.locator('.msg', { hasText: /Pay ₹100\.00 to top up/ }).count()).toBe(0);
+  const credited = botMessage(page, /✅ ₹100\.00 added\. Balance: ₹100\.00\./);
+  await credited.waitFor();
+  expect(await credited.innerText()).not.toMatch(/edited/);
 
   // Play → starting, the rig allocated on the ARM fake, then ready with host, port and PIN.
   // "Starting your rig…" is one status message, edited in place into the rig got.
@@ -141,8 +145,10 @@ it('plays a whole session in headless Chromium: top up and pay, play, ready, sto
   const ready = botMessage(page, /Your rig is ready/);
   await ready.waitFor();
   expect(await ready.innerText()).toMatch(
-    /Connect with Moonlight to 10\.0\.\d+\.\d+:47989, pairing PIN \d{4}\b/,
+    /Your rig is ready \(Spot, ₹30\.00\/hour\)\. Connect with Moonlight to 10\.0\.\d+\.\d+:47989, pairing PIN \d{4}\b/,
   );
+  // With the way out on it.
+  expect(await ready.getByRole('button', { name: 'Stop' }).count()).toBe(1);
 
   // Play a little: Balance, pressed now and then, shows the meter running (₹30/h is about a
   // paisa every 1.2 s), so the stop below has something to charge.
