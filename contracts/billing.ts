@@ -33,11 +33,12 @@ export const BillingVerbs = {
   adjust: 'adjust',
   balance: 'balance',
   history: 'history',
+  register: 'register',
 } as const;
 export type BillingVerb = (typeof BillingVerbs)[keyof typeof BillingVerbs];
 
 /** Events the billing actor publishes on `respawn.billing.<playerId>.evt.<event>`. */
-export const BillingEvents = { paymentHeld: 'payment_held' } as const;
+export const BillingEvents = { paymentHeld: 'payment_held', registered: 'registered' } as const;
 
 /** Session → billing: may this player start? The answer is `session.admission.v1`. */
 export const BillingAdmit = defineMessage('billing.admit.v1', {
@@ -82,6 +83,19 @@ export const BillingTopup = defineMessage('billing.topup.v1', {
   requestId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
   chatId,
   amountPaise: paise.positive(),
+});
+
+/**
+ * Player (the bot router, on /start) → billing: open the player's account. The first one
+ * registers the player (the `registered` event, once); every one remembers the chat, where
+ * billing's messages go from then on.
+ */
+export const BillingRegister = defineMessage('billing.register.v1', { chatId });
+
+/** Billing → operators: a player's account was opened (their first /start). */
+export const BillingRegistered = defineMessage('billing.registered.v1', {
+  playerId: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/),
+  at: iso,
 });
 
 /** Player → billing: show balance / history (answers go to Telegram). */

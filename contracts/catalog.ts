@@ -29,6 +29,8 @@ import {
   BillingAdjust,
   BillingAdmit,
   BillingBalance,
+  BillingRegister,
+  BillingRegistered,
   BillingEvents,
   BillingHistory,
   BillingLinkStatus,
@@ -256,6 +258,12 @@ export const Catalog: readonly CatalogEntry[] = [
   ]),
   entry('BillingTopup', BillingTopup, 'Top up the wallet by this amount', [
     cmd('billing', BillingVerbs.topup, [S.telegramRouter]),
+  ]),
+  entry('BillingRegister', BillingRegister, "Open the player's account (on /start)", [
+    cmd('billing', BillingVerbs.register, [S.telegramRouter]),
+  ]),
+  entry('BillingRegistered', BillingRegistered, "A player's account was opened", [
+    evt('billing', BillingEvents.registered, [S.operators]),
   ]),
   entry('BillingBalance', BillingBalance, 'Show the balance in the chat', [
     cmd('billing', BillingVerbs.balance, [S.telegramRouter]),

@@ -148,6 +148,8 @@ export {
   BillingBalance,
   BillingEvents,
   BillingHistory,
+  BillingRegister,
+  BillingRegistered,
   BillingLinkStatus,
   BillingMeterClose,
   BillingMeterOpen,

@@ -21,6 +21,8 @@ import {
   BillingMeterClose,
   BillingTopup,
   BillingBalance,
+  BillingRegister,
+  BillingRegistered,
   BillingHistory,
   SessionAdmission,
   BillingAdjust,
@@ -231,6 +233,10 @@ const table: readonly Row[] = [
     ],
   ]),
   row(BillingBalance, { chatId: '42' }, [['chatId missing', { type: BillingBalance.type }]]),
+  row(BillingRegister, { chatId: '42' }, [['chatId missing', { type: BillingRegister.type }]]),
+  row(BillingRegistered, { playerId: 'p1', at: '2026-12-07T05:00:00.000Z' }, [
+    ['at not a time', { type: BillingRegistered.type, playerId: 'p1', at: 'yesterday' }],
+  ]),
   row(BillingHistory, { chatId: '42', limit: 5 }, [
     ['limit over 50', { type: BillingHistory.type, chatId: '42', limit: 51 }],
   ]),

@@ -9,8 +9,11 @@ import {
   BillingAdjust,
   BillingAdmit,
   BillingBalance,
+  BillingEvents,
   BillingHistory,
   BillingLinkStatus,
+  BillingRegister,
+  BillingRegistered,
   BillingMeterClose,
   BillingMeterOpen,
   BillingMeterPause,
@@ -22,6 +25,7 @@ import {
   SessionAdmission,
   TimerFired,
   cmdSubject,
+  evtSubject,
   type MessageOf,
   rupees,
 } from '../../contracts/index.ts';
@@ -65,6 +69,7 @@ const messages = [
   BillingAdjust,
   BillingBalance,
   BillingHistory,
+  BillingRegister,
 ] as const;
 
 type BillingMessage = MessageOf<(typeof messages)[number]> | MessageOf<typeof TimerFired>;
@@ -80,6 +85,19 @@ function onAdmit(w: Work, msg: MessageOf<typeof BillingAdmit>): void {
       allowed: canStart(balance, required),
       balancePaise: balance,
       requiredPaise: required,
+    }),
+  );
+}
+
+/** /start: the chat is remembered; the first one opens the account (announced to operators). */
+function onRegister(w: Work, msg: MessageOf<typeof BillingRegister>): void {
+  w.s.chatId = msg.chatId;
+  if (w.s.registeredAt !== undefined) return;
+  w.s.registeredAt = w.now.toISOString();
+  w.emitted.push(
+    emit(BillingRegistered, evtSubject(ActorKinds.billing, w.player, BillingEvents.registered), {
+      playerId: w.player,
+      at: w.s.registeredAt,
     }),
   );
 }
@@ -174,6 +192,9 @@ export function handleBilling(
       break;
     case BillingAdjust.type:
       onAdjust(w, msg);
+      break;
+    case BillingRegister.type:
+      onRegister(w, msg);
       break;
     case BillingBalance.type:
       onBalance(w, msg);

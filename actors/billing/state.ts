@@ -97,6 +97,8 @@ export const BillingState = z.object({
   balancePaise: paise,
   /** The chat the player last talked to billing from (warnings go there). */
   chatId: z.string().optional(),
+  /** When the player's account was opened (their first /start; older accounts: unset). */
+  registeredAt: z.string().optional(),
   /**
    * The cheapest price per hour the session actor last asked admission with, so `/balance`
    * states the same minimum as admission; before any admission, the displayed prices stand in.

@@ -11,6 +11,7 @@
 import {
   ActorKinds,
   BillingBalance,
+  BillingRegister,
   BillingHistory,
   BillingTopup,
   BotActions,
@@ -194,7 +195,18 @@ function routeMessage(m: TelegramMessage, updateId: number, opts: RouteOptions):
   const action = TYPED[name];
   if (action === undefined) return [say(w, 'unknown', botTexts.unknownCommand(name))];
   if (action === 'start') {
-    return [say(w, 'menu', botTexts.welcome(m.from.first_name), menuButtons)];
+    return [
+      say(w, 'menu', botTexts.welcome(m.from.first_name), menuButtons),
+      // The player's account: opened on the first /start, the chat remembered on each.
+      command(
+        BillingRegister,
+        cmdSubject(ActorKinds.billing, w.playerId, 'register'),
+        `${w.base}-register`,
+        {
+          chatId: w.chatId,
+        },
+      ),
+    ];
   }
   return [act(w, action, opts)];
 }

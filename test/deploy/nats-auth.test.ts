@@ -6,7 +6,7 @@
  * and other services may publish is checked against contracts/catalog.ts, route by route.
  */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -243,6 +243,19 @@ describe('NATS users (deploy/nats/auth.conf)', () => {
     });
     // Nothing either component did on the way was refused (a refused ack or pull would only
     // show as a stall).
+    expect((await server.log()).split('\n').filter((l) => /Violation/.test(l))).toEqual([]);
+  });
+
+  it('actors may bring their Azure effects consumer’s ack_wait in line (an older release’s)', async () => {
+    // actors/allocator/effects.ts updates an existing consumer whose ack_wait differs.
+    const jsm = await jetstreamManager(as('actors').nc);
+    const name = 'azure-centralindia';
+    const ackWait = async () => (await jsm.consumers.info(Streams.out.name, name)).config.ack_wait;
+    expect(await ackWait()).toBe(nanos(20_000));
+    await jsm.consumers.update(Streams.out.name, name, { ack_wait: nanos(60_000) });
+    expect(await ackWait()).toBe(nanos(60_000));
+    await jsm.consumers.update(Streams.out.name, name, { ack_wait: nanos(20_000) });
+    expect(await ackWait()).toBe(nanos(20_000));
     expect((await server.log()).split('\n').filter((l) => /Violation/.test(l))).toEqual([]);
   });
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   BillingBalance,
   BillingHistory,
+  BillingRegister,
   BillingTopup,
   ErrorCodes,
   SessionStart,
@@ -65,7 +66,16 @@ function buttonData(c: RoutedCommand): string[] {
 
 describe('the bot routes /start', () => {
   it('greets the player and shows the menu of seven buttons in their chat', () => {
-    const c = only(route(textUpdate(100, '/start')));
+    const [c, register, ...rest] = route(textUpdate(100, '/start'));
+    expect(rest).toEqual([]);
+    if (c === undefined || register === undefined) throw new Error('two commands expected');
+    // …and opens the player's account with billing (once; the chat remembered).
+    expect(register.subject).toBe(playerSubject('billing', 'register'));
+    expect(register.msgId).toBe('tg-100-register');
+    expect(BillingRegister.decode(register.data)).toEqual({
+      type: BillingRegister.type,
+      chatId: String(PLAYER),
+    });
     expect(c.subject).toBe(outSubject(PLAYER));
     expect(c.msgId).toBe('tg-100-menu');
     const send = TelegramSend.decode(c.data);
@@ -85,8 +95,14 @@ describe('the bot routes /start', () => {
   });
 
   it('accepts /start with a deep-link payload and a @botname suffix', () => {
-    expect(only(route(textUpdate(101, '/start ref_abc'))).msgId).toBe('tg-101-menu');
-    expect(only(route(textUpdate(102, '/start@RespawnBot'))).msgId).toBe('tg-102-menu');
+    expect(route(textUpdate(101, '/start ref_abc')).map((c) => c.msgId)).toEqual([
+      'tg-101-menu',
+      'tg-101-register',
+    ]);
+    expect(route(textUpdate(102, '/start@RespawnBot')).map((c) => c.msgId)).toEqual([
+      'tg-102-menu',
+      'tg-102-register',
+    ]);
   });
 });
 
@@ -162,7 +178,10 @@ describe('menu buttons and typed commands reach the actors', () => {
 
   it('sets the message type header for every routed command', () => {
     expect(only(route(press(202, 'play'))).type).toBe('session.start.v1');
-    expect(only(route(textUpdate(203, '/start'))).type).toBe('telegram.send.v1');
+    expect(route(textUpdate(203, '/start')).map((c) => c.type)).toEqual([
+      'telegram.send.v1',
+      'billing.register.v1',
+    ]);
   });
 
   it('reads commands case-insensitively (/PLAY)', () => {
