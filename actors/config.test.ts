@@ -34,6 +34,7 @@ describe('loadWorkerConfig', () => {
       RESPAWN_DISK_RECONCILE_GRACE_SECONDS: 1800,
       AZURE_VM_IMAGE: 'Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest',
       AZURE_DISK_SIZE_GB: 256,
+      AZURE_VM_PUBLIC_IP: true,
       AZURE_POLL_INTERVAL_MS: 2000,
       RESPAWN_CLOCK_OFFSET_MS: 0,
       RESPAWN_MIGRATE: true,
@@ -82,6 +83,7 @@ describe('loadWorkerConfig', () => {
       RESPAWN_DISK_RECONCILE_GRACE_SECONDS: 1800,
       AZURE_VM_IMAGE: 'Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest',
       AZURE_DISK_SIZE_GB: 256,
+      AZURE_VM_PUBLIC_IP: true,
       AZURE_POLL_INTERVAL_MS: 2000,
       RESPAWN_CLOCK_OFFSET_MS: -1500,
       RESPAWN_MIGRATE: false,
@@ -109,6 +111,7 @@ describe('loadWorkerConfig', () => {
     ['RESPAWN_INGRESS', 'telegram,smtp'],
     ['RESPAWN_AZURE_EFFECTS', 'yes'],
     ['RESPAWN_AZURE_EFFECTS_ACK_WAIT_SECONDS', '1'],
+    ['AZURE_VM_PUBLIC_IP', 'no'],
     ['RESPAWN_REGIONS', 'southindia,South India'],
     ['RESPAWN_DISK_RECONCILE_SECONDS', '-1'],
     ['RESPAWN_DISK_RECONCILE_GRACE_SECONDS', 'an hour'],
@@ -159,6 +162,11 @@ describe('roles configuration', () => {
       AZURE_SSH_PUBLIC_KEY: 'ssh-ed25519 AAAA test',
     });
     expect(ok.RESPAWN_AZURE_EFFECTS).toBe(true);
+  });
+
+  it('gives session VMs a public IP unless the operator turns it off', () => {
+    expect(loadWorkerConfig({}).AZURE_VM_PUBLIC_IP).toBe(true);
+    expect(loadWorkerConfig({ AZURE_VM_PUBLIC_IP: 'false' }).AZURE_VM_PUBLIC_IP).toBe(false);
   });
 });
 

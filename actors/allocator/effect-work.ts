@@ -45,7 +45,16 @@ export interface AzureEffectsConfig {
    * and the master secret its per-VM token derives from. Absent: VMs get no userData.
    */
   agent?: { reportUrl: string; masterSecret: string };
+  /**
+   * Whether each session VM gets a static public IPv4 (`<vmName>-pip`) on its NIC, the address
+   * its agent reports to the player. Default true; false for an operator whose players reach
+   * VMs through a relay or VPN (the agent then reports the private IP).
+   */
+  publicIp?: boolean;
 }
+
+/** The session VM's public IP, derived from the VM name like its NIC's, so a retry is the same. */
+export const publicIpNameOf = (vmName: string): string => `${vmName}-pip`;
 
 export const effects = messageSet([
   AzureCreateVm,
@@ -112,7 +121,7 @@ export async function runEffect(ctx: EffectContext, e: Effect, effectId: string)
   }
 }
 
-/** The player's disk (created, or restored from its snapshot), the NIC, then the VM. */
+/** The player's disk (made, or restored from its snapshot), public IP and NIC, then the VM. */
 async function createVm(
   ctx: EffectContext,
   e: MessageOf<typeof AzureCreateVm>,
@@ -150,7 +159,11 @@ async function createVm(
         tags: { ...tags, purpose: 'respawn-disk' },
       });
     }
-    await provider.ensureNic({ name: e.nicName, tags });
+    await provider.ensureNic({
+      name: e.nicName,
+      ...(config.publicIp === false ? {} : { publicIpName: publicIpNameOf(e.vmName) }),
+      tags,
+    });
     await provider.createOrUpdateVm({
       name: e.vmName,
       nicName: e.nicName,
@@ -203,7 +216,11 @@ async function deleteVm(
 ): Promise<void> {
   const { provider, report } = ctx;
   try {
-    await provider.deleteVm(e.vmName, { nicName: e.nicName });
+    // The public IP goes too whatever the setting is now: the VM may have been made with one.
+    await provider.deleteVm(e.vmName, {
+      nicName: e.nicName,
+      publicIpName: publicIpNameOf(e.vmName),
+    });
     await report(
       effectId,
       allocSubject(ctx, 'delete_result'),

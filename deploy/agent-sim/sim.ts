@@ -1,8 +1,8 @@
 /**
  * A simulated fleet of VM agents, driven by the ARM fake: when a Respawn session VM is
  * running in the fake, its "agent" boots (after `bootDelayMs`), reports `ready` to the
- * gateway's `POST /agent/report` with the VM's private IP, port 47989 and a fresh pairing
- * PIN, heartbeats every `heartbeatMs` (with `lastInputAt = now` while the player is
+ * gateway's `POST /agent/report` with the VM's public IP (its private IP, with a warning, when
+ * its NIC has none, as the reference agent does), port 47989 and a fresh pairing PIN, heartbeats every `heartbeatMs` (with `lastInputAt = now` while the player is
  * "playing"), relays the fake's Preempt scheduled event as a `preempt` report, and stops when
  * its VM is deleted or evicted. Each report carries its own id (the gateway's Nats-Msg-Id).
  */
@@ -27,7 +27,10 @@ export interface AgentSimSource {
     vm(
       name: string,
     ): { name: string; tags: Record<string, string>; nics: { name: string }[] } | undefined;
-    nic(name: string): { privateIp: string } | undefined;
+    /** `publicIpName`: the public IP on the NIC's ipconfig, if any. */
+    nic(name: string): { privateIp: string; publicIpName?: string | null } | undefined;
+    /** The fake's public IPs (absent: none known, the private IP is reported). */
+    publicIp?(name: string): { ipAddress: string } | undefined;
   };
 }
 
@@ -211,11 +214,19 @@ export function createAgentSim(opts: AgentSimOptions): AgentSim {
     }
     const vm = opts.arm.state.vm(vmName);
     const nic = vm?.nics[0] === undefined ? undefined : opts.arm.state.nic(vm.nics[0].name);
+    const pipName = nic?.publicIpName ?? null;
+    const publicIp = pipName === null ? undefined : opts.arm.state.publicIp?.(pipName)?.ipAddress;
+    if (publicIp === undefined) {
+      log.warn(
+        { vm: vmName, privateIp: nic?.privateIp ?? null },
+        'no public IP on this VM: reporting the private IP',
+      );
+    }
     const agent: Agent = {
       vmName,
       sessionId,
       playerId,
-      host: nic?.privateIp ?? '127.0.0.1',
+      host: publicIp ?? nic?.privateIp ?? '127.0.0.1',
       pin: String(randomInt(1000, 10_000)),
       ready: false,
       reports: 0,

@@ -2,8 +2,9 @@
  * The reference VM agent: runs on a player's GPU VM next to the streaming host and tells
  * Respawn's gateway what happens on it (docs/agent.md, docs/sessions.md).
  *
- * 1. Bootstrap from IMDS: userData (who it is, where to report, its token) and the private IP.
- *    Fails with AgentBootstrapError when the VM has no usable bootstrap.
+ * 1. Bootstrap from IMDS: userData (who it is, where to report, its token) and the host to
+ *    report: the first NIC's public IP, else (with a warning) its private IP. Fails with
+ *    AgentBootstrapError when the VM has no usable bootstrap.
  * 2. Writes a fresh pairing PIN where Sunshine's setup reads it.
  * 3. `ready` (host, port, PIN) once the streaming host accepts a TCP connection.
  * 4. `heartbeat` every `heartbeatMs` after that, with `lastInputAt` when the idle source knows.
@@ -128,7 +129,16 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     session: bootstrap.sessionId,
     player: bootstrap.playerId,
   });
-  const host = await fromImds('the private IP (network)', () => imds.privateIp());
+  const addresses = await fromImds('the IP addresses (network)', () => imds.addresses());
+  // Players connect from home: the public IP when the VM has one. Without one (an operator's
+  // relay or VPN in front, AZURE_VM_PUBLIC_IP=false) the private IP is all there is.
+  const host = addresses.publicIp ?? addresses.privateIp;
+  if (addresses.publicIp === null) {
+    log.warn(
+      { privateIp: addresses.privateIp },
+      'no public IP on this VM: reporting the private IP, which players reach only through a relay or VPN',
+    );
+  }
   const pin = newPin();
   try {
     await writePin(opts.pinFile, pin);

@@ -4,7 +4,8 @@
  * - `GET /metadata/instance/compute/userData?api-version=2021-01-01&format=text`: the VM's
  *   userData, base64 text, which the allocator's Azure effects runner filled with the agent's
  *   bootstrap (contracts' `encodeAgentBootstrap`);
- * - `GET /metadata/instance/network?api-version=2021-02-01`: the NICs, for the private IPv4;
+ * - `GET /metadata/instance/network?api-version=2021-02-01`: the NICs, for the first NIC's
+ *   public IPv4 (`publicIpAddress`, empty without one) and private IPv4;
  * - `GET /metadata/scheduledevents?api-version=2020-07-01`: Scheduled Events (`Preempt` for a
  *   Spot eviction), and `POST` the same URL with `{"StartRequests":[{"EventId":…}]}` to approve
  *   an event once it is dealt with.
@@ -46,7 +47,12 @@ const Network = z.looseObject({
   interface: z.array(
     z.looseObject({
       ipv4: z.looseObject({
-        ipAddress: z.array(z.looseObject({ privateIpAddress: z.string() })),
+        ipAddress: z.array(
+          z.looseObject({
+            privateIpAddress: z.string(),
+            publicIpAddress: z.string().optional(),
+          }),
+        ),
       }),
     }),
   ),
@@ -78,11 +84,18 @@ export interface ImdsClientOptions {
   signal?: AbortSignal;
 }
 
+export interface NicAddresses {
+  privateIp: string;
+  publicIp: string | null;
+}
+
 export interface ImdsClient {
   /** The agent's bootstrap from userData; AgentBootstrapError if absent or unusable. */
   bootstrap(): Promise<AgentBootstrap>;
   /** The primary NIC's private IPv4. */
   privateIp(): Promise<string>;
+  /** The primary NIC's private IPv4 and its public IPv4 (null when it has none). */
+  addresses(): Promise<NicAddresses>;
   scheduledEvents(): Promise<ScheduledEventsDocument>;
   /** Approves events (they may then start at once). */
   startEvents(eventIds: readonly string[]): Promise<void>;
@@ -143,6 +156,21 @@ export function createImdsClient(opts: ImdsClientOptions): ImdsClient {
     return r.data;
   }
 
+  async function addresses(): Promise<NicAddresses> {
+    const answer = await call('network', '/metadata/instance/network', {
+      'api-version': NETWORK_API,
+    });
+    const doc = json('network', Network, answer.text);
+    const first = doc.interface[0]?.ipv4.ipAddress[0];
+    const ip = first?.privateIpAddress;
+    if (ip === undefined || ip === '') {
+      throw new ImdsError('IMDS network: no private IPv4 address on the first NIC', 200, true);
+    }
+    // Azure's IMDS writes an empty string when the ipconfig has no public IP.
+    const pub = first?.publicIpAddress?.trim() ?? '';
+    return { privateIp: ip, publicIp: pub === '' ? null : pub };
+  }
+
   return {
     async bootstrap() {
       const answer = await call('userData', '/metadata/instance/compute/userData', {
@@ -165,16 +193,9 @@ export function createImdsClient(opts: ImdsClientOptions): ImdsClient {
         throw new AgentBootstrapError(`userData: ${(err as Error).message}`, err);
       }
     },
+    addresses,
     async privateIp() {
-      const answer = await call('network', '/metadata/instance/network', {
-        'api-version': NETWORK_API,
-      });
-      const doc = json('network', Network, answer.text);
-      const ip = doc.interface[0]?.ipv4.ipAddress[0]?.privateIpAddress;
-      if (ip === undefined || ip === '') {
-        throw new ImdsError('IMDS network: no private IPv4 address on the first NIC', 200, true);
-      }
-      return ip;
+      return (await addresses()).privateIp;
     },
     async scheduledEvents() {
       // The first call enables Scheduled Events for the VM and may take up to two minutes.

@@ -22,6 +22,7 @@ export {
   ImdsError,
   createImdsClient,
   type ImdsClient,
+  type NicAddresses,
   type ScheduledEventsDocument,
 } from './imds.ts';
 export { AGENT_TOKEN_HEADER, SendOutcomes, type SendOutcome } from './reporter.ts';

@@ -111,6 +111,8 @@ export async function startLocalAzure(opts: {
       admin: { username: 'respawn', sshPublicKey: opts.azure?.sshPublicKey ?? FAKE_SSH_KEY },
       quotaNames: ['lowPriorityCores', 'standardNCASv3_T4Family'],
       concurrency: 8,
+      // `publicIp` left at its default (true), as a worker's AZURE_VM_PUBLIC_IP: each VM gets a
+      // public IP (the fake's from 203.0.113.0/24), the host its agent reports.
       ...(opts.agent === undefined ? {} : { agent: opts.agent }),
     },
   });

@@ -85,11 +85,16 @@ describe('the reference VM agent', () => {
     });
     expect(await imds.bootstrap()).toEqual(expected);
     expect(await imds.privateIp()).toBe(stack.arm.state.nic(vm.nicName)?.privateIp);
+    // The runner gave the VM a public IP (AZURE_VM_PUBLIC_IP's default), which IMDS shows.
+    expect(await imds.addresses()).toEqual({
+      privateIp: stack.arm.state.nic(vm.nicName)?.privateIp,
+      publicIp: stack.arm.state.publicIp(`${vm.vmName}-pip`)?.ipAddress,
+    });
     expect(stack.runnerLogs.lines.length).toBeGreaterThan(0);
     expect(stack.runnerLogs.text()).not.toContain(expected.token);
   });
 
-  it('reports ready once the streaming host answers (private IP, port, the PIN it wrote), then heartbeats with lastInputAt', async () => {
+  it('reports ready once the streaming host answers (public IP, port, the PIN it wrote), then heartbeats with lastInputAt', async () => {
     const vm = await createSessionVm(stack, 'p-ready');
     const sunshine = await streamHost();
     let idleMs: number | undefined = 1_500;
@@ -118,10 +123,13 @@ describe('the reference VM agent', () => {
         sessionId: vm.sessionId,
         playerId: 'p-ready',
         at: new Date(T0).toISOString(),
-        host: stack.arm.state.nic(vm.nicName)?.privateIp,
+        host: stack.arm.state.publicIp(`${vm.vmName}-pip`)?.ipAddress,
         port: sunshine.port,
         pin,
       });
+      // The address a player at home can reach, not the VM's private one.
+      expect(ready[0]?.host).toMatch(/^203\.0\.113\.\d+$/);
+      expect(run.logs.text()).not.toContain('no public IP');
       expect(reports[0]?.kind).toBe('ready');
       for (const r of reports) expect(r.msgId).toBe(`agent-${r.id}`);
       const beats = reports.filter((r) => r.kind === 'heartbeat');
@@ -194,6 +202,39 @@ describe('the reference VM agent', () => {
       expect(run.agent.view()).toMatchObject({ preempted: true, accepted: { preempt: 1 } });
     } finally {
       stack.gatewayDown.value = false;
+      await run.cleanup();
+      await sunshine.close();
+    }
+  });
+
+  it('reports the private IP, with a warning, on a VM without a public IP (a relay or VPN in front)', async () => {
+    const name = 'vm-private-only';
+    await vmWithUserData(
+      name,
+      encodeAgentBootstrap({
+        reportUrl: stack.reportUrl,
+        vmName: name,
+        sessionId: 'px-7',
+        playerId: 'px',
+        token: agentToken(MASTER, name),
+      }),
+    );
+    expect(stack.arm.state.nic(`${name}-nic`)?.publicIpName).toBeNull();
+    const sunshine = await streamHost();
+    await sunshine.listen();
+    const run = await runAgent(stack, name, sunshine.port, { heartbeatMs: 600_000 });
+    try {
+      await until('ready stored', async () =>
+        (await reportsOf(stack, name)).some((r) => r.kind === 'ready'),
+      );
+      const privateIp = stack.arm.state.nic(`${name}-nic`)?.privateIp;
+      expect((await reportsOf(stack, name)).find((r) => r.kind === 'ready')).toMatchObject({
+        host: privateIp,
+      });
+      expect(
+        run.logs.lines.find((l) => String(l.msg).startsWith('no public IP on this VM')),
+      ).toMatchObject({ level: 40, privateIp });
+    } finally {
       await run.cleanup();
       await sunshine.close();
     }

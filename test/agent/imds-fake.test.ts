@@ -1,7 +1,8 @@
 /**
  * The ARM fake's IMDS endpoints the agent reads, over raw HTTPS: userData as base64 text,
- * the network document with the NIC's private IP, Scheduled Events per VM, and Azure's rules
- * (`Metadata: true`, `api-version`). The VM is named with the fake-only `x-fake-vm` header.
+ * the network document with the NIC's private IP (and public IP, when it has one), Scheduled
+ * Events per VM, and Azure's rules (`Metadata: true`, `api-version`). The VM is named with the
+ * fake-only `x-fake-vm` header.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpRequest } from '../../deploy/agent/http.ts';
@@ -106,6 +107,31 @@ describe('the ARM fake’s IMDS', () => {
         },
       ],
     });
+  });
+
+  it('shows the public IP on the NIC as Azure’s IMDS does (publicIpAddress)', async () => {
+    const tags = { player: 'p', session: 'vm-c', tier: 'spot', purpose: 'test' } as const;
+    await provider.createDisk({ name: 'disk-vm-c', sizeGb: 64, source: { kind: 'empty' }, tags });
+    const nic = await provider.ensureNic({ name: 'vm-c-nic', publicIpName: 'vm-c-pip', tags });
+    await provider.createOrUpdateVm({
+      name: 'vm-c',
+      nicName: 'vm-c-nic',
+      size: 'Standard_NC4as_T4_v3',
+      tier: 'spot',
+      dataDiskName: 'disk-vm-c',
+      image: 'Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest',
+      admin: { username: 'respawn', sshPublicKey: 'ssh-ed25519 AAAAC3Nza test' },
+      tags,
+    });
+    const res = await imds(NETWORK, { Metadata: 'true', [FAKE_VM_HEADER]: 'vm-c' });
+    const doc = JSON.parse(res.text) as {
+      interface: { ipv4: { ipAddress: { privateIpAddress: string; publicIpAddress: string }[] } }[];
+    };
+    expect(doc.interface[0]?.ipv4.ipAddress).toEqual([
+      { privateIpAddress: nic.privateIp, publicIpAddress: nic.publicIp },
+    ]);
+    expect(nic.publicIp).toBe(arm.state.publicIp('vm-c-pip')?.ipAddress);
+    expect(nic.publicIp).toMatch(/^203\.0\.113\.\d+$/);
   });
 
   it('keeps Azure’s rules: Metadata header, api-version, and a VM to answer for', async () => {

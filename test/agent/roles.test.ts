@@ -94,5 +94,8 @@ describe('the worker’s Azure effects role', () => {
       playerId: 'w1',
       token: agentToken(SECRET, 'vm-w1-1-a1-spotnc4'),
     });
+    // AZURE_VM_PUBLIC_IP's default: the VM is reachable at a public IP of its own.
+    expect(arm.state.nic('vm-w1-1-a1-spotnc4-nic')?.publicIpName).toBe('vm-w1-1-a1-spotnc4-pip');
+    expect(arm.state.publicIp('vm-w1-1-a1-spotnc4-pip')?.ipAddress).toMatch(/^203\.0\.113\./);
   });
 });

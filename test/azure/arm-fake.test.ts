@@ -1,7 +1,7 @@
 /**
  * The fake ARM's own contract, over raw HTTPS (no SDK): the URL shapes, api-version and bearer
- * token, long-running operations, capacity places, evictions per policy and delete option,
- * Scheduled Events as IMDS serves them, and determinism with a seed.
+ * token, long-running operations, public IPs on NICs, capacity places, evictions per policy and
+ * delete option, Scheduled Events as IMDS serves them, and determinism with a seed.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startArmFake, type ArmFake, type ArmFakeOptions } from '../../deploy/fakes/arm/index.ts';
@@ -26,8 +26,11 @@ async function start(opts: Partial<ArmFakeOptions> = {}): Promise<ArmFake> {
 
 const rgId = `/subscriptions/${SUBSCRIPTION}/resourceGroups/${RESOURCE_GROUP}`;
 
-async function nicAndDisk(fake: ArmFake, n: string, zone?: string): Promise<void> {
-  await armRequest(fake, 'PUT', `Microsoft.Network/networkInterfaces/nic-${n}`, {
+const pipId = (name: string): string =>
+  `${rgId}/providers/Microsoft.Network/publicIPAddresses/${name}`;
+
+function nicBody(publicIp?: string): unknown {
+  return {
     location: LOCATION,
     properties: {
       ipConfigurations: [
@@ -35,11 +38,31 @@ async function nicAndDisk(fake: ArmFake, n: string, zone?: string): Promise<void
           name: 'ip',
           properties: {
             subnet: { id: `${rgId}/providers/Microsoft.Network/virtualNetworks/v/subnets/s` },
+            ...(publicIp === undefined ? {} : { publicIPAddress: { id: pipId(publicIp) } }),
           },
         },
       ],
     },
-  });
+  };
+}
+
+const pipBody = {
+  location: LOCATION,
+  tags: { session: 'a' },
+  sku: { name: 'Standard', tier: 'Regional' },
+  properties: { publicIPAllocationMethod: 'Static', publicIPAddressVersion: 'IPv4' },
+};
+
+async function nicAndDisk(
+  fake: ArmFake,
+  n: string,
+  zone?: string,
+  publicIp?: string,
+): Promise<void> {
+  if (publicIp !== undefined) {
+    await armRequest(fake, 'PUT', `Microsoft.Network/publicIPAddresses/${publicIp}`, pipBody);
+  }
+  await armRequest(fake, 'PUT', `Microsoft.Network/networkInterfaces/nic-${n}`, nicBody(publicIp));
   await armRequest(fake, 'PUT', `Microsoft.Compute/disks/disk-${n}`, {
     location: LOCATION,
     ...(zone === undefined ? {} : { zones: [zone] }),
@@ -155,6 +178,143 @@ describe('fake ARM', () => {
     });
     // ARM never returns the admin password.
     expect(JSON.stringify(put.body)).not.toContain('secret-Pa55');
+  });
+
+  it('serves public IPs: a create is long-running, a NIC holds one, and one in use cannot be deleted or taken', async () => {
+    const fake = await start({ lroPolls: 1 });
+    const put = await armRequest(
+      fake,
+      'PUT',
+      'Microsoft.Network/publicIPAddresses/pip-a',
+      pipBody,
+      {
+        apiVersion: '2025-05-01',
+      },
+    );
+    expect(put.status).toBe(201);
+    expect(put.headers['azure-asyncoperation']).toMatch(
+      /\/providers\/Microsoft\.Network\/locations\/centralindia\/operations\/.+api-version=/,
+    );
+    const address = (put.body as { properties: { ipAddress: string } }).properties.ipAddress;
+    expect(address).toMatch(/^203\.0\.113\.\d+$/);
+    expect(
+      await armRequest(fake, 'GET', 'Microsoft.Network/publicIPAddresses/pip-a'),
+    ).toMatchObject({
+      status: 200,
+      body: {
+        name: 'pip-a',
+        tags: { session: 'a' },
+        sku: { name: 'Standard' },
+        properties: {
+          provisioningState: 'Succeeded',
+          publicIPAllocationMethod: 'Static',
+          ipAddress: address,
+        },
+      },
+    });
+    // A retried create is the same resource with the same address.
+    const again = await armRequest(
+      fake,
+      'PUT',
+      'Microsoft.Network/publicIPAddresses/pip-a',
+      pipBody,
+    );
+    expect(again).toMatchObject({ status: 200, body: { properties: { ipAddress: address } } });
+    expect(fake.state.publicIps()).toHaveLength(1);
+    // Another one gets another address.
+    const other = await armRequest(
+      fake,
+      'PUT',
+      'Microsoft.Network/publicIPAddresses/pip-b',
+      pipBody,
+    );
+    expect((other.body as { properties: { ipAddress: string } }).properties.ipAddress).not.toBe(
+      address,
+    );
+
+    // A NIC naming it holds it (a missing one is refused).
+    expect(
+      await armRequest(fake, 'PUT', 'Microsoft.Network/networkInterfaces/nic-x', nicBody('nope')),
+    ).toMatchObject({ status: 400, body: { error: { code: 'InvalidResourceReference' } } });
+    expect(
+      (await armRequest(fake, 'PUT', 'Microsoft.Network/networkInterfaces/nic-a', nicBody('pip-a')))
+        .status,
+    ).toBe(201);
+    fake.settle();
+    const ipconfig = `${rgId}/providers/Microsoft.Network/networkInterfaces/nic-a/ipConfigurations/ipconfig1`;
+    expect(
+      await armRequest(fake, 'GET', 'Microsoft.Network/networkInterfaces/nic-a'),
+    ).toMatchObject({
+      body: {
+        properties: {
+          ipConfigurations: [{ properties: { publicIPAddress: { id: pipId('pip-a') } } }],
+        },
+      },
+    });
+    expect(
+      await armRequest(fake, 'GET', 'Microsoft.Network/publicIPAddresses/pip-a'),
+    ).toMatchObject({ body: { properties: { ipConfiguration: { id: ipconfig } } } });
+
+    // In use: neither deleted (Azure's refusal) nor given to another NIC.
+    expect(
+      await armRequest(fake, 'DELETE', 'Microsoft.Network/publicIPAddresses/pip-a'),
+    ).toMatchObject({ status: 400, body: { error: { code: 'PublicIPAddressCannotBeDeleted' } } });
+    expect(
+      await armRequest(fake, 'PUT', 'Microsoft.Network/networkInterfaces/nic-b', nicBody('pip-a')),
+    ).toMatchObject({ status: 400, body: { error: { code: 'PublicIPAddressInUse' } } });
+    expect(fake.state.publicIp('pip-a')?.ipConfigurationId).toBe(ipconfig);
+
+    // Once its NIC is gone it is free, and goes (202, long-running); deleting it again is 204.
+    expect(
+      (await armRequest(fake, 'DELETE', 'Microsoft.Network/networkInterfaces/nic-a')).status,
+    ).toBe(202);
+    fake.settle();
+    expect(fake.state.publicIp('pip-a')?.ipConfigurationId).toBeNull();
+    expect(
+      (await armRequest(fake, 'DELETE', 'Microsoft.Network/publicIPAddresses/pip-a')).status,
+    ).toBe(202);
+    fake.settle();
+    expect(
+      await armRequest(fake, 'GET', 'Microsoft.Network/publicIPAddresses/pip-a'),
+    ).toMatchObject({ status: 404, body: { error: { code: 'ResourceNotFound' } } });
+    expect(
+      (await armRequest(fake, 'DELETE', 'Microsoft.Network/publicIPAddresses/pip-a')).status,
+    ).toBe(204);
+  });
+
+  it('frees a public IP when its VM goes with the NIC (eviction with Delete), and IMDS shows it while it runs', async () => {
+    const fake = await start({ lroPolls: 1 });
+    await nicAndDisk(fake, 'a', undefined, 'pip-a');
+    await armRequest(fake, 'PUT', 'Microsoft.Compute/virtualMachines/vm-a', vmBody('a'));
+    fake.settle();
+    const network = await armRequest(
+      fake,
+      'GET',
+      '/metadata/instance/network?api-version=2021-02-01&vm=vm-a',
+      undefined,
+      { apiVersion: null, headers: { Metadata: 'true' } },
+    );
+    expect(network.body).toMatchObject({
+      interface: [
+        {
+          ipv4: {
+            ipAddress: [
+              {
+                privateIpAddress: fake.state.nic('nic-a')?.privateIp,
+                publicIpAddress: fake.state.publicIp('pip-a')?.ipAddress,
+              },
+            ],
+          },
+        },
+      ],
+    });
+    fake.evict('vm-a');
+    expect(fake.state.nic('nic-a')).toBeUndefined();
+    // Azure leaves a standalone public IP behind: Respawn deletes it after the NIC.
+    expect(fake.state.publicIp('pip-a')).toMatchObject({ ipConfigurationId: null });
+    expect(
+      (await armRequest(fake, 'DELETE', 'Microsoft.Network/publicIPAddresses/pip-a')).status,
+    ).toBe(202);
   });
 
   it('gives capacity places out and back: a deleted VM frees its place, an evicted one does not', async () => {
@@ -309,12 +469,13 @@ describe('fake ARM', () => {
   it('is deterministic with a seed', async () => {
     const run = async (seed: number): Promise<unknown> => {
       const fake = await start({ seed });
-      await nicAndDisk(fake, 'a');
+      await nicAndDisk(fake, 'a', undefined, 'pip-a');
       await armRequest(fake, 'PUT', 'Microsoft.Compute/virtualMachines/vm-a', vmBody('a'));
       fake.settle();
       return {
         vm: fake.state.vm('vm-a')?.vmId,
         ip: fake.state.nic('nic-a')?.privateIp,
+        publicIp: fake.state.publicIp('pip-a')?.ipAddress,
         os: fake.state.vm('vm-a')?.osDisk.name,
       };
     };

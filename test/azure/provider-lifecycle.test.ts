@@ -1,6 +1,7 @@
 /**
  * The VmProvider through the real @azure/arm-compute and @azure/arm-network SDKs, over HTTPS,
- * against the fake ARM: VMs with their NIC and the player's disk, idempotent creates, usage,
+ * against the fake ARM: VMs with their NIC (and public IP) and the player's disk, idempotent
+ * creates, usage,
  * deletes that keep the disk, snapshots and restores, listing by tag, and Spot evictions.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -16,6 +17,7 @@ import {
   rejectionOf,
   startAzureEnv,
   tagsFor,
+  vmSpec,
   type AzureEnv,
 } from './support.ts';
 
@@ -146,6 +148,113 @@ describe('VmProvider on Azure (real SDK, fake ARM)', () => {
       dataDiskNames: [disk],
       tier: 'on_demand',
     });
+  });
+
+  it('gives the NIC a static Standard public IP made first, the same on a retry, deleted after the NIC', async () => {
+    env = await startAzureEnv();
+    const { provider, fake } = env;
+    const { disk } = await provision(provider, 'p20', 's20');
+    const spec = vmSpec('p20', 's20', disk);
+    const pip = `${spec.name}-pip`;
+    const before = fake.state.requests().length;
+
+    const nic = await provider.ensureNic({
+      name: spec.nicName,
+      publicIpName: pip,
+      tags: spec.tags,
+    });
+
+    expect(nic).toMatchObject({ name: spec.nicName, publicIpName: pip });
+    expect(nic.publicIp).toMatch(/^203\.0\.113\.\d+$/);
+    expect(fake.state.publicIp(pip)).toMatchObject({
+      sku: 'Standard',
+      allocationMethod: 'Static',
+      ipAddress: nic.publicIp,
+      tags: { app: 'respawn', player: 'p20', session: 's20', tier: 'spot', purpose: 'session-vm' },
+      ipConfigurationId: expect.stringMatching(
+        new RegExp(`/networkInterfaces/${spec.nicName}/ipConfigurations/ipconfig1$`),
+      ) as unknown,
+    });
+    expect(fake.state.nic(spec.nicName)?.publicIpName).toBe(pip);
+    // The public IP first (a long-running operation, with the SDK's api-version), then the NIC.
+    const calls = fake.state
+      .requests()
+      .slice(before)
+      .map((r) => `${r.method} ${r.status} ${r.path.split('/').at(-2) ?? ''}`);
+    expect(calls).toEqual([
+      'PUT 201 publicIPAddresses',
+      'GET 200 operations',
+      'GET 200 operations',
+      'GET 200 publicIPAddresses',
+      'PUT 200 networkInterfaces',
+    ]);
+    expect(
+      fake.state
+        .requests()
+        .filter((r) => r.path.includes('/publicIPAddresses/'))
+        .every((r) => r.query['api-version'] === '2025-05-01'),
+    ).toBe(true);
+
+    // A retried create converges: the same public IP, the same address, one of each.
+    const again = await provider.ensureNic({
+      name: spec.nicName,
+      publicIpName: pip,
+      tags: spec.tags,
+    });
+    expect(again.publicIp).toBe(nic.publicIp);
+    expect(fake.state.publicIps()).toHaveLength(1);
+    await provider.createOrUpdateVm(spec);
+
+    const mark = fake.state.requests().length;
+    await provider.deleteVm(spec.name, { nicName: spec.nicName, publicIpName: pip });
+    expect(fake.state.publicIp(pip)).toBeUndefined();
+    expect(fake.state.nic(spec.nicName)).toBeUndefined();
+    expect(await provider.getDisk(disk)).toMatchObject({ diskState: 'Unattached' });
+    const deletes = fake.state
+      .requests()
+      .slice(mark)
+      .filter((r) => r.method === 'DELETE')
+      .map((r) => r.path.split('/').at(-2));
+    expect(deletes).toEqual(['virtualMachines', 'networkInterfaces', 'publicIPAddresses']);
+
+    // Deleting a VM whose public IP is already gone is fine: absent (204) or not found (404).
+    await provider.deleteVm(spec.name, { nicName: spec.nicName, publicIpName: pip });
+    fake.injectFault({
+      method: 'DELETE',
+      resource: 'publicIPAddresses',
+      status: 404,
+      code: 'ResourceNotFound',
+    });
+    await provider.deleteVm(spec.name, { nicName: spec.nicName, publicIpName: pip });
+  });
+
+  it('a public IP in use is refused as conflict, and a NIC without one has none', async () => {
+    env = await startAzureEnv();
+    const { provider, fake } = env;
+    const tags = tagsFor('p21', 's21');
+    const nic = await provider.ensureNic({ name: 'nic-s21', publicIpName: 'vm-s21-pip', tags });
+    // Another NIC cannot take it.
+    const err = await rejectionOf(
+      provider.ensureNic({ name: 'nic-s21b', publicIpName: 'vm-s21-pip', tags }),
+    );
+    expect(err).toMatchObject({ kind: 'conflict', code: 'PublicIPAddressInUse' });
+    // Azure's order matters: the public IP cannot go before its NIC.
+    const refused = await armRequest(
+      fake,
+      'DELETE',
+      'Microsoft.Network/publicIPAddresses/vm-s21-pip',
+    );
+    expect(refused).toMatchObject({
+      status: 400,
+      body: { error: { code: 'PublicIPAddressCannotBeDeleted' } },
+    });
+    expect(fake.state.publicIp('vm-s21-pip')?.ipAddress).toBe(nic.publicIp);
+    await provider.deleteVm('vm-s21', { nicName: 'nic-s21', publicIpName: 'vm-s21-pip' });
+    expect(fake.state.publicIps()).toEqual([]);
+
+    const plain = await provider.ensureNic({ name: 'nic-s22', tags: tagsFor('p22', 's22') });
+    expect(plain).toMatchObject({ publicIpName: null, publicIp: null });
+    expect(fake.state.publicIps()).toEqual([]);
   });
 
   it('deletes a NIC left behind by a create that never happened', async () => {

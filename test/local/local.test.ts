@@ -139,7 +139,7 @@ it('plays a whole session through the Telegram fake: top up, play, ready, stop',
   expect(agent).toBeDefined();
   expect(ready.text).toContain(`${agent!.host}:47989`);
   expect(ready.text).toContain(`PIN ${agent!.pin}`);
-  expect(agent!.host).toMatch(/^10\.0\.\d+\.\d+$/);
+  expect(agent!.host).toMatch(/^203\.0\.113\.\d+$/);
 
   // Stop → stopped; the VM is gone from the fake, and so is its agent.
   since = Date.now();

@@ -145,7 +145,7 @@ it('plays a whole session in headless Chromium: top up and pay, play, ready, sto
   const ready = botMessage(page, /Your rig is ready/);
   await ready.waitFor();
   expect(await ready.innerText()).toMatch(
-    /Your rig is ready \(Spot, ₹30\.00\/hour\)\. Connect with Moonlight to 10\.0\.\d+\.\d+:47989, pairing PIN \d{4}\b/,
+    /Your rig is ready \(Spot, ₹30\.00\/hour\)\. Connect with Moonlight to 203\.0\.113\.\d+:47989, pairing PIN \d{4}\b/,
   );
   // With the way out on it.
   expect(await ready.getByRole('button', { name: 'Stop' }).count()).toBe(1);

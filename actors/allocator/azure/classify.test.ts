@@ -31,6 +31,8 @@ describe('classifyProviderError', () => {
     ['ResourceNotFound', 404, 'not_found'],
     ['ResourceGroupNotFound', 404, 'not_found'],
     ['NicInUse', 400, 'conflict'],
+    ['PublicIPAddressCannotBeDeleted', 400, 'conflict'],
+    ['PublicIPAddressInUse', 400, 'conflict'],
     ['OperationNotAllowed', 409, 'conflict'],
     ['InternalServerError', 500, 'transient'],
     ['ServiceUnavailable', 503, 'transient'],

@@ -28,6 +28,8 @@ const NOT_FOUND_CODES = new Set([
 const CONFLICT_CODES = new Set([
   'Conflict',
   'NicInUse',
+  'PublicIPAddressCannotBeDeleted',
+  'PublicIPAddressInUse',
   'AnotherOperationInProgress',
   'PropertyChangeNotAllowed',
   'OperationPreempted',

@@ -1,6 +1,6 @@
 /** Plain data to and from the SDK's models. Nothing of the SDK leaves this folder. */
 import type { Disk, ImageReference, Snapshot, VirtualMachine } from '@azure/arm-compute';
-import type { NetworkInterface } from '@azure/arm-network';
+import type { NetworkInterface, PublicIPAddress } from '@azure/arm-network';
 import { Tiers, type Tier } from '../../../contracts/index.ts';
 import {
   PowerStates,
@@ -196,11 +196,14 @@ export function toSnapshotInfo(snapshot: Snapshot): SnapshotInfo {
   };
 }
 
-export function toNicInfo(nic: NetworkInterface): NicInfo {
+/** `publicIp` is the public IP resource the NIC's ipconfig names (the NIC shows only its id). */
+export function toNicInfo(nic: NetworkInterface, publicIp?: PublicIPAddress): NicInfo {
   return {
     name: nic.name ?? '',
     id: nic.id ?? '',
     privateIp: nic.ipConfigurations?.[0]?.privateIPAddress ?? null,
+    publicIpName: lastSegment(nic.ipConfigurations?.[0]?.publicIPAddress?.id),
+    publicIp: publicIp?.ipAddress ?? null,
     attachedToVm: lastSegment(nic.virtualMachine?.id),
     provisioningState: nic.provisioningState ?? 'Unknown',
     tags: { ...nic.tags },

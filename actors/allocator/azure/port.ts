@@ -20,6 +20,12 @@ export type TagFilter = Partial<ResourceTags>;
 export interface NicSpec {
   /** Derived by the caller from the session, so a retry is the same NIC. */
   name: string;
+  /**
+   * A Standard static public IPv4 of this name is made first (same tags) and put on the NIC's
+   * ipconfig, so players can reach the VM. Omitted: the NIC has a private IP only (an operator
+   * with a relay or VPN in front). Derived from the session too, so a retry is the same IP.
+   */
+  publicIpName?: string;
   tags: ResourceTags;
 }
 
@@ -27,6 +33,9 @@ export interface NicInfo {
   name: string;
   id: string;
   privateIp: string | null;
+  /** The public IP resource on the NIC's ipconfig, and its address, if any. */
+  publicIpName: string | null;
+  publicIp: string | null;
   /** Name of the VM it is attached to, if any. */
   attachedToVm: string | null;
   provisioningState: string;
@@ -163,11 +172,12 @@ export interface VmProvider {
   /** null when there is no such VM. */
   getVm(name: string): Promise<VmInfo | null>;
   /**
-   * Deletes the VM and its NIC(s) (those it names, and `nicName` if given, for a VM already
-   * gone). Never the player's data disk: it is attached with deleteOption Detach. An absent VM
-   * is not an error.
+   * Deletes the VM, its NIC(s) (those it names, and `nicName` if given, for a VM already
+   * gone), then the public IP `publicIpName` (Azure frees it only once its NIC is gone). Never
+   * the player's data disk: it is attached with deleteOption Detach. An absent VM, NIC or
+   * public IP is not an error.
    */
-  deleteVm(name: string, opts?: { nicName?: string }): Promise<void>;
+  deleteVm(name: string, opts?: { nicName?: string; publicIpName?: string }): Promise<void>;
   listVms(filter?: TagFilter): Promise<VmInfo[]>;
   /** Usage figures for `names` (all the region's when omitted). */
   getUsage(names?: readonly string[]): Promise<UsageFigure[]>;

@@ -62,6 +62,8 @@ export function createAzureVmProvider(opts: AzureVmProviderOptions): VmProvider 
     `${groupId}/providers/Microsoft.Compute/${type}/${name}`;
   const nicId = (name: string): string =>
     `${groupId}/providers/Microsoft.Network/networkInterfaces/${name}`;
+  const publicIpId = (name: string): string =>
+    `${groupId}/providers/Microsoft.Network/publicIPAddresses/${name}`;
 
   const caller = createCaller(log);
   const { run, orNull, checkName } = caller;
@@ -83,8 +85,28 @@ export function createAzureVmProvider(opts: AzureVmProviderOptions): VmProvider 
     location,
 
     ensureNic(spec) {
-      return run('ensureNic', { nic: spec.name }, operationTimeoutMs, async (signal) => {
+      const fields = { nic: spec.name, publicIp: spec.publicIpName ?? null };
+      return run('ensureNic', fields, operationTimeoutMs, async (signal) => {
         checkName('ensureNic', spec.name, 80);
+        if (spec.publicIpName !== undefined) checkName('ensureNic', spec.publicIpName, 80);
+        // Standard SKU: Basic public IPs are retired. Static: the address the player is given
+        // stays the VM's for its life. No zones: the region's default (zone-redundant where
+        // the region has zones) fits a VM in any zone.
+        const publicIp =
+          spec.publicIpName === undefined
+            ? undefined
+            : await network.publicIPAddresses.beginCreateOrUpdateAndWait(
+                rg,
+                spec.publicIpName,
+                {
+                  location,
+                  tags: tagsOf(spec.tags),
+                  sku: { name: 'Standard', tier: 'Regional' },
+                  publicIPAllocationMethod: 'Static',
+                  publicIPAddressVersion: 'IPv4',
+                },
+                lro(signal),
+              );
         const nic = await network.networkInterfaces.beginCreateOrUpdateAndWait(
           rg,
           spec.name,
@@ -92,12 +114,19 @@ export function createAzureVmProvider(opts: AzureVmProviderOptions): VmProvider 
             location,
             tags: tagsOf(spec.tags),
             ipConfigurations: [
-              { name: 'ipconfig1', subnet: { id: subnetId }, privateIPAllocationMethod: 'Dynamic' },
+              {
+                name: 'ipconfig1',
+                subnet: { id: subnetId },
+                privateIPAllocationMethod: 'Dynamic',
+                ...(spec.publicIpName === undefined
+                  ? {}
+                  : { publicIPAddress: { id: publicIpId(spec.publicIpName) } }),
+              },
             ],
           },
           lro(signal),
         );
-        return toNicInfo(nic);
+        return toNicInfo(nic, publicIp);
       });
     },
 
@@ -149,6 +178,7 @@ export function createAzureVmProvider(opts: AzureVmProviderOptions): VmProvider 
     deleteVm(name, options = {}) {
       return run('deleteVm', { vm: name }, operationTimeoutMs, async (signal) => {
         checkName('deleteVm', name, 64);
+        if (options.publicIpName !== undefined) checkName('deleteVm', options.publicIpName, 80);
         const vm = await orNull(
           compute.virtualMachines.get(rg, name, { abortSignal: signal }),
           'deleteVm',
@@ -178,6 +208,13 @@ export function createAzureVmProvider(opts: AzureVmProviderOptions): VmProvider 
         for (const nic of nics) {
           checkName('deleteVm', nic, 80);
           await network.networkInterfaces.beginDeleteAndWait(rg, nic, lro(signal));
+        }
+        // Only now: Azure refuses to delete a public IP its NIC still holds.
+        if (options.publicIpName !== undefined) {
+          await orNull(
+            network.publicIPAddresses.beginDeleteAndWait(rg, options.publicIpName, lro(signal)),
+            'deleteVm',
+          );
         }
       });
     },

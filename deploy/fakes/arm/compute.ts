@@ -4,6 +4,7 @@ import { ArmError, referenceNotFound, resourceNotFound } from './errors.ts';
 import type { ArmReply, ArmRequest, DeleteOption, FakeVm, VmDiskRef, VmNicRef } from './model.ts';
 import { resourceKey as key, type World } from './world.ts';
 import { lastSegment, parseBody, validName } from './wire.ts';
+import { removeNic } from './network.ts';
 import { vmView } from './vm-view.ts';
 
 const TYPE = 'Microsoft.Compute/virtualMachines';
@@ -333,7 +334,7 @@ export function removeVm(
   for (const n of vm.nics) {
     const nic = world.nics.get(key(n.name));
     if (nic === undefined) continue;
-    if (n.deleteOption === 'Delete') world.nics.delete(key(n.name));
+    if (n.deleteOption === 'Delete') removeNic(world, nic);
     else nic.virtualMachineId = null;
   }
   follow(vm.osDisk.name, vm.osDisk.deleteOption);

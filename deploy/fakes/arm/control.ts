@@ -66,6 +66,12 @@ function snapshot(world: World): unknown {
     nics: [...world.nics.values()].map((n) => ({
       name: n.name,
       virtualMachineId: n.virtualMachineId,
+      publicIpName: n.publicIpName,
+    })),
+    publicIps: [...world.publicIps.values()].map((p) => ({
+      name: p.name,
+      ipAddress: p.ipAddress,
+      ipConfigurationId: p.ipConfigurationId,
     })),
     usage: world.usage(),
   };

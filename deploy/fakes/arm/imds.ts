@@ -37,15 +37,23 @@ function notFound(): ArmReply {
   };
 }
 
-/** IMDS's `network` document for the VM's NICs (private IPv4 only; the fake has no public IPs). */
+/**
+ * IMDS's `network` document for the VM's NICs: each ipconfig's private IPv4 and, as Azure's
+ * IMDS shows it, the public IP on it (`publicIpAddress`, empty when there is none).
+ */
 function network(world: World, vm: FakeVm): unknown {
   return {
     interface: vm.nics.map((ref) => {
       const nic = world.nics.get(key(ref.name));
       const ip = nic?.privateIp;
+      const pipName = nic?.publicIpName ?? null;
+      const pip = pipName === null ? undefined : world.publicIps.get(key(pipName));
       return {
         ipv4: {
-          ipAddress: ip === undefined ? [] : [{ privateIpAddress: ip, publicIpAddress: '' }],
+          ipAddress:
+            ip === undefined
+              ? []
+              : [{ privateIpAddress: ip, publicIpAddress: pip?.ipAddress ?? '' }],
           subnet: ip === undefined ? [] : [{ address: ip.replace(/\.\d+$/, '.0'), prefix: '24' }],
         },
         ipv6: { ipAddress: [] },

@@ -58,6 +58,7 @@ export interface Fault {
   resource?:
     | 'virtualMachines'
     | 'networkInterfaces'
+    | 'publicIPAddresses'
     | 'disks'
     | 'snapshots'
     | 'usages'
@@ -78,7 +79,7 @@ export interface ArmFakeOptions {
   location: string;
   /** Usage limits by usage name (`cores`, `lowPriorityCores`, family names). Missing: 0. */
   quotas?: Record<string, number>;
-  /** Seed of ids (vmId, operation ids, private IPs): same seed, same ids. */
+  /** Seed of ids (vmId, operation ids, private and public IPs): same seed, same ids. */
   seed?: number;
   /** Polls of a long-running operation before it finishes (default 2). */
   lroPolls?: number;
@@ -188,6 +189,24 @@ export interface FakeNic {
   privateIp: string;
   macAddress: string;
   virtualMachineId: string | null;
+  /** The public IP on its ipconfig (a `publicIPAddresses` resource), if any. */
+  publicIpName: string | null;
+  provisioningState: 'Updating' | 'Succeeded' | 'Deleting';
+  createdAt: string;
+  operation: Operation | null;
+}
+
+/** A Microsoft.Network/publicIPAddresses resource (IPv4; Standard or Basic as sent). */
+export interface FakePublicIp {
+  name: string;
+  id: string;
+  tags: Record<string, string>;
+  sku: string;
+  allocationMethod: 'Static' | 'Dynamic';
+  /** From the documentation ranges (203.0.113.0/24 first), seeded like the private IPs. */
+  ipAddress: string;
+  /** The NIC ipconfig it is attached to, if any. */
+  ipConfigurationId: string | null;
   provisioningState: 'Updating' | 'Succeeded' | 'Deleting';
   createdAt: string;
   operation: Operation | null;

@@ -1,7 +1,11 @@
-/** Microsoft.Network/networkInterfaces in the fake: create (LRO), get, list, delete. */
+/**
+ * Microsoft.Network/networkInterfaces in the fake: create (LRO), get, list, delete. A NIC's
+ * ipconfig may carry a public IP (`publicIPAddress.id`, a public-ip.ts resource): attached on
+ * create or update, free again once the NIC is gone.
+ */
 import { z } from 'zod';
 import { ArmError, resourceNotFound } from './errors.ts';
-import type { ArmReply, FakeNic } from './model.ts';
+import type { ArmReply, FakeNic, FakePublicIp } from './model.ts';
 import { resourceKey as key, type World } from './world.ts';
 import { parseBody, validName } from './wire.ts';
 
@@ -18,6 +22,7 @@ const NicBody = z.object({
           properties: z.looseObject({
             subnet: z.looseObject({ id: z.string() }),
             privateIPAllocationMethod: z.string().optional(),
+            publicIPAddress: z.looseObject({ id: z.string() }).optional(),
           }),
         }),
       )
@@ -47,6 +52,17 @@ export function nicView(world: World, nic: FakeNic): unknown {
             privateIPAllocationMethod: 'Dynamic',
             subnet: { id: nic.subnetId },
             primary: true,
+            ...(nic.publicIpName === null
+              ? {}
+              : {
+                  publicIPAddress: {
+                    id: world.resourceId(
+                      'Microsoft.Network',
+                      'publicIPAddresses',
+                      nic.publicIpName,
+                    ),
+                  },
+                }),
           },
         },
       ],
@@ -55,10 +71,53 @@ export function nicView(world: World, nic: FakeNic): unknown {
   };
 }
 
+const ipConfigId = (nicId: string): string => `${nicId}/ipConfigurations/ipconfig1`;
+
+/** The public IP a NIC's body names, checked: it exists and no other NIC holds it. */
+function publicIpFor(world: World, ref: string | undefined, nicId: string): FakePublicIp | null {
+  if (ref === undefined) return null;
+  const m = /\/providers\/Microsoft\.Network\/publicIPAddresses\/([^/]+)$/i.exec(ref);
+  const pip = m?.[1] === undefined ? undefined : world.publicIps.get(key(m[1]));
+  if (pip === undefined || pip.provisioningState === 'Deleting') {
+    throw new ArmError(
+      400,
+      'InvalidResourceReference',
+      `Resource ${ref} referenced by resource ${nicId} was not found.`,
+    );
+  }
+  const holder = pip.ipConfigurationId;
+  if (holder !== null && holder.toLowerCase() !== ipConfigId(nicId).toLowerCase()) {
+    throw new ArmError(
+      400,
+      'PublicIPAddressInUse',
+      `Resource ${pip.id} is already in use by ${holder}.`,
+    );
+  }
+  return pip;
+}
+
+/** Points the NIC's ipconfig at `pip` (or none), freeing the one it had. */
+function associate(world: World, nic: FakeNic, pip: FakePublicIp | null): void {
+  if (nic.publicIpName !== null && nic.publicIpName.toLowerCase() !== pip?.name.toLowerCase()) {
+    const old = world.publicIps.get(key(nic.publicIpName));
+    if (old !== undefined) old.ipConfigurationId = null;
+  }
+  nic.publicIpName = pip?.name ?? null;
+  if (pip !== null) pip.ipConfigurationId = ipConfigId(nic.id);
+}
+
+/** Removes the NIC (its delete finishing, or its VM going with deleteOption Delete). */
+export function removeNic(world: World, nic: FakeNic): void {
+  associate(world, nic, null);
+  world.nics.delete(key(nic.name));
+}
+
 export function putNic(world: World, body: unknown, name: string): ArmReply {
   validName(name, 80);
   const b = parseBody(NicBody, body);
   const subnetId = b.properties.ipConfigurations[0]?.properties.subnet.id ?? '';
+  const nicId = world.resourceId('Microsoft.Network', 'networkInterfaces', name);
+  const publicIpRef = b.properties.ipConfigurations[0]?.properties.publicIPAddress?.id;
   if (!/\/virtualNetworks\/[^/]+\/subnets\/[^/]+$/i.test(subnetId)) {
     throw new ArmError(
       400,
@@ -75,13 +134,15 @@ export function putNic(world: World, body: unknown, name: string): ArmReply {
         `Network interface '${name}' is being deleted.`,
       );
     }
+    associate(world, existing, publicIpFor(world, publicIpRef, existing.id));
     existing.tags = { ...(b.tags ?? {}) };
     return { status: 200, body: nicView(world, existing) };
   }
+  const pip = publicIpFor(world, publicIpRef, nicId);
   const n = (): number => 1 + Math.floor(world.rng.next() * 250);
   const nic: FakeNic = {
     name,
-    id: world.resourceId('Microsoft.Network', 'networkInterfaces', name),
+    id: nicId,
     tags: { ...(b.tags ?? {}) },
     subnetId,
     privateIp: `10.0.${n()}.${n()}`,
@@ -90,11 +151,13 @@ export function putNic(world: World, body: unknown, name: string): ArmReply {
       .toUpperCase()
       .replace(/(..)(?!$)/g, '$1-'),
     virtualMachineId: null,
+    publicIpName: null,
     provisioningState: 'Updating',
     createdAt: world.iso(),
     operation: null,
   };
   world.nics.set(key(name), nic);
+  associate(world, nic, pip);
   nic.operation = world.startOperation('Microsoft.Network', () => {
     nic.provisioningState = 'Succeeded';
     return undefined;
@@ -130,7 +193,7 @@ export function deleteNic(world: World, name: string): ArmReply {
   if (nic.provisioningState !== 'Deleting') {
     nic.provisioningState = 'Deleting';
     nic.operation = world.startOperation('Microsoft.Network', () => {
-      world.nics.delete(key(name));
+      removeNic(world, nic);
       return undefined;
     });
   }

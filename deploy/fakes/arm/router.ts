@@ -10,6 +10,7 @@ import { preempt } from './eviction.ts';
 import { imds } from './imds.ts';
 import type { ArmReply, ArmRequest, Fault } from './model.ts';
 import { deleteNic, getNic, listNics, putNic } from './network.ts';
+import { deletePublicIp, getPublicIp, listPublicIps, putPublicIp } from './public-ip.ts';
 import {
   deleteDisk,
   deleteSnapshot,
@@ -78,6 +79,11 @@ const HANDLERS: Record<string, Partial<Record<string, Handler>>> = {
     GET: (w, _r, n) => (n === undefined ? listNics(w) : getNic(w, n)),
     DELETE: byName((w, _r, n) => deleteNic(w, n)),
   },
+  publicipaddresses: {
+    PUT: byName((w, r, n) => putPublicIp(w, r.body, n)),
+    GET: (w, _r, n) => (n === undefined ? listPublicIps(w) : getPublicIp(w, n)),
+    DELETE: byName((w, _r, n) => deletePublicIp(w, n)),
+  },
 };
 
 const PROVIDER_OF: Record<string, string> = {
@@ -85,6 +91,7 @@ const PROVIDER_OF: Record<string, string> = {
   disks: 'microsoft.compute',
   snapshots: 'microsoft.compute',
   networkinterfaces: 'microsoft.network',
+  publicipaddresses: 'microsoft.network',
 };
 
 function readBody(req: IncomingMessage): Promise<string> {

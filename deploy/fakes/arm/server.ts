@@ -1,6 +1,6 @@
 /**
  * startArmFake: an in-memory, ARM-compatible HTTPS server for virtual machines, network
- * interfaces, disks, snapshots and usages, with long-running operations, quota, capacity
+ * interfaces, public IPs, disks, snapshots and usages, with long-running operations, quota, capacity
  * failures, injected faults (429 with Retry-After, 5xx, hangs) and Spot evictions.
  * The real Azure SDK talks to it through its `endpoint` option (docs/azure.md).
  */
@@ -15,6 +15,7 @@ import type {
   Fault,
   FakeDisk,
   FakeNic,
+  FakePublicIp,
   FakeSnapshot,
   FakeVm,
   FakeVmEvent,
@@ -29,6 +30,7 @@ export type FakeVmView = Omit<FakeVm, 'operation' | 'capacityRule' | 'pendingFai
 export type FakeDiskView = Omit<FakeDisk, 'operation'>;
 export type FakeSnapshotView = Omit<FakeSnapshot, 'operation'>;
 export type FakeNicView = Omit<FakeNic, 'operation'>;
+export type FakePublicIpView = Omit<FakePublicIp, 'operation'>;
 
 /** Read-only copies of what the fake holds. */
 export interface ArmFakeState {
@@ -39,6 +41,8 @@ export interface ArmFakeState {
   snapshots(): FakeSnapshotView[];
   nics(): FakeNicView[];
   nic(name: string): FakeNicView | undefined;
+  publicIps(): FakePublicIpView[];
+  publicIp(name: string): FakePublicIpView | undefined;
   usage(): UsageFigure[];
   requests(): RequestRecord[];
 }
@@ -124,6 +128,11 @@ export async function startArmFake(opts: ArmFakeOptions): Promise<ArmFake> {
       nic: (name) => {
         const n = world.nics.get(key(name));
         return n === undefined ? undefined : strip(n);
+      },
+      publicIps: () => [...world.publicIps.values()].map(strip),
+      publicIp: (name) => {
+        const p = world.publicIps.get(key(name));
+        return p === undefined ? undefined : strip(p);
       },
       usage: () => world.usage(),
       requests: () => copy(world.requests),

@@ -1,6 +1,7 @@
 /**
  * The fake's in-memory ARM: resources, long-running operations, usage (quota), capacity,
- * injected faults and VM events. Handlers (compute.ts, storage.ts, network.ts) act on it.
+ * injected faults and VM events. Handlers (compute.ts, storage.ts, network.ts, public-ip.ts)
+ * act on it.
  */
 import {
   ArmError,
@@ -20,6 +21,7 @@ import {
   type Fault,
   type FakeDisk,
   type FakeNic,
+  type FakePublicIp,
   type FakeSnapshot,
   type FakeVm,
   type FakeVmEvent,
@@ -51,6 +53,7 @@ export interface World {
   readonly disks: Map<string, FakeDisk>;
   readonly snapshots: Map<string, FakeSnapshot>;
   readonly nics: Map<string, FakeNic>;
+  readonly publicIps: Map<string, FakePublicIp>;
   readonly operations: Map<string, Operation>;
   readonly scheduledEvents: Map<string, ScheduledEventsDocument>;
   readonly requests: RequestRecord[];
@@ -125,6 +128,7 @@ export function createWorld(opts: ArmFakeOptions): World {
     disks: new Map(),
     snapshots: new Map(),
     nics: new Map(),
+    publicIps: new Map(),
     operations: new Map(),
     scheduledEvents: new Map(),
     requests: [],
