@@ -97,6 +97,8 @@ export const AllocRequest = defineMessage('alloc.request.v1', {
   allocation: z.number().int().min(1).max(1000),
   /** The zone of the player's disk, when it lives in one: only candidates there fit. */
   diskZone: z.string().max(8).optional(),
+  /** The player's policy: Spot candidates only (wait in line rather than pay On-Demand). */
+  spotOnly: z.boolean().optional(),
 });
 
 /** Session → allocator: the session no longer needs its VM (or its place in the queue). */

@@ -64,6 +64,7 @@ import {
   SessionPreempt,
   SessionQueued,
   SessionStart,
+  SessionSettings,
   SessionStatus,
   SessionStop,
   SessionVerbs,
@@ -197,6 +198,9 @@ export const Catalog: readonly CatalogEntry[] = [
   ]),
   entry('SessionStatus', SessionStatus, 'Ask for the session state (answered on evt.status)', [
     cmd('session', SessionVerbs.status, [S.telegramRouter, S.otherServices]),
+  ]),
+  entry('SessionSettings', SessionSettings, "The player's tier policy: set, or told", [
+    cmd('session', SessionVerbs.settings, [S.telegramRouter]),
   ]),
   entry('SessionAdmission', SessionAdmission, "Billing's answer to billing.admit.v1", [
     cmd('session', SessionVerbs.admission, [S.billing]),

@@ -9,6 +9,7 @@ import {
   ErrorCodes,
   MAX_PAYLOAD_BYTES,
   SessionStart,
+  SessionSettings,
   SessionStatus,
   SessionStop,
   TerminalError,
@@ -511,6 +512,12 @@ const table: readonly Row[] = [
       ],
     ],
   ),
+  row(SessionSettings, { requestedBy: 'player', chatId: '42', spotOnly: true }, [
+    [
+      'spotOnly not a boolean',
+      { type: SessionSettings.type, requestedBy: 'player', spotOnly: 'yes' },
+    ],
+  ]),
   row(SessionQueued, { sessionId: 's1', position: 3, estimateSeconds: 900 }, [
     [
       'position zero',

@@ -14,6 +14,7 @@ export const SessionVerbs = {
   start: 'start',
   stop: 'stop',
   status: 'status',
+  settings: 'settings',
   admission: 'admission',
   allocated: 'allocated',
   queued: 'queued',
@@ -70,6 +71,17 @@ export const SessionStop = defineMessage('session.stop.v1', {
 export const SessionStatus = defineMessage('session.status.v1', {
   requestedBy: requester,
   chatId: z.string().min(1).max(64).optional(),
+});
+
+/**
+ * Player → session: their tier policy. `spotOnly`: take Spot rigs only, waiting in line for
+ * one rather than paying On-Demand (about 3×), for the next rig (a start, or a resume after an
+ * eviction); without it, the policy is told as it is.
+ */
+export const SessionSettings = defineMessage('session.settings.v1', {
+  requestedBy: requester,
+  chatId: z.string().min(1).max(64).optional(),
+  spotOnly: z.boolean().optional(),
 });
 
 const iso = z.iso.datetime();

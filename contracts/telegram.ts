@@ -117,8 +117,20 @@ export const BotActions = {
   topup: 'topup',
   history: 'history',
   help: 'help',
+  /** The tier policy (Spot only, or Spot then On-Demand): shown, with buttons to change it. */
+  tier: 'tier',
 } as const;
 export type BotAction = (typeof BotActions)[keyof typeof BotActions];
+
+/** `tier:spot` / `tier:any`: the tier-policy buttons (Spot only; Spot, else On-Demand). */
+export const TierCallbackData = { spotOnly: 'tier:spot', any: 'tier:any' } as const;
+
+/** The policy a tier button sets (`spotOnly`), or undefined for any other data. */
+export function parseTierCallbackData(data: string): boolean | undefined {
+  if (data === TierCallbackData.spotOnly) return true;
+  if (data === TierCallbackData.any) return false;
+  return undefined;
+}
 
 const TOPUP_DATA = /^topup:([1-9]\d{0,9})$/;
 

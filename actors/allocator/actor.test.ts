@@ -320,6 +320,72 @@ describe('allocator actor', () => {
     ]);
   });
 
+  it('keeps a Spot-only player to Spot: waits for it, while others behind may go On-Demand', () => {
+    // Room for one Spot VM and two On-Demand.
+    let s = withQuota(4, 8);
+    const a = handle(s, AllocRequest, req(1));
+    const spot1 = of(a, AzureCreateVm)[0]!;
+    expect(spot1.priority).toBe('spot');
+    s = handle(a.state, AllocCreateResult, {
+      sessionId: 's1',
+      vmName: spot1.vmName,
+      ok: true,
+    }).state;
+    // s2 takes Spot only: On-Demand is free, but it waits in line instead.
+    const b = handle(s, AllocRequest, { ...req(2), spotOnly: true });
+    expect(of(b, AzureCreateVm)).toEqual([]);
+    expect(of(b, SessionQueued)).toEqual([
+      expect.objectContaining({ sessionId: 's2', position: 1 }),
+    ]);
+    // s3 takes any tier: it need not wait behind a player who refuses On-Demand.
+    const c = handle(b.state, AllocRequest, req(3));
+    expect(of(c, SessionAllocated)).toEqual([
+      expect.objectContaining({ sessionId: 's3', tier: 'on_demand' }),
+    ]);
+    // s4 takes Spot only too: behind s2.
+    const d = handle(c.state, AllocRequest, { ...req(4), spotOnly: true });
+    expect(d.state.queue.map((q) => q.sessionId)).toEqual(['s2', 's4']);
+    // s1 stops: its Spot VM, once gone, goes to s2, first in line; s4 moves up.
+    s = handle(d.state, AllocRelease, { sessionId: 's1', playerId: 'p1', reason: 'player' }).state;
+    const gone = handle(s, AllocDeleteResult, { sessionId: 's1', vmName: spot1.vmName, ok: true });
+    expect(of(gone, SessionAllocated)).toEqual([
+      expect.objectContaining({ sessionId: 's2', tier: 'spot' }),
+    ]);
+    expect(of(gone, SessionQueued)).toEqual([
+      expect.objectContaining({ sessionId: 's4', position: 1 }),
+    ]);
+    // A failed Spot create puts a Spot-only player back in line, never on On-Demand.
+    const vm2 = of(gone, AzureCreateVm)[0]!.vmName;
+    const failed = handle(gone.state, AllocCreateResult, {
+      sessionId: 's2',
+      vmName: vm2,
+      ok: false,
+      error: { kind: 'capacity', code: 'SkuNotAvailable', message: 'x' },
+    });
+    expect(of(failed, AzureCreateVm).filter((x) => x.vmName !== vm2)).toEqual([]);
+    expect(failed.state.queue.map((q) => [q.sessionId, q.spotOnly])).toEqual([
+      ['s2', true],
+      ['s4', true],
+    ]);
+  });
+
+  it('serves those taking any tier past Spot-only players waiting, in order otherwise', () => {
+    // Spot full (someone else), On-Demand full: s1 (Spot only) and s2 (any) wait, in order.
+    let s = handle(initialAllocState(), AllocUsage, usage(4, 4, 4, 4)).state;
+    s = handle(s, AllocRequest, { ...req(1), spotOnly: true }).state;
+    s = handle(s, AllocRequest, req(2)).state;
+    s = handle(s, AllocRequest, req(3)).state;
+    expect(s.queue.map((q) => q.sessionId)).toEqual(['s1', 's2', 's3']);
+    // On-Demand frees up (a usage report): s2 gets it; s1 keeps waiting for Spot, s3 behind s2.
+    const r = handle(s, AllocUsage, usage(4, 4, 4, 0));
+    expect(of(r, SessionAllocated).map((x) => [x.sessionId, x.tier])).toEqual([
+      ['s2', 'on_demand'],
+    ]);
+    expect(r.state.queue.map((q) => q.sessionId)).toEqual(['s1', 's3']);
+    // s3 moved up; s1's place did not change, so it is not told again.
+    expect(of(r, SessionQueued).map((x) => [x.sessionId, x.position])).toEqual([['s3', 2]]);
+  });
+
   it('honours Retry-After on 429 and retries the same VM name', () => {
     const a = handle(withQuota(8, 8), AllocRequest, req(1));
     const vm = of(a, AzureCreateVm)[0]!.vmName;

@@ -43,6 +43,7 @@ import {
   serveQueue,
   tellMoved,
   tryPlace,
+  waitsInLine,
   type Step,
 } from './steps.ts';
 import { reconcile } from './vm-reconcile.ts';
@@ -90,8 +91,11 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
             tried: [],
             queuedAt: iso(ctx.now),
             ...(msg.diskZone === undefined ? {} : { diskZone: msg.diskZone }),
+            ...(msg.spotOnly === true ? { spotOnly: true as const } : {}),
           };
-          if (st.s.queue.length > 0 || !tryPlace(cfg, st, q, ctx)) enqueue(cfg, st, q, ctx);
+          // Past a line of Spot-only players only once they had their chance at Spot.
+          if (st.s.queue.length > 0 && !waitsInLine(st.s, q)) serveQueue(cfg, st, ctx);
+          if (waitsInLine(st.s, q) || !tryPlace(cfg, st, q, ctx)) enqueue(cfg, st, q, ctx);
           if (Object.keys(st.s.usage).length === 0) refresh(st, ctx);
           return done();
         }
@@ -151,6 +155,7 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
               tried: [...r.tried, r.candidate],
               queuedAt: r.since,
               ...(r.diskZone === undefined ? {} : { diskZone: r.diskZone }),
+              ...(r.spotOnly === true ? { spotOnly: true as const } : {}),
             };
             // It keeps its place: first in line if nothing else fits now.
             if (!tryPlace(cfg, st, q, ctx)) enqueue(cfg, st, { ...q, tried: [] }, ctx, true);

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   clearQueue,
-  dequeueFirst,
+  dequeueAt,
   dequeueSession,
   dropReservation,
   enqueueBack,
@@ -85,8 +85,11 @@ describe('the allocator’s index', () => {
           enqueueBack(s, { sessionId: id, playerId: 'p', allocation, tried: [], queuedAt: 'x' });
         } else if (op === 5) {
           enqueueFront(s, { sessionId: id, playerId: 'p', allocation, tried: [], queuedAt: 'x' });
-        } else if (op === 6) dequeueFirst(s, Math.floor(next() * 3));
-        else if (op === 7) {
+        } else if (op === 6) {
+          // Some entries, anywhere in the line (ascending indexes, as serveQueue gives them).
+          const at = s.queue.map((_, i) => i).filter(() => next() < 0.3);
+          dequeueAt(s, at);
+        } else if (op === 7) {
           const at = dequeueSession(s, id);
           expect(s.queue.some((q) => q.sessionId === id)).toBe(false);
           expect(at).toBeGreaterThanOrEqual(-1);

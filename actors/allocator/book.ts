@@ -123,11 +123,14 @@ function forget(ix: Map<string, number>, sessionId: string): void {
   else ix.delete(sessionId);
 }
 
-/** Takes the first `n` entries out of the line. */
-export function dequeueFirst(s: AllocState, n: number): void {
-  if (n <= 0) return;
+/** Takes the entries at these indexes (ascending) out of the line. */
+export function dequeueAt(s: AllocState, indexes: readonly number[]): void {
+  if (indexes.length === 0) return;
   const ix = queueIndex(s.queue);
-  for (const q of s.queue.splice(0, n)) forget(ix, q.sessionId);
+  for (let k = indexes.length - 1; k >= 0; k--) {
+    const [q] = s.queue.splice(indexes[k]!, 1);
+    if (q !== undefined) forget(ix, q.sessionId);
+  }
 }
 
 /** Takes a session's entries out of the line; the index of the first, or -1. */

@@ -20,14 +20,18 @@ export function isCold(s: AllocState, candidateId: string, now: Date): boolean {
   return until !== undefined && Date.parse(until) > now.getTime();
 }
 
-/** The first candidate that fits the disk's zone, is not cold, not tried, and within quota. */
+/**
+ * The first candidate the player's policy allows (Spot only, or any), that fits the disk's
+ * zone, is not cold, not tried, and within quota.
+ */
 export function pickCandidate(
   cfg: AllocatorConfig,
   s: AllocState,
-  req: { diskZone?: string | undefined; tried: readonly string[] },
+  req: { diskZone?: string | undefined; tried: readonly string[]; spotOnly?: true | undefined },
   now: Date,
 ): Candidate | undefined {
   for (const c of cfg.candidates) {
+    if (req.spotOnly === true && c.tier !== 'spot') continue;
     if (req.diskZone !== undefined && c.zone !== undefined && c.zone !== req.diskZone) continue;
     if (req.tried.includes(c.id) || isCold(s, c.id, now)) continue;
     const free = freeCores(s, c.quotaName);
@@ -69,6 +73,7 @@ export function reservationFor(
       status: 'creating',
       tried: q.tried,
       ...(q.diskZone === undefined ? {} : { diskZone: q.diskZone }),
+      ...(q.spotOnly === true ? { spotOnly: true as const } : {}),
       attempts: 0,
       since: now.toISOString(),
     },

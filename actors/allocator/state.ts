@@ -22,6 +22,8 @@ export const Reservation = z.object({
    * nothing and leave the VM made for nobody, or fail on the create's operation.
    */
   release: z.literal(true).optional(),
+  /** The player takes Spot only (carried back to the line if this candidate fails). */
+  spotOnly: z.literal(true).optional(),
   /**
    * Being deleted after it ran (a player let it go, not Azure): once gone, its capacity is free
    * again, so its candidate is no longer cold (a create that failed there for capacity may
@@ -38,6 +40,8 @@ export const QueueEntry = z.object({
   diskZone: z.string().optional(),
   tried: z.array(z.string()),
   queuedAt: z.string(),
+  /** The player takes Spot only: On-Demand candidates are not for this entry. */
+  spotOnly: z.literal(true).optional(),
 });
 export type QueueEntry = z.infer<typeof QueueEntry>;
 

@@ -18,7 +18,7 @@ import {
   playerDiskName,
 } from '../../contracts/index.ts';
 import { emit, type Emission, type HandlerContext, type TimerOp } from '../runtime/index.ts';
-import { dequeueFirst, enqueueBack, enqueueFront, putReservation } from './book.ts';
+import { dequeueAt, enqueueBack, enqueueFront, putReservation } from './book.ts';
 import { nextWarmUp, pickCandidate, reservationFor } from './place.ts';
 import type { AllocState, AllocatorConfig, QueueEntry, Reservation } from './state.ts';
 
@@ -166,9 +166,12 @@ export function tellMoved(cfg: AllocatorConfig, st: Step, from: number, moved: n
 }
 
 /**
- * Serves the queue strictly in order: the head waits for a fit, nobody jumps ahead. Before
- * Azure's first quota report nobody was told a place in line (there was nothing to judge
- * by): then everyone still waiting is told theirs.
+ * Serves the queue in order: the head waits for a fit, nobody jumps ahead of someone who
+ * wants what they want. A player who takes Spot only and waits for it does not hold back
+ * those behind who take On-Demand too (they could never have the On-Demand rig the head
+ * refuses); once someone taking any tier waits, everyone behind waits. Before Azure's first
+ * quota report nobody was told a place in line (there was nothing to judge by): then everyone
+ * still waiting is told theirs.
  */
 export function serveQueue(
   cfg: AllocatorConfig,
@@ -176,13 +179,36 @@ export function serveQueue(
   ctx: HandlerContext,
   firstReport = false,
 ): void {
-  let served = 0;
-  while (served < st.s.queue.length && tryPlace(cfg, st, st.s.queue[served]!, ctx)) served++;
-  dequeueFirst(st.s, served);
+  const served: number[] = [];
+  let spotFull = false;
+  for (let i = 0; i < st.s.queue.length; i++) {
+    const q = st.s.queue[i]!;
+    if (q.spotOnly === true && spotFull) continue;
+    if (tryPlace(cfg, st, q, ctx)) served.push(i);
+    else if (q.spotOnly === true) spotFull = true;
+    else break;
+  }
+  dequeueAt(st.s, served);
   if (firstReport) st.s.queue.forEach((_, i) => tellPosition(cfg, st, i));
-  else if (served > 0) tellMoved(cfg, st, 0, served);
+  else if (served.length === served.at(-1)! + 1) tellMoved(cfg, st, 0, served.length);
+  else if (served.length > 0) tellAll(cfg, st, served[0]!);
   const warm = nextWarmUp(st.s, ctx.now);
   if (st.s.queue.length > 0 && warm !== undefined) st.timers.push({ name: 'warm', at: warm });
+}
+
+/** After places left the line out of order: each from `from` on is told its place again. */
+function tellAll(cfg: AllocatorConfig, st: Step, from: number): void {
+  for (let i = from; i < st.s.queue.length; i++) tellPosition(cfg, st, i);
+}
+
+/**
+ * Must a new request wait in line rather than take a rig now? Yes behind anyone who would
+ * take what it would; a request taking any tier may go past a line of Spot-only players (they
+ * wait for Spot, and it may get On-Demand now).
+ */
+export function waitsInLine(s: AllocState, q: QueueEntry): boolean {
+  if (s.queue.length === 0) return false;
+  return q.spotOnly === true || s.queue.some((e) => e.spotOnly !== true);
 }
 
 export function enqueue(

@@ -45,6 +45,7 @@ export const botTexts = {
     '/balance – your wallet balance',
     '/topup – add money to your wallet',
     '/history – your latest wallet entries',
+    '/tier – Spot only, or Spot then On-Demand (about 3× the price) when no Spot GPU is free',
     '/start – the menu',
   ].join('\n'),
   topup: 'How much would you like to add to your wallet?',

@@ -16,6 +16,7 @@ import {
   BillingTopup,
   BotActions,
   SessionStart,
+  SessionSettings,
   SessionStatus,
   SessionStop,
   TelegramChatTypes,
@@ -23,6 +24,7 @@ import {
   cmdSubject,
   decodeTelegramUpdate,
   outTelegramSubject,
+  parseTierCallbackData,
   parseTopupCallbackData,
   type BotAction,
   type MessageDef,
@@ -100,6 +102,7 @@ const TYPED: Readonly<Record<string, BotAction | 'start'>> = {
   topup: BotActions.topup,
   history: BotActions.history,
   help: BotActions.help,
+  tier: BotActions.tier,
 };
 
 function isBotAction(v: string): v is BotAction {
@@ -161,7 +164,22 @@ function act(w: Who, action: BotAction, opts: RouteOptions): RoutedCommand {
       return say(w, 'topup', botTexts.topup, topupButtons(opts.topupPresetsPaise));
     case BotActions.help:
       return say(w, 'help', botTexts.help, menuButtons);
+    case BotActions.tier:
+      return command(SessionSettings, session('settings'), id, {
+        requestedBy: 'player',
+        chatId: w.chatId,
+      });
   }
+}
+
+/** A tier-policy button: the session keeps the player's choice. */
+function setTier(w: Who, spotOnly: boolean): RoutedCommand {
+  return command(
+    SessionSettings,
+    cmdSubject(ActorKinds.session, w.playerId, 'settings'),
+    `${w.base}-tier`,
+    { requestedBy: 'player', chatId: w.chatId, spotOnly },
+  );
 }
 
 function topup(w: Who, amountPaise: number): RoutedCommand {
@@ -226,6 +244,8 @@ function routeCallback(
     updateId,
   };
   if (isBotAction(q.data)) return [act(w, q.data, opts)];
+  const spotOnly = parseTierCallbackData(q.data);
+  if (spotOnly !== undefined) return [setTier(w, spotOnly)];
   const amount = parseTopupCallbackData(q.data);
   // Billing checks the amount against its limits; a stale or foreign button is ignored.
   return amount === undefined ? [] : [topup(w, amount)];

@@ -12,6 +12,7 @@ import {
   SessionAgentReady,
   SessionAllocated,
   SessionQueued,
+  SessionSettings,
   SessionChanged,
   SessionDiskArchived,
   SessionDiskFound,
@@ -781,6 +782,55 @@ describe('disk repairs from the reconciler', () => {
     const none: SessionState = { ...idle, diskState: 'none' };
     expect(handle(none, SessionDiskFound, { ...found, seq: 0 }).state).toBe(none);
     expect(handle(idle, SessionDiskFound, found).state).toBe(idle);
+  });
+});
+
+describe('the player’s tier policy', () => {
+  it('tells it with buttons, sets it, keeps it across sessions, and asks the allocator so', () => {
+    const shown = handle(initialSessionState(), SessionSettings, {
+      requestedBy: 'player',
+      chatId: '42',
+    });
+    expect(texts(shown)).toEqual([expect.stringMatching(/^You take a Spot rig when one is free/)]);
+    expect(of(shown, TelegramSend)[0]!.buttons).toEqual([
+      [
+        { text: 'Spot only', data: 'tier:spot' },
+        { text: 'Spot, else On-Demand', data: 'tier:any' },
+      ],
+    ]);
+    const set = handle(initialSessionState(), SessionSettings, {
+      requestedBy: 'player',
+      chatId: '42',
+      spotOnly: true,
+    });
+    expect(set.state.spotOnly).toBe(true);
+    expect(texts(set)).toEqual([
+      'Spot only from now on: when no Spot GPU is free you wait in line.',
+    ]);
+    // A session started now asks for Spot only, and so does its resume after an eviction.
+    const started = handle(set.state, SessionStart, { requestedBy: 'player', chatId: '42' });
+    const admitted = admit(started.state);
+    expect(of(admitted, AllocRequest)[0]).toMatchObject({ spotOnly: true, allocation: 1 });
+    let s = handle(admitted.state, SessionAllocated, spotAllocated).state;
+    s = handle(s, SessionAgentReady, {
+      sessionId: 'p1-1',
+      vmName: 'vm-a',
+      host: 'h',
+      port: 1,
+      pin: '1234',
+    }).state;
+    const evicted = handle(s, SessionPreempt, { sessionId: 'p1-1', vmName: 'vm-a', eventId: 'e' });
+    expect(of(evicted, AllocRequest)[0]).toMatchObject({ spotOnly: true, allocation: 2 });
+    // Kept when the session ends, and back to any tier when the player says so.
+    const stopping = handle(evicted.state, SessionStop, {
+      requestedBy: 'player',
+      reason: 'player',
+    });
+    const idle = handle(stopping.state, SessionVmReleased, { sessionId: 'p1-1' }).state;
+    expect(idle).toMatchObject({ phase: 'idle', spotOnly: true });
+    const any = handle(idle, SessionSettings, { requestedBy: 'player', spotOnly: false });
+    const again = admit(handle(any.state, SessionStart, { requestedBy: 'player' }).state);
+    expect(of(again, AllocRequest)[0]!.spotOnly).toBeUndefined();
   });
 });
 

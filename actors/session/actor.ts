@@ -22,6 +22,7 @@ import {
   SessionPreempt,
   SessionQueued,
   SessionStart,
+  SessionSettings,
   SessionStatus,
   SessionStop,
   SessionVmCheck,
@@ -67,6 +68,7 @@ import {
   type Result,
 } from './steps.ts';
 import { inputOrder } from './input-order.ts';
+import { settings } from './tier.ts';
 
 export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
   return defineActor({
@@ -77,6 +79,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
       SessionStart,
       SessionStop,
       SessionStatus,
+      SessionSettings,
       SessionAdmission,
       SessionAllocated,
       SessionQueued,
@@ -119,6 +122,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             ...(s.lastPlayedAt === undefined ? {} : { lastPlayedAt: s.lastPlayedAt }),
             ...(s.lastInput === undefined ? {} : { lastInput: s.lastInput }),
             ...(msg.region === undefined ? {} : { askedRegion: msg.region }),
+            ...(s.spotOnly === undefined ? {} : { spotOnly: s.spotOnly }),
           };
           const ask = cfg.requireAdmission
             ? emit(BillingAdmit, cmdSubject(ActorKinds.billing, ctx.key, 'admit'), {
@@ -358,6 +362,8 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             return ignore(s, `vm_released for ${msg.sessionId} in ${s.phase}`);
           return stopped(cfg, s, ctx);
         }
+        case SessionSettings.type:
+          return settings(s, msg);
         case SessionStatus.type:
           return {
             state: s,

@@ -40,6 +40,8 @@ export const SessionState = z.object({
   diskState: z.enum(['none', 'live', 'archived']).default('none'),
   /** When the player last stopped playing (for disk clean-up). */
   lastPlayedAt: z.string().optional(),
+  /** The player's tier policy: Spot rigs only (they wait in line rather than pay On-Demand). */
+  spotOnly: z.boolean().optional(),
   /** The region the start named, when it named one (the disk's region may win over it). */
   askedRegion: z.string().optional(),
   /** The last start or stop applied from the player's own inputs (`inputSeq`), and when. */

@@ -13,6 +13,7 @@ import {
   SESSION_ID_MAX_LENGTH,
   TelegramSend,
   TerminalError,
+  type TierCallbackData,
   type BotAction,
   cmdSubject,
   evtSubject,
@@ -91,7 +92,11 @@ export const roundKey = (s: SessionState): string => `alloc:${s.sessionId}:${s.a
 export const stopKey = (s: SessionState): string => `stop:${s.sessionId}`;
 
 /** The bot's own buttons (the router acts on their data as on the menu's). */
-export type Buttons = { text: string; data: BotAction }[][];
+/** Menu actions, and the tier-policy buttons' data. */
+export type Buttons = {
+  text: string;
+  data: BotAction | (typeof TierCallbackData)[keyof typeof TierCallbackData];
+}[][];
 
 export function tell(
   chatId: string | undefined,
@@ -143,6 +148,7 @@ export function allocRequest(key: string, s: SessionState): Emission {
     playerId: key,
     allocation: s.allocation,
     ...(s.diskZone === undefined ? {} : { diskZone: s.diskZone }),
+    ...(s.spotOnly === true ? { spotOnly: true } : {}),
   });
 }
 
@@ -225,6 +231,7 @@ export function stopped(cfg: SessionConfig, s: SessionState, ctx: HandlerContext
     lastPlayedAt: iso(ctx.now),
     ...(s.region === undefined ? {} : { region: s.region }),
     ...(s.lastInput === undefined ? {} : { lastInput: s.lastInput }),
+    ...(s.spotOnly === undefined ? {} : { spotOnly: s.spotOnly }),
   };
   const diskTimers: TimerOp[] =
     s.diskState === 'live'

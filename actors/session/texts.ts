@@ -36,6 +36,17 @@ export const texts = {
     }
   },
   nothingToStop: 'Nothing is running.',
+  /** The tier policy, as it is. */
+  tier: (spotOnly: boolean): string =>
+    spotOnly
+      ? 'You take Spot rigs only: when none is free you wait in line rather than pay On-Demand (about 3× the price).'
+      : 'You take a Spot rig when one is free, else On-Demand (about 3× the price) rather than wait.',
+  /** The tier policy, as just set: from the next rig on. */
+  tierSet: (s: SessionState): string =>
+    (s.spotOnly === true
+      ? 'Spot only from now on: when no Spot GPU is free you wait in line.'
+      : 'Spot first, else On-Demand from now on: you wait only when no GPU at all is free.') +
+    (['idle', 'stopping'].includes(s.phase) ? '' : ' This applies to your next rig.'),
   insufficient: (balancePaise: number, requiredPaise: number): string =>
     `Your balance is ${rupees(balancePaise)}; starting needs at least ${rupees(requiredPaise)}. Top up to play.`,
   allocated: (s: SessionState): string =>

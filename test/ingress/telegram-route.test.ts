@@ -6,6 +6,7 @@ import {
   BillingTopup,
   ErrorCodes,
   SessionStart,
+  SessionSettings,
   SessionStatus,
   SessionStop,
   TelegramSend,
@@ -182,6 +183,26 @@ describe('menu buttons and typed commands reach the actors', () => {
       'telegram.send.v1',
       'billing.register.v1',
     ]);
+  });
+
+  it('/tier asks the session for the policy; its buttons set it', () => {
+    const shown = only(route(textUpdate(210, '/tier')));
+    expect(shown.subject).toBe(playerSubject('session', 'settings'));
+    expect(SessionSettings.decode(shown.data)).toEqual({
+      type: SessionSettings.type,
+      requestedBy: 'player',
+      chatId: String(PLAYER),
+    });
+    for (const [data, spotOnly] of [
+      ['tier:spot', true],
+      ['tier:any', false],
+    ] as const) {
+      const c = only(route(press(211, data)));
+      expect(c.subject).toBe(playerSubject('session', 'settings'));
+      expect(c.msgId).toBe('tg-211-tier');
+      expect(SessionSettings.decode(c.data).spotOnly).toBe(spotOnly);
+    }
+    expect(route(press(212, 'tier:gold'))).toEqual([]);
   });
 
   it('reads commands case-insensitively (/PLAY)', () => {
