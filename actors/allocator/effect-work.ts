@@ -133,6 +133,7 @@ async function createVm(
     session: e.sessionId,
     tier: e.priority === 'spot' ? 'spot' : 'on_demand',
     purpose: 'respawn-session',
+    region: config.region,
   } as const;
   try {
     const disk = await provider.getDisk(e.diskName);
@@ -270,11 +271,11 @@ async function archiveDisk(
     );
     return;
   }
+  // A snapshot belongs to the player, not to a session or a tier.
   const tags = {
     player: e.playerId,
-    session: 'none',
-    tier: 'spot',
     purpose: 'respawn-disk-snapshot',
+    region: ctx.config.region,
   } as const;
   // A snapshot of that name from an earlier archive would be kept as it is by the PUT
   // (same name, same source disk name: Azure treats it as an update), and deleting the

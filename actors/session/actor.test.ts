@@ -662,15 +662,18 @@ describe('the player’s disk', () => {
       expect.stringContaining('Starting'),
       expect.stringContaining('Restoring your disk'),
     ]);
-    // A disk still in use is not archived: the state stays live.
-    expect(
-      run(s, SessionDiskArchived, {
-        diskName: 'disk-p1',
-        snapshotName: 's',
-        ok: false,
-        reason: 'in use',
-      }).state.diskState,
-    ).toBe('live');
+    // A disk still in use is not archived: the state stays live, and it is tried again in an
+    // hour (the player still away), said in the log.
+    const refused = run(s, SessionDiskArchived, {
+      diskName: 'disk-p1',
+      snapshotName: 's',
+      ok: false,
+      reason: 'in use',
+    });
+    expect(refused.state.diskState).toBe('live');
+    expect(refused.timers).toEqual([{ name: 'disk_archive', at: later(3_600_000) }]);
+    expect(refused.ignored).toBe('disk not archived: in use; tried again in an hour');
+    expect(texts(refused)).toEqual([]);
   });
 });
 

@@ -70,6 +70,9 @@ import {
 import { inputOrder } from './input-order.ts';
 import { settings } from './tier.ts';
 
+/** A disk archive refused (the disk still in use) is tried again this much later. */
+const DISK_ARCHIVE_RETRY_MS = 3_600_000;
+
 export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
   return defineActor({
     kind: ActorKinds.session,
@@ -377,7 +380,18 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             ],
           };
         case SessionDiskArchived.type: {
-          if (!msg.ok) return { state: s };
+          if (!msg.ok) {
+            // Not archived (the disk still in use: a VM being deleted holds it). Still unused
+            // an hour from now, it is tried again; a start meanwhile cancels that.
+            const retry = s.phase === 'idle' && s.diskState === 'live';
+            return {
+              state: s,
+              ignored: `disk not archived: ${msg.reason ?? 'no reason given'}${retry ? '; tried again in an hour' : ''}`,
+              ...(retry
+                ? { timers: [{ name: 'disk_archive', at: at(ctx, DISK_ARCHIVE_RETRY_MS) }] }
+                : {}),
+            };
+          }
           return {
             state: { ...s, diskState: 'archived' },
             emit: tell(s.chatId, texts.diskArchived),

@@ -108,6 +108,7 @@ it('plays a session end to end, surviving a Spot eviction with the same disk', a
     session: 'p1-1',
     tier: 'spot',
     purpose: 'respawn-session',
+    region: REGION,
   });
   expect(vm1.dataDisks.map((d) => d.name)).toEqual(['disk-p1']);
 
@@ -244,6 +245,15 @@ it('archives an unused disk to a snapshot after a warning, and restores it on th
     20_000,
   );
   expect(arm.state.snapshots().map((x) => x.name)).toContain('snap-disk-p3');
+  // The player's, made in this region; no session or tier is its own.
+  const snapshotP3 = arm.state.snapshots().find((x) => x.name === 'snap-disk-p3')!;
+  expect(snapshotP3.tags).toMatchObject({
+    player: 'p3',
+    purpose: 'respawn-disk-snapshot',
+    region: REGION,
+  });
+  expect(snapshotP3.tags.session).toBeUndefined();
+  expect(snapshotP3.tags.tier).toBeUndefined();
   const before = await told('44');
   const warned = before.findIndex((t) => t.includes('will be archived'));
   const archived = before.findIndex((t) => t.includes('Your disk was archived'));

@@ -21,9 +21,10 @@ export function tagsOf(tags: ResourceTags): Record<string, string> {
   return {
     [APP_TAG.name]: APP_TAG.value,
     player: tags.player,
-    session: tags.session,
-    tier: tags.tier,
+    ...(tags.session === undefined ? {} : { session: tags.session }),
+    ...(tags.tier === undefined ? {} : { tier: tags.tier }),
     purpose: tags.purpose,
+    ...(tags.region === undefined ? {} : { region: tags.region }),
   };
 }
 

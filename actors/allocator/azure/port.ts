@@ -8,10 +8,14 @@ import type { Tier } from '../../../contracts/index.ts';
 /** Tags every Respawn resource carries (cost tracking, the reconciler's listing). */
 export interface ResourceTags {
   player: string;
-  session: string;
-  tier: Tier;
+  /** The session it was made for (a VM, its NIC and IP; a disk made at a first play). */
+  session?: string;
+  /** The VM's tier (a VM, its NIC and IP; a disk made with a VM). */
+  tier?: Tier;
   /** What the resource is for, e.g. `session-vm`, `player-disk`, `disk-snapshot`. */
   purpose: string;
+  /** The Azure region whose allocator made it. */
+  region?: string;
 }
 
 /** Filters a listing: every given tag must match. Only Respawn's resources are listed. */
