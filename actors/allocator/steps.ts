@@ -106,9 +106,8 @@ export function warmFreed(st: Step, ctx: HandlerContext, r: Reservation): void {
   if (r.frees !== true || st.s.cold[r.candidate] === undefined) return;
   const { [r.candidate]: _was, ...cold } = st.s.cold;
   st.s = { ...st.s, cold };
-  st.emit.push(
-    decided(ctx, 'warm', { sessionId: r.sessionId, candidate: r.candidate, detail: 'freed' }),
-  );
+  // About the candidate, not the session whose VM happened to be deleted first.
+  st.emit.push(decided(ctx, 'warm', { candidate: r.candidate, detail: 'freed' }));
 }
 
 /** Tries to give `q` a VM now; false when no candidate fits. */

@@ -355,6 +355,10 @@ export function createWorker(opts: WorkerOptions): Worker {
         'ack extension',
         () => {
           const old = performance.now() - ACK_WAIT_MS / 3;
+          // First give up leases that ran out: after a pause (a stopped process, a long GC)
+          // this timer may fire before the watchdog's, and extending a lost partition's
+          // deliveries would keep them from its next owner while it serves newer ones.
+          windowed.checkExpiry();
           for (const p of [...inFlight, ...queue]) {
             // A windowed partition given up must let its deliveries expire for the next owner.
             if (p.receivedAt < old && !windowed.isAbandoned(p.slot)) p.m.working();
