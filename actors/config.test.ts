@@ -113,6 +113,7 @@ describe('loadWorkerConfig', () => {
     ['RESPAWN_AZURE_EFFECTS_ACK_WAIT_SECONDS', '1'],
     ['AZURE_VM_PUBLIC_IP', 'no'],
     ['RESPAWN_REGIONS', 'southindia,South India'],
+    ['TELEGRAM_BOT_USERNAME', 'respawn bot'],
     ['RESPAWN_DISK_RECONCILE_SECONDS', '-1'],
     ['RESPAWN_DISK_RECONCILE_GRACE_SECONDS', 'an hour'],
     ['RESPAWN_CLOCK_OFFSET_MS', 'soon'],
