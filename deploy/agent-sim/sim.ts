@@ -1,7 +1,8 @@
 /**
  * A simulated fleet of VM agents, driven by the ARM fake: when a Respawn session VM is
- * running in the fake, its "agent" boots (after `bootDelayMs`), reports `ready` to the
- * gateway's `POST /agent/report` with the VM's public IP (its private IP, with a warning, when
+ * running in the fake, its "agent" boots (after `bootDelayMs`), reads the VM's agent bootstrap
+ * from its userData as the reference agent does (where to report, which VM, session and player,
+ * its token; a VM without one gets no agent, as on Azure), reports `ready` there with the VM's public IP (its private IP, with a warning, when
  * its NIC has none, as the reference agent does), port 47989 and a fresh pairing PIN, heartbeats every `heartbeatMs` (with `lastInputAt = now` while the player is
  * "playing"), relays the fake's Preempt scheduled event as a `preempt` report, and stops when
  * its VM is deleted or evicted. Each report carries its own id (the gateway's Nats-Msg-Id).
@@ -10,7 +11,12 @@ import { randomInt, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { Logger } from 'pino';
-import { AgentReport, agentToken, type MessageOf } from '../../contracts/index.ts';
+import {
+  AgentReport,
+  decodeAgentBootstrap,
+  type AgentBootstrap,
+  type MessageOf,
+} from '../../contracts/index.ts';
 import type { FakeVmEvent } from '../fakes/arm/index.ts';
 
 /** The header the gateway reads the per-VM token from. */
@@ -24,9 +30,15 @@ export const SESSION_PURPOSE = 'respawn-session';
 export interface AgentSimSource {
   onEvent(listener: (event: FakeVmEvent) => void): () => void;
   state: {
-    vm(
-      name: string,
-    ): { name: string; tags: Record<string, string>; nics: { name: string }[] } | undefined;
+    vm(name: string):
+      | {
+          name: string;
+          tags: Record<string, string>;
+          nics: { name: string }[];
+          /** Base64 of the agent bootstrap, as Azure stores userData (null: none). */
+          userData?: string | null;
+        }
+      | undefined;
     /** `publicIpName`: the public IP on the NIC's ipconfig, if any. */
     nic(name: string): { privateIp: string; publicIpName?: string | null } | undefined;
     /** The fake's public IPs (absent: none known, the private IP is reported). */
@@ -36,10 +48,6 @@ export interface AgentSimSource {
 
 export interface AgentSimOptions {
   arm: AgentSimSource;
-  /** The gateway's base URL, e.g. http://127.0.0.1:8080 */
-  gatewayUrl: string;
-  /** The gateway's AGENT_TOKEN_SECRET: each VM's token is derived from it. */
-  masterSecret: string;
   log: Logger;
   /** From "VM running" to the `ready` report. Default 5 s. */
   bootDelayMs?: number;
@@ -74,6 +82,20 @@ export interface AgentSim {
 interface Agent extends AgentView {
   timers: Set<NodeJS.Timeout>;
   stopped: boolean;
+  /** From the bootstrap: where to report, and the per-VM token. */
+  reportUrl: URL;
+  token: string;
+}
+
+/** The VM's bootstrap, or why there is none (the VM then has no agent, as on Azure). */
+function bootstrapOf(userData: string | null | undefined): AgentBootstrap | string {
+  const encoded = userData?.trim() ?? '';
+  if (encoded === '') return 'no userData: the worker gave this VM no agent bootstrap';
+  try {
+    return decodeAgentBootstrap(Buffer.from(encoded, 'base64').toString('utf8'));
+  } catch (err) {
+    return `userData: ${(err as Error).message}`;
+  }
 }
 
 /** One report request's deadline. */
@@ -129,11 +151,8 @@ export function createAgentSim(opts: AgentSimOptions): AgentSim {
   const inFlight = new Set<Promise<void>>();
   let unsubscribe: (() => void) | undefined;
   let closed = false;
-  const reportUrl = new URL('/agent/report', opts.gatewayUrl);
-  const httpAgent =
-    reportUrl.protocol === 'https:'
-      ? new https.Agent({ keepAlive: true })
-      : new http.Agent({ keepAlive: true });
+  const httpAgent = new http.Agent({ keepAlive: true });
+  const httpsAgent = new https.Agent({ keepAlive: true });
 
   const later = (agent: Agent, ms: number, fn: () => void): void => {
     if (agent.stopped) return;
@@ -160,14 +179,14 @@ export function createAgentSim(opts: AgentSimOptions): AgentSim {
       log.error({ err, vm: agent.vmName, kind: fields.kind }, 'report not sendable');
       return false;
     }
-    const token = agentToken(opts.masterSecret, agent.vmName);
+    const url = agent.reportUrl;
     // The same report (same id) is retried, so the gateway stores it once.
     for (let attempt = 1; attempt <= maxAttempts && !closed; attempt++) {
       try {
         const status = await postReport(
-          reportUrl,
-          httpAgent,
-          { 'content-type': 'application/json', [AGENT_TOKEN_HEADER]: token },
+          url,
+          url.protocol === 'https:' ? httpsAgent : httpAgent,
+          { 'content-type': 'application/json', [AGENT_TOKEN_HEADER]: agent.token },
           body,
         );
         if (status >= 200 && status < 300) {
@@ -206,13 +225,13 @@ export function createAgentSim(opts: AgentSimOptions): AgentSim {
 
   function boot(vmName: string, tags: Record<string, string>): void {
     if (tags.purpose !== SESSION_PURPOSE || agents.has(vmName)) return;
-    const sessionId = tags.session;
-    const playerId = tags.player;
-    if (sessionId === undefined || playerId === undefined) {
-      log.warn({ vm: vmName }, 'session VM without player/session tags; no agent');
+    const vm = opts.arm.state.vm(vmName);
+    const bootstrap = bootstrapOf(vm?.userData);
+    if (typeof bootstrap === 'string') {
+      log.warn({ vm: vmName, why: bootstrap }, 'session VM without an agent bootstrap; no agent');
       return;
     }
-    const vm = opts.arm.state.vm(vmName);
+    const { sessionId, playerId } = bootstrap;
     const nic = vm?.nics[0] === undefined ? undefined : opts.arm.state.nic(vm.nics[0].name);
     const pipName = nic?.publicIpName ?? null;
     const publicIp = pipName === null ? undefined : opts.arm.state.publicIp?.(pipName)?.ipAddress;
@@ -232,6 +251,8 @@ export function createAgentSim(opts: AgentSimOptions): AgentSim {
       reports: 0,
       timers: new Set(),
       stopped: false,
+      reportUrl: new URL(bootstrap.reportUrl),
+      token: bootstrap.token,
     };
     agents.set(vmName, agent);
     log.info({ vm: vmName, player: playerId, host: agent.host }, 'agent booting');
@@ -297,7 +318,11 @@ export function createAgentSim(opts: AgentSimOptions): AgentSim {
       for (const name of [...agents.keys()]) halt(name);
       await Promise.all([...inFlight]);
       httpAgent.destroy();
+      httpsAgent.destroy();
     },
-    agents: () => [...agents.values()].map(({ timers: _t, stopped: _s, ...view }) => ({ ...view })),
+    agents: () =>
+      [...agents.values()].map(
+        ({ timers: _t, stopped: _s, reportUrl: _u, token: _k, ...view }) => ({ ...view }),
+      ),
   };
 }

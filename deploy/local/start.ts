@@ -237,9 +237,8 @@ export async function startLocal(opts: LocalOptions): Promise<LocalRun> {
     let agents: AgentSim | undefined;
     if (azure.arm !== undefined && opts.agentSim !== false) {
       agents = createAgentSim({
+        // Each VM's agent reads where to report and its token from the VM's userData.
         arm: azure.arm,
-        gatewayUrl: gateway.url,
-        masterSecret: agentSecret,
         log,
         bootDelayMs: t.agentBootMs ?? 5_000,
         heartbeatMs: t.agentHeartbeatMs ?? 30_000,

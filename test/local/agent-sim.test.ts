@@ -1,13 +1,19 @@
 /**
- * The simulated VM agent: boots on a running session VM, reports ready with the VM's private
- * IP, port 47989 and a 4-digit PIN under the VM's derived token, heartbeats with lastInputAt
+ * The simulated VM agent: boots on a running session VM, reads its bootstrap (userData) as the
+ * reference agent does, reports ready there with the VM's private IP, port 47989 and a 4-digit
+ * PIN under the bootstrap's token (a VM without a bootstrap gets no agent), heartbeats with lastInputAt
  * while playing, relays a Preempt, gives unique report ids, retries a report the gateway did
  * not take (same id), and stops with its VM. The gateway side is a plain HTTP recorder.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { AgentReport, agentToken, type MessageOf } from '../../contracts/index.ts';
+import {
+  AgentReport,
+  agentToken,
+  encodeAgentBootstrap,
+  type MessageOf,
+} from '../../contracts/index.ts';
 import { createAgentSim, type AgentSimSource } from '../../deploy/agent-sim/index.ts';
 import type { FakeVmEvent } from '../../deploy/fakes/arm/index.ts';
 import { eventually, quietLog } from '../support/runtime-env.ts';
@@ -52,7 +58,23 @@ function source(): AgentSimSource & { emit(e: FakeVmEvent): void } {
     },
     emit: (e) => listeners.forEach((l) => l(e)),
     state: {
-      vm: (name) => ({ name, tags: {}, nics: [{ name: `${name}-nic` }] }),
+      // As the effects runner writes it: base64 of the bootstrap; `bare-` VMs have none.
+      vm: (name) => ({
+        name,
+        tags: {},
+        nics: [{ name: `${name}-nic` }],
+        userData: name.startsWith('bare-')
+          ? null
+          : Buffer.from(
+              encodeAgentBootstrap({
+                reportUrl: `${url}/agent/report`,
+                vmName: name,
+                sessionId: 'p9-1',
+                playerId: 'p9',
+                token: agentToken(MASTER, name),
+              }),
+            ).toString('base64'),
+      }),
       nic: () => ({ privateIp: '10.0.3.7' }),
     },
   };
@@ -62,8 +84,6 @@ it('reports ready, heartbeats, relays a Preempt and stops with its VM', async ()
   const arm = source();
   const sim = createAgentSim({
     arm,
-    gatewayUrl: url,
-    masterSecret: MASTER,
     log: quietLog(),
     bootDelayMs: 50,
     heartbeatMs: 100,
@@ -72,8 +92,15 @@ it('reports ready, heartbeats, relays a Preempt and stops with its VM', async ()
   sim.start();
   const at = new Date().toISOString();
   const vmName = 'vm-p9-1-a1-spotnc4';
-  // Another VM (no session purpose) gets no agent.
+  // Another VM (no session purpose) gets no agent, nor does a session VM without a bootstrap.
   arm.emit({ type: 'vm.running', vmName: 'disk-builder', tags: { purpose: 'image' }, at });
+  arm.emit({
+    type: 'vm.running',
+    vmName: 'bare-vm',
+    tags: { purpose: 'respawn-session', player: 'p8', session: 'p8-1' },
+    at,
+  });
+  expect(sim.agents().map((a) => a.vmName)).toEqual([]);
   refuseNext = 1;
   arm.emit({
     type: 'vm.running',

@@ -152,6 +152,9 @@ export async function startStack(o: StackOptions): Promise<Stack> {
               AZURE_SSH_PUBLIC_KEY: SSH,
               AZURE_ARM_ENDPOINT: arm.url,
               AZURE_ARM_CA_FILE: arm.caCertPath,
+              // Each VM's agent bootstrap (userData): where the simulated agents report.
+              AGENT_TOKEN_SECRET: agentSecret,
+              RESPAWN_AGENT_REPORT_URL: `${gatewayUrl}/agent/report`,
               // Azure's ~2 s between polls of a long-running operation, in recorded time.
               AZURE_POLL_INTERVAL_MS: String(time.real(2_000)),
             }
@@ -187,8 +190,6 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     const playerOf = (vm: string): string => /^vm-([0-9]+)-/.exec(vm)?.[1] ?? '';
     const agents = createAgentSim({
       arm,
-      gatewayUrl: gateway.url,
-      masterSecret: agentSecret,
       log,
       bootDelayMs: time.real(45_000),
       heartbeatMs: time.real(30_000),
