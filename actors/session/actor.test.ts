@@ -577,6 +577,50 @@ describe('session actor', () => {
     }
   });
 
+  it('gives up a start the allocator never answers, the player told; an answered one goes on', () => {
+    const admitted = admit(toStarting());
+    const wait = admitted.timers?.find((t) => t.name === 'alloc_wait');
+    expect(wait).toMatchObject({ at: later(defaultSessionConfig.provisionTimeoutMs) });
+    const fire = (state: SessionState, allocation = 1) =>
+      handle(
+        state,
+        TimerFired,
+        {
+          timerId: '7',
+          name: 'alloc_wait',
+          dueAt: later(defaultSessionConfig.provisionTimeoutMs).toISOString(),
+          firedAt: later(defaultSessionConfig.provisionTimeoutMs).toISOString(),
+          data: { sessionId: 'p1-1', allocation },
+        },
+        later(defaultSessionConfig.provisionTimeoutMs),
+      );
+    const silent = fire(admitted.state);
+    expect(silent.state).toMatchObject({ phase: 'stopping', stopReason: 'allocation_failed' });
+    expect(of(silent, AllocRelease)).toHaveLength(1);
+    expect(texts(silent)).toEqual([
+      'Could not start your rig: the cloud did not answer in time. You were not charged.',
+    ]);
+    // In line, or booting: the allocator answered; the timer changes nothing.
+    const queued = handle(admitted.state, SessionQueued, {
+      sessionId: 'p1-1',
+      position: 4,
+      estimateSeconds: 1_200,
+    }).state;
+    expect(fire(queued).state).toEqual(queued);
+    const booting = handle(admitted.state, SessionAllocated, spotAllocated).state;
+    expect(fire(booting).state).toEqual(booting);
+    // A resume asks the allocator again, with its own wait.
+    const resumed = handle(toReady(), SessionPreempt, {
+      sessionId: 'p1-1',
+      vmName: 'vm-a',
+      eventId: 'e1',
+    });
+    expect(resumed.timers?.filter((t) => t.name === 'alloc_wait' && !('cancel' in t))).toEqual([
+      expect.objectContaining({ data: { sessionId: 'p1-1', allocation: 2 } }),
+    ]);
+    expect(fire(resumed.state, 1).state).toEqual(resumed.state);
+  });
+
   it('ignores timers of an earlier session', () => {
     const s = toReady();
     const r = handle(s, TimerFired, {

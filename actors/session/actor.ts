@@ -46,6 +46,8 @@ import {
   ACTIVE,
   DISK_TIMERS,
   allocRequest,
+  allocWait,
+  allocationFailed,
   already,
   answer,
   at,
@@ -143,14 +145,22 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
               // once, as its own message, never "Starting…" edited into a refusal.
               ...(cfg.requireAdmission ? [] : startingTexts(next)),
             ],
-            timers: DISK_TIMERS.map((name) => ({ name, cancel: true as const })),
+            timers: [
+              ...DISK_TIMERS.map((name) => ({ name, cancel: true as const })),
+              ...(cfg.requireAdmission ? [] : [allocWait(cfg, next, ctx)]),
+            ],
           };
         }
         case SessionAdmission.type: {
           if (s.phase !== 'starting' || !matches(s, msg.sessionId))
             return ignore(s, `admission for ${msg.sessionId} in ${s.phase}`);
-          if (msg.allowed)
-            return { state: s, emit: [allocRequest(ctx.key, s), ...startingTexts(s)] };
+          if (msg.allowed) {
+            return {
+              state: s,
+              emit: [allocRequest(ctx.key, s), ...startingTexts(s)],
+              timers: [allocWait(cfg, s, ctx)],
+            };
+          }
           const next: SessionState = { ...s, phase: 'idle' };
           return {
             state: next,
@@ -222,20 +232,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
         case SessionAllocFailed.type: {
           if (!matches(s, msg.sessionId) || !ACTIVE.includes(s.phase))
             return ignore(s, `alloc_failed for ${msg.sessionId} in ${s.phase}`);
-          // The same road to idle as a stop (the allocator confirms with vm_released).
-          const r = stop(cfg, { ...s, chatId: undefined }, ctx, 'allocation_failed');
-          return {
-            ...r,
-            state: { ...r.state, chatId: s.chatId },
-            emit: [
-              ...(r.emit ?? []),
-              ...tell(
-                s.chatId,
-                texts.failed(msg.reason, s.firstReadyAt !== undefined),
-                roundKey(s),
-              ),
-            ],
-          };
+          return allocationFailed(cfg, s, ctx, msg.reason);
         }
         case SessionAgentReady.type: {
           if (!matches(s, msg.sessionId) || s.phase !== 'provisioning' || s.vmName !== msg.vmName)
@@ -444,6 +441,14 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
               return s.phase === 'provisioning'
                 ? stop(cfg, s, ctx, 'provision_timeout')
                 : { state: s };
+            case 'alloc_wait': {
+              // Answered meanwhile (a rig, a place in line), or a later round: nothing to do.
+              const round = (msg.data as { allocation?: number } | undefined)?.allocation;
+              if (!['starting', 'resuming'].includes(s.phase) || round !== s.allocation) {
+                return { state: s };
+              }
+              return allocationFailed(cfg, s, ctx, 'the cloud did not answer in time');
+            }
             default:
               return { state: s };
           }

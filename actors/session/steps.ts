@@ -43,7 +43,26 @@ export const ACTIVE: readonly SessionPhase[] = [
   'evicted',
   'resuming',
 ];
-export const SESSION_TIMERS = ['idle_warn', 'idle_stop', 'hb_lost', 'provision_timeout'] as const;
+export const SESSION_TIMERS = [
+  'idle_warn',
+  'idle_stop',
+  'hb_lost',
+  'provision_timeout',
+  'alloc_wait',
+] as const;
+
+/**
+ * Set with every request to the allocator: no answer at all (a rig, or a place in line) by
+ * then, and the start fails with the player told, rather than waiting forever for an allocator
+ * that cannot judge (a region whose quota Azure never reports).
+ */
+export function allocWait(cfg: SessionConfig, s: SessionState, ctx: HandlerContext): TimerOp {
+  return {
+    name: 'alloc_wait',
+    at: at(ctx, cfg.provisionTimeoutMs),
+    data: { sessionId: s.sessionId, allocation: s.allocation },
+  };
+}
 export const DISK_TIMERS = ['disk_warn', 'disk_archive'] as const;
 
 /** The player's disk, named as every area names it (one per player). */
@@ -198,6 +217,25 @@ export function startingTexts(s: SessionState): Emission[] {
   ];
 }
 
+/** A start (or resume) that cannot be served: idle by the stop's road, the player told why. */
+export function allocationFailed(
+  cfg: SessionConfig,
+  s: SessionState,
+  ctx: HandlerContext,
+  reason: string,
+): Result {
+  // The same road to idle as a stop (the allocator confirms with vm_released).
+  const r = stop(cfg, { ...s, chatId: undefined }, ctx, 'allocation_failed');
+  return {
+    ...r,
+    state: { ...r.state, chatId: s.chatId },
+    emit: [
+      ...(r.emit ?? []),
+      ...tell(s.chatId, texts.failed(reason, s.firstReadyAt !== undefined), roundKey(s)),
+    ],
+  };
+}
+
 /**
  * A Play while a session runs: what it is doing already, once in `repeatReplyMs` unless the
  * session moved on since (then there is news). Presses in between change nothing.
@@ -296,7 +334,11 @@ export function evicted(
     allocRequest(ctx.key, resuming),
     ...tell(s.chatId, texts.evicted(why)),
   );
-  return { state: resuming, emit: emitted, timers: cancelAll() };
+  return {
+    state: resuming,
+    emit: emitted,
+    timers: [...cancelAll(), allocWait(cfg, resuming, ctx)],
+  };
 }
 
 export const matches = (s: SessionState, sessionId: string): boolean => s.sessionId === sessionId;
