@@ -26,7 +26,13 @@ import {
   traceIdOf,
   type MessageOf,
 } from '../../contracts/index.ts';
-import { ProviderError, type AdminCredentials, type VmProvider } from './azure/index.ts';
+import {
+  ProviderError,
+  ProviderErrorKinds,
+  type AdminCredentials,
+  type StreamingSecurityGroup,
+  type VmProvider,
+} from './azure/index.ts';
 import { runDiskRound, type DiskRecordSource } from './disk-round.ts';
 
 export interface AzureEffectsConfig {
@@ -48,7 +54,9 @@ export interface AzureEffectsConfig {
   /**
    * Whether each session VM gets a static public IPv4 (`<vmName>-pip`) on its NIC, the address
    * its agent reports to the player. Default true; false for an operator whose players reach
-   * VMs through a relay or VPN (the agent then reports the private IP).
+   * VMs through a relay or VPN (the agent then reports the private IP). With it, the NIC also
+   * gets the region's streaming network security group (azure/streaming-nsg.ts); without it,
+   * no NSG is made or attached.
    */
   publicIp?: boolean;
 }
@@ -98,6 +106,8 @@ export interface EffectContext {
   log: Logger;
   /** The players' recorded disks, for disk reconciliation; without it rounds are skipped. */
   diskRecords: DiskRecordSource | undefined;
+  /** The region's streaming NSG, converged once and put on NICs that have a public IP. */
+  streamingNsg: StreamingSecurityGroup;
   /** Publishes a result with Nats-Msg-Id `res-<effectId>`. */
   report: (effectId: string, subject: string, data: Uint8Array) => Promise<void>;
 }
@@ -121,7 +131,10 @@ export async function runEffect(ctx: EffectContext, e: Effect, effectId: string)
   }
 }
 
-/** The player's disk (made, or restored from its snapshot), public IP and NIC, then the VM. */
+/**
+ * The player's disk (made, or restored from its snapshot), the streaming NSG (if not yet
+ * converged), public IP and NIC, then the VM.
+ */
 async function createVm(
   ctx: EffectContext,
   e: MessageOf<typeof AzureCreateVm>,
@@ -160,11 +173,22 @@ async function createVm(
         tags: { ...tags, purpose: 'respawn-disk' },
       });
     }
-    await provider.ensureNic({
-      name: e.nicName,
-      ...(config.publicIp === false ? {} : { publicIpName: publicIpNameOf(e.vmName) }),
-      tags,
-    });
+    // A public IP lets nothing in without an NSG allowing it; a relay or VPN needs neither.
+    const securityGroupName = config.publicIp === false ? null : await ctx.streamingNsg.ensure();
+    try {
+      await provider.ensureNic({
+        name: e.nicName,
+        ...(securityGroupName === null
+          ? {}
+          : { publicIpName: publicIpNameOf(e.vmName), securityGroupName }),
+        tags,
+      });
+    } catch (err) {
+      // The group may have been removed behind our back: the retried create PUTs it again.
+      if (err instanceof ProviderError && err.kind === ProviderErrorKinds.notFound)
+        ctx.streamingNsg.forget();
+      throw err;
+    }
     await provider.createOrUpdateVm({
       name: e.vmName,
       nicName: e.nicName,

@@ -37,7 +37,7 @@ import {
   tracedPublish,
   withSpan,
 } from '../../contracts/index.ts';
-import { ProviderError, type VmProvider } from './azure/index.ts';
+import { ProviderError, createStreamingSecurityGroup, type VmProvider } from './azure/index.ts';
 import type { DiskRecordSource } from './disk-round.ts';
 
 import {
@@ -101,11 +101,13 @@ export function createAzureEffectsRunner(deps: {
     });
   }
 
+  const streamingNsg = createStreamingSecurityGroup({ provider, region: config.region, log });
   const context: EffectContext = {
     provider,
     config,
     log,
     diskRecords: deps.diskRecords,
+    streamingNsg,
     report,
   };
 
@@ -189,6 +191,13 @@ export function createAzureEffectsRunner(deps: {
 
   return {
     async start() {
+      if (config.publicIp !== false) {
+        // Converged once per start, without holding the consumer back: a create that comes
+        // first waits for this same PUT, and one that fails is tried again before the next NIC.
+        streamingNsg.ensure().catch((err: unknown) => {
+          log.warn({ err, nsg: streamingNsg.name }, 'streaming NSG not converged; will retry');
+        });
+      }
       const existing = await jsm.consumers.info(Streams.out.name, durable).catch(() => undefined);
       if (existing === undefined) {
         await jsm.consumers.add(Streams.out.name, {
@@ -225,6 +234,7 @@ export function createAzureEffectsRunner(deps: {
     async stop() {
       await messages?.close();
       if (inFlight > 0) await new Promise<void>((r) => (drained = r));
+      await streamingNsg.idle();
     },
   };
 }

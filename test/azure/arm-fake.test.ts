@@ -1,7 +1,8 @@
 /**
  * The fake ARM's own contract, over raw HTTPS (no SDK): the URL shapes, api-version and bearer
- * token, long-running operations, public IPs on NICs, capacity places, evictions per policy and
- * delete option, Scheduled Events as IMDS serves them, and determinism with a seed.
+ * token, long-running operations, public IPs and network security groups on NICs, capacity
+ * places, evictions per policy and delete option, Scheduled Events as IMDS serves them, and
+ * determinism with a seed.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startArmFake, type ArmFake, type ArmFakeOptions } from '../../deploy/fakes/arm/index.ts';
@@ -28,11 +29,14 @@ const rgId = `/subscriptions/${SUBSCRIPTION}/resourceGroups/${RESOURCE_GROUP}`;
 
 const pipId = (name: string): string =>
   `${rgId}/providers/Microsoft.Network/publicIPAddresses/${name}`;
+const nsgId = (name: string): string =>
+  `${rgId}/providers/Microsoft.Network/networkSecurityGroups/${name}`;
 
-function nicBody(publicIp?: string): unknown {
+function nicBody(publicIp?: string, nsg?: string): unknown {
   return {
     location: LOCATION,
     properties: {
+      ...(nsg === undefined ? {} : { networkSecurityGroup: { id: nsgId(nsg) } }),
       ipConfigurations: [
         {
           name: 'ip',
@@ -280,6 +284,154 @@ describe('fake ARM', () => {
     expect(
       (await armRequest(fake, 'DELETE', 'Microsoft.Network/publicIPAddresses/pip-a')).status,
     ).toBe(204);
+  });
+
+  it('serves network security groups: a create is long-running, a PUT replaces the rules, a NIC holds one, and one in use cannot be deleted', async () => {
+    const fake = await start({ lroPolls: 1 });
+    const rule = (name: string, priority: number, ports: string[], protocol = 'Tcp'): unknown => ({
+      name,
+      properties: {
+        protocol,
+        access: 'Allow',
+        direction: 'Inbound',
+        priority,
+        sourceAddressPrefix: 'Internet',
+        sourcePortRange: '*',
+        destinationAddressPrefix: '*',
+        destinationPortRanges: ports,
+      },
+    });
+    const body = (...rules: unknown[]): unknown => ({
+      location: LOCATION,
+      tags: { purpose: 'respawn-streaming' },
+      properties: { securityRules: rules },
+    });
+    const path = 'Microsoft.Network/networkSecurityGroups/nsg-a';
+    const put = await armRequest(fake, 'PUT', path, body(rule('tcp', 1000, ['47984', '48010'])), {
+      apiVersion: '2025-05-01',
+    });
+    expect(put.status).toBe(201);
+    expect(put.headers['azure-asyncoperation']).toMatch(
+      /\/providers\/Microsoft\.Network\/locations\/centralindia\/operations\/.+api-version=/,
+    );
+    expect(await armRequest(fake, 'GET', path)).toMatchObject({
+      status: 200,
+      body: {
+        id: nsgId('nsg-a'),
+        type: 'Microsoft.Network/networkSecurityGroups',
+        tags: { purpose: 'respawn-streaming' },
+        properties: {
+          provisioningState: 'Succeeded',
+          securityRules: [
+            {
+              id: `${nsgId('nsg-a')}/securityRules/tcp`,
+              name: 'tcp',
+              properties: {
+                protocol: 'Tcp',
+                access: 'Allow',
+                direction: 'Inbound',
+                priority: 1000,
+                sourceAddressPrefix: 'Internet',
+                destinationPortRanges: ['47984', '48010'],
+              },
+            },
+          ],
+          // Azure's own rules: whatever no rule allows in is denied.
+          defaultSecurityRules: expect.arrayContaining([
+            expect.objectContaining({
+              name: 'DenyAllInBound',
+              properties: expect.objectContaining({ access: 'Deny', priority: 65500 }) as unknown,
+            }),
+          ]) as unknown,
+        },
+      },
+    });
+
+    // A PUT is a convergence: the rules are exactly those sent, the same resource.
+    const again = await armRequest(
+      fake,
+      'PUT',
+      path,
+      body(rule('tcp', 1000, ['47989']), rule('udp', 1010, ['47998-48000'], 'Udp')),
+    );
+    expect(again.status).toBe(200);
+    expect(fake.state.nsgs()).toHaveLength(1);
+    expect(fake.state.nsg('nsg-a')?.rules.map((r) => [r.name, r.destinationPortRanges])).toEqual([
+      ['tcp', ['47989']],
+      ['udp', ['47998-48000']],
+    ]);
+    // Refused as Azure refuses them: a priority out of range, two rules in one slot.
+    expect(await armRequest(fake, 'PUT', path, body(rule('low', 50, ['1'])))).toMatchObject({
+      status: 400,
+      body: { error: { code: 'SecurityRuleInvalidPriority' } },
+    });
+    expect(
+      await armRequest(fake, 'PUT', path, body(rule('a', 1000, ['1']), rule('b', 1000, ['2']))),
+    ).toMatchObject({ status: 400, body: { error: { code: 'SecurityRuleConflict' } } });
+
+    // A NIC naming a missing group is refused (Azure's 400); naming this one, it holds it.
+    expect(
+      await armRequest(
+        fake,
+        'PUT',
+        'Microsoft.Network/networkInterfaces/nic-x',
+        nicBody(undefined, 'nope'),
+      ),
+    ).toMatchObject({
+      status: 400,
+      body: {
+        error: {
+          code: 'InvalidResourceReference',
+          message: expect.stringContaining(nsgId('nope')) as unknown,
+        },
+      },
+    });
+    expect(fake.state.nic('nic-x')).toBeUndefined();
+    expect(
+      (
+        await armRequest(
+          fake,
+          'PUT',
+          'Microsoft.Network/networkInterfaces/nic-a',
+          nicBody(undefined, 'nsg-a'),
+        )
+      ).status,
+    ).toBe(201);
+    fake.settle();
+    const nicId = `${rgId}/providers/Microsoft.Network/networkInterfaces/nic-a`;
+    expect(
+      await armRequest(fake, 'GET', 'Microsoft.Network/networkInterfaces/nic-a'),
+    ).toMatchObject({ body: { properties: { networkSecurityGroup: { id: nsgId('nsg-a') } } } });
+    expect(await armRequest(fake, 'GET', path)).toMatchObject({
+      body: { properties: { networkInterfaces: [{ id: nicId }] } },
+    });
+    expect(await armRequest(fake, 'GET', '/_fake/state')).toMatchObject({
+      body: {
+        nics: [{ name: 'nic-a', networkSecurityGroupName: 'nsg-a' }],
+        networkSecurityGroups: [
+          {
+            name: 'nsg-a',
+            networkInterfaces: [nicId],
+            rules: [{ name: 'tcp' }, { name: 'udp' }],
+          },
+        ],
+      },
+    });
+
+    // In use: not deleted. A NIC PUT without it takes it off; then it goes (202, long-running).
+    expect(await armRequest(fake, 'DELETE', path)).toMatchObject({
+      status: 400,
+      body: { error: { code: 'InUseNetworkSecurityGroupCannotBeDeleted' } },
+    });
+    await armRequest(fake, 'PUT', 'Microsoft.Network/networkInterfaces/nic-a', nicBody());
+    expect(fake.state.nic('nic-a')?.networkSecurityGroupName).toBeNull();
+    expect((await armRequest(fake, 'DELETE', path)).status).toBe(202);
+    fake.settle();
+    expect(await armRequest(fake, 'GET', path)).toMatchObject({
+      status: 404,
+      body: { error: { code: 'ResourceNotFound' } },
+    });
+    expect((await armRequest(fake, 'DELETE', path)).status).toBe(204);
   });
 
   it('frees a public IP when its VM goes with the NIC (eviction with Delete), and IMDS shows it while it runs', async () => {

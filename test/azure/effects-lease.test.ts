@@ -3,12 +3,14 @@
  * RESPAWN_AZURE_EFFECTS, the one holding the region's lease runs them, the other stands by;
  * when the first stops (after finishing what it had received) it gives the lease (a row of
  * rt_lease) back and
- * the other runs the next effects.
+ * the other runs the next effects. Each runner converges the region's streaming NSG as it
+ * starts.
  */
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadWorkerConfig } from '../../actors/config.ts';
 import { startRoles, type Role } from '../../actors/roles.ts';
+import { streamingNsgNameOf } from '../../actors/allocator/azure/index.ts';
 import { AzureCreateVm, ensureTopology, outAzureSubject } from '../../contracts/index.ts';
 import { startArmFake, type ArmFake } from '../../deploy/fakes/arm/index.ts';
 import { armEffectsEnv, until } from '../agent/support.ts';
@@ -96,6 +98,13 @@ async function create(player: string): Promise<string> {
 
 const said = (w: Worker, text: string): boolean => w.log.text().includes(text);
 
+/** The region's streaming NSG, and the PUTs that converged it. */
+const NSG = streamingNsgNameOf(REGION);
+const nsgPuts = (): number =>
+  arm.state
+    .requests()
+    .filter((r) => r.method === 'PUT' && r.path.endsWith(`/networkSecurityGroups/${NSG}`)).length;
+
 /** The worker's `respawn_worker_role_active` for this region's effects. */
 const playing = (w: Worker): Promise<number> =>
   counter(w.registry, 'respawn_worker_role_active', { role: `azure-effects.${REGION}` });
@@ -108,13 +117,25 @@ it('runs a region’s Azure effects in one worker; the other takes over when it 
   expect(said(b, 'Azure effects runner started')).toBe(false);
   expect(said(b, 'standing by')).toBe(true);
   expect([await playing(a), await playing(b)]).toEqual([1, 0]);
+  // The runner converges the streaming NSG when it starts, before any create asks for it.
+  await until(
+    'NSG converged at start',
+    () => arm.state.nsg(NSG)?.provisioningState === 'Succeeded',
+  );
+  expect(nsgPuts()).toBe(1);
 
   const first = await create('w1');
   await until('w1 VM running', () => arm.state.vm(first)?.powerState === 'running');
+  expect(arm.state.nic(`${first}-nic`)?.networkSecurityGroupName).toBe(NSG);
+  // Converged already: the create did not PUT it again.
+  expect(nsgPuts()).toBe(1);
 
   for (const r of a.roles) await r.stop();
   await until('b runs the effects', () => said(b, 'Azure effects runner started'));
   expect(await holderNow()).toBe('worker-b');
+  // Each runner start converges it once (an idempotent PUT): the same group.
+  await until('NSG converged by b', () => nsgPuts() === 2);
+  expect(arm.state.nsgs()).toHaveLength(1);
   expect([await playing(a), await playing(b)]).toEqual([0, 1]);
   const second = await create('w2');
   await until('w2 VM running', () => arm.state.vm(second)?.powerState === 'running');

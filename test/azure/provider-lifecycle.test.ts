@@ -1,11 +1,11 @@
 /**
  * The VmProvider through the real @azure/arm-compute and @azure/arm-network SDKs, over HTTPS,
- * against the fake ARM: VMs with their NIC (and public IP) and the player's disk, idempotent
- * creates, usage,
+ * against the fake ARM: VMs with their NIC (and public IP and streaming NSG) and the player's
+ * disk, idempotent creates, usage,
  * deletes that keep the disk, snapshots and restores, listing by tag, and Spot evictions.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { ProviderError } from '../../actors/allocator/azure/index.ts';
+import { ProviderError, STREAMING_RULES } from '../../actors/allocator/azure/index.ts';
 import type { ArmFake, FakeVmEvent } from '../../deploy/fakes/arm/index.ts';
 import { eventually } from '../support/runtime-env.ts';
 import {
@@ -255,6 +255,143 @@ describe('VmProvider on Azure (real SDK, fake ARM)', () => {
     const plain = await provider.ensureNic({ name: 'nic-s22', tags: tagsFor('p22', 's22') });
     expect(plain).toMatchObject({ publicIpName: null, publicIp: null });
     expect(fake.state.publicIps()).toEqual([]);
+  });
+
+  it('converges the streaming NSG with one idempotent PUT and puts it on the NIC, which keeps it out of deletes', async () => {
+    env = await startAzureEnv();
+    const { provider, fake } = env;
+    const nsgSpec = {
+      name: 'respawn-streaming-nsg-centralindia',
+      rules: STREAMING_RULES,
+      tags: { purpose: 'respawn-streaming', region: 'centralindia' },
+    };
+    const before = fake.state.requests().length;
+    const info = await provider.ensureSecurityGroup(nsgSpec);
+    expect(info).toMatchObject({
+      name: nsgSpec.name,
+      ruleNames: ['moonlight-tcp', 'moonlight-udp'],
+      provisioningState: 'Succeeded',
+      tags: { app: 'respawn', purpose: 'respawn-streaming', region: 'centralindia' },
+    });
+    // Respawn's tags, without a player: it belongs to every session.
+    expect(info.tags).not.toHaveProperty('player');
+    // A long-running create (with the SDK's api-version), then the group read back.
+    const requests = fake.state.requests().slice(before);
+    expect(
+      requests.map((r) => `${r.method} ${r.status} ${r.path.split('/').at(-2) ?? ''}`),
+    ).toEqual([
+      'PUT 201 networkSecurityGroups',
+      'GET 200 operations',
+      'GET 200 operations',
+      'GET 200 networkSecurityGroups',
+    ]);
+    expect(
+      requests
+        .filter((r) => r.path.includes('/networkSecurityGroups/'))
+        .every((r) => r.query['api-version'] === '2025-05-01'),
+    ).toBe(true);
+    expect(fake.state.nsg(nsgSpec.name)?.rules).toEqual([
+      expect.objectContaining({
+        name: 'moonlight-tcp',
+        protocol: 'Tcp',
+        access: 'Allow',
+        direction: 'Inbound',
+        sourceAddressPrefixes: ['Internet'],
+        destinationAddressPrefixes: ['*'],
+        destinationPortRanges: ['47984', '47989', '48010'],
+      }),
+      expect.objectContaining({
+        name: 'moonlight-udp',
+        protocol: 'Udp',
+        destinationPortRanges: ['47998-48000'],
+      }),
+    ]);
+
+    // Someone opens another port by hand; the next convergence puts the rules back as they
+    // should be, on the same resource.
+    await armRequest(fake, 'PUT', `Microsoft.Network/networkSecurityGroups/${nsgSpec.name}`, {
+      location: 'centralindia',
+      properties: {
+        securityRules: [
+          {
+            name: 'rdp',
+            properties: {
+              protocol: 'Tcp',
+              access: 'Allow',
+              direction: 'Inbound',
+              priority: 100,
+              sourceAddressPrefix: '*',
+              sourcePortRange: '*',
+              destinationAddressPrefix: '*',
+              destinationPortRange: '3389',
+            },
+          },
+        ],
+      },
+    });
+    const guid = fake.state.nsg(nsgSpec.name)?.resourceGuid;
+    expect((await provider.ensureSecurityGroup(nsgSpec)).ruleNames).toEqual([
+      'moonlight-tcp',
+      'moonlight-udp',
+    ]);
+    expect(fake.state.nsgs()).toHaveLength(1);
+    expect(fake.state.nsg(nsgSpec.name)?.resourceGuid).toBe(guid);
+
+    // On the NIC of a VM with a public IP (made after the group, before the NIC).
+    const { disk } = await provision(provider, 'p23', 's23');
+    const spec = vmSpec('p23', 's23', disk);
+    const mark = fake.state.requests().length;
+    const nic = await provider.ensureNic({
+      name: spec.nicName,
+      publicIpName: `${spec.name}-pip`,
+      securityGroupName: nsgSpec.name,
+      tags: spec.tags,
+    });
+    expect(nic).toMatchObject({
+      securityGroupName: nsgSpec.name,
+      publicIpName: `${spec.name}-pip`,
+    });
+    expect(fake.state.nic(spec.nicName)?.networkSecurityGroupName).toBe(nsgSpec.name);
+    expect(
+      fake.state
+        .requests()
+        .slice(mark)
+        .filter((r) => r.method === 'PUT')
+        .map((r) => r.path.split('/').at(-2)),
+    ).toEqual(['publicIPAddresses', 'networkInterfaces']);
+    // Idempotent: the same NIC, still with it.
+    expect(
+      (
+        await provider.ensureNic({
+          name: spec.nicName,
+          publicIpName: `${spec.name}-pip`,
+          securityGroupName: nsgSpec.name,
+          tags: spec.tags,
+        })
+      ).securityGroupName,
+    ).toBe(nsgSpec.name);
+    await provider.createOrUpdateVm(spec);
+
+    // A NIC naming a group that is not there: Azure's InvalidResourceReference, not_found.
+    const err = await rejectionOf(
+      provider.ensureNic({
+        name: 'nic-s24',
+        securityGroupName: 'absent-nsg',
+        tags: tagsFor('p24', 's24'),
+      }),
+    );
+    expect(err).toMatchObject({ kind: 'not_found', code: 'InvalidResourceReference' });
+    expect(fake.state.nic('nic-s24')).toBeUndefined();
+
+    // Deleting the VM takes its NIC and public IP, never the shared group.
+    await provider.deleteVm(spec.name, { nicName: spec.nicName, publicIpName: `${spec.name}-pip` });
+    expect(fake.state.nic(spec.nicName)).toBeUndefined();
+    expect(fake.state.nsg(nsgSpec.name)).toBeDefined();
+    expect(
+      fake.state
+        .requests()
+        .some((r) => r.method === 'DELETE' && r.path.includes('/networkSecurityGroups/')),
+    ).toBe(false);
   });
 
   it('deletes a NIC left behind by a create that never happened', async () => {

@@ -30,6 +30,7 @@ const CONFLICT_CODES = new Set([
   'NicInUse',
   'PublicIPAddressCannotBeDeleted',
   'PublicIPAddressInUse',
+  'InUseNetworkSecurityGroupCannotBeDeleted',
   'AnotherOperationInProgress',
   'PropertyChangeNotAllowed',
   'OperationPreempted',

@@ -8,12 +8,16 @@ export {
   type DiskInfo,
   type DiskSource,
   type DiskSpec,
+  type InboundRule,
   type NicInfo,
   type NicSpec,
   type PowerState,
   type ProviderErrorData,
   type ProviderErrorKind,
   type ResourceTags,
+  type SecurityGroupInfo,
+  type SecurityGroupSpec,
+  type SharedResourceTags,
   type SnapshotInfo,
   type SnapshotSpec,
   type TagFilter,
@@ -23,6 +27,13 @@ export {
   type VmSpec,
 } from './port.ts';
 export { classifyProviderError, parseRetryAfter } from './classify.ts';
+export {
+  STREAMING_NSG_PURPOSE,
+  STREAMING_RULES,
+  createStreamingSecurityGroup,
+  streamingNsgNameOf,
+  type StreamingSecurityGroup,
+} from './streaming-nsg.ts';
 export { createAzureVmProvider, type AzureVmProviderOptions } from './provider.ts';
 export {
   createAzureCredential,

@@ -1,13 +1,21 @@
 /** Plain data to and from the SDK's models. Nothing of the SDK leaves this folder. */
 import type { Disk, ImageReference, Snapshot, VirtualMachine } from '@azure/arm-compute';
-import type { NetworkInterface, PublicIPAddress } from '@azure/arm-network';
+import type {
+  NetworkInterface,
+  NetworkSecurityGroup,
+  PublicIPAddress,
+  SecurityRule,
+} from '@azure/arm-network';
 import { Tiers, type Tier } from '../../../contracts/index.ts';
 import {
   PowerStates,
   type DiskInfo,
   type NicInfo,
   type PowerState,
+  type InboundRule,
   type ResourceTags,
+  type SecurityGroupInfo,
+  type SharedResourceTags,
   type SnapshotInfo,
   type TagFilter,
   type VmInfo,
@@ -17,12 +25,12 @@ import {
 /** Marks a resource as Respawn's, so listings never touch anything else in the group. */
 export const APP_TAG = { name: 'app', value: 'respawn' } as const;
 
-export function tagsOf(tags: ResourceTags): Record<string, string> {
+export function tagsOf(tags: ResourceTags | SharedResourceTags): Record<string, string> {
   return {
     [APP_TAG.name]: APP_TAG.value,
-    player: tags.player,
-    ...(tags.session === undefined ? {} : { session: tags.session }),
-    ...(tags.tier === undefined ? {} : { tier: tags.tier }),
+    ...('player' in tags ? { player: tags.player } : {}),
+    ...('session' in tags && tags.session !== undefined ? { session: tags.session } : {}),
+    ...('tier' in tags && tags.tier !== undefined ? { tier: tags.tier } : {}),
     purpose: tags.purpose,
     ...(tags.region === undefined ? {} : { region: tags.region }),
   };
@@ -205,8 +213,35 @@ export function toNicInfo(nic: NetworkInterface, publicIp?: PublicIPAddress): Ni
     privateIp: nic.ipConfigurations?.[0]?.privateIPAddress ?? null,
     publicIpName: lastSegment(nic.ipConfigurations?.[0]?.publicIPAddress?.id),
     publicIp: publicIp?.ipAddress ?? null,
+    securityGroupName: lastSegment(nic.networkSecurityGroup?.id),
     attachedToVm: lastSegment(nic.virtualMachine?.id),
     provisioningState: nic.provisioningState ?? 'Unknown',
     tags: { ...nic.tags },
+  };
+}
+
+/** An inbound allow rule as ARM takes it: from `source` (the Internet) to any address here. */
+export function securityRule(rule: InboundRule): SecurityRule {
+  return {
+    name: rule.name,
+    ...(rule.description === undefined ? {} : { description: rule.description }),
+    protocol: rule.protocol,
+    access: 'Allow',
+    direction: 'Inbound',
+    priority: rule.priority,
+    sourceAddressPrefix: rule.source ?? 'Internet',
+    sourcePortRange: '*',
+    destinationAddressPrefix: '*',
+    destinationPortRanges: [...rule.ports],
+  };
+}
+
+export function toSecurityGroupInfo(nsg: NetworkSecurityGroup): SecurityGroupInfo {
+  return {
+    name: nsg.name ?? '',
+    id: nsg.id ?? '',
+    ruleNames: (nsg.securityRules ?? []).flatMap((r) => r.name ?? []),
+    provisioningState: nsg.provisioningState ?? 'Unknown',
+    tags: { ...nsg.tags },
   };
 }

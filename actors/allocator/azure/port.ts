@@ -18,6 +18,12 @@ export interface ResourceTags {
   region?: string;
 }
 
+/** Tags of a resource every session shares (the streaming NSG): no player, session or tier. */
+export interface SharedResourceTags {
+  purpose: string;
+  region?: string;
+}
+
 /** Filters a listing: every given tag must match. Only Respawn's resources are listed. */
 export type TagFilter = Partial<ResourceTags>;
 
@@ -30,7 +36,42 @@ export interface NicSpec {
    * with a relay or VPN in front). Derived from the session too, so a retry is the same IP.
    */
   publicIpName?: string;
+  /**
+   * The network security group (made by `ensureSecurityGroup`) put on the NIC: a Standard public
+   * IP lets nothing in until an NSG allows it. Omitted: none on the NIC.
+   */
+  securityGroupName?: string;
   tags: ResourceTags;
+}
+
+/** One inbound allow rule of a network security group. */
+export interface InboundRule {
+  /** Unique within the group. */
+  name: string;
+  protocol: 'Tcp' | 'Udp';
+  /** Destination ports or ranges, e.g. `47984` or `47998-48000`. */
+  ports: readonly string[];
+  /** 100–4096, unique within the group; the lower is evaluated first. */
+  priority: number;
+  /** Where traffic may come from: a CIDR or a service tag (default `Internet`). */
+  source?: string;
+  /** At most 140 characters (Azure's limit). */
+  description?: string;
+}
+
+export interface SecurityGroupSpec {
+  name: string;
+  /** The group's whole rule set: a PUT replaces whatever rules it had. */
+  rules: readonly InboundRule[];
+  tags: SharedResourceTags;
+}
+
+export interface SecurityGroupInfo {
+  name: string;
+  id: string;
+  ruleNames: string[];
+  provisioningState: string;
+  tags: Record<string, string>;
 }
 
 export interface NicInfo {
@@ -40,6 +81,8 @@ export interface NicInfo {
   /** The public IP resource on the NIC's ipconfig, and its address, if any. */
   publicIpName: string | null;
   publicIp: string | null;
+  /** The network security group on the NIC, if any. */
+  securityGroupName: string | null;
   /** Name of the VM it is attached to, if any. */
   attachedToVm: string | null;
   provisioningState: string;
@@ -171,6 +214,11 @@ export interface UsageFigure {
 export interface VmProvider {
   readonly location: string;
   ensureNic(spec: NicSpec): Promise<NicInfo>;
+  /**
+   * Creates the network security group, or converges an existing one on `spec` (rules and
+   * tags); idempotent. There is no delete: the group is shared by every session VM's NIC.
+   */
+  ensureSecurityGroup(spec: SecurityGroupSpec): Promise<SecurityGroupInfo>;
   /** Idempotent by name. Waits for the long-running create (bounded by the operation timeout). */
   createOrUpdateVm(spec: VmSpec): Promise<VmInfo>;
   /** null when there is no such VM. */

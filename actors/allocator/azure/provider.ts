@@ -12,8 +12,10 @@ import { createDiskOperations } from './disks.ts';
 import {
   lastSegment,
   matchesFilter,
+  securityRule,
   tagsOf,
   toNicInfo,
+  toSecurityGroupInfo,
   toVmInfo,
   vmParameters,
 } from './mapping.ts';
@@ -64,6 +66,8 @@ export function createAzureVmProvider(opts: AzureVmProviderOptions): VmProvider 
     `${groupId}/providers/Microsoft.Network/networkInterfaces/${name}`;
   const publicIpId = (name: string): string =>
     `${groupId}/providers/Microsoft.Network/publicIPAddresses/${name}`;
+  const nsgId = (name: string): string =>
+    `${groupId}/providers/Microsoft.Network/networkSecurityGroups/${name}`;
 
   const caller = createCaller(log);
   const { run, orNull, checkName } = caller;
@@ -85,10 +89,16 @@ export function createAzureVmProvider(opts: AzureVmProviderOptions): VmProvider 
     location,
 
     ensureNic(spec) {
-      const fields = { nic: spec.name, publicIp: spec.publicIpName ?? null };
+      const fields = {
+        nic: spec.name,
+        publicIp: spec.publicIpName ?? null,
+        nsg: spec.securityGroupName ?? null,
+      };
       return run('ensureNic', fields, operationTimeoutMs, async (signal) => {
         checkName('ensureNic', spec.name, 80);
         if (spec.publicIpName !== undefined) checkName('ensureNic', spec.publicIpName, 80);
+        if (spec.securityGroupName !== undefined)
+          checkName('ensureNic', spec.securityGroupName, 80);
         // Standard SKU: Basic public IPs are retired. Static: the address the player is given
         // stays the VM's for its life. No zones: the region's default (zone-redundant where
         // the region has zones) fits a VM in any zone.
@@ -113,6 +123,10 @@ export function createAzureVmProvider(opts: AzureVmProviderOptions): VmProvider 
           {
             location,
             tags: tagsOf(spec.tags),
+            // Without it a PUT takes the NSG off a NIC that had one: the NIC is what the spec says.
+            ...(spec.securityGroupName === undefined
+              ? {}
+              : { networkSecurityGroup: { id: nsgId(spec.securityGroupName) } }),
             ipConfigurations: [
               {
                 name: 'ipconfig1',
@@ -127,6 +141,21 @@ export function createAzureVmProvider(opts: AzureVmProviderOptions): VmProvider 
           lro(signal),
         );
         return toNicInfo(nic, publicIp);
+      });
+    },
+
+    ensureSecurityGroup(spec) {
+      const fields = { nsg: spec.name, rules: spec.rules.map((r) => r.name) };
+      return run('ensureSecurityGroup', fields, operationTimeoutMs, async (signal) => {
+        checkName('ensureSecurityGroup', spec.name, 80);
+        // The whole rule set, every time: a PUT is a convergence, rules not named here go.
+        const nsg = await network.networkSecurityGroups.beginCreateOrUpdateAndWait(
+          rg,
+          spec.name,
+          { location, tags: tagsOf(spec.tags), securityRules: spec.rules.map(securityRule) },
+          lro(signal),
+        );
+        return toSecurityGroupInfo(nsg);
       });
     },
 

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ArmError } from './errors.ts';
 import { evict, preempt } from './eviction.ts';
 import type { ArmReply } from './model.ts';
+import { nicsOf } from './security-group.ts';
 import type { World } from './world.ts';
 import { parseBody } from './wire.ts';
 
@@ -31,7 +32,16 @@ const Quotas = z.record(z.string(), z.number().int().min(0));
 const FaultBody = z.object({
   method: z.enum(['GET', 'PUT', 'DELETE', 'POST']).optional(),
   resource: z
-    .enum(['virtualMachines', 'networkInterfaces', 'disks', 'snapshots', 'usages', 'operations'])
+    .enum([
+      'virtualMachines',
+      'networkInterfaces',
+      'publicIPAddresses',
+      'networkSecurityGroups',
+      'disks',
+      'snapshots',
+      'usages',
+      'operations',
+    ])
     .optional(),
   name: z.string().optional(),
   times: z.number().int().positive().optional(),
@@ -67,11 +77,19 @@ function snapshot(world: World): unknown {
       name: n.name,
       virtualMachineId: n.virtualMachineId,
       publicIpName: n.publicIpName,
+      networkSecurityGroupName: n.networkSecurityGroupName,
     })),
     publicIps: [...world.publicIps.values()].map((p) => ({
       name: p.name,
       ipAddress: p.ipAddress,
       ipConfigurationId: p.ipConfigurationId,
+    })),
+    networkSecurityGroups: [...world.nsgs.values()].map((g) => ({
+      name: g.name,
+      provisioningState: g.provisioningState,
+      rules: g.rules,
+      networkInterfaces: nicsOf(world, g),
+      tags: g.tags,
     })),
     usage: world.usage(),
   };

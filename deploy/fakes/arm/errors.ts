@@ -86,3 +86,13 @@ export function resourceNotFound(type: string, name: string, resourceGroup: stri
 export function referenceNotFound(id: string, by: string): ArmError {
   return new ArmError(404, 'NotFound', `Resource ${id} referenced by ${by} was not found.`);
 }
+
+/** A NIC naming a public IP, subnet or NSG that is not there (Azure answers 400). */
+export function invalidReference(ref: string, by: string): ArmError {
+  return new ArmError(
+    400,
+    'InvalidResourceReference',
+    `Resource ${ref} referenced by resource ${by} was not found. Please make sure that the ` +
+      'referenced resource exists, and that both resources are in the same region.',
+  );
+}

@@ -5,6 +5,7 @@ export {
   type ArmFakeState,
   type FakeDiskView,
   type FakeNicView,
+  type FakeNsgView,
   type FakePublicIpView,
   type FakeSnapshotView,
   type FakeVmView,

@@ -59,6 +59,7 @@ export interface Fault {
     | 'virtualMachines'
     | 'networkInterfaces'
     | 'publicIPAddresses'
+    | 'networkSecurityGroups'
     | 'disks'
     | 'snapshots'
     | 'usages'
@@ -191,6 +192,8 @@ export interface FakeNic {
   virtualMachineId: string | null;
   /** The public IP on its ipconfig (a `publicIPAddresses` resource), if any. */
   publicIpName: string | null;
+  /** The network security group on the NIC (a `networkSecurityGroups` resource), if any. */
+  networkSecurityGroupName: string | null;
   provisioningState: 'Updating' | 'Succeeded' | 'Deleting';
   createdAt: string;
   operation: Operation | null;
@@ -207,6 +210,35 @@ export interface FakePublicIp {
   ipAddress: string;
   /** The NIC ipconfig it is attached to, if any. */
   ipConfigurationId: string | null;
+  provisioningState: 'Updating' | 'Succeeded' | 'Deleting';
+  createdAt: string;
+  operation: Operation | null;
+}
+
+/** One security rule, its single/plural ARM fields kept as lists. */
+export interface FakeSecurityRule {
+  name: string;
+  description?: string;
+  protocol: string;
+  access: 'Allow' | 'Deny';
+  direction: 'Inbound' | 'Outbound';
+  priority: number;
+  sourceAddressPrefixes: string[];
+  sourcePortRanges: string[];
+  destinationAddressPrefixes: string[];
+  destinationPortRanges: string[];
+}
+
+/** A Microsoft.Network/networkSecurityGroups resource; its rules are kept, not enforced. */
+export interface FakeNsg {
+  name: string;
+  id: string;
+  tags: Record<string, string>;
+  /** As the last PUT sent them (a PUT replaces them all). */
+  rules: FakeSecurityRule[];
+  resourceGuid: string;
+  /** Counts PUTs, for the etag. */
+  generation: number;
   provisioningState: 'Updating' | 'Succeeded' | 'Deleting';
   createdAt: string;
   operation: Operation | null;

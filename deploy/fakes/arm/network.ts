@@ -1,11 +1,12 @@
 /**
  * Microsoft.Network/networkInterfaces in the fake: create (LRO), get, list, delete. A NIC's
  * ipconfig may carry a public IP (`publicIPAddress.id`, a public-ip.ts resource): attached on
- * create or update, free again once the NIC is gone.
+ * create or update, free again once the NIC is gone. The NIC may name a network security group
+ * (`networkSecurityGroup.id`, security-group.ts), which must exist; a PUT without one takes it off.
  */
 import { z } from 'zod';
-import { ArmError, resourceNotFound } from './errors.ts';
-import type { ArmReply, FakeNic, FakePublicIp } from './model.ts';
+import { ArmError, invalidReference, resourceNotFound } from './errors.ts';
+import type { ArmReply, FakeNic, FakeNsg, FakePublicIp } from './model.ts';
 import { resourceKey as key, type World } from './world.ts';
 import { parseBody, validName } from './wire.ts';
 
@@ -15,6 +16,7 @@ const NicBody = z.object({
   location: z.string(),
   tags: z.record(z.string(), z.string()).optional(),
   properties: z.looseObject({
+    networkSecurityGroup: z.looseObject({ id: z.string() }).optional(),
     ipConfigurations: z
       .array(
         z.looseObject({
@@ -42,6 +44,17 @@ export function nicView(world: World, nic: FakeNic): unknown {
       provisioningState: nic.provisioningState,
       macAddress: nic.macAddress,
       primary: true,
+      ...(nic.networkSecurityGroupName === null
+        ? {}
+        : {
+            networkSecurityGroup: {
+              id: world.resourceId(
+                'Microsoft.Network',
+                'networkSecurityGroups',
+                nic.networkSecurityGroupName,
+              ),
+            },
+          }),
       ipConfigurations: [
         {
           id: `${nic.id}/ipConfigurations/ipconfig1`,
@@ -78,13 +91,7 @@ function publicIpFor(world: World, ref: string | undefined, nicId: string): Fake
   if (ref === undefined) return null;
   const m = /\/providers\/Microsoft\.Network\/publicIPAddresses\/([^/]+)$/i.exec(ref);
   const pip = m?.[1] === undefined ? undefined : world.publicIps.get(key(m[1]));
-  if (pip === undefined || pip.provisioningState === 'Deleting') {
-    throw new ArmError(
-      400,
-      'InvalidResourceReference',
-      `Resource ${ref} referenced by resource ${nicId} was not found.`,
-    );
-  }
+  if (pip === undefined || pip.provisioningState === 'Deleting') throw invalidReference(ref, nicId);
   const holder = pip.ipConfigurationId;
   if (holder !== null && holder.toLowerCase() !== ipConfigId(nicId).toLowerCase()) {
     throw new ArmError(
@@ -94,6 +101,18 @@ function publicIpFor(world: World, ref: string | undefined, nicId: string): Fake
     );
   }
   return pip;
+}
+
+/** The network security group a NIC's body names, checked: it exists (in this group). */
+function nsgFor(world: World, ref: string | undefined, nicId: string): FakeNsg | null {
+  if (ref === undefined) return null;
+  const m = /^(.*)\/providers\/Microsoft\.Network\/networkSecurityGroups\/([^/]+)$/i.exec(ref);
+  const nsg =
+    m?.[2] === undefined || m[1]?.toLowerCase() !== world.rgId().toLowerCase()
+      ? undefined
+      : world.nsgs.get(key(m[2]));
+  if (nsg === undefined || nsg.provisioningState === 'Deleting') throw invalidReference(ref, nicId);
+  return nsg;
 }
 
 /** Points the NIC's ipconfig at `pip` (or none), freeing the one it had. */
@@ -118,6 +137,7 @@ export function putNic(world: World, body: unknown, name: string): ArmReply {
   const subnetId = b.properties.ipConfigurations[0]?.properties.subnet.id ?? '';
   const nicId = world.resourceId('Microsoft.Network', 'networkInterfaces', name);
   const publicIpRef = b.properties.ipConfigurations[0]?.properties.publicIPAddress?.id;
+  const nsgRef = b.properties.networkSecurityGroup?.id;
   if (!/\/virtualNetworks\/[^/]+\/subnets\/[^/]+$/i.test(subnetId)) {
     throw new ArmError(
       400,
@@ -134,10 +154,13 @@ export function putNic(world: World, body: unknown, name: string): ArmReply {
         `Network interface '${name}' is being deleted.`,
       );
     }
+    const nsg = nsgFor(world, nsgRef, existing.id);
     associate(world, existing, publicIpFor(world, publicIpRef, existing.id));
+    existing.networkSecurityGroupName = nsg?.name ?? null;
     existing.tags = { ...(b.tags ?? {}) };
     return { status: 200, body: nicView(world, existing) };
   }
+  const nsg = nsgFor(world, nsgRef, nicId);
   const pip = publicIpFor(world, publicIpRef, nicId);
   const n = (): number => 1 + Math.floor(world.rng.next() * 250);
   const nic: FakeNic = {
@@ -152,6 +175,7 @@ export function putNic(world: World, body: unknown, name: string): ArmReply {
       .replace(/(..)(?!$)/g, '$1-'),
     virtualMachineId: null,
     publicIpName: null,
+    networkSecurityGroupName: nsg?.name ?? null,
     provisioningState: 'Updating',
     createdAt: world.iso(),
     operation: null,

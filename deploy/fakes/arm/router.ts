@@ -11,6 +11,7 @@ import { imds } from './imds.ts';
 import type { ArmReply, ArmRequest, Fault } from './model.ts';
 import { deleteNic, getNic, listNics, putNic } from './network.ts';
 import { deletePublicIp, getPublicIp, listPublicIps, putPublicIp } from './public-ip.ts';
+import { deleteNsg, getNsg, listNsgs, putNsg } from './security-group.ts';
 import {
   deleteDisk,
   deleteSnapshot,
@@ -84,6 +85,11 @@ const HANDLERS: Record<string, Partial<Record<string, Handler>>> = {
     GET: (w, _r, n) => (n === undefined ? listPublicIps(w) : getPublicIp(w, n)),
     DELETE: byName((w, _r, n) => deletePublicIp(w, n)),
   },
+  networksecuritygroups: {
+    PUT: byName((w, r, n) => putNsg(w, r.body, n)),
+    GET: (w, _r, n) => (n === undefined ? listNsgs(w) : getNsg(w, n)),
+    DELETE: byName((w, _r, n) => deleteNsg(w, n)),
+  },
 };
 
 const PROVIDER_OF: Record<string, string> = {
@@ -92,6 +98,7 @@ const PROVIDER_OF: Record<string, string> = {
   snapshots: 'microsoft.compute',
   networkinterfaces: 'microsoft.network',
   publicipaddresses: 'microsoft.network',
+  networksecuritygroups: 'microsoft.network',
 };
 
 function readBody(req: IncomingMessage): Promise<string> {

@@ -1,7 +1,8 @@
 /**
  * startArmFake: an in-memory, ARM-compatible HTTPS server for virtual machines, network
- * interfaces, public IPs, disks, snapshots and usages, with long-running operations, quota, capacity
- * failures, injected faults (429 with Retry-After, 5xx, hangs) and Spot evictions.
+ * interfaces, public IPs, network security groups, disks, snapshots and usages, with
+ * long-running operations, quota, capacity failures, injected faults (429 with Retry-After,
+ * 5xx, hangs) and Spot evictions.
  * The real Azure SDK talks to it through its `endpoint` option (docs/azure.md).
  */
 import { createServer } from 'node:https';
@@ -15,6 +16,7 @@ import type {
   Fault,
   FakeDisk,
   FakeNic,
+  FakeNsg,
   FakePublicIp,
   FakeSnapshot,
   FakeVm,
@@ -31,6 +33,7 @@ export type FakeDiskView = Omit<FakeDisk, 'operation'>;
 export type FakeSnapshotView = Omit<FakeSnapshot, 'operation'>;
 export type FakeNicView = Omit<FakeNic, 'operation'>;
 export type FakePublicIpView = Omit<FakePublicIp, 'operation'>;
+export type FakeNsgView = Omit<FakeNsg, 'operation'>;
 
 /** Read-only copies of what the fake holds. */
 export interface ArmFakeState {
@@ -43,6 +46,8 @@ export interface ArmFakeState {
   nic(name: string): FakeNicView | undefined;
   publicIps(): FakePublicIpView[];
   publicIp(name: string): FakePublicIpView | undefined;
+  nsgs(): FakeNsgView[];
+  nsg(name: string): FakeNsgView | undefined;
   usage(): UsageFigure[];
   requests(): RequestRecord[];
 }
@@ -133,6 +138,11 @@ export async function startArmFake(opts: ArmFakeOptions): Promise<ArmFake> {
       publicIp: (name) => {
         const p = world.publicIps.get(key(name));
         return p === undefined ? undefined : strip(p);
+      },
+      nsgs: () => [...world.nsgs.values()].map(strip),
+      nsg: (name) => {
+        const g = world.nsgs.get(key(name));
+        return g === undefined ? undefined : strip(g);
       },
       usage: () => world.usage(),
       requests: () => copy(world.requests),

@@ -1,7 +1,7 @@
 /**
  * The fake's in-memory ARM: resources, long-running operations, usage (quota), capacity,
- * injected faults and VM events. Handlers (compute.ts, storage.ts, network.ts, public-ip.ts)
- * act on it.
+ * injected faults and VM events. Handlers (compute.ts, storage.ts, network.ts, public-ip.ts,
+ * security-group.ts) act on it.
  */
 import {
   ArmError,
@@ -21,6 +21,7 @@ import {
   type Fault,
   type FakeDisk,
   type FakeNic,
+  type FakeNsg,
   type FakePublicIp,
   type FakeSnapshot,
   type FakeVm,
@@ -54,6 +55,7 @@ export interface World {
   readonly snapshots: Map<string, FakeSnapshot>;
   readonly nics: Map<string, FakeNic>;
   readonly publicIps: Map<string, FakePublicIp>;
+  readonly nsgs: Map<string, FakeNsg>;
   readonly operations: Map<string, Operation>;
   readonly scheduledEvents: Map<string, ScheduledEventsDocument>;
   readonly requests: RequestRecord[];
@@ -129,6 +131,7 @@ export function createWorld(opts: ArmFakeOptions): World {
     snapshots: new Map(),
     nics: new Map(),
     publicIps: new Map(),
+    nsgs: new Map(),
     operations: new Map(),
     scheduledEvents: new Map(),
     requests: [],
