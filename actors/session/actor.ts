@@ -5,7 +5,6 @@
  */
 import {
   ActorKinds,
-  AzureArchiveDisk,
   BillingAdmit,
   BotActions,
   BillingMeterOpen,
@@ -30,7 +29,6 @@ import {
   TimerFired,
   cmdSubject,
   evtSubject,
-  outAzureSubject,
 } from '../../contracts/index.ts';
 import { defineActor, emit } from '../runtime/index.ts';
 import {
@@ -52,7 +50,6 @@ import {
   answer,
   at,
   changed,
-  diskNameFor,
   disowned,
   ignore,
   noticeTime,
@@ -71,6 +68,7 @@ import {
 } from './steps.ts';
 import { inputOrder } from './input-order.ts';
 import { settings } from './tier.ts';
+import { onTimer } from './timers.ts';
 
 /** A disk archive refused (the disk still in use) is tried again this much later. */
 const DISK_ARCHIVE_RETRY_MS = 3_600_000;
@@ -398,61 +396,8 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
           return diskMissing(s, msg, ctx);
         case SessionDiskFound.type:
           return diskFound(cfg, s, msg, ctx);
-        case TimerFired.type: {
-          if (msg.name === 'disk_warn' || msg.name === 'disk_archive') {
-            // A start cancels the disk timers: these fire only for a player who stayed away.
-            if (s.phase !== 'idle' || s.diskState !== 'live') return { state: s };
-            if (msg.name === 'disk_warn') {
-              const days = Math.round(cfg.diskWarningMs / 86_400_000);
-              return { state: s, emit: tell(s.chatId, texts.diskWarning(days)) };
-            }
-            const diskName = diskNameFor(ctx.key);
-            const archive = emit(AzureArchiveDisk, outAzureSubject(s.region ?? cfg.region), {
-              playerId: ctx.key,
-              diskName,
-              snapshotName: `snap-${diskName}`,
-            });
-            return { state: s, emit: [archive] };
-          }
-          const forSession = (msg.data as { sessionId?: string } | undefined)?.sessionId;
-          if (forSession !== s.sessionId)
-            return ignore(s, `timer ${msg.name} of an earlier session`);
-          switch (msg.name) {
-            case 'idle_warn':
-              return {
-                state: s,
-                emit: tell(s.chatId, texts.idleWarning(Math.round(cfg.idleWarningMs / 60_000))),
-              };
-            case 'idle_stop':
-              return ['ready', 'playing'].includes(s.phase)
-                ? stop(cfg, s, ctx, 'idle_timeout')
-                : { state: s };
-            case 'hb_lost':
-              return ['ready', 'playing'].includes(s.phase)
-                ? evicted(
-                    cfg,
-                    s,
-                    ctx,
-                    new Date(Date.parse(s.lastHeartbeatAt ?? iso(ctx.now))),
-                    'heartbeat_lost',
-                  )
-                : { state: s };
-            case 'provision_timeout':
-              return s.phase === 'provisioning'
-                ? stop(cfg, s, ctx, 'provision_timeout')
-                : { state: s };
-            case 'alloc_wait': {
-              // Answered meanwhile (a rig, a place in line), or a later round: nothing to do.
-              const round = (msg.data as { allocation?: number } | undefined)?.allocation;
-              if (!['starting', 'resuming'].includes(s.phase) || round !== s.allocation) {
-                return { state: s };
-              }
-              return allocationFailed(cfg, s, ctx, 'the cloud did not answer in time');
-            }
-            default:
-              return { state: s };
-          }
-        }
+        case TimerFired.type:
+          return onTimer(cfg, s, msg, ctx);
       }
     },
   });
