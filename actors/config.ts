@@ -35,6 +35,12 @@ const bool = (dflt: 'true' | 'false') =>
     .transform((v) => v === 'true');
 const optional = z.string().min(1).optional();
 
+/** `a, b,,c` → `['a', 'b', 'c']`: a list variable's items, blanks dropped. */
+const commaList = (s: string): string[] =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0);
 const intFrom = (min: number, max: number, dflt: number) =>
   z.coerce.number().int().min(min).max(max).default(dflt);
 
@@ -54,12 +60,7 @@ export const WorkerConfigSchema = z
     RESPAWN_ACTORS: z
       .string()
       .default('demo')
-      .transform((s) =>
-        s
-          .split(',')
-          .map((x) => x.trim())
-          .filter((x) => x.length > 0),
-      )
+      .transform(commaList)
       .pipe(z.array(z.enum(kinds)).min(1)),
     RESPAWN_MAX_BATCH: intFrom(1, 4096, 256),
     RESPAWN_CONCURRENCY: intFrom(1, 64, 2),
@@ -74,10 +75,7 @@ export const WorkerConfigSchema = z
       .default('')
       .transform((s, ctx) => {
         const out: Partial<Record<ActorKind, number>> = {};
-        for (const part of s
-          .split(',')
-          .map((x) => x.trim())
-          .filter((x) => x.length > 0)) {
+        for (const part of commaList(s)) {
           const m = /^([a-z]+)=(\d+)$/.exec(part);
           const kind = m?.[1] as ActorKind | undefined;
           const n = Number(m?.[2]);
@@ -117,12 +115,7 @@ export const WorkerConfigSchema = z
     RESPAWN_REGIONS: z
       .string()
       .default('')
-      .transform((s) =>
-        s
-          .split(',')
-          .map((x) => x.trim())
-          .filter((x) => x.length > 0),
-      )
+      .transform(commaList)
       .pipe(z.array(z.string().regex(/^[a-z0-9]{2,32}$/, 'must be Azure region names'))),
     /** Ask billing before starting a session (off only for tests and demos). */
     RESPAWN_SESSION_ADMISSION: z
@@ -147,12 +140,7 @@ export const WorkerConfigSchema = z
     RESPAWN_INGRESS: z
       .string()
       .default('')
-      .transform((s) =>
-        s
-          .split(',')
-          .map((x) => x.trim())
-          .filter((x) => x.length > 0),
-      )
+      .transform(commaList)
       .pipe(z.array(z.enum(sources))),
     /**
      * The allocator's disk reconciliation: how often players' disks in Azure are compared with

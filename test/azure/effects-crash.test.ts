@@ -31,6 +31,7 @@ import {
   streamMessages,
   type RuntimeEnv,
 } from '../support/runtime-env.ts';
+import { effectsLeaseOwner } from './support.ts';
 
 const REGION = 'westindia';
 /** Each long-running operation's latency: a create is three (disk, NIC, VM), ~9 s. */
@@ -76,12 +77,7 @@ function worker(): ChildProcess {
 
 /** The pid in the live lease's owner (`host/pid#uuid8`), as an operator reads rt_lease. */
 async function holderPid(): Promise<number | undefined> {
-  const row = await env.db
-    .knex('rt_lease')
-    .first<{ owner: string } | undefined>('owner')
-    .where({ name: `role.azure-effects.${REGION}` })
-    .andWhere('expires_at', '>', env.db.knex.raw('now()'));
-  const pid = row?.owner.match(/\/(\d+)#/)?.[1];
+  const pid = (await effectsLeaseOwner(env.db.knex, REGION))?.match(/\/(\d+)#/)?.[1];
   return pid === undefined ? undefined : Number(pid);
 }
 

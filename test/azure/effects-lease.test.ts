@@ -16,6 +16,7 @@ import { startArmFake, type ArmFake } from '../../deploy/fakes/arm/index.ts';
 import { armEffectsEnv, until } from '../agent/support.ts';
 import { captureLog, counter, type LogCapture } from '../gateway/support.ts';
 import { startRuntimeEnv, type RuntimeEnv } from '../support/runtime-env.ts';
+import { effectsLeaseOwner } from './support.ts';
 
 const REGION = 'southindia';
 
@@ -69,12 +70,7 @@ async function worker(holder: string): Promise<Worker> {
 
 /** Who holds the region's lease, as an operator reads it (`select * from rt_lease`). */
 async function holderNow(): Promise<string | undefined> {
-  const row = await env.db
-    .knex('rt_lease')
-    .first<{ owner: string } | undefined>('owner')
-    .where({ name: `role.azure-effects.${REGION}` })
-    .andWhere('expires_at', '>', env.db.knex.raw('now()'));
-  return row?.owner.replace(/#[0-9a-f]{8}$/, '');
+  return (await effectsLeaseOwner(env.db.knex, REGION))?.replace(/#[0-9a-f]{8}$/, '');
 }
 
 async function create(player: string): Promise<string> {

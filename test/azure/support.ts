@@ -9,12 +9,25 @@ import {
   type VmProvider,
   type VmSpec,
 } from '../../actors/allocator/azure/index.ts';
+import type { Knex } from 'knex';
 import { startArmFake, type ArmFake, type ArmFakeOptions } from '../../deploy/fakes/arm/index.ts';
 
 export const SUBSCRIPTION = '6f1c7a4e-0000-4000-a000-00000000c0de';
 export const RESOURCE_GROUP = 'respawn-test';
 export const LOCATION = 'centralindia';
 export const T4 = 'Standard_NC4as_T4_v3';
+
+/**
+ * Who holds a region's Azure effects lease now (`host/pid#uuid8`), as an operator reads it
+ * (`select owner from rt_lease where name = 'role.azure-effects.<region>'`).
+ */
+export async function effectsLeaseOwner(knex: Knex, region: string): Promise<string | undefined> {
+  const row = await knex('rt_lease')
+    .first<{ owner: string } | undefined>('owner')
+    .where({ name: `role.azure-effects.${region}` })
+    .andWhere('expires_at', '>', knex.raw('now()'));
+  return row?.owner;
+}
 
 export interface AzureEnv {
   fake: ArmFake;
