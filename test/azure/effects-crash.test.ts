@@ -15,7 +15,6 @@ import {
   ActorKinds,
   AllocCreateResult,
   AllocDeleteResult,
-  AzureCreateVm,
   AzureDeleteVm,
   Streams,
   ensureTopology,
@@ -31,7 +30,7 @@ import {
   streamMessages,
   type RuntimeEnv,
 } from '../support/runtime-env.ts';
-import { effectsLeaseOwner } from './support.ts';
+import { effectsLeaseOwner, publishCreate } from './support.ts';
 
 const REGION = 'westindia';
 /** Each long-running operation's latency: a create is three (disk, NIC, VM), ~9 s. */
@@ -81,26 +80,8 @@ async function holderPid(): Promise<number | undefined> {
   return pid === undefined ? undefined : Number(pid);
 }
 
-const vmOf = (player: string): string => `vm-${player}-1-a1-spotnc4`;
-
-async function create(player: string): Promise<string> {
-  const vmName = vmOf(player);
-  await env.js.publish(
-    outAzureSubject(REGION),
-    AzureCreateVm.encode({
-      sessionId: `${player}-1`,
-      playerId: player,
-      vmName,
-      nicName: `${vmName}-nic`,
-      diskName: `disk-${player}`,
-      size: 'Standard_NC4as_T4_v3',
-      priority: 'spot',
-      tags: { purpose: 'respawn-session' },
-    }),
-    { msgID: `effects-crash-create-${player}` },
-  );
-  return vmName;
-}
+const create = (player: string): Promise<string> =>
+  publishCreate(env.js, REGION, player, `effects-crash-create-${player}`);
 
 async function results<T>(type: string, decode: (d: Uint8Array) => T): Promise<T[]> {
   const all = await streamMessages(

@@ -11,12 +11,12 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadWorkerConfig } from '../../actors/config.ts';
 import { startRoles, type Role } from '../../actors/roles.ts';
 import { streamingNsgNameOf } from '../../actors/allocator/azure/index.ts';
-import { AzureCreateVm, ensureTopology, outAzureSubject } from '../../contracts/index.ts';
+import { ensureTopology } from '../../contracts/index.ts';
 import { startArmFake, type ArmFake } from '../../deploy/fakes/arm/index.ts';
 import { armEffectsEnv, until } from '../agent/support.ts';
 import { captureLog, counter, type LogCapture } from '../gateway/support.ts';
 import { startRuntimeEnv, type RuntimeEnv } from '../support/runtime-env.ts';
-import { effectsLeaseOwner } from './support.ts';
+import { effectsLeaseOwner, publishCreate } from './support.ts';
 
 const REGION = 'southindia';
 
@@ -73,24 +73,8 @@ async function holderNow(): Promise<string | undefined> {
   return (await effectsLeaseOwner(env.db.knex, REGION))?.replace(/#[0-9a-f]{8}$/, '');
 }
 
-async function create(player: string): Promise<string> {
-  const vmName = `vm-${player}-1-a1-spotnc4`;
-  await env.js.publish(
-    outAzureSubject(REGION),
-    AzureCreateVm.encode({
-      sessionId: `${player}-1`,
-      playerId: player,
-      vmName,
-      nicName: `${vmName}-nic`,
-      diskName: `disk-${player}`,
-      size: 'Standard_NC4as_T4_v3',
-      priority: 'spot',
-      tags: {},
-    }),
-    { msgID: `effects-lease-${player}` },
-  );
-  return vmName;
-}
+const create = (player: string): Promise<string> =>
+  publishCreate(env.js, REGION, player, `effects-lease-${player}`);
 
 const said = (w: Worker, text: string): boolean => w.log.text().includes(text);
 

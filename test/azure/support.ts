@@ -9,7 +9,9 @@ import {
   type VmProvider,
   type VmSpec,
 } from '../../actors/allocator/azure/index.ts';
+import type { JetStreamClient } from '@nats-io/jetstream';
 import type { Knex } from 'knex';
+import { AzureCreateVm, outAzureSubject } from '../../contracts/index.ts';
 import { startArmFake, type ArmFake, type ArmFakeOptions } from '../../deploy/fakes/arm/index.ts';
 
 export const SUBSCRIPTION = '6f1c7a4e-0000-4000-a000-00000000c0de';
@@ -27,6 +29,34 @@ export async function effectsLeaseOwner(knex: Knex, region: string): Promise<str
     .where({ name: `role.azure-effects.${region}` })
     .andWhere('expires_at', '>', knex.raw('now()'));
   return row?.owner;
+}
+
+/**
+ * Publishes the allocator's create effect for a player's first session VM (Spot NC4as_T4_v3),
+ * as the allocator would, under `msgId`; resolves to the VM's name.
+ */
+export async function publishCreate(
+  js: JetStreamClient,
+  region: string,
+  player: string,
+  msgId: string,
+): Promise<string> {
+  const vmName = `vm-${player}-1-a1-spotnc4`;
+  await js.publish(
+    outAzureSubject(region),
+    AzureCreateVm.encode({
+      sessionId: `${player}-1`,
+      playerId: player,
+      vmName,
+      nicName: `${vmName}-nic`,
+      diskName: `disk-${player}`,
+      size: T4,
+      priority: 'spot',
+      tags: { purpose: 'respawn-session' },
+    }),
+    { msgID: msgId },
+  );
+  return vmName;
 }
 
 export interface AzureEnv {
