@@ -106,6 +106,11 @@ export const AllocRelease = defineMessage('alloc.release.v1', {
   sessionId,
   playerId,
   reason: z.string().max(64),
+  /**
+   * The allocation round let go of. Should its request arrive later (a worker died between
+   * the two), the allocator refuses it instead of creating a VM nobody wants.
+   */
+  allocation: z.number().int().min(0).max(1000).optional(),
 });
 
 /** Effects runner → allocator: how a create ended. */

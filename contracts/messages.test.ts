@@ -591,8 +591,18 @@ const table: readonly Row[] = [
       { type: AllocRequest.type, sessionId: 's1', playerId: 'p*', allocation: 1 },
     ],
   ]),
-  row(AllocRelease, { sessionId: 's1', playerId: 'p1', reason: 'player' }, [
+  row(AllocRelease, { sessionId: 's1', playerId: 'p1', reason: 'player', allocation: 2 }, [
     ['reason missing', { type: AllocRelease.type, sessionId: 's1', playerId: 'p1' }],
+    [
+      'allocation not a whole number',
+      {
+        type: AllocRelease.type,
+        sessionId: 's1',
+        playerId: 'p1',
+        reason: 'player',
+        allocation: 1.5,
+      },
+    ],
   ]),
   row(
     AllocCreateResult,

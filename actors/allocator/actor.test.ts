@@ -457,6 +457,28 @@ describe('allocator actor', () => {
     expect(of(gone, SessionAllocated)).toEqual([expect.objectContaining({ sessionId: 's2' })]);
   });
 
+  it('refuses a request whose release arrived first, and forgets such releases after an hour', () => {
+    let s = withQuota(8, 8);
+    // A worker died between Play and Stop: the stop's release reached the allocator first.
+    const r = handle(s, AllocRelease, { ...req(1), reason: 'player', allocation: 1 });
+    expect(of(r, SessionVmReleased).map((v) => v.sessionId)).toEqual(['s1']);
+    const late = handle(r.state, AllocRequest, req(1));
+    expect(of(late, AzureCreateVm)).toEqual([]);
+    expect(late.ignored).toMatch(/released round 1 before its request arrived/);
+    expect(late.state.reservations).toEqual({});
+    // Another player is served as ever.
+    s = handle(late.state, AllocRequest, req(2)).state;
+    expect(Object.values(s.reservations).map((v) => v.sessionId)).toEqual(['s2']);
+    // A release without the round (an older session worker) is remembered by nobody.
+    const old = handle(s, AllocRelease, { sessionId: 's3', playerId: 'p3', reason: 'player' });
+    expect(of(handle(old.state, AllocRequest, req(3)), AzureCreateVm)).toHaveLength(1);
+    // The next usage report an hour on forgets the release.
+    const hour = later(61 * 60_000);
+    expect(s.released).toEqual({ s1: { allocation: 1, at: T0.toISOString() } });
+    s = handle(s, AllocUsage, { ...usage(8, 8), at: hour.toISOString() }, hour).state;
+    expect(s.released).toBeUndefined();
+  });
+
   it('lets a VM being created finish before deleting it when its session lets go', () => {
     const release = { sessionId: 's1', playerId: 'p1', reason: 'player' };
     const created = { sessionId: 's1', ok: true };

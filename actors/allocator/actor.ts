@@ -24,7 +24,10 @@ import {
   clearQueue,
   dequeueSession,
   dropReservation,
+  forgetReleased,
   knownRequest,
+  rememberReleased,
+  releasedRound,
   putReservation,
   reservationsOf,
 } from './book.ts';
@@ -51,6 +54,7 @@ import {
   AllocState,
   defaultAllocatorConfig,
   initialAllocState,
+  RELEASED_KEEP_MS,
   type AllocatorConfig,
   type QueueEntry,
 } from './state.ts';
@@ -80,6 +84,13 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
       switch (msg.type) {
         case AllocRequest.type: {
           if (knownRequest(st.s, msg.sessionId, msg.allocation)) return done();
+          const released = releasedRound(st.s, msg.sessionId);
+          if (released !== undefined && msg.allocation <= released) {
+            return {
+              ...done(),
+              ignored: `session ${msg.sessionId} released round ${released} before its request arrived`,
+            };
+          }
           if (st.s.draining !== undefined) {
             refuse(st, ctx, msg.sessionId, msg.playerId, st.s.draining.reason);
             return done();
@@ -113,6 +124,10 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
             else startDelete(st, ctx, vmName, r, msg.reason !== 'evicted');
           }
           if (mine.length === 0) {
+            // Nothing to release yet: the request may still come, and must then find this.
+            if (at < 0 && (msg.allocation ?? 0) > 0) {
+              rememberReleased(st.s, msg.sessionId, msg.allocation ?? 0, ctx.now);
+            }
             st.emit.push(
               emit(SessionVmReleased, cmdSubject(ActorKinds.session, msg.playerId, 'vm_released'), {
                 sessionId: msg.sessionId,
@@ -220,6 +235,7 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
               .reduce((n, r) => n + r.cores, 0);
             external[u.name] = Math.max(0, u.current - ours);
           }
+          forgetReleased(st.s, new Date(ctx.now.getTime() - RELEASED_KEEP_MS));
           const first = st.s.usageAt === undefined;
           st.s = { ...st.s, usage, external, usageAt: msg.at, refreshing: false };
           st.timers.push({ name: 'refresh', at: new Date(ctx.now.getTime() + cfg.refreshMs) });

@@ -151,3 +151,32 @@ export function clearQueue(s: AllocState): QueueEntry[] {
   queueIndexes.delete(s.queue);
   return was;
 }
+
+/**
+ * A release that found nothing: its request may still be on its way (a worker died between
+ * the two). Remembered so that request, or an earlier round's, is refused when it comes.
+ */
+export function rememberReleased(
+  s: AllocState,
+  sessionId: string,
+  allocation: number,
+  now: Date,
+): void {
+  const was = s.released?.[sessionId];
+  if (was !== undefined && was.allocation >= allocation) return;
+  s.released = { ...s.released, [sessionId]: { allocation, at: now.toISOString() } };
+}
+
+/** The round of this session released before its request arrived, if any. */
+export function releasedRound(s: AllocState, sessionId: string): number | undefined {
+  return s.released?.[sessionId]?.allocation;
+}
+
+/** Forgets releases remembered before `before` (a request that late is handled by the session). */
+export function forgetReleased(s: AllocState, before: Date): void {
+  if (s.released === undefined) return;
+  const keep = Object.entries(s.released).filter(([, r]) => Date.parse(r.at) >= before.getTime());
+  if (keep.length === Object.keys(s.released).length) return;
+  if (keep.length === 0) delete s.released;
+  else s.released = Object.fromEntries(keep);
+}

@@ -68,8 +68,18 @@ export const AllocState = z.object({
    * round suspected, handed to the next so two rounds a grace period apart can agree.
    */
   disks: z.object({ suspects: z.array(DiskSuspect) }).optional(),
+  /**
+   * Sessions released before their request arrived → the round released and when. A request
+   * of that round or an earlier one is refused; an entry is forgotten after `RELEASED_KEEP_MS`.
+   */
+  released: z
+    .record(z.string(), z.object({ allocation: z.number().int(), at: z.string() }))
+    .optional(),
 });
 export type AllocState = z.infer<typeof AllocState>;
+
+/** How long a release that found nothing to release is remembered (see `released`). */
+export const RELEASED_KEEP_MS = 60 * 60_000;
 
 export const initialAllocState = (): AllocState => ({
   usage: {},

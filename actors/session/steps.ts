@@ -201,6 +201,7 @@ export function stop(
       sessionId: s.sessionId ?? '',
       playerId: ctx.key,
       reason,
+      allocation: s.allocation,
     }),
     ...tell(s.chatId, texts.stopping, stopKey(s)),
   );
@@ -330,6 +331,7 @@ export function evicted(
       sessionId,
       playerId: ctx.key,
       reason: 'evicted',
+      allocation: s.allocation,
     }),
     allocRequest(ctx.key, resuming),
     ...tell(s.chatId, texts.evicted(why)),
