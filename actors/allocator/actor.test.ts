@@ -457,6 +457,37 @@ describe('allocator actor', () => {
     expect(of(gone, SessionAllocated)).toEqual([expect.objectContaining({ sessionId: 's2' })]);
   });
 
+  it('tells queued players an estimate learnt from how fast the line has moved', () => {
+    let s = withQuota(4, 0);
+    s = handle(s, AllocRequest, req(1)).state;
+    let running = 's1';
+    // Nothing learnt yet: the configured guess, 300 s a place.
+    const first = handle(s, AllocRequest, req(2));
+    expect(of(first, SessionQueued)).toEqual([expect.objectContaining({ estimateSeconds: 300 })]);
+    s = first.state;
+    for (let n = 3; n <= 8; n++) s = handle(s, AllocRequest, req(n)).state;
+    // Each of three players plays two minutes, then the next in line is served.
+    let told: number[] = [];
+    for (let k = 1; k <= 3; k++) {
+      const at = later(k * 120_000);
+      const vm = Object.keys(s.reservations)[0]!;
+      s = handle(s, AllocCreateResult, { sessionId: running, vmName: vm, ok: true }, at).state;
+      s = handle(
+        s,
+        AllocRelease,
+        { sessionId: running, playerId: `p${running.slice(1)}`, reason: 'player' },
+        at,
+      ).state;
+      const gone = handle(s, AllocDeleteResult, { sessionId: running, vmName: vm, ok: true }, at);
+      running = of(gone, SessionAllocated)[0]!.sessionId;
+      told = of(gone, SessionQueued).map((q) => q.estimateSeconds);
+      s = gone.state;
+    }
+    // Three served, two minutes apart: 120 s a place.
+    expect(running).toBe('s4');
+    expect(told).toEqual([120, 240, 360, 480]);
+  });
+
   it('refuses a request whose release arrived first, and forgets such releases after an hour', () => {
     let s = withQuota(8, 8);
     // A worker died between Play and Stop: the stop's release reached the allocator first.

@@ -112,7 +112,7 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
         }
         case AllocRelease.type: {
           const at = dequeueSession(st.s, msg.sessionId);
-          if (at >= 0) tellMoved(cfg, st, at, 1);
+          if (at >= 0) tellMoved(cfg, st, ctx, at, 1);
           const mine = reservationsOf(st.s, msg.sessionId);
           for (const [vmName, r] of mine) {
             if (r.status === 'deleting' || r.release === true) continue;

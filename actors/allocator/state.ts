@@ -68,6 +68,8 @@ export const AllocState = z.object({
    * round suspected, handed to the next so two rounds a grace period apart can agree.
    */
   disks: z.object({ suspects: z.array(DiskSuspect) }).optional(),
+  /** When the newest places were served from the line (ISO times, oldest first): the estimate. */
+  servedAt: z.array(z.string()).optional(),
   /**
    * Sessions released before their request arrived → the round released and when. A request
    * of that round or an earlier one is refused; an entry is forgotten after `RELEASED_KEEP_MS`.
@@ -109,7 +111,10 @@ export interface AllocatorConfig {
   coldMs: number;
   /** How often usage and inventory are refreshed from Azure. */
   refreshMs: number;
-  /** Told to queued players: roughly how long each place in the line takes. */
+  /**
+   * Told to queued players: roughly how long each place in the line takes, until the line has
+   * moved enough to tell from how it moved (steps.ts `secondsPerPlace`).
+   */
   estimateSecondsPerPosition: number;
   /** Transient failures of one create or delete before giving up. */
   maxAttempts: number;

@@ -137,14 +137,38 @@ export function tryPlace(
   return true;
 }
 
-export function tellPosition(cfg: AllocatorConfig, st: Step, i: number): void {
+/** Places served from the line that the estimate learns from (the newest). */
+const SERVED_KEPT = 20;
+/** Places served longer ago than this say nothing of how fast the line moves now. */
+const SERVED_WINDOW_MS = 60 * 60_000;
+
+/**
+ * How long each place in the line takes, as the line has recently moved: the time since the
+ * oldest of the places served within the last hour, shared among the intervals since (a line
+ * that stopped moving makes the figure grow). With fewer than three
+ * such, the configured guess; never below 10 s nor above four times the guess (a line that has
+ * not moved for a long time is not told "days").
+ */
+export function secondsPerPlace(cfg: AllocatorConfig, s: AllocState, now: Date): number {
+  const recent = (s.servedAt ?? []).filter(
+    (t) => now.getTime() - Date.parse(t) <= SERVED_WINDOW_MS,
+  );
+  if (recent.length < 3) return cfg.estimateSecondsPerPosition;
+  const span = (now.getTime() - Date.parse(recent[0]!)) / 1_000;
+  return Math.min(
+    cfg.estimateSecondsPerPosition * 4,
+    Math.max(10, Math.round(span / (recent.length - 1))),
+  );
+}
+
+export function tellPosition(cfg: AllocatorConfig, st: Step, ctx: HandlerContext, i: number): void {
   const q = st.s.queue[i];
   if (q === undefined) return;
   st.emit.push(
     emit(SessionQueued, cmdSubject(ActorKinds.session, q.playerId, 'queued'), {
       sessionId: q.sessionId,
       position: i + 1,
-      estimateSeconds: (i + 1) * cfg.estimateSecondsPerPosition,
+      estimateSeconds: (i + 1) * secondsPerPlace(cfg, st.s, ctx.now),
     }),
   );
 }
@@ -154,12 +178,18 @@ export function tellPosition(cfg: AllocatorConfig, st: Step, i: number): void {
  * everyone is told every time — a release would otherwise send a message to every queued
  * player: the first ten are, and the others when their position crosses a multiple of ten.
  */
-export function tellMoved(cfg: AllocatorConfig, st: Step, from: number, moved: number): void {
+export function tellMoved(
+  cfg: AllocatorConfig,
+  st: Step,
+  ctx: HandlerContext,
+  from: number,
+  moved: number,
+): void {
   for (let i = from; i < st.s.queue.length; i++) {
     const now = i + 1;
     const before = now + moved;
     if (now <= 10 || Math.floor((before - 1) / 10) !== Math.floor((now - 1) / 10)) {
-      tellPosition(cfg, st, i);
+      tellPosition(cfg, st, ctx, i);
     }
   }
 }
@@ -188,16 +218,20 @@ export function serveQueue(
     else break;
   }
   dequeueAt(st.s, served);
-  if (firstReport) st.s.queue.forEach((_, i) => tellPosition(cfg, st, i));
-  else if (served.length === served.at(-1)! + 1) tellMoved(cfg, st, 0, served.length);
-  else if (served.length > 0) tellAll(cfg, st, served[0]!);
+  if (served.length > 0) {
+    const at = iso(ctx.now);
+    st.s.servedAt = [...(st.s.servedAt ?? []), ...served.map(() => at)].slice(-SERVED_KEPT);
+  }
+  if (firstReport) st.s.queue.forEach((_, i) => tellPosition(cfg, st, ctx, i));
+  else if (served.length === served.at(-1)! + 1) tellMoved(cfg, st, ctx, 0, served.length);
+  else if (served.length > 0) tellAll(cfg, st, ctx, served[0]!);
   const warm = nextWarmUp(st.s, ctx.now);
   if (st.s.queue.length > 0 && warm !== undefined) st.timers.push({ name: 'warm', at: warm });
 }
 
 /** After places left the line out of order: each from `from` on is told its place again. */
-function tellAll(cfg: AllocatorConfig, st: Step, from: number): void {
-  for (let i = from; i < st.s.queue.length; i++) tellPosition(cfg, st, i);
+function tellAll(cfg: AllocatorConfig, st: Step, ctx: HandlerContext, from: number): void {
+  for (let i = from; i < st.s.queue.length; i++) tellPosition(cfg, st, ctx, i);
 }
 
 /**
@@ -223,10 +257,10 @@ export function enqueue(
   // Before Azure's first quota report the request waits quietly (serveQueue tells it then).
   const told = st.s.usageAt !== undefined;
   if (told && front) {
-    tellPosition(cfg, st, 0);
-    tellMoved(cfg, st, 1, -1);
+    tellPosition(cfg, st, ctx, 0);
+    tellMoved(cfg, st, ctx, 1, -1);
   } else if (told) {
-    tellPosition(cfg, st, st.s.queue.length - 1);
+    tellPosition(cfg, st, ctx, st.s.queue.length - 1);
   }
   const warm = nextWarmUp(st.s, ctx.now);
   if (warm !== undefined) st.timers.push({ name: 'warm', at: warm });
