@@ -115,6 +115,15 @@ const table: readonly Row[] = [
   ]),
   row(SessionStop, { requestedBy: 'operator', reason: 'idle_timeout', note: 'quiet night' }, [
     ['reason missing', { type: SessionStop.type, requestedBy: 'player' }],
+    [
+      'metered session ids not a list',
+      {
+        type: SessionStop.type,
+        requestedBy: 'system',
+        reason: 'out_of_credit',
+        meteredSessionIds: '42-1',
+      },
+    ],
     ['unknown reason', { type: SessionStop.type, requestedBy: 'player', reason: 'bored' }],
     [
       'note too long',

@@ -66,6 +66,12 @@ export const SessionStop = defineMessage('session.stop.v1', {
   inputSeq,
   reason: z.enum(StopReasons),
   note: z.string().max(500).optional(),
+  /**
+   * Billing's out-of-credit stop: the sessions it still meters. Any of them not running any
+   * more has its meter closed by the session (at its end, when known), so no meter outlives
+   * its session.
+   */
+  meteredSessionIds: z.array(sessionId).max(8).optional(),
 });
 
 export const SessionStatus = defineMessage('session.status.v1', {

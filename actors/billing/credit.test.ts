@@ -7,6 +7,7 @@ import {
   SessionStop,
   TelegramSend,
 } from '../../contracts/index.ts';
+import { STOP_AGAIN_MS } from './credit.ts';
 import { BillingSim, MIN, T0 } from './testkit.ts';
 
 const SPOT = 3000; // 50 paise a minute
@@ -61,10 +62,35 @@ describe('running out of credit', () => {
     expect(sim.state.credit.stopRequestedAt).toBe(new Date(T0.getTime() + 30 * MIN).toISOString());
     expect(sim.state.balancePaise).toBe(0);
     // Until the session reports its close the VM runs and is metered, but nobody is told twice.
-    sim.advance(2 * MIN);
+    sim.advance(MIN);
     expect(stops(sim)).toHaveLength(1);
     expect(seen).toHaveLength(3);
     expect(warnings(sim)).toHaveLength(3);
+  });
+
+  it('asks the session again, naming its meters, while one still runs after the stop, telling the player once', () => {
+    const sim = playing(2);
+    sim.advance(2 * MIN);
+    expect(stops(sim)).toHaveLength(1);
+    expect(stops(sim)[0]!.meteredSessionIds).toEqual(['s1']);
+    const notices = () => sim.sent(TelegramSend).filter((m) => m.text.startsWith('🛑'));
+    expect(notices()).toHaveLength(1);
+    // The session could not act on it (its meter outlived it): asked again every two minutes.
+    sim.advance(STOP_AGAIN_MS);
+    expect(stops(sim)).toHaveLength(2);
+    sim.advance(STOP_AGAIN_MS);
+    expect(stops(sim)).toHaveLength(3);
+    expect(stops(sim)[2]).toMatchObject({ reason: 'out_of_credit', meteredSessionIds: ['s1'] });
+    expect(notices()).toHaveLength(1);
+    // Closed: no more asking.
+    sim.send(BillingMeterClose, {
+      sessionId: 's1',
+      at: sim.now.toISOString(),
+      reason: 'not_running',
+    });
+    sim.advance(10 * MIN);
+    expect(stops(sim)).toHaveLength(3);
+    expect(sim.timers.size).toBe(0);
   });
 
   it('cancels the stop when a top-up lands before zero, and plans again from the new balance', () => {
@@ -109,7 +135,7 @@ describe('running out of credit', () => {
       at: sim.now.toISOString(),
     });
     expect(stops(sim)).toHaveLength(1);
-    sim.advance(5 * MIN);
+    sim.advance(MIN);
     expect(stops(sim)).toHaveLength(1);
   });
 

@@ -20,6 +20,8 @@ import type { Work } from './work.ts';
 export const OUT_OF_CREDIT_TIMER = 'out_of_credit';
 /** The warnings' and the out-of-credit notice's collapseKey (see `TelegramSend`). */
 export const CREDIT_ALERT = 'billing:credit';
+/** How long after an out-of-credit stop billing asks again while anything is still metered. */
+export const STOP_AGAIN_MS = 2 * 60_000;
 export const warnTimer = (minutes: number): string => `warn-${minutes}`;
 
 /** Timers firing this close to their point count as on time (rounding, sweeper latency). */
@@ -72,8 +74,10 @@ export function replan(w: Work): void {
     }
   }
   if (lastsMs <= SLACK_MS) {
-    w.disarm(OUT_OF_CREDIT_TIMER);
     requestStop(w, available);
+    // Asked again while anything is still metered: a stop the session could not act on (its
+    // meter outlived the session) must not leave the player charged for ever.
+    w.arm(OUT_OF_CREDIT_TIMER, new Date(now.getTime() + STOP_AGAIN_MS));
     return;
   }
   if (dueNow.length > 0 && s.credit.stopRequestedAt === null) {
@@ -92,15 +96,19 @@ export function replan(w: Work): void {
 
 function requestStop(w: Work, available: number): void {
   const { s } = w;
-  if (s.credit.stopRequestedAt !== null) return;
+  const asked = s.credit.stopRequestedAt;
+  if (asked !== null && w.now.getTime() - Date.parse(asked) < STOP_AGAIN_MS - SLACK_MS) return;
   s.credit.stopRequestedAt = w.now.toISOString();
   w.send(
     emit(SessionStop, cmdSubject(ActorKinds.session, w.player, 'stop'), {
       requestedBy: 'system',
       reason: StopReasons.outOfCredit,
       note: `balance ${rupees(available)}`,
+      meteredSessionIds: Object.keys(s.meters).slice(0, 8),
     }),
   );
+  // The player is told once; asking the session again is billing's business.
+  if (asked !== null) return;
   w.tell({
     text: '🛑 Out of credit: your session is stopping. Your disk and saves are kept; top up to play again.',
     buttons: w.topupButtons(),

@@ -51,6 +51,27 @@ describe('metering', () => {
     expect(sim.timers.has('settle')).toBe(false);
   });
 
+  it('refuses an open that arrives after its session’s close (a re-injected dead letter)', () => {
+    const sim = funded(50_000);
+    const openedAt = sim.now.toISOString();
+    sim.advance(20 * MIN);
+    // The open was dead-lettered; the close comes first and finds no meter.
+    sim.send(BillingMeterClose, { sessionId: 's1', at: sim.now.toISOString(), reason: 'player' });
+    sim.advance(24 * 60 * MIN);
+    sim.send(BillingMeterOpen, {
+      sessionId: 's1',
+      chatId: '42',
+      tier: 'spot',
+      pricePerHourPaise: SPOT,
+      at: openedAt,
+    });
+    expect(sim.state.meters).toEqual({});
+    sim.advance(60 * MIN);
+    expect(sim.usageCharged('s1')).toBe(0);
+    expect(sim.state.balancePaise).toBe(50_000);
+    expect(sim.timers.has('settle')).toBe(false);
+  });
+
   it('tells the player what the closed session cost and the balance left', () => {
     const sim = funded(100_000);
     open(sim);

@@ -80,13 +80,23 @@ export function onMeterResume(w: Work, msg: MessageOf<typeof BillingMeterResume>
   replan(w);
 }
 
+/** Remembers a session as closed: an open for it arriving later (a re-injection) is refused. */
+function remember(w: Work, sessionId: string): void {
+  if (w.s.closedSessions.includes(sessionId)) return;
+  w.s.closedSessions = [...w.s.closedSessions, sessionId].slice(-LIMITS.closedSessions);
+}
+
 export function onMeterClose(w: Work, msg: MessageOf<typeof BillingMeterClose>): void {
   const m = w.s.meters[msg.sessionId];
-  if (m === undefined) return;
+  if (m === undefined) {
+    // Its open may still come (lost and re-injected, or late): it must not then run for ever.
+    remember(w, msg.sessionId);
+    return;
+  }
   const at = new Date(msg.at);
   const closed = settle(w, pauseMeter(m, at), at);
   delete w.s.meters[msg.sessionId];
-  w.s.closedSessions = [...w.s.closedSessions, msg.sessionId].slice(-LIMITS.closedSessions);
+  remember(w, msg.sessionId);
   rearmSettle(w);
   replan(w);
   // The session actor says how long it ran; only billing knows what it cost.

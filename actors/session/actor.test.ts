@@ -642,6 +642,38 @@ describe('session actor', () => {
     expect(of(r, AllocRelease)).toEqual([]);
   });
 
+  it('closes the meters billing names in its out-of-credit stop that outlived their session', () => {
+    let s = toReady();
+    s = handle(s, SessionStop, { requestedBy: 'player', reason: 'player' }, later(60_000)).state;
+    s = handle(s, SessionVmReleased, { sessionId: 'p1-1' }, later(90_000)).state;
+    expect(s.phase).toBe('idle');
+    // Billing still meters p1-1 (its close was lost) and an older p1-0 (a late open).
+    const r = handle(
+      s,
+      SessionStop,
+      { requestedBy: 'system', reason: 'out_of_credit', meteredSessionIds: ['p1-1', 'p1-0'] },
+      later(600_000),
+    );
+    expect(r.state).toEqual(s);
+    expect(of(r, BillingMeterClose)).toEqual([
+      expect.objectContaining({ sessionId: 'p1-1', at: later(90_000).toISOString() }),
+      expect.objectContaining({ sessionId: 'p1-0', at: later(90_000).toISOString() }),
+    ]);
+    // Not the player's question: no "nothing is running".
+    expect(texts(r)).toEqual([]);
+    // While a session runs, its own meter closes with its stop, a stray one beside it.
+    const running = handle(toReady(), SessionStop, {
+      requestedBy: 'system',
+      reason: 'out_of_credit',
+      meteredSessionIds: ['p1-1', 'p1-0'],
+    });
+    expect(running.state.phase).toBe('stopping');
+    expect(of(running, BillingMeterClose).map((c) => [c.sessionId, c.reason, c.at])).toEqual([
+      ['p1-1', 'out_of_credit', T0.toISOString()],
+      ['p1-0', 'not_running', running.state.startedAt],
+    ]);
+  });
+
   it('answers /status truthfully in every phase', () => {
     const s = toReady();
     const r = handle(s, SessionStatus, { requestedBy: 'player', chatId: '42' });

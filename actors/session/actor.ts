@@ -69,6 +69,7 @@ import {
 import { inputOrder } from './input-order.ts';
 import { settings } from './tier.ts';
 import { onTimer } from './timers.ts';
+import { closeStrayMeters } from './meters.ts';
 
 /** A disk archive refused (the disk still in use) is tried again this much later. */
 const DISK_ARCHIVE_RETRY_MS = 3_600_000;
@@ -330,12 +331,21 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
           return evicted(cfg, s, ctx, noticeTime(s, ctx, msg.at), 'preempted');
         }
         case SessionStop.type: {
-          if (!ACTIVE.includes(s.phase))
+          if (!ACTIVE.includes(s.phase)) {
+            const closes = closeStrayMeters(s, ctx, msg.meteredSessionIds ?? []);
+            // Only the player asked for something they can see; a system's stop is not news.
+            const told = s.phase === 'stopping' || msg.requestedBy !== 'player';
             return {
               state: s,
-              emit: s.phase === 'stopping' ? [] : tell(s.chatId, texts.nothingToStop),
+              emit: [...closes, ...(told ? [] : tell(s.chatId, texts.nothingToStop))],
             };
-          return stop(cfg, s, ctx, msg.reason);
+          }
+          const stopped = stop(cfg, s, ctx, msg.reason);
+          const others = (msg.meteredSessionIds ?? []).filter((id) => id !== s.sessionId);
+          return {
+            ...stopped,
+            emit: [...(stopped.emit ?? []), ...closeStrayMeters(s, ctx, others)],
+          };
         }
         case SessionVmCheck.type:
           return disowned(s, ctx, msg, 'not_owned') ?? { state: s };
