@@ -439,6 +439,32 @@ describe('refunds', () => {
     expect(sim.holds[0]).toMatchObject({ reason: 'refund_unknown_payment', refundId: 'rfnd_1' });
     expect(sim.ledger).toHaveLength(0);
   });
+
+  it('applies a refund that came before its payment’s credit once the payment is credited', () => {
+    const sim = withLink();
+    // Razorpay's retries arrive in any order: the refund first, the payment after.
+    const refund = paid({ event: 'refund.processed', refundId: 'rfnd_1', amountPaise: 20_000 });
+    sim.send(BillingPaymentEvent, refund);
+    expect(sim.state.balancePaise).toBe(0);
+    sim.send(BillingPaymentEvent, paid());
+    expect(sim.state.balancePaise).toBe(30_000);
+    expect(sim.state.balancePaise).toBe(sim.ledgerSum());
+    expect(sim.ledger.filter((l) => l.reason === 'refund')).toEqual([
+      expect.objectContaining({ key: 'refund:rfnd_1', amountPaise: -20_000 }),
+    ]);
+    expect(sim.resolved).toEqual([
+      expect.objectContaining({ key: 'hold:rfnd_1:refund_unknown_payment' }),
+    ]);
+    expect(told(sim).slice(-2)).toEqual([
+      '✅ ₹500.00 added. Balance: ₹500.00.',
+      '₹200.00 was refunded to your payment method. Balance: ₹300.00.',
+    ]);
+    // Later copies of either change nothing.
+    sim.send(BillingPaymentEvent, refund);
+    sim.send(BillingPaymentEvent, paid({ event: 'payment.captured' }));
+    expect(sim.state.balancePaise).toBe(30_000);
+    expect(sim.state.earlyRefunds).toEqual([]);
+  });
 });
 
 describe('reconciliation', () => {

@@ -26,6 +26,7 @@ import {
 } from '../../contracts/index.ts';
 import { emit } from '../runtime/index.ts';
 import { replan } from './credit.ts';
+import { applyEarlyRefunds, refund } from './refunds.ts';
 import { LIMITS, type Topup } from './state.ts';
 import type { Work } from './work.ts';
 
@@ -267,6 +268,8 @@ function credit(w: Work, p: Captured): void {
     { text: `✅ ${rupees(p.amountPaise)} added. Balance: ${rupees(w.s.balancePaise)}.` },
     t.chatId,
   );
+  // A refund that came before this credit (Razorpay's retries arrive in any order) applies now.
+  applyEarlyRefunds(w, p.paymentId);
   pruneTopups(w);
   replan(w);
 }
@@ -301,46 +304,17 @@ export function onPaymentEvent(w: Work, msg: MessageOf<typeof BillingPaymentEven
       return;
     }
     case 'refund.processed':
-      refund(w, msg);
+      if (msg.refundId === undefined) {
+        throw new TerminalError(ErrorCodes.invalidPayload, 'refund.processed without a refundId');
+      }
+      refund(w, {
+        topupId: msg.topupId,
+        paymentId: msg.paymentId,
+        refundId: msg.refundId,
+        amountPaise: msg.amountPaise,
+        currency: msg.currency,
+      });
   }
-}
-
-function refund(w: Work, msg: MessageOf<typeof BillingPaymentEvent>): void {
-  if (msg.refundId === undefined) {
-    throw new TerminalError(ErrorCodes.invalidPayload, 'refund.processed without a refundId');
-  }
-  if (w.s.refunds.includes(msg.refundId)) return;
-  const base = {
-    id: msg.refundId,
-    topupId: msg.topupId,
-    paymentId: msg.paymentId,
-    refundId: msg.refundId,
-    amountPaise: msg.amountPaise,
-    currency: msg.currency,
-  };
-  if (!w.s.creditedPayments.includes(msg.paymentId)) {
-    w.hold({ ...base, reason: 'refund_unknown_payment' });
-    return;
-  }
-  if (msg.currency !== w.cfg.currency) {
-    w.hold({ ...base, reason: 'amount_mismatch', expectedCurrency: w.cfg.currency });
-    return;
-  }
-  w.s.refunds.push(msg.refundId);
-  if (msg.amountPaise === 0) return;
-  w.post({
-    key: `refund:${msg.refundId}`,
-    amountPaise: -msg.amountPaise,
-    reason: 'refund',
-    topupId: msg.topupId,
-    paymentId: msg.paymentId,
-    refundId: msg.refundId,
-    label: 'Refund',
-  });
-  w.tell({
-    text: `${rupees(msg.amountPaise)} was refunded to your payment method. Balance: ${rupees(w.s.balancePaise)}.`,
-  });
-  replan(w);
 }
 
 /** Reconciliation's answer: credit what Razorpay captured, settle the top-up's fate. */

@@ -17,6 +17,7 @@ export const LIMITS = {
   failedPayments: 50,
   history: 50,
   earlyPayments: 20,
+  earlyRefunds: 20,
 } as const;
 
 export const Meter = z.object({
@@ -74,6 +75,17 @@ export const EarlyPayment = z.object({
 });
 export type EarlyPayment = z.infer<typeof EarlyPayment>;
 
+/** A refund of a payment not credited yet: applied when it is (refunds.ts). */
+export const EarlyRefund = z.object({
+  topupId: z.string(),
+  paymentId: z.string(),
+  refundId: z.string(),
+  amountPaise: paise,
+  currency: z.string(),
+  /** The hold written when it arrived, resolved when it is applied. */
+  holdKey: z.string(),
+});
+
 export const LedgerReasons = {
   topup: 'topup',
   usage: 'usage',
@@ -115,6 +127,8 @@ export const BillingState = z.object({
   held: z.array(z.string()),
   /** Payments for top-ups not seen yet, by top-up id (at most LIMITS.earlyPayments). */
   early: z.record(z.string(), EarlyPayment).default({}),
+  /** Refunds of payments not credited yet, oldest first (at most LIMITS.earlyRefunds). */
+  earlyRefunds: z.array(EarlyRefund).default([]),
   history: z.array(HistoryLine),
   /** Durable timers this actor has armed, by name, with their due time. */
   timers: z.record(z.string(), iso),
@@ -140,6 +154,7 @@ export function initialBillingState(): BillingState {
     failedPayments: [],
     held: [],
     early: {},
+    earlyRefunds: [],
     history: [],
     timers: {},
     credit: { warned: [], endsAt: null, stopRequestedAt: null },
