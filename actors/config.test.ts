@@ -214,6 +214,8 @@ describe('allocator settings', () => {
     ['an id Azure names cannot carry', JSON.stringify([{ ...spotD4, id: 'Spot_NC8' }])],
     ['a repeated id', JSON.stringify([spotD4, spotD4])],
     ['a price in rupees', JSON.stringify([{ ...spotD4, pricePerHourPaise: 50.5 }])],
+    // Billing meters at a positive price: a free rig would fail every Play.
+    ['a price of nothing', JSON.stringify([{ ...spotD4, pricePerHourPaise: 0 }])],
     ['a field it does not know', JSON.stringify([{ ...spotD4, prio: 1 }])],
   ])('refuses candidates with %s, naming the variable', (_what, value) => {
     expect(() => loadWorkerConfig({ RESPAWN_ALLOC_CANDIDATES: value })).toThrow(

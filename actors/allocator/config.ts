@@ -20,7 +20,7 @@ const CandidateSchema = z.strictObject({
     .optional(),
   cores: z.number().int().min(1).max(1_024),
   quotaName: z.string().min(1).max(128),
-  pricePerHourPaise: z.number().int().min(0).max(100_000_00),
+  pricePerHourPaise: z.number().int().min(1).max(100_000_00),
 });
 
 const candidatesJson = z

@@ -7,6 +7,8 @@ import {
   BillingLinkStatus,
   BillingMeterClose,
   BillingMeterOpen,
+  BillingMeterPause,
+  BillingMeterResume,
   BillingPaymentEvent,
   BillingPaymentHeld,
   BillingPaymentLinkCreated,
@@ -243,12 +245,18 @@ describe('crediting a payment exactly once', () => {
     const [held] = sim.sent(BillingPaymentHeld);
     expect(held).toMatchObject({ subject: 'respawn.billing.42.evt.payment_held', playerId: '42' });
     expect(told(sim).some((t) => t.includes('added'))).toBe(false);
+    // The player paid: they hear it arrived and is being checked, once, not to pay again.
+    const checking = told(sim).filter((t) => t.includes('needs a check'));
+    expect(checking).toEqual([
+      `We received your payment of ₹499.99 (${PAY}). It needs a check by our team before it reaches your wallet, so please do not pay again; we will sort it out.`,
+    ]);
   });
 
   it('holds a payment in another currency', () => {
     const sim = withLink();
     sim.send(BillingPaymentEvent, paid({ currency: 'USD' }));
     expect(sim.holds[0]).toMatchObject({ reason: 'amount_mismatch', currency: 'USD' });
+    expect(told(sim).at(-1)).toMatch(/^We received your payment of 500\.00 USD \(/);
     expect(sim.state.balancePaise).toBe(0);
   });
 
@@ -296,6 +304,7 @@ describe('crediting a payment exactly once', () => {
     sim.send(BillingPaymentEvent, paid({ paymentId: 'pay_Second' }));
     expect(topups(sim)).toHaveLength(1);
     expect(sim.holds[0]).toMatchObject({ reason: 'second_payment', paymentId: 'pay_Second' });
+    expect(told(sim).at(-1)).toMatch(/^We received your payment of ₹500\.00 \(pay_Second\)/);
   });
 
   it('tells the player about a failed payment once and keeps the top-up open', () => {
@@ -651,6 +660,58 @@ describe('balance and history', () => {
     // On the players' clock (Asia/Kolkata by default), not the server's.
     expect(lines[2]).toMatch(/^4 Mar 2030, 15:30 IST {2}/);
     expect(lines[1]).toMatch(/^4 Mar 2030, 15:40 IST {2}/);
+  });
+
+  it('says how long the link is valid in the units that fit', () => {
+    expect(told(withLink({ linkTtlMs: 20 * MIN }))[0]).toMatch(
+      /The link is valid for 20 minutes\.$/,
+    );
+    expect(told(withLink({ linkTtlMs: 90 * MIN }))[0]).toMatch(/valid for 1 h 30 min\.$/);
+    expect(told(withLink())[0]).toMatch(/valid for 1 h\.$/);
+  });
+
+  it('names both tiers on the history line of a session that resumed on another', () => {
+    const sim = withLink({ settleIntervalMs: MIN });
+    sim.send(BillingPaymentEvent, paid());
+    const at = () => sim.now.toISOString();
+    sim.send(BillingMeterOpen, {
+      sessionId: 's1',
+      tier: 'spot',
+      pricePerHourPaise: 3000,
+      at: at(),
+    });
+    sim.advance(10 * MIN);
+    sim.send(BillingMeterPause, { sessionId: 's1', at: at() });
+    sim.send(BillingMeterResume, {
+      sessionId: 's1',
+      tier: 'on_demand',
+      pricePerHourPaise: 9000,
+      at: at(),
+    });
+    sim.advance(30 * MIN);
+    sim.send(BillingMeterClose, { sessionId: 's1', at: at(), reason: 'player' });
+    sim.send(BillingHistory, { chatId: '42', limit: 10 });
+    const lines = sim.sent(TelegramSend).at(-1)!.text.split('\n');
+    expect(lines[1]).toMatch(/-₹50\.00 {2}Spot \+ On-Demand session s1 {2}→ ₹450\.00$/);
+  });
+
+  it('states, after a credit, the balance /balance states: unsettled play counted', () => {
+    const sim = withLink({ settleIntervalMs: 60 * MIN });
+    sim.send(BillingAdjust, {
+      adjustmentId: 'a1',
+      amountPaise: 10_000,
+      note: 'seed',
+      requestedBy: 'operator',
+    });
+    sim.send(BillingMeterOpen, {
+      sessionId: 's1',
+      tier: 'spot',
+      pricePerHourPaise: 3000,
+      at: sim.now.toISOString(),
+    });
+    sim.advance(30 * MIN); // ₹15 played, not settled yet
+    sim.send(BillingPaymentEvent, paid());
+    expect(told(sim).at(-1)).toBe('✅ ₹500.00 added. Balance: ₹585.00.');
   });
 
   it('writes history times in the configured time zone', () => {

@@ -25,7 +25,8 @@ import {
   rupees,
 } from '../../contracts/index.ts';
 import { emit } from '../runtime/index.ts';
-import { replan } from './credit.ts';
+import { availablePaise, replan } from './credit.ts';
+import { minutesText } from './format.ts';
 import { applyEarlyRefunds, refund } from './refunds.ts';
 import { LIMITS, type Topup } from './state.ts';
 import type { Work } from './work.ts';
@@ -142,9 +143,9 @@ function sendLink(w: Work, t: Topup): void {
   if (t.shortUrl === undefined) return;
   w.tell(
     {
-      text: `Pay ${rupees(t.amountPaise)} to top up your Respawn wallet. The link is valid for ${Math.round(
-        w.cfg.linkTtlMs / 3_600_000,
-      )} h.`,
+      text: `Pay ${rupees(t.amountPaise)} to top up your Respawn wallet. The link is valid for ${minutesText(
+        Math.floor(w.cfg.linkTtlMs / 60_000),
+      )}.`,
       url: t.shortUrl,
       editKey: editKey(t),
     },
@@ -201,6 +202,23 @@ interface Captured {
   currency: string;
 }
 
+/**
+ * A payment held for an operator: the player paid and must not hear nothing (they might pay
+ * again). Said once, when the hold is made; no amount is promised.
+ */
+function tellHeld(w: Work, p: Captured, chatId?: string): void {
+  const amount =
+    p.currency === w.cfg.currency
+      ? rupees(p.amountPaise)
+      : `${(p.amountPaise / 100).toFixed(2)} ${p.currency}`;
+  w.tell(
+    {
+      text: `We received your payment of ${amount} (${p.paymentId}). It needs a check by our team before it reaches your wallet, so please do not pay again; we will sort it out.`,
+    },
+    chatId,
+  );
+}
+
 /** Credits a captured payment once, or holds it for an operator. */
 function credit(w: Work, p: Captured): void {
   if (w.s.creditedPayments.includes(p.paymentId)) return;
@@ -212,7 +230,7 @@ function credit(w: Work, p: Captured): void {
     currency: p.currency,
   };
   if (t === undefined) {
-    w.hold({ id: p.paymentId, reason: 'unknown_topup', ...base });
+    if (w.hold({ id: p.paymentId, reason: 'unknown_topup', ...base })) tellHeld(w, p);
     // Kept (a few) so the top-up, when it comes, is credited by it: see EarlyPayment.
     if (
       w.s.early[p.topupId] === undefined &&
@@ -228,17 +246,18 @@ function credit(w: Work, p: Captured): void {
     return;
   }
   if (t.paymentId !== undefined && t.paymentId !== p.paymentId) {
-    w.hold({ id: p.paymentId, reason: 'second_payment', ...base });
+    if (w.hold({ id: p.paymentId, reason: 'second_payment', ...base })) tellHeld(w, p, t.chatId);
     return;
   }
   if (p.amountPaise !== t.amountPaise || p.currency !== t.currency) {
-    w.hold({
+    const held = w.hold({
       id: p.paymentId,
       reason: 'amount_mismatch',
       ...base,
       expectedAmountPaise: t.amountPaise,
       expectedCurrency: t.currency,
     });
+    if (held) tellHeld(w, p, t.chatId);
     return;
   }
   w.s.creditedPayments.push(p.paymentId);
@@ -265,7 +284,7 @@ function credit(w: Work, p: Captured): void {
   }
   // … and the news that the money arrived is a new message, with a notification.
   w.tell(
-    { text: `✅ ${rupees(p.amountPaise)} added. Balance: ${rupees(w.s.balancePaise)}.` },
+    { text: `✅ ${rupees(p.amountPaise)} added. Balance: ${rupees(availablePaise(w.s, w.now))}.` },
     t.chatId,
   );
   // A refund that came before this credit (Razorpay's retries arrive in any order) applies now.
@@ -388,7 +407,7 @@ export function onAdjust(w: Work, msg: MessageOf<typeof BillingAdjust>): void {
     label: `Adjustment: ${msg.note}`,
   });
   w.tell({
-    text: `Your balance was adjusted by ${rupees(msg.amountPaise)} (${msg.note}). Balance: ${rupees(w.s.balancePaise)}.`,
+    text: `Your balance was adjusted by ${rupees(msg.amountPaise)} (${msg.note}). Balance: ${rupees(availablePaise(w.s, w.now))}.`,
   });
   replan(w);
 }

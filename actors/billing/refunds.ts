@@ -7,7 +7,7 @@
  * hold resolved, so the player never keeps refunded money.
  */
 import { rupees } from '../../contracts/index.ts';
-import { replan } from './credit.ts';
+import { availablePaise, replan } from './credit.ts';
 import { LIMITS } from './state.ts';
 import type { Work } from './work.ts';
 
@@ -46,7 +46,7 @@ export function refund(w: Work, r: Refund): void {
     label: 'Refund',
   });
   w.tell({
-    text: `${rupees(r.amountPaise)} was refunded to your payment method. Balance: ${rupees(w.s.balancePaise)}.`,
+    text: `${rupees(r.amountPaise)} was refunded to your payment method. Balance: ${rupees(availablePaise(w.s, w.now))}.`,
   });
   replan(w);
 }

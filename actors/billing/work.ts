@@ -62,6 +62,7 @@ export class Work {
     ) {
       last.amountPaise += entry.amountPaise;
       last.balanceAfterPaise = this.s.balancePaise;
+      last.label = mergedLabel(last.label, label);
       last.at = this.now.toISOString();
     } else {
       this.s.history.push({
@@ -76,11 +77,14 @@ export class Work {
     }
   }
 
-  /** Records a payment for an operator (once per key) and tells operators on the event stream. */
-  hold(h: Omit<HoldRecord, 'kind' | 'key'> & { id: string }): void {
+  /**
+   * Records a payment for an operator (once per key) and tells operators on the event stream;
+   * false when it was held already.
+   */
+  hold(h: Omit<HoldRecord, 'kind' | 'key'> & { id: string }): boolean {
     const { id, ...rest } = h;
     const key = `hold:${id}:${h.reason}`;
-    if (this.s.held.includes(key)) return;
+    if (this.s.held.includes(key)) return false;
     this.s.held.push(key);
     this.records.push({ kind: 'hold', key, ...rest });
     this.emitted.push(
@@ -102,6 +106,7 @@ export class Work {
         },
       ),
     );
+    return true;
   }
 
   /** Marks a hold of this player settled (in billing_hold, for operators). */
@@ -158,4 +163,18 @@ export class Work {
       ...(this.records.length > 0 ? { records: this.records } : {}),
     };
   }
+}
+
+/**
+ * A session's usage lines are one history line; one that changed tier (an eviction resumed
+ * On-Demand) says both: "Spot + On-Demand session 42-1", not the first tier's name alone.
+ */
+export function mergedLabel(was: string, next: string): string {
+  const SESSION = ' session ';
+  const a = was.indexOf(SESSION);
+  const b = next.indexOf(SESSION);
+  if (was === next || a < 0 || b < 0 || was.slice(a) !== next.slice(b)) return was;
+  const tiers = was.slice(0, a).split(' + ');
+  const tier = next.slice(0, b);
+  return tiers.includes(tier) ? was : `${[...tiers, tier].join(' + ')}${was.slice(a)}`;
 }
