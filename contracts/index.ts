@@ -239,6 +239,7 @@ export {
   type Component,
   type RawCatalogEntry,
 } from './catalog.ts';
+export { commandVerbs } from './command-verbs.ts';
 export {
   ROOT_CONTEXT,
   SpanKind,

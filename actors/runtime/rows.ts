@@ -11,6 +11,7 @@ import {
   RetryableError,
   TerminalError,
   TimerFired,
+  commandVerbs,
   dlqSubject,
   parseCmdSubject,
   type ActorKind,
@@ -41,6 +42,11 @@ export interface Prepared {
   readonly trace?: Readonly<Record<string, string>>;
 }
 
+function typeOf(message: unknown): string | undefined {
+  if (typeof message !== 'object' || message === null || !('type' in message)) return undefined;
+  return typeof message.type === 'string' ? message.type : undefined;
+}
+
 /** One delivery of a partition consumer as the batch sees it: its key, id and decoded message. */
 export function prepare(m: JsMsg, kind: ActorKind, def: ActorDefinition | undefined): Prepared {
   const headers = headerRecord(m);
@@ -65,7 +71,17 @@ export function prepare(m: JsMsg, kind: ActorKind, def: ActorDefinition | undefi
     if (def === undefined) {
       throw new TerminalError(ErrorCodes.unknownType, `no ${kind} actor in this worker`);
     }
-    return { ...base, key, decoded: { ok: true, message: def.decode(m.data) } };
+    const message = def.decode(m.data);
+    const type = typeOf(message);
+    const verbs = type === undefined ? undefined : commandVerbs(kind, type);
+    if (verbs !== undefined && !verbs.has(parsed.verb)) {
+      // Per-verb NATS permissions must mean something: a payload rides only its own verb.
+      throw new TerminalError(
+        ErrorCodes.badSubject,
+        `${type} is not a cmd.${parsed.verb} command (it travels on cmd.${[...verbs].join(', cmd.')})`,
+      );
+    }
+    return { ...base, key, decoded: { ok: true, message } };
   } catch (err) {
     const error =
       err instanceof TerminalError

@@ -165,6 +165,12 @@ describe('dead letters', () => {
     await env.js.publish('respawn.demo.k$y.cmd.add', DemoAdd.encode({ n: 1, amount: 1 }), {
       msgID: 'b-token',
     });
+    // A payload on another command's verb (a publisher allowed `fail` sending an `add`).
+    await env.js.publish(
+      cmdSubject(ActorKinds.demo, key, 'fail'),
+      DemoAdd.encode({ n: 98, amount: 1 }),
+      { msgID: 'b-verb' },
+    );
     await publishAdds(env.js, key, 2, 3);
 
     await eventually(
@@ -174,7 +180,7 @@ describe('dead letters', () => {
     expect((await demoStates(env.db)).get(key)!.seen).toEqual([1, 2, 3]);
     await eventually(
       'all dead letters published',
-      async () => (await listDeadLetters(env.jsm)).length === 8,
+      async () => (await listDeadLetters(env.jsm)).length === 9,
     );
     const dls = await listDeadLetters(env.jsm);
     const byId = new Map(dls.map((d) => [d.originalMsgId, d]));
@@ -187,7 +193,11 @@ describe('dead letters', () => {
       'b-terminal': ErrorCodes.rejected,
       'b-partition': ErrorCodes.wrongPartition,
       'b-token': ErrorCodes.badSubject,
+      'b-verb': ErrorCodes.badSubject,
     });
+    expect(byId.get('b-verb')!.reason).toBe(
+      'demo.add.v1 is not a cmd.fail command (it travels on cmd.add)',
+    );
     const json = byId.get('b-json')!;
     expect(new TextDecoder().decode(json.data)).toBe('not json {');
     expect(json.subject).toBe('respawn.dlq.demo.invalid_json');
