@@ -18,7 +18,7 @@ import {
   defaultHolder,
   type LeaseTiming,
 } from '../contracts/index.ts';
-import { createRoleMetrics } from './runtime/metrics.ts';
+import { createRoleMetrics, deadLetterCounter } from './runtime/metrics.ts';
 import { createPgLease, roleLeaseName } from './runtime/role-lease.ts';
 import { createAzureEffectsRunner } from './allocator/effects.ts';
 import { createDiskRecords } from './allocator/disk-round.ts';
@@ -75,19 +75,21 @@ export async function startRoles(
   } = {},
 ): Promise<Role[]> {
   const roles: Role[] = [];
+  const dead = deps.registry === undefined ? {} : { deadLetters: deadLetterCounter(deps.registry) };
   for (const source of cfg.RESPAWN_INGRESS) {
     const router =
       source === 'telegram'
         ? createTelegramIngress({
             nc,
             log,
+            ...dead,
             ...(cfg.TELEGRAM_BOT_USERNAME === undefined
               ? {}
               : { botUsername: cfg.TELEGRAM_BOT_USERNAME }),
           })
         : source === 'agent'
-          ? createAgentIngress({ nc, log })
-          : createRazorpayIngress({ nc, log });
+          ? createAgentIngress({ nc, log, ...dead })
+          : createRazorpayIngress({ nc, log, ...dead });
     await router.start();
     roles.push({ name: `ingress-${source}`, stop: () => router.stop() });
   }
@@ -123,6 +125,7 @@ export async function startRoles(
       jsm,
       provider,
       log,
+      ...dead,
       ...(deps.knex === undefined ? {} : { diskRecords: createDiskRecords(deps.knex, log) }),
       config: {
         region: cfg.RESPAWN_REGION,

@@ -19,6 +19,9 @@ import {
 import { headers as natsHeaders, nanos } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import {
+  headerRecord,
+  deadLetterHeaders,
+  ErrorCodes,
   ActorKinds,
   AzureDeleteVm,
   AzureReconcileDisks,
@@ -37,6 +40,7 @@ import {
   tracedPublish,
   withSpan,
 } from '../../contracts/index.ts';
+import type { DeadLetterCounter } from '../ingress/router.ts';
 import { ProviderError, createStreamingSecurityGroup, type VmProvider } from './azure/index.ts';
 import type { DiskRecordSource } from './disk-round.ts';
 
@@ -82,6 +86,8 @@ export function createAzureEffectsRunner(deps: {
   diskRecords?: DiskRecordSource;
   /** The consumer's ack_wait (default AZURE_EFFECTS_ACK_WAIT_MS). */
   ackWaitMs?: number;
+  /** The worker's dead-letter counter, counted as actor `azure-effects`. */
+  deadLetters?: DeadLetterCounter;
 }): AzureEffectsRunner {
   const { js, jsm, provider, config } = deps;
   const ackWaitMs = deps.ackWaitMs ?? AZURE_EFFECTS_ACK_WAIT_MS;
@@ -117,11 +123,14 @@ export function createAzureEffectsRunner(deps: {
     try {
       e = effects.decode(m.data);
     } catch (err) {
-      const h = m.headers;
-      await js.publish(dlqSubject(ActorKinds.alloc, 'invalid_payload'), m.data, {
+      // With the Respawn-Dlq-* headers, so `npm run dlq` lists why, from where, and by whom.
+      const code = ErrorCodes.invalidPayload;
+      const reason = err instanceof Error ? err.message : String(err);
+      await js.publish(dlqSubject(ActorKinds.alloc, code), m.data, {
         msgID: `dlq-${effectId}`,
-        ...(h === undefined ? {} : { headers: h }),
+        headers: deadLetterHeaders(m, headerRecord(m), { code, reason, actor: 'azure-effects' }),
       });
+      deps.deadLetters?.inc({ actor: 'azure-effects', code });
       log.warn({ subject: m.subject, effectId, err }, 'invalid Azure effect dead-lettered');
       m.term();
       return;

@@ -5,7 +5,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { routeAgentReport } from './agent-route.ts';
-import { createIngressRouter, type IngressRouter } from './router.ts';
+import { createIngressRouter, type DeadLetterCounter, type IngressRouter } from './router.ts';
 
 export interface AgentIngressOptions {
   nc: NatsConnection;
@@ -13,6 +13,7 @@ export interface AgentIngressOptions {
   /** Durable consumer name; defaults to `ingress-agent`. */
   durable?: string;
   retryDelayMs?: number;
+  deadLetters?: DeadLetterCounter;
 }
 
 export function createAgentIngress(opts: AgentIngressOptions): IngressRouter {
@@ -22,6 +23,7 @@ export function createAgentIngress(opts: AgentIngressOptions): IngressRouter {
     source: 'agent',
     ...(opts.durable === undefined ? {} : { durable: opts.durable }),
     ...(opts.retryDelayMs === undefined ? {} : { retryDelayMs: opts.retryDelayMs }),
+    ...(opts.deadLetters === undefined ? {} : { deadLetters: opts.deadLetters }),
     route: (data) => [routeAgentReport(data)],
   });
 }

@@ -14,13 +14,14 @@ import {
   type ErrorCode,
 } from '../../contracts/index.ts';
 import { routeRazorpayWebhook } from './razorpay-route.ts';
-import { createIngressRouter, type IngressRouter } from './router.ts';
+import { createIngressRouter, type DeadLetterCounter, type IngressRouter } from './router.ts';
 
 export interface RazorpayIngressOptions {
   nc: NatsConnection;
   log: Logger;
   /** Delay before a message whose publish failed is offered again. */
   retryDelayMs?: number;
+  deadLetters?: DeadLetterCounter;
 }
 
 export type RazorpayIngress = IngressRouter;
@@ -32,6 +33,7 @@ export function createRazorpayIngress(opts: RazorpayIngressOptions): RazorpayIng
     source: 'razorpay',
     durable: RAZORPAY_INGRESS_CONSUMER,
     ...(opts.retryDelayMs === undefined ? {} : { retryDelayMs: opts.retryDelayMs }),
+    ...(opts.deadLetters === undefined ? {} : { deadLetters: opts.deadLetters }),
     route: (data, ctx) => {
       const r = routeRazorpayWebhook(data, ctx.msgId);
       if (r.kind === 'dead') throw new TerminalError(r.code as ErrorCode, r.reason);

@@ -79,6 +79,13 @@ export interface IngressRouterOptions {
   retryDelayMs?: number;
   maxRetryDelayMs?: number;
   now?: () => Date;
+  /** The worker's `respawn_actor_dead_letters_total`, counted as actor `ingress-<source>`. */
+  deadLetters?: DeadLetterCounter;
+}
+
+/** Where a dead letter is counted (the runtime's counter, `deadLetterCounter`). */
+export interface DeadLetterCounter {
+  inc(labels: { actor: string; code: string }): void;
 }
 
 export interface IngressRouter {
@@ -229,6 +236,7 @@ export function createIngressRouter(opts: IngressRouterOptions): IngressRouter {
         case 'dead':
           spanError(span, outcome.error.message, outcome.error.code);
           await deadLetter(js, m, source, original, outcome.error);
+          opts.deadLetters?.inc({ actor: `ingress-${source}`, code: outcome.error.code });
           mlog().warn(
             { code: outcome.error.code, reason: outcome.error.message },
             'ingress message dead-lettered',

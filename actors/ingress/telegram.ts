@@ -4,7 +4,7 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { createIngressRouter, type IngressRouter } from './router.ts';
+import { createIngressRouter, type DeadLetterCounter, type IngressRouter } from './router.ts';
 import { createTelegramRoute, type TelegramRouteOptions } from './telegram-route.ts';
 
 export interface TelegramIngressOptions extends TelegramRouteOptions {
@@ -13,16 +13,18 @@ export interface TelegramIngressOptions extends TelegramRouteOptions {
   /** Durable consumer name; defaults to `ingress-telegram`. */
   durable?: string;
   retryDelayMs?: number;
+  deadLetters?: DeadLetterCounter;
 }
 
 export function createTelegramIngress(opts: TelegramIngressOptions): IngressRouter {
-  const { nc, log, durable, retryDelayMs, ...route } = opts;
+  const { nc, log, durable, retryDelayMs, deadLetters, ...route } = opts;
   return createIngressRouter({
     nc,
     log,
     source: 'telegram',
     ...(durable === undefined ? {} : { durable }),
     ...(retryDelayMs === undefined ? {} : { retryDelayMs }),
+    ...(deadLetters === undefined ? {} : { deadLetters }),
     route: createTelegramRoute(route),
   });
 }

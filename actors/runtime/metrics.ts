@@ -62,6 +62,22 @@ export interface RuntimeMetrics {
   vacuumed(v: Vacuumed): void;
 }
 
+/**
+ * The registry's `respawn_actor_dead_letters_total`, made once: the actors' batches, the
+ * ingress routers (`ingress-<source>`) and the Azure effects runner (`azure-effects`) count
+ * their dead letters on the same counter, so one panel shows every dead letter of a worker.
+ */
+export function deadLetterCounter(registry: Registry): Counter<'actor' | 'code'> {
+  const existing = registry.getSingleMetric(RuntimeMetricNames.deadLetters);
+  if (existing instanceof Counter) return existing;
+  return new Counter({
+    name: RuntimeMetricNames.deadLetters,
+    help: 'Messages dead-lettered, by actor and error code',
+    labelNames: ['actor', 'code'] as const,
+    registers: [registry],
+  });
+}
+
 function messageType(p: Prepared): string {
   if (!p.decoded.ok) return UNDECODED_TYPE;
   const m = p.decoded.message;
@@ -105,12 +121,7 @@ export function createRuntimeMetrics(registry: Registry): RuntimeMetrics {
     labelNames: ['actor'] as const,
     registers,
   });
-  const deadLetters = new Counter({
-    name: RuntimeMetricNames.deadLetters,
-    help: 'Messages dead-lettered, by actor and error code',
-    labelNames: ['actor', 'code'] as const,
-    registers,
-  });
+  const deadLetters = deadLetterCounter(registry);
   const parked = new Counter({
     name: RuntimeMetricNames.parked,
     help: 'Deliveries put in their key parking lot (a retryable failure, or behind one)',

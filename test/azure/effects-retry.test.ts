@@ -1,17 +1,22 @@
 /**
  * An Azure effect that Azure throttles (429 with Retry-After) is tried again after the time
  * Azure asked for, not after the runner's fixed 5 s: here a usage refresh (the allocator's
- * quota), through the real SDK against the ARM fake.
+ * quota), through the real SDK against the ARM fake. An effect the runner cannot read is
+ * dead-lettered as every dead letter is: with why, from where and by whom, and counted.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   ActorKinds,
   AllocUsage,
   AzureRefresh,
+  HeaderNames,
+  Streams,
   ensureTopology,
   outAzureSubject,
 } from '../../contracts/index.ts';
+import { Registry } from 'prom-client';
 import { EFFECT_RETRY_MS } from '../../actors/allocator/effects.ts';
+import { deadLetterCounter } from '../../actors/runtime/metrics.ts';
 import { startCloud, type CloudEnv } from '../support/cloud-env.ts';
 import {
   eventually,
@@ -24,11 +29,12 @@ const REGION = 'eastindia';
 const RETRY_AFTER_S = 8;
 let env: RuntimeEnv;
 let cloud: CloudEnv;
+const registry = new Registry();
 
 beforeAll(async () => {
   env = await startRuntimeEnv();
   await ensureTopology(env.jsm, { consumersFor: [ActorKinds.alloc] });
-  cloud = await startCloud(env, { region: REGION });
+  cloud = await startCloud(env, { region: REGION, deadLetters: deadLetterCounter(registry) });
 }, 30_000);
 afterAll(async () => {
   await cloud?.stop();
@@ -55,3 +61,26 @@ it('retries a throttled refresh after Retry-After', async () => {
   expect(tookMs).toBeLessThan(RETRY_AFTER_S * 1_000 + 10_000);
   expect((await reports()).length).toBe(1);
 }, 40_000);
+
+it('dead-letters an effect it cannot read with the Respawn-Dlq headers, and counts it', async () => {
+  const garbage = new TextEncoder().encode('{"type":"azure.create_vm.v1","bogus":1}');
+  await env.js.publish(outAzureSubject(REGION), garbage, { msgID: 'effects-garbage-1' });
+  const dead = async () => streamMessages(env.jsm, Streams.dlq.name, 'respawn.dlq.alloc.');
+  await eventually('the effect is dead-lettered', async () => (await dead()).length === 1);
+  const [d] = await dead();
+  expect(d!.subject).toBe('respawn.dlq.alloc.invalid_payload');
+  expect(d!.headers).toMatchObject({
+    [HeaderNames.dlqCode]: 'invalid_payload',
+    [HeaderNames.dlqActor]: 'azure-effects',
+    [HeaderNames.dlqSubject]: outAzureSubject(REGION),
+    [HeaderNames.dlqMsgId]: 'effects-garbage-1',
+  });
+  expect(d!.headers[HeaderNames.dlqReason]).not.toBe('');
+  const counted = await registry.getSingleMetric('respawn_actor_dead_letters_total')!.get();
+  expect(counted.values).toEqual([
+    expect.objectContaining({
+      labels: { actor: 'azure-effects', code: 'invalid_payload' },
+      value: 1,
+    }),
+  ]);
+}, 30_000);

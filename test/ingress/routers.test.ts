@@ -10,6 +10,8 @@ import {
   type JetStreamManager,
 } from '@nats-io/jetstream';
 import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { Registry } from 'prom-client';
+import { deadLetterCounter } from '../../actors/runtime/metrics.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AgentReport,
@@ -98,9 +100,15 @@ const stored = (kind: 'session' | 'billing', prefix: string) =>
 describe('the agent ingress router', () => {
   let router: IngressRouter;
   const durable = ingressConsumerName('agent');
+  const registry = new Registry();
 
   beforeAll(async () => {
-    router = createAgentIngress({ nc, log, retryDelayMs: 50 });
+    router = createAgentIngress({
+      nc,
+      log,
+      retryDelayMs: 50,
+      deadLetters: deadLetterCounter(registry),
+    });
     await router.start();
   });
   afterAll(async () => {
@@ -134,6 +142,14 @@ describe('the agent ingress router', () => {
     expect(d!.headers[HeaderNames.dlqReason]).toContain('not UTF-8 JSON');
     expect(d!.headers[HeaderNames.dlqMsgId]).toBe('agent-garbage-1');
     expect(d!.headers[HeaderNames.dlqActor]).toBe('ingress-agent');
+    // Counted with the actors' dead letters, so one panel shows them all.
+    const counted = await registry.getSingleMetric('respawn_actor_dead_letters_total')!.get();
+    expect(counted.values).toEqual([
+      expect.objectContaining({
+        labels: { actor: 'ingress-agent', code: 'invalid_json' },
+        value: 1,
+      }),
+    ]);
     await drained(durable);
   });
 

@@ -14,6 +14,7 @@ import {
   type VmProvider,
 } from '../../actors/allocator/azure/index.ts';
 import { startArmFake, type ArmFake, type ArmFakeOptions } from '../../deploy/fakes/arm/index.ts';
+import type { DeadLetterCounter } from '../../actors/ingress/router.ts';
 import type { RuntimeEnv } from './runtime-env.ts';
 
 export const TEST_SSH_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests test';
@@ -34,6 +35,8 @@ export async function startCloud(
     concurrency?: number;
     /** The runner's (and provider's) log; the environment's quiet one by default. */
     log?: Logger;
+    /** Where the runner counts its dead letters (a worker passes its registry's counter). */
+    deadLetters?: DeadLetterCounter;
   },
 ): Promise<CloudEnv> {
   const log = opts.log ?? env.log;
@@ -60,6 +63,7 @@ export async function startCloud(
     jsm: env.jsm,
     provider,
     log,
+    ...(opts.deadLetters === undefined ? {} : { deadLetters: opts.deadLetters }),
     // As in a worker: disk reconciliation reads the players' recorded disks.
     diskRecords: createDiskRecords(env.db.knex, log),
     config: {
