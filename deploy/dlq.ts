@@ -1,16 +1,50 @@
 /**
  * Operators' dead-letter tool: `npm run dlq -- list [--prefix respawn.dlq.session] [--limit 50]`
- * and `npm run dlq -- reinject <seq> [<seq> ...]`. NATS_URL picks the server.
+ * and `npm run dlq -- reinject <seq> [<seq> ...]`. NATS_URL picks the server; NATS_USER and
+ * NATS_PASSWORD (or NATS_PASSWORD_FILE) the user of deploy/nats/auth.conf: `operator` lists
+ * (read-only), re-injecting a command publishes it, which only the `actors` user may do.
  */
 import { parseArgs } from 'node:util';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { z } from 'zod';
+import {
+  NatsUsers,
+  natsConnectOptions,
+  natsCredentialProblem,
+  natsEnvShape,
+  resolveSecretFiles,
+} from '../contracts/index.ts';
 import { listDeadLetters, reinjectDeadLetter } from '../actors/runtime/index.ts';
 
 const USAGE = `usage:
   npm run dlq -- list [--prefix SUBJECT_PREFIX] [--from SEQ] [--limit N]
   npm run dlq -- reinject SEQ [SEQ ...]
-env: NATS_URL (default nats://127.0.0.1:4222)`;
+env: NATS_URL (default nats://127.0.0.1:4222), NATS_USER, NATS_PASSWORD or NATS_PASSWORD_FILE
+     (list: the operator user; reinject: the actors user)`;
+
+/** The connection as the deployment's users and secrets say (no users: the local server). */
+function connectOptions(): Parameters<typeof connect>[0] {
+  const { env, problems } = resolveSecretFiles(process.env, ['NATS_PASSWORD']);
+  const parsed = z.object(natsEnvShape).safeParse(env);
+  const credentials = parsed.success ? natsCredentialProblem(parsed.data) : undefined;
+  if (!parsed.success || problems.length > 0 || credentials !== undefined) {
+    const issues = parsed.success
+      ? []
+      : parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(
+      [
+        'bad NATS settings:',
+        ...problems,
+        ...issues,
+        ...(credentials === undefined ? [] : [credentials]),
+      ].join('\n'),
+    );
+  }
+  // A user of auth.conf gets its inbox prefix (the only inbox it may subscribe to).
+  const as = Object.values(NatsUsers).find((u) => u === parsed.data.NATS_USER);
+  return natsConnectOptions(parsed.data, as ?? NatsUsers.operator, 'respawn-dlq');
+}
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -27,7 +61,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return verb === undefined && values.help !== true ? 2 : 0;
   }
-  const nc = await connect({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222' });
+  const nc = await connect({ ...connectOptions(), maxReconnectAttempts: 0 });
   try {
     const jsm = await jetstreamManager(nc);
     if (verb === 'list') {

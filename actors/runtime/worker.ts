@@ -233,6 +233,7 @@ export function createWorker(opts: WorkerOptions): Worker {
     const settledAt = performance.now();
     opts.metrics?.batchSeconds.observe((settledAt - began) / 1000);
     const held: number[] = [];
+    const debug = log.isLevelEnabled('debug');
     batch.forEach((b, i) => {
       const outcome = result.outcomes[i]!;
       if (outcome.kind === 'retry' && windowed.isWindowed(b.slot)) {
@@ -246,17 +247,16 @@ export function createWorker(opts: WorkerOptions): Worker {
         return;
       }
       inFlight.delete(b);
-      if (outcome.kind === 'ok' && outcome.ignored !== undefined) {
-        log.info(
-          {
-            ...traceFields(items[i]!),
-            actor: b.kind,
-            subject: b.m.subject,
-            msgId: b.m.headers?.get(HeaderNames.msgId) ?? undefined,
-            reason: outcome.ignored,
-          },
-          'message ignored',
-        );
+      // At debug, every handled message is a line an operator can follow by its trace id.
+      if (outcome.kind === 'ok' && (outcome.ignored !== undefined || debug)) {
+        const fields = {
+          ...traceFields(items[i]!),
+          actor: b.kind,
+          subject: b.m.subject,
+          msgId: b.m.headers?.get(HeaderNames.msgId) ?? undefined,
+        };
+        if (outcome.ignored === undefined) log.debug(fields, 'message handled');
+        else log.info({ ...fields, reason: outcome.ignored }, 'message ignored');
       }
       if (outcome.kind === 'dead' || outcome.kind === 'retry' || outcome.kind === 'parked') {
         const level = outcome.kind === 'dead' ? 'warn' : 'info';

@@ -5,6 +5,8 @@
  * bot's answer in the Telegram fake — and is refused outside its permissions. What the gateway
  * and other services may publish is checked against contracts/catalog.ts, route by route.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
@@ -179,6 +181,8 @@ const routes: CatalogRoute[] = [
 function publishedBy(components: readonly Component[]): (r: CatalogRoute) => boolean {
   return (r) => r.publishers.some((p) => components.includes(p));
 }
+
+const run = promisify(execFile);
 
 describe('NATS users (deploy/nats/auth.conf)', () => {
   it('refuses a client without credentials, with a wrong password, or an unknown user', async () => {
@@ -418,6 +422,23 @@ describe('NATS users (deploy/nats/auth.conf)', () => {
       Promise.resolve(seen.some((s) => s.startsWith('respawn.session.44.cmd.status'))),
     );
     sub.unsubscribe();
+  });
+
+  it('the dead-letter tool lists as the operator user, and says what is missing without one', async () => {
+    const { NATS_USER: _u, NATS_PASSWORD: _p, ...base } = process.env;
+    const dlq = (env: Record<string, string>) =>
+      run(process.execPath, ['--import', 'tsx', 'deploy/dlq.ts', 'list', '--limit', '5'], {
+        env: { ...base, NATS_URL: server.url, ...env },
+      }).catch((e: { code: number; stdout: string; stderr: string }) => e);
+    const listed = await dlq({
+      NATS_USER: 'operator',
+      NATS_PASSWORD: TEST_NATS_PASSWORDS.operator,
+    });
+    expect('code' in listed ? listed.stderr : '').toBe('');
+    expect(listed.stdout).toMatch(/\d+ dead letter\(s\)/);
+    const anonymous = await dlq({});
+    expect('code' in anonymous ? anonymous.code : 0).toBe(1);
+    expect(anonymous.stderr).toMatch(/Authorization Violation/i);
   });
 
   it('operators cannot publish, delete, purge, update or create consumers', async () => {

@@ -6,6 +6,7 @@
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pino, type Logger } from 'pino';
+import { headers as natsHeaders } from '@nats-io/transport-node';
 import {
   ActorKinds,
   DemoAdd,
@@ -47,9 +48,9 @@ let env: RuntimeEnv;
 let workers: Worker[] = [];
 let logLines: Record<string, unknown>[] = [];
 
-function captureLog(): Logger {
+function captureLog(level = 'info'): Logger {
   return pino(
-    { level: 'info' },
+    { level },
     new Writable({
       write(chunk: Buffer, _enc, cb) {
         for (const line of chunk.toString().split('\n').filter(Boolean)) {
@@ -232,6 +233,35 @@ describe('dead letters', () => {
       }),
     ]);
     expect(await listDeadLetters(env.jsm)).toEqual([]);
+  });
+
+  it('logs each handled message at debug, with its trace id, key and subject', async () => {
+    await startWorker({ log: captureLog('debug') });
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const h = natsHeaders();
+    h.set('traceparent', `00-${traceId}-00f067aa0ba902b7-01`);
+    h.set('Nats-Msg-Id', 'traced-1');
+    await env.js.publish(
+      cmdSubject(ActorKinds.demo, 'traced', 'add'),
+      DemoAdd.encode({ n: 1, amount: 2 }),
+      {
+        headers: h,
+      },
+    );
+    await eventually('handled', async () => (await demoStates(env.db)).get('traced')?.lastN === 1);
+    await eventually('logged', () =>
+      Promise.resolve(logLines.some((l) => l.msg === 'message handled')),
+    );
+    expect(logLines.filter((l) => l.msg === 'message handled')).toEqual([
+      expect.objectContaining({
+        traceId,
+        actor: 'demo',
+        key: 'traced',
+        msgId: 'traced-1',
+      }),
+    ]);
+    const [line] = logLines.filter((l) => l.msg === 'message handled');
+    expect(line!.subject).toMatch(/^respawn\.demo\.traced\.cmd\.add/);
   });
 
   it('logs a message ignored as it comes from the stream, and counts it ignored, not ok', async () => {
