@@ -194,7 +194,7 @@ export const Catalog: readonly CatalogEntry[] = [
     cmd('session', SessionVerbs.start, [S.telegramRouter, S.otherServices]),
   ]),
   entry('SessionStop', SessionStop, "Stop the player's session", [
-    cmd('session', SessionVerbs.stop, [S.telegramRouter, S.billing, S.operators, S.otherServices]),
+    cmd('session', SessionVerbs.stop, [S.telegramRouter, S.billing, S.otherServices]),
   ]),
   entry('SessionStatus', SessionStatus, 'Ask for the session state (answered on evt.status)', [
     cmd('session', SessionVerbs.status, [S.telegramRouter, S.otherServices]),
@@ -288,7 +288,7 @@ export const Catalog: readonly CatalogEntry[] = [
     cmd('billing', BillingVerbs.linkStatus, [S.razorpayEffects]),
   ]),
   entry('BillingAdjust', BillingAdjust, 'Credit or debit by hand (idempotent by adjustmentId)', [
-    cmd('billing', BillingVerbs.adjust, [S.operators, S.otherServices]),
+    cmd('billing', BillingVerbs.adjust, [S.otherServices]),
   ]),
   // --- Billing events ---
   entry('BillingPaymentHeld', BillingPaymentHeld, 'A payment recorded but not credited', [
@@ -308,10 +308,10 @@ export const Catalog: readonly CatalogEntry[] = [
     cmd('alloc', AllocVerbs.deleteResult, [S.azureEffects]),
   ]),
   entry('AllocUsage', AllocUsage, "The region's quota usage", [
-    cmd('alloc', AllocVerbs.usage, [S.azureEffects, S.operators]),
+    cmd('alloc', AllocVerbs.usage, [S.azureEffects]),
   ]),
   entry('AllocDrain', AllocDrain, 'Drain the region (no new VMs there) or undrain it', [
-    cmd('alloc', AllocVerbs.drain, [S.operators, S.otherServices]),
+    cmd('alloc', AllocVerbs.drain, [S.otherServices]),
   ]),
   entry('AllocInventory', AllocInventory, 'The VMs Azure has in the region', [
     cmd('alloc', AllocVerbs.inventory, [S.azureEffects]),

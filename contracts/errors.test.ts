@@ -20,6 +20,7 @@ describe('ErrorCodes', () => {
       'invalid_json',
       'invalid_payload',
       'payload_too_large',
+      'razorpay_error',
       'rejected',
       'stale_state',
       'unavailable',

@@ -27,6 +27,8 @@ export const ErrorCodes = {
   unavailable: 'unavailable',
   /** Valid input that names nobody Respawn knows (a payment for no known top-up). */
   unroutable: 'unroutable',
+  /** Razorpay refused an effect for good, or kept failing (the gateway's Razorpay effects). */
+  razorpayError: 'razorpay_error',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 

@@ -48,7 +48,7 @@ export type StopReason = (typeof StopReasons)[keyof typeof StopReasons];
  * them: two routers may publish one player's Play and Stop in either order, and the session
  * ignores one older than an input it applied moments before (docs/sessions.md).
  */
-const inputSeq = z.number().int().nonnegative().safe().optional();
+const inputSeq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional();
 
 export const SessionStart = defineMessage('session.start.v1', {
   requestedBy: requester,

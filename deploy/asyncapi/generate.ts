@@ -225,7 +225,7 @@ export function buildAsyncApi(version = '0.1.0'): JsonObject {
     name: 'DeadLetter',
     title: 'Dead letter',
     summary: 'The original payload and headers of a message that could not be used, plus why',
-    description: `The payload is the original bytes, unchanged (usually JSON, but it may be anything a publisher sent, up to the server's limit; consumers refuse payloads over ${MAX_PAYLOAD_BYTES} bytes). Codes: ${Object.values(ErrorCodes).join(', ')}, unroutable.`,
+    description: `The payload is the original bytes, unchanged (usually JSON, but it may be anything a publisher sent, up to the server's limit; consumers refuse payloads over ${MAX_PAYLOAD_BYTES} bytes). Codes: ${Object.values(ErrorCodes).join(', ')}.`,
     contentType: 'application/json',
     headers: headersSchema(undefined, true),
     payload: { description: 'The original payload, unchanged.' },

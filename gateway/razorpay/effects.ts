@@ -32,6 +32,7 @@ import {
   RazorpayFetchLink,
   SpanKind,
   Streams,
+  ErrorCodes,
   TerminalError,
   TraceAttributes,
   cmdSubject,
@@ -236,7 +237,7 @@ export function createRazorpayEffects(opts: RazorpayEffectsOptions): RazorpayEff
         m.nak(delayFor(m.info.deliveryCount));
         return;
       }
-      await deadLetter(m, h, 'razorpay_error', f.message);
+      await deadLetter(m, h, ErrorCodes.razorpayError, f.message);
       mlog.warn({ code: f.code, reason: f.message }, 'payment link fetch dead-lettered');
       m.term();
       return;
