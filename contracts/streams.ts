@@ -70,11 +70,16 @@ export const Streams = {
   },
 } as const satisfies Record<string, StreamDef>;
 
-/** The command stream of one actor kind: partitioned subjects `respawn.<kind>.*.cmd.*.<p>`. */
+/**
+ * The command stream of one actor kind: partitioned subjects `respawn.<kind>.*.cmd.*.<p>`, one
+ * per partition token 0…63. A command published with any other last token (`.x`, `.64`, `.03`)
+ * is not stored (the publisher's JetStream publish fails), rather than stored where no
+ * partition consumer would ever see it.
+ */
 export function commandStream(kind: ActorKind): StreamDef {
   return {
     name: cmdStreamName(kind),
-    subjects: [`${ROOT}.${kind}.*.cmd.*.*`],
+    subjects: Array.from({ length: PARTITIONS }, (_, p) => `${ROOT}.${kind}.*.cmd.*.${p}`),
     maxAgeMs: COMMAND_RETENTION_MS,
     description: `Commands to ${kind} actors, partitioned by key`,
   };

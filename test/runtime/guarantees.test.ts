@@ -15,6 +15,7 @@ import {
   ErrorCodes,
   Streams,
   cmdSubject,
+  commandStreamName,
   partitionOf,
   PARTITIONS,
 } from '../../contracts/index.ts';
@@ -209,6 +210,20 @@ describe('dead letters', () => {
     const logged = logLines.filter((l) => l.msg === 'message dead-lettered');
     expect(logged.map((l) => l.msgId).sort()).toEqual([...byId.keys()].sort());
     for (const l of logged) expect(typeof l.subject).toBe('string');
+  });
+
+  it('refuses at publish a command whose partition token is no partition (never stored, never lost)', async () => {
+    const subj = cmdSubject(ActorKinds.demo, 'odd', 'add');
+    for (const token of ['x', '64', '03']) {
+      await expect(
+        env.js.publish(`${subj}.${token}`, DemoAdd.encode({ n: 1, amount: 1 }), {
+          msgID: `odd-${token}`,
+        }),
+        token,
+      ).rejects.toThrow();
+    }
+    const info = await env.jsm.streams.info(commandStreamName(ActorKinds.demo));
+    expect(info.state.messages).toBe(0);
   });
 
   it('logs a message its handler ignored, with the reason, and acks it', async () => {
