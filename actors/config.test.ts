@@ -205,6 +205,7 @@ describe('allocator settings', () => {
       candidates: [spotD4, od],
     });
     expect(sessionConfigFrom(cfg).cheapestPricePerHourPaise).toBe(5_000);
+    expect(sessionConfigFrom(cfg).onDemandPricePerHourPaise).toBe(od.pricePerHourPaise);
   });
 
   it.each([

@@ -233,6 +233,14 @@ export function allocatorConfigFrom(cfg: WorkerConfig): AllocatorConfig {
   };
 }
 
+/** The cheapest On-Demand candidate's price, when there is one (the session's balance rule). */
+function onDemandPrice(candidates: readonly { tier: string; pricePerHourPaise: number }[]): {
+  onDemandPricePerHourPaise?: number;
+} {
+  const prices = candidates.filter((c) => c.tier === 'on_demand').map((c) => c.pricePerHourPaise);
+  return prices.length === 0 ? {} : { onDemandPricePerHourPaise: Math.min(...prices) };
+}
+
 /** The session actor's configuration for this worker. */
 export function sessionConfigFrom(cfg: WorkerConfig): SessionConfig {
   return {
@@ -241,6 +249,7 @@ export function sessionConfigFrom(cfg: WorkerConfig): SessionConfig {
     cheapestPricePerHourPaise: Math.min(
       ...allocatorSettings(cfg).candidates.map((c) => c.pricePerHourPaise),
     ),
+    ...onDemandPrice(allocatorSettings(cfg).candidates),
     region: cfg.RESPAWN_REGION,
     regions: [...new Set([cfg.RESPAWN_REGION, ...cfg.RESPAWN_REGIONS])],
     requireAdmission: cfg.RESPAWN_SESSION_ADMISSION,

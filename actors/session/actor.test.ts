@@ -865,6 +865,37 @@ describe('disk repairs from the reconciler', () => {
 });
 
 describe('the player’s tier policy', () => {
+  it('keeps to Spot a session whose balance covers the minimum at Spot but not On-Demand', () => {
+    const started = handle(initialSessionState(), SessionStart, {
+      requestedBy: 'player',
+      chatId: '42',
+    });
+    // Billing's minimum is 15 minutes at ₹30/h (₹7.50); On-Demand (₹90/h) would need ₹22.50.
+    const poor = handle(started.state, SessionAdmission, {
+      sessionId: 'p1-1',
+      allowed: true,
+      balancePaise: 1_000,
+      requiredPaise: 750,
+    });
+    expect(poor.state.spotOnlyForBalance).toBe(true);
+    expect(of(poor, AllocRequest)[0]).toMatchObject({ spotOnly: true });
+    const queued = handle(poor.state, SessionQueued, {
+      sessionId: 'p1-1',
+      position: 2,
+      estimateSeconds: 600,
+    });
+    expect(texts(queued)[0]).toMatch(/Your balance covers Spot only.*top up to allow On-Demand/);
+    // Enough for On-Demand too: the player's own policy (Spot, else On-Demand) stands.
+    const rich = handle(started.state, SessionAdmission, {
+      sessionId: 'p1-1',
+      allowed: true,
+      balancePaise: 2_250,
+      requiredPaise: 750,
+    });
+    expect(rich.state.spotOnlyForBalance).toBeUndefined();
+    expect(of(rich, AllocRequest)[0]!.spotOnly).toBeUndefined();
+  });
+
   it('tells it with buttons, sets it, keeps it across sessions, and asks the allocator so', () => {
     const shown = handle(initialSessionState(), SessionSettings, {
       requestedBy: 'player',

@@ -67,7 +67,7 @@ import {
   type Result,
 } from './steps.ts';
 import { inputOrder } from './input-order.ts';
-import { settings } from './tier.ts';
+import { coversOnDemand, settings } from './tier.ts';
 import { onTimer } from './timers.ts';
 import { closeStrayMeters } from './meters.ts';
 
@@ -154,10 +154,13 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
           if (s.phase !== 'starting' || !matches(s, msg.sessionId))
             return ignore(s, `admission for ${msg.sessionId} in ${s.phase}`);
           if (msg.allowed) {
+            const next = coversOnDemand(cfg, s, msg)
+              ? s
+              : { ...s, spotOnlyForBalance: true as const };
             return {
-              state: s,
-              emit: [allocRequest(ctx.key, s), ...startingTexts(s)],
-              timers: [allocWait(cfg, s, ctx)],
+              state: next,
+              emit: [allocRequest(ctx.key, next), ...startingTexts(next)],
+              timers: [allocWait(cfg, next, ctx)],
             };
           }
           const next: SessionState = { ...s, phase: 'idle' };
@@ -224,7 +227,11 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             state: next,
             emit: [
               ...(s.phase === 'queued' ? [] : [changed(ctx, next, s.phase)]),
-              ...tell(s.chatId, texts.queued(msg.position, msg.estimateSeconds), roundKey(s)),
+              ...tell(
+                s.chatId,
+                texts.queued(msg.position, msg.estimateSeconds, s.spotOnlyForBalance === true),
+                roundKey(s),
+              ),
             ],
           };
         }

@@ -42,6 +42,8 @@ export const SessionState = z.object({
   lastPlayedAt: z.string().optional(),
   /** The player's tier policy: Spot rigs only (they wait in line rather than pay On-Demand). */
   spotOnly: z.boolean().optional(),
+  /** This session's balance covers Spot only (admission's answer): it takes Spot rigs only. */
+  spotOnlyForBalance: z.literal(true).optional(),
   /** The region the start named, when it named one (the disk's region may win over it). */
   askedRegion: z.string().optional(),
   /** The last start or stop applied from the player's own inputs (`inputSeq`), and when. */
@@ -69,6 +71,12 @@ export interface SessionConfig {
   requireAdmission: boolean;
   /** Price per hour of the cheapest tier, for billing's minimum-balance rule. */
   cheapestPricePerHourPaise: number;
+  /**
+   * Price per hour of the cheapest On-Demand candidate: a balance that covers billing's
+   * minimum at Spot but not at this price keeps the session to Spot (it waits in line rather
+   * than start On-Demand, which its balance would end within minutes). Absent: no On-Demand.
+   */
+  onDemandPricePerHourPaise?: number;
   /** No input reported for this long stops the session (after a warning). */
   idleTimeoutMs: number;
   /** The idle warning comes this long before the stop. */
@@ -95,6 +103,7 @@ export const defaultSessionConfig: SessionConfig = {
   region: 'centralindia',
   requireAdmission: true,
   cheapestPricePerHourPaise: 3_000,
+  onDemandPricePerHourPaise: 9_000,
   idleTimeoutMs: 15 * 60_000,
   idleWarningMs: 2 * 60_000,
   heartbeatLossMs: 90_000,

@@ -167,7 +167,7 @@ export function allocRequest(key: string, s: SessionState): Emission {
     playerId: key,
     allocation: s.allocation,
     ...(s.diskZone === undefined ? {} : { diskZone: s.diskZone }),
-    ...(s.spotOnly === true ? { spotOnly: true } : {}),
+    ...(s.spotOnly === true || s.spotOnlyForBalance === true ? { spotOnly: true } : {}),
   });
 }
 

@@ -56,8 +56,12 @@ export const texts = {
   /** The allocator fell back to another candidate while booting: a new price, told as news. */
   fellBack: (was: SessionState, now: SessionState): string =>
     `No ${tierName(was.tier)} GPU was free after all: you get ${now.tier === 'spot' ? 'a' : 'an'} ${tierName(now.tier)} rig at ${rupees(now.pricePerHourPaise ?? 0)}/hour instead. Booting…`,
-  queued: (position: number, estimateSeconds: number): string =>
-    `All GPUs are busy. You are number ${position} in line (about ${Math.max(1, Math.round(estimateSeconds / 60))} min).`,
+  /** `forBalance`: the player waits for Spot because their balance does not cover On-Demand. */
+  queued: (position: number, estimateSeconds: number, forBalance = false): string =>
+    `All GPUs are busy. You are number ${position} in line (about ${Math.max(1, Math.round(estimateSeconds / 60))} min).` +
+    (forBalance
+      ? ' Your balance covers Spot only, so you wait for a Spot rig rather than start On-Demand: top up to allow On-Demand.'
+      : ''),
   failed: (reason: string, played: boolean): string =>
     played
       ? `Could not get you another rig: ${reason}. Your session has ended; your disk is saved.`
