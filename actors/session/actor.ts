@@ -67,7 +67,8 @@ import {
   type Result,
 } from './steps.ts';
 import { inputOrder } from './input-order.ts';
-import { coversOnDemand, settings } from './tier.ts';
+import { settings } from './tier.ts';
+import { onAdmission } from './admission.ts';
 import { onTimer } from './timers.ts';
 import { closeStrayMeters } from './meters.ts';
 
@@ -150,33 +151,8 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             ],
           };
         }
-        case SessionAdmission.type: {
-          if (s.phase !== 'starting' || !matches(s, msg.sessionId))
-            return ignore(s, `admission for ${msg.sessionId} in ${s.phase}`);
-          if (msg.allowed) {
-            const next = coversOnDemand(cfg, s, msg)
-              ? s
-              : { ...s, spotOnlyForBalance: true as const };
-            return {
-              state: next,
-              emit: [allocRequest(ctx.key, next), ...startingTexts(next)],
-              timers: [allocWait(cfg, next, ctx)],
-            };
-          }
-          const next: SessionState = { ...s, phase: 'idle' };
-          return {
-            state: next,
-            emit: [
-              changed(ctx, next, s.phase, 'insufficient_balance'),
-              ...tell(
-                s.chatId,
-                texts.insufficient(msg.balancePaise, msg.requiredPaise),
-                roundKey(s),
-                [[{ text: 'Top up', data: BotActions.topup }]],
-              ),
-            ],
-          };
-        }
+        case SessionAdmission.type:
+          return onAdmission(cfg, s, ctx, msg);
         case SessionAllocated.type: {
           // In provisioning: the allocator fell back to another candidate (capacity error).
           const waiting = ['starting', 'queued', 'resuming'].includes(s.phase);

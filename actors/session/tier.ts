@@ -4,7 +4,7 @@
  * asks the allocator accordingly for its next rig (a start, or a resume after an eviction).
  */
 import { TierCallbackData, type MessageOf, type SessionSettings } from '../../contracts/index.ts';
-import type { SessionConfig, SessionState } from './state.ts';
+import type { SessionState } from './state.ts';
 import { tell, type Buttons, type Result } from './steps.ts';
 import { texts } from './texts.ts';
 
@@ -26,20 +26,4 @@ export function settings(s: SessionState, msg: MessageOf<typeof SessionSettings>
   }
   const next: SessionState = { ...s, spotOnly: msg.spotOnly };
   return { state: next, emit: tell(chatId, texts.tierSet(next)) };
-}
-
-/**
- * Whether the admitted balance also covers billing's minimum at the On-Demand price (billing
- * asked `requiredPaise` at the cheapest price; the same minutes On-Demand cost that much times
- * the ratio of the prices). A player Spot-only by choice, or with no On-Demand configured,
- * needs nothing more.
- */
-export function coversOnDemand(
-  cfg: SessionConfig,
-  s: SessionState,
-  admission: { balancePaise: number; requiredPaise: number },
-): boolean {
-  const od = cfg.onDemandPricePerHourPaise;
-  if (od === undefined || s.spotOnly === true || admission.requiredPaise <= 0) return true;
-  return admission.balancePaise * cfg.cheapestPricePerHourPaise >= admission.requiredPaise * od;
 }
