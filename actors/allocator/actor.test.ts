@@ -288,6 +288,27 @@ describe('allocator actor', () => {
     ]);
   });
 
+  it('puts a request whose rigs all failed back in line by when it asked, never ahead of earlier ones', () => {
+    let s = withQuota(8, 8);
+    const capacity = { kind: 'capacity' as const, code: 'AllocationFailed', message: 'x' };
+    const fail = (st: AllocState, sessionId: string, vmName: string, at: Date) =>
+      handle(st, AllocCreateResult, { sessionId, vmName, ok: false, error: capacity }, at);
+    // s1 asks first; its Spot create fails, it goes On-Demand.
+    const a = handle(s, AllocRequest, req(1));
+    const r1 = fail(a.state, 's1', of(a, AzureCreateVm)[0]!.vmName, later(1_000));
+    const od1 = of(r1, AzureCreateVm).find((c) => c.priority !== 'spot')!.vmName;
+    // s2 asks three seconds later: Spot is cold, On-Demand not yet.
+    const b = handle(r1.state, AllocRequest, req(2), later(3_000));
+    const od2 = of(b, AzureCreateVm)[0]!.vmName;
+    // Both On-Demand creates fail, s1's first: both wait, s1 ahead.
+    s = fail(b.state, 's1', od1, later(10_000)).state;
+    const last = fail(s, 's2', od2, later(11_000));
+    expect(last.state.queue.map((q) => q.sessionId)).toEqual(['s1', 's2']);
+    expect(of(last, SessionQueued)).toEqual([
+      expect.objectContaining({ sessionId: 's2', position: 2 }),
+    ]);
+  });
+
   it('warms a cold candidate when a VM of it that ran is deleted, and serves the line at once', () => {
     // s1 runs On-Demand (Spot had no capacity); s2's On-Demand create then fails for capacity:
     // both candidates cold, s2 waits.

@@ -168,11 +168,11 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
               playerId: r.playerId,
               allocation: r.allocation,
               tried: [...r.tried, r.candidate],
-              queuedAt: r.since,
+              queuedAt: r.queuedAt ?? r.since,
               ...(r.diskZone === undefined ? {} : { diskZone: r.diskZone }),
               ...(r.spotOnly === true ? { spotOnly: true as const } : {}),
             };
-            // It keeps its place: first in line if nothing else fits now.
+            // It keeps its place: in line by when it asked, if nothing else fits now.
             if (!tryPlace(cfg, st, q, ctx)) enqueue(cfg, st, { ...q, tried: [] }, ctx, true);
             return done();
           }

@@ -10,7 +10,7 @@ import {
   dequeueSession,
   dropReservation,
   enqueueBack,
-  enqueueFront,
+  enqueueByArrival,
   isQueued,
   knownRequest,
   putReservation,
@@ -84,7 +84,13 @@ describe('the allocator’s index', () => {
         else if (op === 4) {
           enqueueBack(s, { sessionId: id, playerId: 'p', allocation, tried: [], queuedAt: 'x' });
         } else if (op === 5) {
-          enqueueFront(s, { sessionId: id, playerId: 'p', allocation, tried: [], queuedAt: 'x' });
+          enqueueByArrival(s, {
+            sessionId: id,
+            playerId: 'p',
+            allocation,
+            tried: [],
+            queuedAt: 'x',
+          });
         } else if (op === 6) {
           // Some entries, anywhere in the line (ascending indexes, as serveQueue gives them).
           const at = s.queue.map((_, i) => i).filter(() => next() < 0.3);

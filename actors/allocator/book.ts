@@ -111,10 +111,18 @@ export function enqueueBack(s: AllocState, q: QueueEntry): void {
   ix.set(q.sessionId, (ix.get(q.sessionId) ?? 0) + 1);
 }
 
-export function enqueueFront(s: AllocState, q: QueueEntry): void {
+/**
+ * Puts `q` back in line by when it asked (a request whose rig failed keeps its place: behind
+ * those who asked before it, ahead of those who asked after); returns its index.
+ */
+export function enqueueByArrival(s: AllocState, q: QueueEntry): number {
   const ix = queueIndex(s.queue);
-  s.queue.unshift(q);
+  // Ahead of those who asked at the same moment: it was served before them then.
+  let at = s.queue.findIndex((e) => e.queuedAt >= q.queuedAt);
+  if (at < 0) at = s.queue.length;
+  s.queue.splice(at, 0, q);
   ix.set(q.sessionId, (ix.get(q.sessionId) ?? 0) + 1);
+  return at;
 }
 
 function forget(ix: Map<string, number>, sessionId: string): void {

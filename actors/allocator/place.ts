@@ -76,6 +76,7 @@ export function reservationFor(
       ...(q.spotOnly === true ? { spotOnly: true as const } : {}),
       attempts: 0,
       since: now.toISOString(),
+      queuedAt: q.queuedAt,
     },
   };
 }

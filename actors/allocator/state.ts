@@ -16,6 +16,8 @@ export const Reservation = z.object({
   diskZone: z.string().optional(),
   attempts: z.number().int(),
   since: z.string(),
+  /** When its request arrived (its place in line, should this rig fail). */
+  queuedAt: z.string().optional(),
   /**
    * Its session let go while the VM was being created: deleted once the create reports (or
    * its retry comes due), never while it may be in flight. A delete racing a create can find

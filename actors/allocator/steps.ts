@@ -18,7 +18,7 @@ import {
   playerDiskName,
 } from '../../contracts/index.ts';
 import { emit, type Emission, type HandlerContext, type TimerOp } from '../runtime/index.ts';
-import { dequeueAt, enqueueBack, enqueueFront, putReservation } from './book.ts';
+import { dequeueAt, enqueueBack, enqueueByArrival, putReservation } from './book.ts';
 import { nextWarmUp, pickCandidate, reservationFor } from './place.ts';
 import type { AllocState, AllocatorConfig, QueueEntry, Reservation } from './state.ts';
 
@@ -249,18 +249,18 @@ export function enqueue(
   st: Step,
   q: QueueEntry,
   ctx: HandlerContext,
-  front = false,
+  /** Back in line by when it asked (a request whose rig failed), not at the end. */
+  byArrival = false,
 ): void {
-  if (front) enqueueFront(st.s, q);
+  let at = st.s.queue.length;
+  if (byArrival) at = enqueueByArrival(st.s, q);
   else enqueueBack(st.s, q);
   st.emit.push(decided(ctx, 'queued', { sessionId: q.sessionId }));
   // Before Azure's first quota report the request waits quietly (serveQueue tells it then).
   const told = st.s.usageAt !== undefined;
-  if (told && front) {
-    tellPosition(cfg, st, ctx, 0);
-    tellMoved(cfg, st, ctx, 1, -1);
-  } else if (told) {
-    tellPosition(cfg, st, ctx, st.s.queue.length - 1);
+  if (told) {
+    tellPosition(cfg, st, ctx, at);
+    tellMoved(cfg, st, ctx, at + 1, -1);
   }
   const warm = nextWarmUp(st.s, ctx.now);
   if (warm !== undefined) st.timers.push({ name: 'warm', at: warm });
