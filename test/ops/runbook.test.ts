@@ -459,9 +459,16 @@ describe('docs/operations.md tables, against contracts/', () => {
     );
     for (const def of allStreams()) {
       const r = rows.find((x) => codes(x[0]!)[0] === def.name)!;
-      const subjects = codes(r[1]!).flatMap((s) =>
-        s.includes('<kind>') ? Object.values(ActorKinds).map((k) => s.replace('<kind>', k)) : [s],
-      );
+      const range = `<0-${PARTITIONS - 1}>`;
+      const subjects = codes(r[1]!)
+        .flatMap((s) =>
+          s.includes('<kind>') ? Object.values(ActorKinds).map((k) => s.replace('<kind>', k)) : [s],
+        )
+        .flatMap((s) =>
+          s.includes(range)
+            ? Array.from({ length: PARTITIONS }, (_, i) => s.replace(range, String(i)))
+            : [s],
+        );
       expect(subjects.sort(), def.name).toEqual([...def.subjects].sort());
       const days = Number(/(\d+) days/.exec(r[2]!)?.[1]);
       expect(days * 24 * 3600 * 1000, def.name).toBe(def.maxAgeMs);
