@@ -621,6 +621,69 @@ describe('session actor', () => {
     expect(fire(resumed.state, 1).state).toEqual(resumed.state);
   });
 
+  it('gives up a rig that never boots as a failed start: news, not charged, no "stopped" after', () => {
+    const booting = handle(admit(toStarting()).state, SessionAllocated, spotAllocated);
+    const fired = handle(
+      booting.state,
+      TimerFired,
+      {
+        timerId: '8',
+        name: 'provision_timeout',
+        dueAt: later(defaultSessionConfig.provisionTimeoutMs).toISOString(),
+        firedAt: later(defaultSessionConfig.provisionTimeoutMs).toISOString(),
+        data: { sessionId: 'p1-1' },
+      },
+      later(defaultSessionConfig.provisionTimeoutMs),
+    );
+    expect(fired.state).toMatchObject({ phase: 'stopping', stopReason: 'provision_timeout' });
+    expect(of(fired, AllocRelease)).toEqual([
+      expect.objectContaining({ sessionId: 'p1-1', reason: 'provision_timeout' }),
+    ]);
+    // A new message (it notifies), not an edit of "Got a Spot GPU rig… Booting…".
+    expect(of(fired, TelegramSend)).toEqual([
+      expect.objectContaining({
+        text: 'Could not start your rig: the rig took too long to boot. You were not charged.',
+      }),
+    ]);
+    expect(of(fired, TelegramSend)[0]!.editKey).toBeUndefined();
+    const idle = handle(fired.state, SessionVmReleased, { sessionId: 'p1-1' });
+    expect(idle.state.phase).toBe('idle');
+    expect(texts(idle)).toEqual([]);
+  });
+
+  it('tells a place in line as news after a rig was promised, and why the player waits', () => {
+    const admitted = admit(toStarting());
+    // From starting: the "Starting…" message becomes the place in line.
+    const fromStart = handle(admitted.state, SessionQueued, {
+      sessionId: 'p1-1',
+      position: 2,
+      estimateSeconds: 600,
+    });
+    expect(of(fromStart, TelegramSend)[0]).toMatchObject({
+      text: 'All GPUs are busy. You are number 2 in line (about 10 min).',
+      editKey: 'alloc:p1-1:1',
+    });
+    // Booting, then every candidate failed: the player read "Booting…"; this one notifies.
+    const booting = handle(admitted.state, SessionAllocated, spotAllocated).state;
+    const fromBoot = handle(booting, SessionQueued, {
+      sessionId: 'p1-1',
+      position: 1,
+      estimateSeconds: 120,
+    });
+    expect(fromBoot.state.phase).toBe('queued');
+    expect(of(fromBoot, TelegramSend)).toHaveLength(1);
+    expect(of(fromBoot, TelegramSend)[0]!.editKey).toBeUndefined();
+    // Spot only by choice: not "all GPUs are busy", and how to change it.
+    const spotOnly = handle({ ...admitted.state, spotOnly: true }, SessionQueued, {
+      sessionId: 'p1-1',
+      position: 3,
+      estimateSeconds: 900,
+    });
+    expect(texts(spotOnly)).toEqual([
+      'No Spot GPU is free, and you chose Spot only (/tier to allow On-Demand). You are number 3 in line (about 15 min).',
+    ]);
+  });
+
   it('ignores timers of an earlier session', () => {
     const s = toReady();
     const r = handle(s, TimerFired, {
@@ -884,7 +947,7 @@ describe('the player’s tier policy', () => {
       position: 2,
       estimateSeconds: 600,
     });
-    expect(texts(queued)[0]).toMatch(/Your balance covers Spot only.*top up to allow On-Demand/);
+    expect(texts(queued)[0]).toMatch(/your balance covers Spot only.*Top up to allow On-Demand/);
     // Enough for On-Demand too: the player's own policy (Spot, else On-Demand) stands.
     const rich = handle(started.state, SessionAdmission, {
       sessionId: 'p1-1',

@@ -199,14 +199,17 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             return ignore(s, `queue place for ${msg.sessionId} in ${s.phase} of ${s.sessionId}`);
           }
           const next: SessionState = { ...s, phase: 'queued', queuePosition: msg.position };
+          const why =
+            s.spotOnlyForBalance === true ? 'balance' : s.spotOnly === true ? 'spot_only' : 'busy';
           return {
             state: next,
             emit: [
               ...(s.phase === 'queued' ? [] : [changed(ctx, next, s.phase)]),
+              // Back in line after a rig was promised ("Booting…") is news, not an edit.
               ...tell(
                 s.chatId,
-                texts.queued(msg.position, msg.estimateSeconds, s.spotOnlyForBalance === true),
-                roundKey(s),
+                texts.queued(msg.position, msg.estimateSeconds, why),
+                s.phase === 'provisioning' ? undefined : roundKey(s),
               ),
             ],
           };

@@ -175,7 +175,7 @@ describe("the session's status message", () => {
     );
   });
 
-  it('says a failed start once, in the status message, and nothing more when the VM is released', () => {
+  it('says a failed start once, as a new message (an edit does not notify), and nothing more on release', () => {
     const got = handle(toStarting(handle), SessionAllocated, allocated);
     const failed = handle(got.state, SessionAllocFailed, {
       sessionId: 'p1-1',
@@ -186,7 +186,7 @@ describe("the session's status message", () => {
       vmName: 'vm-a',
     });
     expect(told(failed)).toEqual([
-      [expect.stringMatching(/^Could not start your rig: no GPU is free/), 'alloc:p1-1:1'],
+      [expect.stringMatching(/^Could not start your rig: no GPU is free/), undefined],
     ]);
     expect(released.state.phase).toBe('idle');
     expect(told(released)).toEqual([]);
@@ -205,7 +205,7 @@ describe("the session's status message", () => {
     expect(told(failed)).toEqual([
       [
         'Could not get you another rig: no GPU is free in centralindia. Your session has ended; your disk is saved.',
-        'alloc:p1-1:2',
+        undefined,
       ],
     ]);
   });

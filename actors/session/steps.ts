@@ -224,18 +224,26 @@ export function allocationFailed(
   s: SessionState,
   ctx: HandlerContext,
   reason: string,
+  stopReason: FailedStart = 'allocation_failed',
 ): Result {
   // The same road to idle as a stop (the allocator confirms with vm_released).
-  const r = stop(cfg, { ...s, chatId: undefined }, ctx, 'allocation_failed');
+  const r = stop(cfg, { ...s, chatId: undefined }, ctx, stopReason);
   return {
     ...r,
     state: { ...r.state, chatId: s.chatId },
     emit: [
       ...(r.emit ?? []),
-      ...tell(s.chatId, texts.failed(reason, s.firstReadyAt !== undefined), roundKey(s)),
+      // News, not an edit of "Starting…": an edit makes no notification, and this one matters.
+      ...tell(s.chatId, texts.failed(reason, s.firstReadyAt !== undefined)),
     ],
   };
 }
+
+/** Stop reasons of a start that failed: the player was told why already, no "stopped" after. */
+const FAILED_STARTS = ['allocation_failed', 'provision_timeout'] as const;
+type FailedStart = (typeof FAILED_STARTS)[number];
+const failedStart = (reason: string | undefined): boolean =>
+  (FAILED_STARTS as readonly string[]).includes(reason ?? '');
 
 /**
  * A Play while a session runs: what it is doing already, once in `repeatReplyMs` unless the
@@ -284,7 +292,7 @@ export function stopped(cfg: SessionConfig, s: SessionState, ctx: HandlerContext
     emit: [
       changed(ctx, { ...next, sessionId: s.sessionId }, s.phase, s.stopReason),
       // A failed start was told why already ("Could not start your rig: …").
-      ...(s.stopReason === 'allocation_failed'
+      ...(failedStart(s.stopReason)
         ? []
         : tell(s.chatId, texts.stopped(playedMs, s.stopReason), stopKey(s))),
     ],

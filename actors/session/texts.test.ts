@@ -17,7 +17,7 @@ describe('what the player reads when a session stops', () => {
       'Session stopped after 30 minutes: your balance ran out; top up to play again. Your disk is saved.',
     );
     expect(texts.stopped(undefined, 'operator')).toBe(
-      'Session stopped before your rig was ready: stopped by support. Your disk is saved.',
+      'Session stopped before your rig was ready: stopped by support. You were not charged.',
     );
     expect(texts.stopped(61_000, 'some_new_reason')).toBe(
       'Session stopped after 1 minute: some new reason. Your disk is saved.',

@@ -9,8 +9,17 @@ const STOP_WHY: Readonly<Record<string, string>> = {
   out_of_credit: 'your balance ran out; top up to play again',
   eviction_unresumable: 'Azure reclaimed the rig and no other GPU was free',
   operator: 'stopped by support',
+  provision_timeout: 'the rig took too long to boot',
 };
 const stopWhy = (reason: string): string => STOP_WHY[reason] ?? reason.replace(/_/g, ' ');
+
+export type QueueWhy = 'busy' | 'spot_only' | 'balance';
+const QUEUE_WHY: Readonly<Record<QueueWhy, string>> = {
+  busy: 'All GPUs are busy.',
+  spot_only: 'No Spot GPU is free, and you chose Spot only (/tier to allow On-Demand).',
+  balance:
+    'No Spot GPU is free, and your balance covers Spot only, so you wait for one rather than start On-Demand.',
+};
 
 const tierName = (tier: string | undefined): string => (tier === 'spot' ? 'Spot' : 'On-Demand');
 
@@ -56,12 +65,14 @@ export const texts = {
   /** The allocator fell back to another candidate while booting: a new price, told as news. */
   fellBack: (was: SessionState, now: SessionState): string =>
     `No ${tierName(was.tier)} GPU was free after all: you get ${now.tier === 'spot' ? 'a' : 'an'} ${tierName(now.tier)} rig at ${rupees(now.pricePerHourPaise ?? 0)}/hour instead. Booting…`,
-  /** `forBalance`: the player waits for Spot because their balance does not cover On-Demand. */
-  queued: (position: number, estimateSeconds: number, forBalance = false): string =>
-    `All GPUs are busy. You are number ${position} in line (about ${Math.max(1, Math.round(estimateSeconds / 60))} min).` +
-    (forBalance
-      ? ' Your balance covers Spot only, so you wait for a Spot rig rather than start On-Demand: top up to allow On-Demand.'
-      : ''),
+  /**
+   * A place in line, and why: every GPU is busy (`busy`), no Spot GPU is free and the player
+   * chose Spot only (`spot_only`), or their balance covers Spot but not On-Demand (`balance`).
+   */
+  queued: (position: number, estimateSeconds: number, why: QueueWhy = 'busy'): string =>
+    QUEUE_WHY[why] +
+    ` You are number ${position} in line (about ${Math.max(1, Math.round(estimateSeconds / 60))} min).` +
+    (why === 'balance' ? ' Top up to allow On-Demand.' : ''),
   failed: (reason: string, played: boolean): string =>
     played
       ? `Could not get you another rig: ${reason}. Your session has ended; your disk is saved.`
@@ -83,7 +94,7 @@ export const texts = {
       ? 'Session stopped before your rig was ready'
       : `Session stopped after ${duration(playedMs)}`) +
     (reason === undefined ? '' : `: ${stopWhy(reason)}`) +
-    '. Your disk is saved.',
+    (playedMs === undefined ? '. You were not charged.' : '. Your disk is saved.'),
   diskWarning: (days: number): string =>
     `You have not played for a while: your saved games disk will be archived in ${days} day${days === 1 ? '' : 's'}. It is restored when you play again (the first start then takes a few minutes longer).`,
   diskArchived:

@@ -67,7 +67,9 @@ export function onTimer(
           )
         : { state: s };
     case 'provision_timeout':
-      return s.phase === 'provisioning' ? stop(cfg, s, ctx, 'provision_timeout') : { state: s };
+      return s.phase === 'provisioning'
+        ? allocationFailed(cfg, s, ctx, 'the rig took too long to boot', 'provision_timeout')
+        : { state: s };
     case 'alloc_wait': {
       // Answered meanwhile (a rig, a place in line), or a later round: nothing to do.
       const round = (msg.data as { allocation?: number } | undefined)?.allocation;
