@@ -126,6 +126,10 @@ const table: readonly Row[] = [
     ],
     ['unknown reason', { type: SessionStop.type, requestedBy: 'player', reason: 'bored' }],
     [
+      'session id with a dot',
+      { type: SessionStop.type, requestedBy: 'player', reason: 'player', sessionId: '42.1' },
+    ],
+    [
       'note too long',
       { type: SessionStop.type, requestedBy: 'player', reason: 'player', note: 'x'.repeat(501) },
     ],

@@ -72,6 +72,11 @@ export const SessionStop = defineMessage('session.stop.v1', {
    * its session.
    */
   meteredSessionIds: z.array(sessionId).max(8).optional(),
+  /**
+   * The session this stop is for (the Stop button under a ready message): a stop for a session
+   * that has ended stops nothing else. Without it, whatever runs is stopped.
+   */
+  sessionId: sessionId.optional(),
 });
 
 export const SessionStatus = defineMessage('session.status.v1', {

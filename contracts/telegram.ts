@@ -149,3 +149,25 @@ export function parseTopupCallbackData(data: string): number | undefined {
   const n = Number(m[1]);
   return Number.isSafeInteger(n) ? n : undefined;
 }
+
+/** Telegram refuses callback data longer than this many bytes. */
+const CALLBACK_DATA_MAX_BYTES = 64;
+const STOP_DATA = /^stop:([A-Za-z0-9_-]{1,64})$/;
+
+/**
+ * `stop:<session>`: the Stop button under a session's ready message, so a press on an old one
+ * stops that session only, never a later one. A session id too long for Telegram's callback
+ * data gets the plain `stop` (whatever runs).
+ */
+export function stopCallbackData(sessionId: string | undefined): StopCallbackData {
+  const data = `stop:${sessionId ?? ''}` as const;
+  return STOP_DATA.test(data) && Buffer.byteLength(data) <= CALLBACK_DATA_MAX_BYTES
+    ? data
+    : BotActions.stop;
+}
+export type StopCallbackData = typeof BotActions.stop | `stop:${string}`;
+
+/** The session of a `stop:<session>` button, or undefined for any other data. */
+export function parseStopCallbackData(data: string): string | undefined {
+  return STOP_DATA.exec(data)?.[1];
+}

@@ -24,6 +24,7 @@ import {
   cmdSubject,
   decodeTelegramUpdate,
   outTelegramSubject,
+  parseStopCallbackData,
   parseTierCallbackData,
   parseTopupCallbackData,
   type BotAction,
@@ -143,11 +144,7 @@ function act(w: Who, action: BotAction, opts: RouteOptions): RoutedCommand {
         chatId: w.chatId,
       });
     case BotActions.stop:
-      return command(SessionStop, session('stop'), id, {
-        requestedBy: 'player',
-        inputSeq: w.updateId,
-        reason: 'player',
-      });
+      return stopSession(w);
     case BotActions.status:
       return command(SessionStatus, session('status'), id, {
         requestedBy: 'player',
@@ -170,6 +167,21 @@ function act(w: Who, action: BotAction, opts: RouteOptions): RoutedCommand {
         chatId: w.chatId,
       });
   }
+}
+
+/** Stop, of whatever runs, or of one session only (`stop:<session>`, an old one stops nothing). */
+function stopSession(w: Who, sessionId?: string): RoutedCommand {
+  return command(
+    SessionStop,
+    cmdSubject(ActorKinds.session, w.playerId, 'stop'),
+    `${w.base}-${BotActions.stop}`,
+    {
+      requestedBy: 'player',
+      inputSeq: w.updateId,
+      reason: 'player',
+      ...(sessionId === undefined ? {} : { sessionId }),
+    },
+  );
 }
 
 /** A tier-policy button: the session keeps the player's choice. */
@@ -244,6 +256,8 @@ function routeCallback(
     updateId,
   };
   if (isBotAction(q.data)) return [act(w, q.data, opts)];
+  const stopOf = parseStopCallbackData(q.data);
+  if (stopOf !== undefined) return [stopSession(w, stopOf)];
   const spotOnly = parseTierCallbackData(q.data);
   if (spotOnly !== undefined) return [setTier(w, spotOnly)];
   const amount = parseTopupCallbackData(q.data);

@@ -469,6 +469,47 @@ describe('session actor', () => {
     ]);
   });
 
+  it('stops with an old Stop button only the session it was under; says so when stopping already', () => {
+    const ready = toReady();
+    // The ready message's Stop button names its session.
+    const readyMsg = handle(
+      handle(admit(toStarting()).state, SessionAllocated, spotAllocated).state,
+      SessionAgentReady,
+      { sessionId: 'p1-1', vmName: 'vm-a', host: '10.0.0.4', port: 47989, pin: '1234' },
+    );
+    expect(of(readyMsg, TelegramSend)[0]!.buttons).toEqual([[{ text: 'Stop', data: 'stop:p1-1' }]]);
+    // A button of an earlier session: nothing stops, the player is told.
+    const old = handle(ready, SessionStop, {
+      requestedBy: 'player',
+      reason: 'player',
+      sessionId: 'p1-0',
+    });
+    expect(old.state).toEqual(ready);
+    expect(of(old, AllocRelease)).toEqual([]);
+    expect(texts(old)).toEqual([
+      'That session has ended already; nothing else was stopped. Send /stop to stop what runs now.',
+    ]);
+    // This session's button stops it.
+    const own = handle(ready, SessionStop, {
+      requestedBy: 'player',
+      reason: 'player',
+      sessionId: 'p1-1',
+    });
+    expect(own.state.phase).toBe('stopping');
+    // Pressed again while it stops: told, nothing else.
+    const again = handle(own.state, SessionStop, { requestedBy: 'player', reason: 'player' });
+    expect(again.state).toEqual(own.state);
+    expect(texts(again)).toEqual([
+      'Your session is stopping already; I will tell you when it has.',
+    ]);
+    // A system's stop while stopping is not news to the player.
+    const system = handle(own.state, SessionStop, {
+      requestedBy: 'system',
+      reason: 'idle_timeout',
+    });
+    expect(texts(system)).toEqual([]);
+  });
+
   it('stops on idle timeout: closes the meter, releases the VM, then reports the session on release', () => {
     const s = toReady();
     const r = handle(

@@ -6,7 +6,7 @@
 import {
   ActorKinds,
   BillingAdmit,
-  BotActions,
+  stopCallbackData,
   BillingMeterOpen,
   BillingMeterResume,
   SessionAdmission,
@@ -257,7 +257,7 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
               changed(ctx, next, s.phase, resumed ? 'resumed' : undefined),
               meter,
               ...tell(s.chatId, resumed ? texts.resumed(next) : texts.ready(next), undefined, [
-                [{ text: 'Stop', data: BotActions.stop }],
+                [{ text: 'Stop', data: stopCallbackData(s.sessionId) }],
               ]),
             ],
             timers: [
@@ -317,13 +317,22 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
           return evicted(cfg, s, ctx, noticeTime(s, ctx, msg.at), 'preempted');
         }
         case SessionStop.type: {
-          if (!ACTIVE.includes(s.phase)) {
+          // A Stop button of a session that has ended (`stop:<session>`) stops nothing else.
+          const another = msg.sessionId !== undefined && msg.sessionId !== s.sessionId;
+          if (!ACTIVE.includes(s.phase) || another) {
             const closes = closeStrayMeters(s, ctx, msg.meteredSessionIds ?? []);
             // Only the player asked for something they can see; a system's stop is not news.
-            const told = s.phase === 'stopping' || msg.requestedBy !== 'player';
+            const said = another
+              ? texts.endedAlready
+              : s.phase === 'stopping'
+                ? texts.stoppingAlready
+                : texts.nothingToStop;
             return {
               state: s,
-              emit: [...closes, ...(told ? [] : tell(s.chatId, texts.nothingToStop))],
+              emit: [
+                ...closes,
+                ...(msg.requestedBy === 'player' ? answer(s.chatId, said, 'stop') : []),
+              ],
             };
           }
           const stopped = stop(cfg, s, ctx, msg.reason);

@@ -13,6 +13,7 @@ import {
   SESSION_ID_MAX_LENGTH,
   TelegramSend,
   TerminalError,
+  type StopCallbackData,
   type TierCallbackData,
   type BotAction,
   cmdSubject,
@@ -114,7 +115,7 @@ export const stopKey = (s: SessionState): string => `stop:${s.sessionId}`;
 /** Menu actions, and the tier-policy buttons' data. */
 export type Buttons = {
   text: string;
-  data: BotAction | (typeof TierCallbackData)[keyof typeof TierCallbackData];
+  data: BotAction | StopCallbackData | (typeof TierCallbackData)[keyof typeof TierCallbackData];
 }[][];
 
 export function tell(

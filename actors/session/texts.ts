@@ -45,6 +45,10 @@ export const texts = {
     }
   },
   nothingToStop: 'Nothing is running.',
+  /** A Stop button under an earlier session's message: that one ended, nothing else is touched. */
+  endedAlready:
+    'That session has ended already; nothing else was stopped. Send /stop to stop what runs now.',
+  stoppingAlready: 'Your session is stopping already; I will tell you when it has.',
   /** The tier policy, as it is. */
   tier: (spotOnly: boolean): string =>
     spotOnly

@@ -161,6 +161,22 @@ describe('menu buttons and typed commands reach the actors', () => {
     },
   ];
 
+  it('the Stop button under a ready message stops that session only (stop:<session>)', () => {
+    const c = only(route(press(202, `stop:${PLAYER}-3`)));
+    expect(c.subject).toBe(playerSubject('session', 'stop'));
+    expect(c.msgId).toBe('tg-202-stop');
+    expect(SessionStop.decode(c.data)).toEqual({
+      type: 'session.stop.v1',
+      requestedBy: 'player',
+      inputSeq: 202,
+      reason: 'player',
+      sessionId: `${PLAYER}-3`,
+    });
+    // Not a session id: a stale or forged button, ignored.
+    expect(route(press(203, 'stop:a.b'))).toEqual([]);
+    expect(route(press(204, 'stop:'))).toEqual([]);
+  });
+
   for (const { action, subject, check } of cases) {
     it(`the ${action} button becomes one command on the player’s ${subject.split('.')[1]} subject`, () => {
       const c = only(route(press(200, action)));
