@@ -120,6 +120,23 @@ function onBalance(w: Work, msg: MessageOf<typeof BillingBalance>): void {
   if (!playing && !startable) {
     // What the balance would buy is beside the point: Play would be refused.
     lines.push(`Starting needs at least ${needs}. Top up to play.`);
+  } else if (playing) {
+    // What is left at the price being paid now (a session on On-Demand burns 3× Spot's rate).
+    const meters = Object.values(w.s.meters);
+    const running = meters.filter((m) => m.runningSince !== null);
+    const burning = (running.length > 0 ? running : meters).reduce(
+      (sum, m) => sum + m.pricePerHourPaise,
+      0,
+    );
+    const tiers = [...new Set(meters.map((m) => (m.tier === 'spot' ? 'Spot' : 'On-Demand')))];
+    const minutes = minutesFor(available, burning);
+    lines.push(
+      (minutes >= 1 ? `≈ ${minutesText(minutes)}` : 'Less than a minute') +
+        ` of play left at your session's ${tiers.join(' + ')} price (${rupees(burning)}/h).`,
+    );
+    if (!startable) {
+      lines.push(`Starting another session needs at least ${needs}. Top up to keep playing.`);
+    }
   } else {
     const minutes = minutesFor(available, spot);
     if (minutes >= 1) {

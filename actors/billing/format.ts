@@ -63,5 +63,7 @@ export function historyText(
     size += line.length + 1;
     body.push(line);
   }
-  return [`Last ${body.length} wallet entries (newest first):`, ...body].join('\n');
+  const heading =
+    body.length === 1 ? 'Last wallet entry:' : `Last ${body.length} wallet entries (newest first):`;
+  return [heading, ...body].join('\n');
 }

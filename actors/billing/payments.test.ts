@@ -636,8 +636,30 @@ describe('balance and history', () => {
     sim.send(BillingBalance, { chatId: '42' });
     expect(sim.sent(TelegramSend).at(-1)!.text).toBe(
       'Balance: ₹5.00 (including the session running now).\n' +
-        '≈ 10 minutes on Spot (₹30.00/h) or 3 minutes on On-Demand (₹90.00/h).\n' +
+        "≈ 10 minutes of play left at your session's Spot price (₹30.00/h).\n" +
         'Starting another session needs at least ₹7.50. Top up to keep playing.',
+    );
+  });
+
+  it('while an On-Demand session runs, says how long it lasts at the On-Demand price, not Spot', () => {
+    const sim = new BillingSim();
+    sim.send(BillingAdjust, {
+      adjustmentId: 'a',
+      amountPaise: 9_000,
+      note: 'n',
+      requestedBy: 'operator',
+    });
+    sim.send(BillingMeterOpen, {
+      sessionId: 's1',
+      chatId: '42',
+      tier: 'on_demand',
+      pricePerHourPaise: 9_000,
+      at: sim.now.toISOString(),
+    });
+    sim.send(BillingBalance, { chatId: '42' });
+    expect(sim.sent(TelegramSend).at(-1)!.text).toBe(
+      'Balance: ₹90.00 (including the session running now).\n' +
+        "≈ 1 h of play left at your session's On-Demand price (₹90.00/h).",
     );
   });
 
@@ -655,6 +677,8 @@ describe('balance and history', () => {
     sim.send(BillingHistory, { chatId: '42', limit: 10 });
     const lines = sim.sent(TelegramSend).at(-1)!.text.split('\n');
     expect(lines[0]).toBe('Last 2 wallet entries (newest first):');
+    sim.send(BillingHistory, { chatId: '42', limit: 1 });
+    expect(sim.sent(TelegramSend).at(-1)!.text.split('\n')[0]).toBe('Last wallet entry:');
     expect(lines[1]).toMatch(/-₹5\.00 {2}Spot session s1 {2}→ ₹495\.00$/);
     expect(lines[2]).toMatch(/\+₹500\.00 {2}Top-up {2}→ ₹500\.00$/);
     // On the players' clock (Asia/Kolkata by default), not the server's.
