@@ -40,7 +40,7 @@ import {
   tracedPublish,
   withSpan,
 } from '../../contracts/index.ts';
-import type { DeadLetterCounter } from '../ingress/router.ts';
+import type { DeadLetterCounter } from '../runtime/index.ts';
 import { ProviderError, createStreamingSecurityGroup, type VmProvider } from './azure/index.ts';
 import type { DiskRecordSource } from './disk-round.ts';
 

@@ -21,6 +21,7 @@ import {
 } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
+import type { DeadLetterCounter } from '../runtime/index.ts';
 import {
   deadLetterHeaders,
   headerRecord,
@@ -83,10 +84,7 @@ export interface IngressRouterOptions {
   deadLetters?: DeadLetterCounter;
 }
 
-/** Where a dead letter is counted (the runtime's counter, `deadLetterCounter`). */
-export interface DeadLetterCounter {
-  inc(labels: { actor: string; code: string }): void;
-}
+export type { DeadLetterCounter } from '../runtime/index.ts';
 
 export interface IngressRouter {
   start(): Promise<void>;

@@ -20,3 +20,4 @@ export { backoffDelay, type Backoff } from './settle.ts';
 export { StaleStateError, type Outcome, type Prepared } from './store.ts';
 export { createWorker, type Worker, type WorkerOptions } from './worker.ts';
 export { listDeadLetters, reinjectDeadLetter, type DeadLetter } from './dlq.ts';
+export { deadLetterCounter, type DeadLetterCounter } from './metrics.ts';

@@ -62,6 +62,11 @@ export interface RuntimeMetrics {
   vacuumed(v: Vacuumed): void;
 }
 
+/** Where a dead letter is counted outside a batch (an ingress router, the effects runner). */
+export interface DeadLetterCounter {
+  inc(labels: { actor: string; code: string }): void;
+}
+
 /**
  * The registry's `respawn_actor_dead_letters_total`, made once: the actors' batches, the
  * ingress routers (`ingress-<source>`) and the Azure effects runner (`azure-effects`) count

@@ -45,7 +45,6 @@ import {
   DISK_TIMERS,
   allocRequest,
   allocWait,
-  allocationFailed,
   already,
   answer,
   at,
@@ -54,15 +53,12 @@ import {
   ignore,
   noticeTime,
   servedRegion,
-  evicted,
   idleTimers,
   iso,
   matches,
   roundKey,
   sessionIdFor,
   startingTexts,
-  stop,
-  stopped,
   tell,
   type Result,
 } from './steps.ts';
@@ -70,7 +66,7 @@ import { inputOrder } from './input-order.ts';
 import { settings } from './tier.ts';
 import { onAdmission } from './admission.ts';
 import { onTimer } from './timers.ts';
-import { closeStrayMeters } from './meters.ts';
+import { allocationFailed, evicted, onStop, stopped } from './stopping.ts';
 
 /** A disk archive refused (the disk still in use) is tried again this much later. */
 const DISK_ARCHIVE_RETRY_MS = 3_600_000;
@@ -316,32 +312,8 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
           // nor for the time the report took to arrive (a backlog, a worker's failover).
           return evicted(cfg, s, ctx, noticeTime(s, ctx, msg.at), 'preempted');
         }
-        case SessionStop.type: {
-          // A Stop button of a session that has ended (`stop:<session>`) stops nothing else.
-          const another = msg.sessionId !== undefined && msg.sessionId !== s.sessionId;
-          if (!ACTIVE.includes(s.phase) || another) {
-            const closes = closeStrayMeters(s, ctx, msg.meteredSessionIds ?? []);
-            // Only the player asked for something they can see; a system's stop is not news.
-            const said = another
-              ? texts.endedAlready
-              : s.phase === 'stopping'
-                ? texts.stoppingAlready
-                : texts.nothingToStop;
-            return {
-              state: s,
-              emit: [
-                ...closes,
-                ...(msg.requestedBy === 'player' ? answer(s.chatId, said, 'stop') : []),
-              ],
-            };
-          }
-          const stopped = stop(cfg, s, ctx, msg.reason);
-          const others = (msg.meteredSessionIds ?? []).filter((id) => id !== s.sessionId);
-          return {
-            ...stopped,
-            emit: [...(stopped.emit ?? []), ...closeStrayMeters(s, ctx, others)],
-          };
-        }
+        case SessionStop.type:
+          return onStop(cfg, s, ctx, msg);
         case SessionVmCheck.type:
           return disowned(s, ctx, msg, 'not_owned') ?? { state: s };
         case SessionVmReleased.type: {

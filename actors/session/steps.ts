@@ -1,13 +1,11 @@
 /**
  * The session actor's building blocks: what it emits (events, player messages, commands to
- * billing and the allocator) and the two paths many inputs share (stop, eviction).
+ * billing and the allocator); the paths many inputs share (stop, eviction) are in stopping.ts.
  */
 import {
   ActorKinds,
   AllocRelease,
   AllocRequest,
-  BillingMeterClose,
-  BillingMeterPause,
   SessionChanged,
   ErrorCodes,
   SESSION_ID_MAX_LENGTH,
@@ -30,7 +28,7 @@ import {
   type TimerOp,
 } from '../runtime/index.ts';
 import type { SessionState } from './state.ts';
-import { initialSessionState, type SessionConfig } from './state.ts';
+import type { SessionConfig } from './state.ts';
 import { texts } from './texts.ts';
 
 export type Result = HandlerResult<SessionState>;
@@ -172,43 +170,6 @@ export function allocRequest(key: string, s: SessionState): Emission {
   });
 }
 
-/** `endedAt`: when the VM stopped serving the player (an eviction), if before now: billed to then. */
-export function stop(
-  cfg: SessionConfig,
-  s: SessionState,
-  ctx: HandlerContext,
-  reason: string,
-  endedAt: Date = ctx.now,
-): Result {
-  const next: SessionState = {
-    ...s,
-    phase: 'stopping',
-    stopReason: reason,
-    meterOpen: false,
-    ...played(s, endedAt),
-  };
-  const emitted: Emission[] = [changed(ctx, next, s.phase, reason)];
-  if (s.meterOpen && s.sessionId !== undefined) {
-    emitted.push(
-      emit(BillingMeterClose, cmdSubject(ActorKinds.billing, ctx.key, 'meter_close'), {
-        sessionId: s.sessionId,
-        at: iso(endedAt),
-        reason,
-      }),
-    );
-  }
-  emitted.push(
-    emit(AllocRelease, cmdSubject(ActorKinds.alloc, s.region ?? cfg.region, 'release'), {
-      sessionId: s.sessionId ?? '',
-      playerId: ctx.key,
-      reason,
-      allocation: s.allocation,
-    }),
-    ...tell(s.chatId, texts.stopping, stopKey(s)),
-  );
-  return { state: next, emit: emitted, timers: cancelAll() };
-}
-
 /** What the player reads when a start goes ahead: starting, and where and how it starts. */
 export function startingTexts(s: SessionState): Emission[] {
   const moved = s.diskState !== 'none' && s.askedRegion !== undefined && s.askedRegion !== s.region;
@@ -218,33 +179,6 @@ export function startingTexts(s: SessionState): Emission[] {
     ...(s.diskState === 'archived' ? tell(s.chatId, texts.restoring) : []),
   ];
 }
-
-/** A start (or resume) that cannot be served: idle by the stop's road, the player told why. */
-export function allocationFailed(
-  cfg: SessionConfig,
-  s: SessionState,
-  ctx: HandlerContext,
-  reason: string,
-  stopReason: FailedStart = 'allocation_failed',
-): Result {
-  // The same road to idle as a stop (the allocator confirms with vm_released).
-  const r = stop(cfg, { ...s, chatId: undefined }, ctx, stopReason);
-  return {
-    ...r,
-    state: { ...r.state, chatId: s.chatId },
-    emit: [
-      ...(r.emit ?? []),
-      // News, not an edit of "Starting…": an edit makes no notification, and this one matters.
-      ...tell(s.chatId, texts.failed(reason, s.firstReadyAt !== undefined)),
-    ],
-  };
-}
-
-/** Stop reasons of a start that failed: the player was told why already, no "stopped" after. */
-const FAILED_STARTS = ['allocation_failed', 'provision_timeout'] as const;
-type FailedStart = (typeof FAILED_STARTS)[number];
-const failedStart = (reason: string | undefined): boolean =>
-  (FAILED_STARTS as readonly string[]).includes(reason ?? '');
 
 /**
  * A Play while a session runs: what it is doing already, once in `repeatReplyMs` unless the
@@ -266,103 +200,10 @@ export function already(
   };
 }
 
-/** The VM of a stopping session is gone: idle, the player told how long it ran, disk timers set. */
-export function stopped(cfg: SessionConfig, s: SessionState, ctx: HandlerContext): Result {
-  // What was billed: each rig from ready until it was evicted or stopped.
-  const playedMs = s.firstReadyAt === undefined ? undefined : (s.playedMs ?? 0);
-  const next: SessionState = {
-    ...initialSessionState(),
-    seq: s.seq,
-    diskZone: s.diskZone,
-    chatId: s.chatId,
-    diskState: s.diskState,
-    lastPlayedAt: iso(ctx.now),
-    ...(s.region === undefined ? {} : { region: s.region }),
-    ...(s.lastInput === undefined ? {} : { lastInput: s.lastInput }),
-    ...(s.spotOnly === undefined ? {} : { spotOnly: s.spotOnly }),
-  };
-  const diskTimers: TimerOp[] =
-    s.diskState === 'live'
-      ? [
-          { name: 'disk_warn', at: at(ctx, cfg.diskIdleMs - cfg.diskWarningMs) },
-          { name: 'disk_archive', at: at(ctx, cfg.diskIdleMs) },
-        ]
-      : [];
-  return {
-    state: next,
-    emit: [
-      changed(ctx, { ...next, sessionId: s.sessionId }, s.phase, s.stopReason),
-      // A failed start was told why already ("Could not start your rig: …").
-      ...(failedStart(s.stopReason)
-        ? []
-        : tell(s.chatId, texts.stopped(playedMs, s.stopReason), stopKey(s))),
-    ],
-    timers: diskTimers,
-  };
-}
-
-/** An eviction (announced, or presumed from lost heartbeats): pause billing, resume elsewhere. */
-export function evicted(
-  cfg: SessionConfig,
-  s: SessionState,
-  ctx: HandlerContext,
-  evictedAt: Date,
-  why: string,
-): Result {
-  if (s.allocation > cfg.maxResumes) return stop(cfg, s, ctx, 'eviction_unresumable', evictedAt);
-  const sessionId = s.sessionId ?? '';
-  const evictedState: SessionState = {
-    ...s,
-    phase: 'evicted',
-    evictedAt: iso(evictedAt),
-    ...played(s, evictedAt),
-  };
-  const resuming: SessionState = {
-    ...evictedState,
-    phase: 'resuming',
-    allocation: s.allocation + 1,
-    connect: undefined,
-  };
-  const emitted: Emission[] = [
-    changed(ctx, evictedState, s.phase, why),
-    changed(ctx, resuming, 'evicted'),
-  ];
-  if (s.meterOpen) {
-    emitted.push(
-      emit(BillingMeterPause, cmdSubject(ActorKinds.billing, ctx.key, 'meter_pause'), {
-        sessionId,
-        at: iso(evictedAt),
-      }),
-    );
-  }
-  emitted.push(
-    emit(AllocRelease, cmdSubject(ActorKinds.alloc, s.region ?? cfg.region, 'release'), {
-      sessionId,
-      playerId: ctx.key,
-      reason: 'evicted',
-      allocation: s.allocation,
-    }),
-    allocRequest(ctx.key, resuming),
-    ...tell(s.chatId, texts.evicted(why)),
-  );
-  return {
-    state: resuming,
-    emit: emitted,
-    timers: [...cancelAll(), allocWait(cfg, resuming, ctx)],
-  };
-}
-
 export const matches = (s: SessionState, sessionId: string): boolean => s.sessionId === sessionId;
 
 /** A message that changes nothing, and why (logged by the runtime as "message ignored"). */
 export const ignore = (s: SessionState, why: string): Result => ({ state: s, ignored: why });
-
-/** The current rig's billed time (ready, playing: its meter runs) added to `playedMs` at `end`. */
-function played(s: SessionState, end: Date): Pick<SessionState, 'playedMs'> {
-  if (!['ready', 'playing'].includes(s.phase) || s.readyAt === undefined) return {};
-  const ms = Math.max(0, end.getTime() - Date.parse(s.readyAt));
-  return { playedMs: (s.playedMs ?? 0) + ms };
-}
 
 /**
  * When an eviction notice was seen: the agent's time, kept between the last sign of life

@@ -11,16 +11,8 @@ import {
 } from '../../contracts/index.ts';
 import { emit, type HandlerContext } from '../runtime/index.ts';
 import type { SessionConfig, SessionState } from './state.ts';
-import {
-  allocationFailed,
-  diskNameFor,
-  evicted,
-  ignore,
-  iso,
-  stop,
-  tell,
-  type Result,
-} from './steps.ts';
+import { diskNameFor, ignore, iso, tell, type Result } from './steps.ts';
+import { allocationFailed, evicted, stop } from './stopping.ts';
 import { texts } from './texts.ts';
 
 export function onTimer(
