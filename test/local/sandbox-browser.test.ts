@@ -166,9 +166,10 @@ it('plays a whole session in headless Chromium: top up and pay, play, ready, sto
     )
     .toBeLessThan(10_000);
 
-  // Stop → how long it ran (the session), what it cost and what is left (billing).
-  // "Stopping your session…" is edited in place into how long it ran.
-  await press(menu, '⏹ Stop');
+  // Stop, with the ready message's own button (`stop:<session>`) → how long it ran (the
+  // session), what it cost and what is left (billing). "Stopping your session…" is edited in
+  // place into how long it ran.
+  await press(ready, 'Stop');
   const stopped = botMessage(
     page,
     /Session stopped after \d+ (seconds?|minutes?): you pressed Stop\. Your disk is saved\./,
