@@ -44,7 +44,6 @@ import {
 } from './metering.ts';
 import {
   RECONCILE_PREFIX,
-  onAdjust,
   onLinkCreated,
   onLinkFailed,
   onLinkStatus,
@@ -152,6 +151,23 @@ function onBalance(w: Work, msg: MessageOf<typeof BillingBalance>): void {
     }
   }
   w.tell({ text: lines.join('\n'), buttons: w.topupButtons(), collapseKey: 'balance' });
+}
+
+/** An operator's credit or debit, once per adjustment id. */
+export function onAdjust(w: Work, msg: MessageOf<typeof BillingAdjust>): void {
+  if (w.s.adjustments.includes(msg.adjustmentId)) return;
+  w.s.adjustments.push(msg.adjustmentId);
+  w.post({
+    key: `adjustment:${w.player}:${msg.adjustmentId}`,
+    amountPaise: msg.amountPaise,
+    reason: 'adjustment',
+    note: msg.note,
+    label: `Adjustment: ${msg.note}`,
+  });
+  w.tell({
+    text: `Your balance was adjusted by ${rupees(msg.amountPaise)} (${msg.note}). Balance: ${rupees(availablePaise(w.s, w.now))}.`,
+  });
+  replan(w);
 }
 
 function onHistory(w: Work, msg: MessageOf<typeof BillingHistory>): void {

@@ -15,7 +15,6 @@ import {
   RazorpayFetchLink,
   TerminalError,
   outRazorpaySubject,
-  type BillingAdjust,
   type BillingLinkStatus,
   type BillingPaymentEvent,
   type BillingPaymentLinkCreated,
@@ -394,20 +393,4 @@ export function onReconcileTimer(w: Work, topupId: string): void {
     }
   }
   w.arm(reconcileTimer(t.id), new Date(w.now.getTime() + w.cfg.reconcileEveryMs));
-}
-
-export function onAdjust(w: Work, msg: MessageOf<typeof BillingAdjust>): void {
-  if (w.s.adjustments.includes(msg.adjustmentId)) return;
-  w.s.adjustments.push(msg.adjustmentId);
-  w.post({
-    key: `adjustment:${w.player}:${msg.adjustmentId}`,
-    amountPaise: msg.amountPaise,
-    reason: 'adjustment',
-    note: msg.note,
-    label: `Adjustment: ${msg.note}`,
-  });
-  w.tell({
-    text: `Your balance was adjusted by ${rupees(msg.amountPaise)} (${msg.note}). Balance: ${rupees(availablePaise(w.s, w.now))}.`,
-  });
-  replan(w);
 }
