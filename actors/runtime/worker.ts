@@ -15,7 +15,6 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import {
   ACK_WAIT_MS,
-  HeaderNames,
   PARTITIONS,
   createJsPublisher,
   commandStreamName,
@@ -32,7 +31,8 @@ import { backoffDelay, settle, type Backoff } from './settle.ts';
 import type { Outcome, Prepared, PublishRow } from './store.ts';
 import { prepare } from './rows.ts';
 import type { RuntimeMetrics } from './metrics.ts';
-import { traceBatch, traceFields } from './tracing.ts';
+import { traceBatch } from './tracing.ts';
+import { logOutcome } from './outcome-log.ts';
 import { createCommitter, retryOutcome } from './commit.ts';
 import { RENEW_MS } from './ownership.ts';
 import { consumerWindows, createWindowed, slotOf } from './windowed.ts';
@@ -233,7 +233,6 @@ export function createWorker(opts: WorkerOptions): Worker {
     const settledAt = performance.now();
     opts.metrics?.batchSeconds.observe((settledAt - began) / 1000);
     const held: number[] = [];
-    const debug = log.isLevelEnabled('debug');
     batch.forEach((b, i) => {
       const outcome = result.outcomes[i]!;
       if (outcome.kind === 'retry' && windowed.isWindowed(b.slot)) {
@@ -247,37 +246,7 @@ export function createWorker(opts: WorkerOptions): Worker {
         return;
       }
       inFlight.delete(b);
-      // At debug, every handled message is a line an operator can follow by its trace id.
-      if (outcome.kind === 'ok' && (outcome.ignored !== undefined || debug)) {
-        const fields = {
-          ...traceFields(items[i]!),
-          actor: b.kind,
-          subject: b.m.subject,
-          msgId: b.m.headers?.get(HeaderNames.msgId) ?? undefined,
-        };
-        if (outcome.ignored === undefined) log.debug(fields, 'message handled');
-        else log.info({ ...fields, reason: outcome.ignored }, 'message ignored');
-      }
-      if (outcome.kind === 'dead' || outcome.kind === 'retry' || outcome.kind === 'parked') {
-        const level = outcome.kind === 'dead' ? 'warn' : 'info';
-        log[level](
-          {
-            ...traceFields(items[i]!),
-            actor: b.kind,
-            subject: b.m.subject,
-            msgId: b.m.headers?.get(HeaderNames.msgId) ?? undefined,
-            streamSeq: b.m.seq,
-            deliveryCount: b.m.info.deliveryCount,
-            code: outcome.error.code,
-            reason: outcome.error.message,
-          },
-          outcome.kind === 'dead'
-            ? 'message dead-lettered'
-            : outcome.kind === 'parked'
-              ? 'message parked behind its key'
-              : 'message will be retried',
-        );
-      }
+      logOutcome(log, b.m, b.kind, items[i]!, outcome);
       opts.onSettled?.(items[i]!, outcome, settledAt - b.receivedAt);
       opts.metrics?.settled(items[i]!, outcome, settledAt - b.receivedAt);
       if (opts.dropSettle?.(items[i]!, outcome) === true) return;
