@@ -510,6 +510,44 @@ describe('session actor', () => {
     expect(texts(system)).toEqual([]);
   });
 
+  it('starts the next session the moment the last has stopped when Play is pressed while it stops', () => {
+    const stopping = handle(toReady(), SessionStop, { requestedBy: 'player', reason: 'player' });
+    const pressed = handle(stopping.state, SessionStart, { requestedBy: 'player', chatId: '42' });
+    expect(pressed.state).toMatchObject({ phase: 'stopping', startNext: { chatId: '42' } });
+    expect(texts(pressed)).toEqual([
+      'Your last session is still stopping; your new one starts as soon as it has.',
+    ]);
+    expect(of(pressed, BillingAdmit)).toEqual([]);
+    const released = handle(pressed.state, SessionVmReleased, { sessionId: 'p1-1' });
+    // The last one is told as stopped, and the next one asks billing at once.
+    expect(released.state).toMatchObject({ phase: 'starting', sessionId: 'p1-2', seq: 2 });
+    expect(released.state.startNext).toBeUndefined();
+    expect(texts(released)[0]).toMatch(/^Session stopped after/);
+    expect(of(released, BillingAdmit)).toEqual([
+      expect.objectContaining({ sessionId: 'p1-2', chatId: '42' }),
+    ]);
+    expect(of(released, SessionChanged).map((e) => e.phase)).toEqual(['idle', 'starting']);
+    // No disk clean-up for a disk about to be used.
+    expect(released.timers?.filter((t) => !('cancel' in t))).toEqual([]);
+  });
+
+  it('forgets a Play pressed while stopping when Stop is pressed after it', () => {
+    const stopping = handle(toReady(), SessionStop, { requestedBy: 'player', reason: 'player' });
+    const pressed = handle(stopping.state, SessionStart, { requestedBy: 'player', chatId: '42' });
+    const unpressed = handle(pressed.state, SessionStop, {
+      requestedBy: 'player',
+      reason: 'player',
+    });
+    expect(unpressed.state.phase).toBe('stopping');
+    expect(unpressed.state.startNext).toBeUndefined();
+    expect(texts(unpressed)).toEqual([
+      'Your next session will not start after all. Press Play when you want one.',
+    ]);
+    const released = handle(unpressed.state, SessionVmReleased, { sessionId: 'p1-1' });
+    expect(released.state.phase).toBe('idle');
+    expect(of(released, BillingAdmit)).toEqual([]);
+  });
+
   it('stops on idle timeout: closes the meter, releases the VM, then reports the session on release', () => {
     const s = toReady();
     const r = handle(

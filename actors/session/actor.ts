@@ -5,7 +5,6 @@
  */
 import {
   ActorKinds,
-  BillingAdmit,
   stopCallbackData,
   BillingMeterOpen,
   BillingMeterResume,
@@ -42,23 +41,16 @@ import { diskFound, diskMissing } from './disk.ts';
 
 import {
   ACTIVE,
-  DISK_TIMERS,
-  allocRequest,
-  allocWait,
-  already,
   answer,
   at,
   changed,
   disowned,
   ignore,
   noticeTime,
-  servedRegion,
   idleTimers,
   iso,
   matches,
   roundKey,
-  sessionIdFor,
-  startingTexts,
   tell,
   type Result,
 } from './steps.ts';
@@ -67,6 +59,7 @@ import { settings } from './tier.ts';
 import { onAdmission } from './admission.ts';
 import { onTimer } from './timers.ts';
 import { allocationFailed, evicted, onStop, stopped } from './stopping.ts';
+import { onStart } from './start.ts';
 
 /** A disk archive refused (the disk still in use) is tried again this much later. */
 const DISK_ARCHIVE_RETRY_MS = 3_600_000;
@@ -103,50 +96,8 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
         s = order;
       }
       switch (msg.type) {
-        case SessionStart.type: {
-          if (s.phase !== 'idle') return already(cfg, s, ctx, msg.chatId);
-          const seq = s.seq + 1;
-          // A player's disk (or its snapshot) stays in its region: every later VM is made there.
-          const diskRegion = s.diskState === 'none' ? undefined : s.region;
-          if (diskRegion === undefined && msg.region !== undefined) servedRegion(cfg, msg.region);
-          const next: SessionState = {
-            ...initialSessionState(),
-            seq,
-            diskZone: s.diskZone,
-            phase: 'starting',
-            sessionId: sessionIdFor(ctx.key, seq),
-            chatId: msg.chatId ?? s.chatId,
-            region: diskRegion ?? msg.region ?? cfg.region,
-            allocation: 1,
-            startedAt: iso(ctx.now),
-            diskState: s.diskState,
-            ...(s.lastPlayedAt === undefined ? {} : { lastPlayedAt: s.lastPlayedAt }),
-            ...(s.lastInput === undefined ? {} : { lastInput: s.lastInput }),
-            ...(msg.region === undefined ? {} : { askedRegion: msg.region }),
-            ...(s.spotOnly === undefined ? {} : { spotOnly: s.spotOnly }),
-          };
-          const ask = cfg.requireAdmission
-            ? emit(BillingAdmit, cmdSubject(ActorKinds.billing, ctx.key, 'admit'), {
-                sessionId: next.sessionId ?? '',
-                cheapestPricePerHourPaise: cfg.cheapestPricePerHourPaise,
-                ...(next.chatId === undefined ? {} : { chatId: next.chatId }),
-              })
-            : allocRequest(ctx.key, next);
-          return {
-            state: next,
-            emit: [
-              changed(ctx, next, s.phase),
-              ask,
-              // With admission, "Starting…" waits for billing's yes: a refused start is told
-              // once, as its own message, never "Starting…" edited into a refusal.
-              ...(cfg.requireAdmission ? [] : startingTexts(next)),
-            ],
-            timers: [
-              ...DISK_TIMERS.map((name) => ({ name, cancel: true as const })),
-              ...(cfg.requireAdmission ? [] : [allocWait(cfg, next, ctx)]),
-            ],
-          };
-        }
+        case SessionStart.type:
+          return onStart(cfg, s, ctx, msg);
         case SessionAdmission.type:
           return onAdmission(cfg, s, ctx, msg);
         case SessionAllocated.type: {

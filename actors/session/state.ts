@@ -46,6 +46,11 @@ export const SessionState = z.object({
   spotOnlyForBalance: z.literal(true).optional(),
   /** The region the start named, when it named one (the disk's region may win over it). */
   askedRegion: z.string().optional(),
+  /**
+   * A Play while this session was stopping: the next session starts the moment this one has
+   * stopped (a Stop meanwhile forgets it).
+   */
+  startNext: z.object({ chatId: z.string().optional(), region: z.string().optional() }).optional(),
   /** The last start or stop applied from the player's own inputs (`inputSeq`), and when. */
   lastInput: z.object({ seq: z.number().int(), at: z.string() }).optional(),
 });

@@ -27,6 +27,7 @@ import {
   tell,
   type Result,
 } from './steps.ts';
+import { start } from './start.ts';
 import { texts } from './texts.ts';
 
 /**
@@ -41,6 +42,14 @@ export function onStop(
   msg: MessageOf<typeof SessionStop>,
 ): Result {
   const another = msg.sessionId !== undefined && msg.sessionId !== s.sessionId;
+  if (s.phase === 'stopping' && s.startNext !== undefined && !another) {
+    // A Play pressed while stopping, then a Stop: the next session does not start.
+    const { startNext: _forgotten, ...rest } = s;
+    return {
+      state: rest,
+      emit: msg.requestedBy === 'player' ? answer(s.chatId, texts.startForgotten, 'stop') : [],
+    };
+  }
   if (!ACTIVE.includes(s.phase) || another) {
     const closes = closeStrayMeters(s, ctx, msg.meteredSessionIds ?? []);
     // Only the player asked for something they can see; a system's stop is not news.
@@ -147,17 +156,17 @@ export function stopped(cfg: SessionConfig, s: SessionState, ctx: HandlerContext
           { name: 'disk_archive', at: at(ctx, cfg.diskIdleMs) },
         ]
       : [];
-  return {
-    state: next,
-    emit: [
-      changed(ctx, { ...next, sessionId: s.sessionId }, s.phase, s.stopReason),
-      // A failed start was told why already ("Could not start your rig: …").
-      ...(failedStart(s.stopReason)
-        ? []
-        : tell(s.chatId, texts.stopped(playedMs, s.stopReason), stopKey(s))),
-    ],
-    timers: diskTimers,
-  };
+  const told: Emission[] = [
+    changed(ctx, { ...next, sessionId: s.sessionId }, s.phase, s.stopReason),
+    // A failed start was told why already ("Could not start your rig: …").
+    ...(failedStart(s.stopReason)
+      ? []
+      : tell(s.chatId, texts.stopped(playedMs, s.stopReason), stopKey(s))),
+  ];
+  if (s.startNext === undefined) return { state: next, emit: told, timers: diskTimers };
+  // Play was pressed while this session stopped: the next one starts now (no disk clean-up).
+  const r = start(cfg, next, ctx, s.startNext);
+  return { ...r, emit: [...told, ...(r.emit ?? [])] };
 }
 
 /** An eviction (announced, or presumed from lost heartbeats): pause billing, resume elsewhere. */

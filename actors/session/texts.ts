@@ -36,7 +36,9 @@ export const texts = {
       case 'playing':
         return `Your session is already ${s.phase === 'ready' ? 'ready' : 'playing'}: connect to ${s.connect?.host}:${s.connect?.port}, PIN ${s.connect?.pin}.`;
       case 'stopping':
-        return 'Your session is stopping. Press Play again in a moment.';
+        return s.startNext === undefined
+          ? 'Your session is stopping. Press Play again in a moment.'
+          : 'Your last session is still stopping; your new one starts as soon as it has.';
       case 'evicted':
       case 'resuming':
         return 'Your session is already moving to a new rig; your disk is safe.';
@@ -49,6 +51,8 @@ export const texts = {
   endedAlready:
     'That session has ended already; nothing else was stopped. Send /stop to stop what runs now.',
   stoppingAlready: 'Your session is stopping already; I will tell you when it has.',
+  /** A Stop after a Play pressed while stopping: the next session will not start. */
+  startForgotten: 'Your next session will not start after all. Press Play when you want one.',
   /** The tier policy, as it is. */
   tier: (spotOnly: boolean): string =>
     spotOnly
