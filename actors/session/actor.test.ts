@@ -518,6 +518,9 @@ describe('session actor', () => {
       'Your last session is still stopping; your new one starts as soon as it has.',
     ]);
     expect(of(pressed, BillingAdmit)).toEqual([]);
+    expect(texts(handle(pressed.state, SessionStatus, { requestedBy: 'player' }))).toEqual([
+      'Stopping your session… your disk is kept. Your next one starts as soon as it has stopped.',
+    ]);
     const released = handle(pressed.state, SessionVmReleased, { sessionId: 'p1-1' });
     // The last one is told as stopped, and the next one asks billing at once.
     expect(released.state).toMatchObject({ phase: 'starting', sessionId: 'p1-2', seq: 2 });

@@ -126,7 +126,10 @@ export const texts = {
       case 'provisioning':
         return `Your ${tierName(s.tier)} rig at ${rupees(s.pricePerHourPaise ?? 0)}/hour is booting.`;
       case 'stopping':
-        return 'Stopping your session… your disk is kept.';
+        return (
+          'Stopping your session… your disk is kept.' +
+          (s.startNext === undefined ? '' : ' Your next one starts as soon as it has stopped.')
+        );
       case 'evicted':
       case 'resuming':
         return 'Your last rig is gone; I am finding you another one. Your disk is safe and you are not charged meanwhile.';
