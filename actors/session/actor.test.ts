@@ -534,6 +534,26 @@ describe('session actor', () => {
     expect(released.timers?.filter((t) => !('cancel' in t))).toEqual([]);
   });
 
+  it('starts the next session in the default region when the region asked is no longer served', () => {
+    const served = sessionHandler({ ...defaultSessionConfig, regions: ['southindia'] });
+    const stopping: SessionState = {
+      ...toReady(),
+      phase: 'stopping',
+      meterOpen: false,
+      diskState: 'none',
+      startNext: { chatId: '42', region: 'westeurope' },
+    };
+    const released = served(stopping, SessionVmReleased, { sessionId: 'p1-1' });
+    expect(released.state).toMatchObject({ phase: 'starting', region: 'centralindia' });
+    // While stopping, a region not served is refused as it is from idle.
+    expect(() =>
+      served({ ...stopping, startNext: undefined }, SessionStart, {
+        requestedBy: 'player',
+        region: 'westeurope',
+      }),
+    ).toThrow(/region westeurope is not served here/);
+  });
+
   it('forgets a Play pressed while stopping when Stop is pressed after it', () => {
     const stopping = handle(toReady(), SessionStop, { requestedBy: 'player', reason: 'player' });
     const pressed = handle(stopping.state, SessionStart, { requestedBy: 'player', chatId: '42' });

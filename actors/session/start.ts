@@ -39,7 +39,8 @@ export function onStart(
 ): Result {
   if (s.phase === 'idle') return start(cfg, s, ctx, msg);
   if (s.phase !== 'stopping') return already(cfg, s, ctx, msg.chatId);
-  if (msg.region !== undefined) servedRegion(cfg, msg.region);
+  // Refused now as a start from idle would be (the disk's region wins over the one asked).
+  if (s.diskState === 'none' && msg.region !== undefined) servedRegion(cfg, msg.region);
   const startNext = {
     ...(msg.chatId === undefined ? {} : { chatId: msg.chatId }),
     ...(msg.region === undefined ? {} : { region: msg.region }),

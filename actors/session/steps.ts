@@ -217,12 +217,15 @@ export function noticeTime(s: SessionState, ctx: HandlerContext, at: string | un
   return new Date(Math.min(now, Math.max(floor, Date.parse(at))));
 }
 
+export const isServed = (cfg: SessionConfig, region: string): boolean =>
+  cfg.regions === undefined || region === cfg.region || cfg.regions.includes(region);
+
 /** A start naming a region nobody serves would wait forever: refused for good, with the reason. */
 export function servedRegion(cfg: SessionConfig, region: string): void {
-  if (cfg.regions === undefined || region === cfg.region || cfg.regions.includes(region)) return;
+  if (isServed(cfg, region)) return;
   throw new TerminalError(
     ErrorCodes.rejected,
-    `region ${region} is not served here (served: ${[cfg.region, ...cfg.regions.filter((r) => r !== cfg.region)].join(', ')})`,
+    `region ${region} is not served here (served: ${[cfg.region, ...(cfg.regions ?? []).filter((r) => r !== cfg.region)].join(', ')})`,
   );
 }
 

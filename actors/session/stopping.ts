@@ -22,6 +22,7 @@ import {
   at,
   cancelAll,
   changed,
+  isServed,
   iso,
   stopKey,
   tell,
@@ -165,7 +166,13 @@ export function stopped(cfg: SessionConfig, s: SessionState, ctx: HandlerContext
   ];
   if (s.startNext === undefined) return { state: next, emit: told, timers: diskTimers };
   // Play was pressed while this session stopped: the next one starts now (no disk clean-up).
-  const r = start(cfg, next, ctx, s.startNext);
+  // A region no longer served (configuration changed meanwhile) is not asked for: this
+  // message must not fail, or the session would stay stopping.
+  const { chatId, region } = s.startNext;
+  const r = start(cfg, next, ctx, {
+    chatId,
+    region: region !== undefined && isServed(cfg, region) ? region : undefined,
+  });
   return { ...r, emit: [...told, ...(r.emit ?? [])] };
 }
 
