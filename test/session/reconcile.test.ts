@@ -228,7 +228,11 @@ it('deletes a running VM whose session record was removed, and never a live sess
   );
   expect(arm.state.nic(`${lostVm}-nic`)).toBeUndefined();
   expect(arm.state.disk('disk-lost')).toBeDefined();
-  expect((await allocState()).reservations[lostVm]).toBeUndefined();
+  // The fake has deleted it; the allocator drops the reservation when the effect reports back.
+  await eventually(
+    'the reservation is dropped',
+    async () => (await allocState()).reservations[lostVm] === undefined,
+  );
   const released = (await decisions()).filter(
     (d) => d.decision === 'released' && d.vmName === lostVm,
   );
