@@ -569,6 +569,17 @@ describe('session actor', () => {
     const released = handle(unpressed.state, SessionVmReleased, { sessionId: 'p1-1' });
     expect(released.state.phase).toBe('idle');
     expect(of(released, BillingAdmit)).toEqual([]);
+    // Billing's out-of-credit stop forgets it too, and still closes the meters it names.
+    const broke = handle(pressed.state, SessionStop, {
+      requestedBy: 'system',
+      reason: 'out_of_credit',
+      meteredSessionIds: ['p1-0'],
+    });
+    expect(broke.state.startNext).toBeUndefined();
+    expect(texts(broke)).toEqual([]);
+    expect(of(broke, BillingMeterClose)).toEqual([
+      expect.objectContaining({ sessionId: 'p1-0', reason: 'not_running' }),
+    ]);
   });
 
   it('stops on idle timeout: closes the meter, releases the VM, then reports the session on release', () => {

@@ -48,7 +48,10 @@ export function onStop(
     const { startNext: _forgotten, ...rest } = s;
     return {
       state: rest,
-      emit: msg.requestedBy === 'player' ? answer(s.chatId, texts.startForgotten, 'stop') : [],
+      emit: [
+        ...closeStrayMeters(s, ctx, msg.meteredSessionIds ?? []),
+        ...(msg.requestedBy === 'player' ? answer(s.chatId, texts.startForgotten, 'stop') : []),
+      ],
     };
   }
   if (!ACTIVE.includes(s.phase) || another) {
