@@ -5,7 +5,9 @@ import {
   ingressConsumer,
   ingressConsumerName,
   ingressDlqSubject,
+  parseStopCallbackData,
   parseTopupCallbackData,
+  stopCallbackData,
   topupCallbackData,
 } from '../../contracts/index.ts';
 
@@ -34,6 +36,19 @@ describe('ingress names', () => {
     expect(cfg.filter_subject).toBe('respawn.in.agent');
     expect(ingressConsumer('agent', 'custom').durable_name).toBe('custom');
     expect(() => ingressConsumer('agent', 'no.dots')).toThrow(TerminalError);
+  });
+});
+
+describe('Stop button data', () => {
+  it('names the session when it fits Telegram's 64 bytes, and reads it back', () => {
+    expect(stopCallbackData('4242-7')).toBe('stop:4242-7');
+    expect(parseStopCallbackData(stopCallbackData('4242-7'))).toBe('4242-7');
+    // Too long for callback data, or no session: the plain Stop (whatever runs).
+    expect(stopCallbackData('x'.repeat(60))).toBe('stop');
+    expect(stopCallbackData(undefined)).toBe('stop');
+    expect(parseStopCallbackData('stop')).toBeUndefined();
+    expect(parseStopCallbackData('stop:a.b')).toBeUndefined();
+    expect(parseStopCallbackData('stop:')).toBeUndefined();
   });
 });
 
