@@ -40,7 +40,7 @@ describe('ingress names', () => {
 });
 
 describe('Stop button data', () => {
-  it('names the session when it fits Telegram's 64 bytes, and reads it back', () => {
+  it('names the session when it fits Telegram’s 64 bytes, and reads it back', () => {
     expect(stopCallbackData('4242-7')).toBe('stop:4242-7');
     expect(parseStopCallbackData(stopCallbackData('4242-7'))).toBe('4242-7');
     // Too long for callback data, or no session: the plain Stop (whatever runs).
