@@ -172,10 +172,12 @@ const table: readonly Row[] = [
       text: 'Your rig is ready',
       buttons: [[{ text: 'Stop', data: 'stop' }]],
       editKey: 'session:s1',
+      fresh: true,
       collapseKey: 'status',
       url: 'https://rzp.io/i/abc',
     },
     [
+      ['fresh false', { type: TelegramSend.type, chatId: '1', text: 'x', fresh: false }],
       ['chatId not digits', { type: TelegramSend.type, chatId: 'abc', text: 'x' }],
       ['text empty', { type: TelegramSend.type, chatId: '1', text: '' }],
       ['text too long', { type: TelegramSend.type, chatId: '1', text: 'x'.repeat(4097) }],

@@ -26,6 +26,12 @@ export const TelegramSend = defineMessage('telegram.send.v1', {
     .regex(/^[A-Za-z0-9_:-]{1,128}$/)
     .optional(),
   /**
+   * With an editKey: sent as a new message all the same (it notifies, where an edit does not),
+   * and it takes the key over, so later sends with that key edit this one. For news in a
+   * status message's story: a rig got after a wait in line, a start that failed.
+   */
+  fresh: z.literal(true).optional(),
+  /**
    * An answer the player can ask for again (/status, Balance, Help): while it still waits for
    * its chat's turn, a newer message to the same chat with the same key makes it pointless,
    * and the gateway drops it (acked and recorded, never sent). Like FCM's `collapse_key`.

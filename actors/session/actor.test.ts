@@ -758,7 +758,7 @@ describe('session actor', () => {
         text: 'Could not start your rig: the rig took too long to boot. You were not charged.',
       }),
     ]);
-    expect(of(fired, TelegramSend)[0]!.editKey).toBeUndefined();
+    expect(of(fired, TelegramSend)[0]).toMatchObject({ editKey: 'alloc:p1-1:1', fresh: true });
     const idle = handle(fired.state, SessionVmReleased, { sessionId: 'p1-1' });
     expect(idle.state.phase).toBe('idle');
     expect(texts(idle)).toEqual([]);
@@ -766,7 +766,7 @@ describe('session actor', () => {
 
   it('tells a place in line as news after a rig was promised, and why the player waits', () => {
     const admitted = admit(toStarting());
-    // From starting: the "Starting…" message becomes the place in line.
+    // From starting: the "Starting…" message becomes the place in line (an edit).
     const fromStart = handle(admitted.state, SessionQueued, {
       sessionId: 'p1-1',
       position: 2,
@@ -785,7 +785,12 @@ describe('session actor', () => {
     });
     expect(fromBoot.state.phase).toBe('queued');
     expect(of(fromBoot, TelegramSend)).toHaveLength(1);
-    expect(of(fromBoot, TelegramSend)[0]!.editKey).toBeUndefined();
+    expect(of(fromBoot, TelegramSend)[0]).toMatchObject({ editKey: 'alloc:p1-1:1', fresh: true });
+    // Served from the line: news too (the player may have left the chat meanwhile).
+    const served = handle(fromBoot.state, SessionAllocated, { ...spotAllocated, vmName: 'vm-c' });
+    expect(of(served, TelegramSend)[0]).toMatchObject({ editKey: 'alloc:p1-1:1', fresh: true });
+    expect(texts(served)[0]).toMatch(/^Got a Spot GPU rig/);
+    expect(of(fromStart, TelegramSend)[0]!.fresh).toBeUndefined();
     // Spot only by choice: not "all GPUs are busy", and how to change it.
     const spotOnly = handle({ ...admitted.state, spotOnly: true }, SessionQueued, {
       sessionId: 'p1-1',

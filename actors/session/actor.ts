@@ -50,6 +50,7 @@ import {
   idleTimers,
   iso,
   matches,
+  news,
   roundKey,
   tell,
   type Result,
@@ -125,7 +126,10 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             state: next,
             emit: [
               changed(ctx, next, s.phase),
-              ...tell(s.chatId, texts.allocated(next), roundKey(next)),
+              // Served after a wait in line: news (the player may have left the chat).
+              ...(s.phase === 'queued'
+                ? news(s.chatId, texts.allocated(next), roundKey(next))
+                : tell(s.chatId, texts.allocated(next), roundKey(next))),
               // A new price while booting is news (an edit makes no notification).
               ...(fallback && msg.pricePerHourPaise !== s.pricePerHourPaise
                 ? tell(s.chatId, texts.fellBack(s, next))
@@ -153,10 +157,10 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
             emit: [
               ...(s.phase === 'queued' ? [] : [changed(ctx, next, s.phase)]),
               // Back in line after a rig was promised ("Booting…") is news, not an edit.
-              ...tell(
+              ...(s.phase === 'provisioning' ? news : tell)(
                 s.chatId,
                 texts.queued(msg.position, msg.estimateSeconds, why),
-                s.phase === 'provisioning' ? undefined : roundKey(s),
+                roundKey(s),
               ),
             ],
           };

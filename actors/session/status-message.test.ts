@@ -175,7 +175,7 @@ describe("the session's status message", () => {
     );
   });
 
-  it('says a failed start once, as a new message (an edit does not notify), and nothing more on release', () => {
+  it('says a failed start once, as news (an edit does not notify), and nothing more on release', () => {
     const got = handle(toStarting(handle), SessionAllocated, allocated);
     const failed = handle(got.state, SessionAllocFailed, {
       sessionId: 'p1-1',
@@ -186,8 +186,10 @@ describe("the session's status message", () => {
       vmName: 'vm-a',
     });
     expect(told(failed)).toEqual([
-      [expect.stringMatching(/^Could not start your rig: no GPU is free/), undefined],
+      [expect.stringMatching(/^Could not start your rig: no GPU is free/), 'alloc:p1-1:1'],
     ]);
+    // A new message that takes the status message's key over.
+    expect(of(failed, TelegramSend)[0]!.fresh).toBe(true);
     expect(released.state.phase).toBe('idle');
     expect(told(released)).toEqual([]);
   });
@@ -205,8 +207,9 @@ describe("the session's status message", () => {
     expect(told(failed)).toEqual([
       [
         'Could not get you another rig: no GPU is free in centralindia. Your session has ended; your disk is saved.',
-        undefined,
+        'alloc:p1-1:2',
       ],
     ]);
+    expect(of(failed, TelegramSend)[0]!.fresh).toBe(true);
   });
 });

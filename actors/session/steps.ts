@@ -109,8 +109,7 @@ export const roundKey = (s: SessionState): string => `alloc:${s.sessionId}:${s.a
 /** "Stopping…", then how long it ran: one message. */
 export const stopKey = (s: SessionState): string => `stop:${s.sessionId}`;
 
-/** The bot's own buttons (the router acts on their data as on the menu's). */
-/** Menu actions, and the tier-policy buttons' data. */
+/** The bot's own buttons: menu actions, a session's Stop, and the tier-policy buttons' data. */
 export type Buttons = {
   text: string;
   data: BotAction | StopCallbackData | (typeof TierCallbackData)[keyof typeof TierCallbackData];
@@ -126,6 +125,14 @@ export function tell(
 }
 
 /**
+ * News in a status message's story (a rig got after a wait in line, a failed start): a new
+ * message, so the player's phone tells them, which later sends with `editKey` edit.
+ */
+export function news(chatId: string | undefined, text: string, editKey: string): Emission[] {
+  return send(chatId, { text, editKey, fresh: true });
+}
+
+/**
  * An answer to a question the player may ask again and again (/status): a newer answer queued
  * for the chat replaces this one if it has not gone out yet (`collapseKey`).
  */
@@ -135,7 +142,7 @@ export function answer(chatId: string | undefined, text: string, collapseKey: st
 
 function send(
   chatId: string | undefined,
-  m: { text: string; editKey?: string; buttons?: Buttons; collapseKey?: string },
+  m: { text: string; editKey?: string; fresh?: true; buttons?: Buttons; collapseKey?: string },
 ): Emission[] {
   if (chatId === undefined) return [];
   return [
@@ -143,6 +150,7 @@ function send(
       chatId,
       text: m.text,
       ...(m.editKey === undefined ? {} : { editKey: m.editKey }),
+      ...(m.fresh === undefined ? {} : { fresh: m.fresh }),
       ...(m.buttons === undefined ? {} : { buttons: m.buttons }),
       ...(m.collapseKey === undefined ? {} : { collapseKey: m.collapseKey }),
     }),

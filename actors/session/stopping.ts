@@ -24,6 +24,8 @@ import {
   changed,
   isServed,
   iso,
+  news,
+  roundKey,
   stopKey,
   tell,
   type Result,
@@ -125,7 +127,7 @@ export function allocationFailed(
     emit: [
       ...(r.emit ?? []),
       // News, not an edit of "Starting…": an edit makes no notification, and this one matters.
-      ...tell(s.chatId, texts.failed(reason, s.firstReadyAt !== undefined)),
+      ...news(s.chatId, texts.failed(reason, s.firstReadyAt !== undefined), roundKey(s)),
     ],
   };
 }

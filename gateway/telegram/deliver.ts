@@ -99,7 +99,8 @@ export function createTelegramCaller(deps: {
     const chatId = Number(msg.chatId);
     const markup = keyboardOf(msg);
     const other = markup === undefined ? {} : { reply_markup: markup };
-    if (msg.editKey !== undefined) {
+    // `fresh`: a new message (it notifies) that takes the editKey over (outbound.ts records it).
+    if (msg.editKey !== undefined && msg.fresh !== true) {
       const target = await deps.store.editTarget(msg.chatId, msg.editKey);
       if (target !== undefined) {
         try {

@@ -202,6 +202,25 @@ describe('status messages', () => {
     expect(fake.sent(1006)[1]!.text).toBe('Stopped: 42 min, ₹28.00');
     await settled();
   });
+
+  it('sends a fresh one as a new message that takes the editKey over', async () => {
+    await send({ chatId: '1010', text: 'Number 3 in line', editKey: 'alloc:s-2:1' });
+    await eventually('in line', () => Promise.resolve(fake.sent(1010).length === 1), 5_000);
+    await send({ chatId: '1010', text: 'Got a Spot rig', editKey: 'alloc:s-2:1', fresh: true });
+    await eventually('news', () => Promise.resolve(fake.sent(1010).length === 2), 5_000);
+    await send({ chatId: '1010', text: 'Got an On-Demand rig', editKey: 'alloc:s-2:1' });
+    await eventually(
+      'the fresh one edited',
+      () => Promise.resolve(fake.sent(1010)[1]?.text === 'Got an On-Demand rig'),
+      5_000,
+    );
+    await settled();
+    expect(fake.sent(1010).map((m) => m.text)).toEqual([
+      'Number 3 in line',
+      'Got an On-Demand rig',
+    ]);
+    expect(fake.sent(1010)[0]!.edits).toEqual([]);
+  });
 });
 
 describe('collapsed answers', () => {
