@@ -32,7 +32,7 @@ import {
 import { defineActor, emit, type HandlerContext, type HandlerResult } from '../runtime/index.ts';
 import { billingConfig, type BillingConfig } from './config.ts';
 import { OUT_OF_CREDIT_TIMER, availablePaise, canStart, replan, requiredPaise } from './credit.ts';
-import { historyText, minutesFor, minutesText } from './format.ts';
+import { historyText, minutesFor, minutesText, tierLabel } from './format.ts';
 import { billingMigrations, persistBillingRecords } from './ledger.ts';
 import {
   SETTLE_TIMER,
@@ -127,7 +127,7 @@ function onBalance(w: Work, msg: MessageOf<typeof BillingBalance>): void {
       (sum, m) => sum + m.pricePerHourPaise,
       0,
     );
-    const tiers = [...new Set(meters.map((m) => (m.tier === 'spot' ? 'Spot' : 'On-Demand')))];
+    const tiers = [...new Set(meters.map((m) => tierLabel(m.tier)))];
     const minutes = minutesFor(available, burning);
     lines.push(
       (minutes >= 1 ? `≈ ${minutesText(minutes)}` : 'Less than a minute') +

@@ -3,6 +3,9 @@ import { duration, rupees } from '../../contracts/index.ts';
 import type { HistoryLine } from './state.ts';
 
 /** A signed amount for history lines: "+₹500.00", "-₹23.60". */
+/** A tier as the player reads it. */
+export const tierLabel = (tier: string): string => (tier === 'spot' ? 'Spot' : 'On-Demand');
+
 export function signedRupees(paise: number): string {
   return paise > 0 ? `+${rupees(paise)}` : rupees(paise);
 }

@@ -12,6 +12,7 @@ import type {
   MessageOf,
 } from '../../contracts/index.ts';
 import { rupees } from '../../contracts/index.ts';
+import { tierLabel } from './format.ts';
 import { replan } from './credit.ts';
 import { openMeter, pauseMeter, resumeMeter, settleMeter, usageKey } from './meter.ts';
 import { LIMITS, type Meter } from './state.ts';
@@ -27,7 +28,7 @@ function settle(w: Work, m: Meter, at: Date): Meter {
       amountPaise: r.amountPaise,
       reason: 'usage',
       sessionId: m.sessionId,
-      label: `${m.tier === 'spot' ? 'Spot' : 'On-Demand'} session ${m.sessionId}`,
+      label: `${tierLabel(m.tier)} session ${m.sessionId}`,
     });
   }
   return r.meter;
