@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Streams, ingressSubject } from '../../contracts/index.ts';
 import { redisUrl } from '../harness/index.ts';
-import { eventually } from '../support/runtime-env.ts';
+import { eventually, pauseProcess } from '../support/runtime-env.ts';
 import {
   counter,
   postUpdate,
@@ -145,7 +145,7 @@ describe('Redis unavailable', () => {
 describe('NATS unavailable', () => {
   it('answers 503 while NATS hangs, and stores the retried update once when it is back', async () => {
     const update = textUpdate(9101, 5, '/play');
-    process.kill(bus.nats.pid, 'SIGSTOP');
+    await pauseProcess(bus.nats.pid);
     try {
       const started = Date.now();
       const r = await postUpdate(gw.url, update);

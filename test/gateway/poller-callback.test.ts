@@ -13,7 +13,7 @@ import {
   type IngestResult,
   type TelegramPoller,
 } from '../../gateway/index.ts';
-import { eventually } from '../support/runtime-env.ts';
+import { eventually, pauseProcess } from '../support/runtime-env.ts';
 import {
   BOT_TOKEN,
   startBus,
@@ -110,7 +110,7 @@ it('answers a pressed button after its update is stored, exactly once', async ()
 it('does not answer a press that could not be stored, and answers it once NATS is back', async () => {
   const player = { id: 8_102, first_name: 'Ravi' };
   const menu = await menuFor(player.id);
-  process.kill(bus.nats.pid, 'SIGSTOP');
+  await pauseProcess(bus.nats.pid);
   let press;
   try {
     press = fake.pressButton(player, menu, 'play');

@@ -3,6 +3,7 @@
  * with the runtime's tables, and helpers to publish demo commands and read back outcomes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -156,6 +157,23 @@ export async function eventually(
     if (await check()) return;
     if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * SIGSTOP to `pid`, then waits until the kernel shows it stopped (`T` in /proc/<pid>/stat):
+ * kill(2) returns before a process running on another core has stopped, and in that gap it
+ * may still answer (a nats-server acknowledging one more publish).
+ */
+export async function pauseProcess(pid: number): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // The state is the field after the command name, which is in parentheses.
+    if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('T')) return;
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not stop after SIGSTOP`);
+    await new Promise((r) => setTimeout(r, 5));
   }
 }
 
