@@ -192,6 +192,19 @@ export interface DatabaseOptions {
   migrations?: readonly MigrationObject[];
 }
 
+/** knex's `log` option: its messages as pino lines, marked `knex: true`. */
+function knexLog(
+  log: Logger,
+): Record<'debug' | 'warn' | 'error' | 'deprecate', (m: unknown) => void> {
+  const text = (m: unknown): string => (typeof m === 'string' ? m : JSON.stringify(m));
+  return {
+    debug: (m) => log.debug({ knex: true }, text(m)),
+    warn: (m) => log.warn({ knex: true }, text(m)),
+    error: (m) => log.error({ knex: true }, text(m)),
+    deprecate: (m) => log.warn({ knex: true }, text(m)),
+  };
+}
+
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   const idleMs = opts.idleInTransactionMs ?? 5_000;
   const orm = await MikroORM.init({
@@ -216,6 +229,9 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     pool: { min: 0, max: opts.poolMax ?? 10 },
     driverOptions: {
       connection: { options: `-c idle_in_transaction_session_timeout=${idleMs}` },
+      // knex's own warnings ("Connection Error: …" when PostgreSQL goes away) go to the JSON
+      // log; by default knex prints them with console, a plain line in the middle of it.
+      log: knexLog(opts.log),
     },
     logger: (message: string) => opts.log.debug({ orm: true }, message),
   });

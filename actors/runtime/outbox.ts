@@ -7,6 +7,7 @@ import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { HeaderNames, type Publisher } from '../../contracts/index.ts';
+import { failureLog } from './failing.ts';
 import type { PublishRow } from './store.ts';
 
 export function outboxMsgId(id: string): string {
@@ -62,14 +63,17 @@ export function createAckedRows(
   const ids: string[] = [];
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
+  // Rows not deleted are tried again: a run of failures is logged once, not every round.
+  const failures = failureLog(log, 'deleting published outbox rows');
   async function flush(): Promise<void> {
     const some = ids.splice(0);
     if (some.length === 0) return;
     try {
       await knex('rt_outbox').whereIn('id', some).delete();
+      failures.ok();
     } catch (err) {
       ids.push(...some);
-      log.warn({ err }, 'deleting published outbox rows failed; will try again');
+      failures.failed(err);
     }
   }
   function schedule(): void {

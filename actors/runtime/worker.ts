@@ -34,6 +34,7 @@ import type { RuntimeMetrics } from './metrics.ts';
 import { traceBatch } from './tracing.ts';
 import { logOutcome } from './outcome-log.ts';
 import { createCommitter, retryOutcome } from './commit.ts';
+import { failureLog } from './failing.ts';
 import { RENEW_MS } from './ownership.ts';
 import { consumerWindows, createWindowed, slotOf } from './windowed.ts';
 
@@ -282,12 +283,16 @@ export function createWorker(opts: WorkerOptions): Worker {
     whileStopping = false,
   ): void {
     let busy = false;
+    const failures = failureLog(log, what);
     timers.push(
       setInterval(() => {
         if (busy || (stopping && !whileStopping)) return;
         busy = true;
         fn()
-          .catch((err: unknown) => log.warn({ err }, `${what} failed`))
+          .then(
+            () => failures.ok(),
+            (err: unknown) => failures.failed(err),
+          )
           .finally(() => {
             busy = false;
           });

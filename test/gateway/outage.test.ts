@@ -4,12 +4,12 @@
  * Redis down → webhooks still served, limited from process memory; the gateway stays ready
  * (a Redis outage must not take every gateway out of service) and reports itself degraded.
  */
-import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Streams, ingressSubject } from '../../contracts/index.ts';
 import { redisUrl } from '../harness/index.ts';
 import { eventually, pauseProcess } from '../support/runtime-env.ts';
+import { tcpRelay } from '../support/tcp-relay.ts';
 import {
   counter,
   postUpdate,
@@ -39,39 +39,12 @@ const storedOnce = async (msgId: string) =>
     (m) => m.headers['Nats-Msg-Id'] === msgId,
   ).length;
 
-/**
- * A TCP relay to the real Redis that can be cut: afterwards its port is closed, so Redis is
- * unreachable for the gateway alone (the Redis other tests share keeps running).
- */
-async function redisRelay(): Promise<{ url: string; cut(): Promise<void> }> {
-  const target = new URL(redisUrl());
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(target.port || 6379), target.hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => undefined);
-      s.on('close', () => sockets.delete(s));
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  const auth = target.password === '' ? '' : `${target.username}:${target.password}@`;
-  return {
-    url: `redis://${auth}127.0.0.1:${port}${target.pathname}`,
-    async cut() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of sockets) s.destroy();
-      await closed;
-    },
-  };
-}
-
 describe('Redis unavailable', () => {
   it('stays ready, reports Redis down and degraded, and keeps serving webhooks when Redis goes away', async () => {
-    const relay = await redisRelay();
-    const redis = new Redis(relay.url, { maxRetriesPerRequest: 1 });
+    // Redis unreachable for this gateway alone: the Redis other tests share keeps running.
+    const target = new URL(redisUrl());
+    const relay = await tcpRelay({ host: target.hostname, port: Number(target.port || 6379) });
+    const redis = new Redis(relay.via(redisUrl()), { maxRetriesPerRequest: 1 });
     redis.on('error', () => undefined);
     await new Promise<void>((resolve) => redis.once('ready', () => resolve()));
     const gateway = await startGateway(bus, { redis });

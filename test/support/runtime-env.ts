@@ -203,8 +203,15 @@ export async function countEvents(jsm: JetStreamManager): Promise<number> {
   return (await jsm.streams.info(Streams.events.name)).state.messages;
 }
 
-/** A worker in its own process (the real entry point), for kill -9 and SIGSTOP. */
-export function spawnWorker(env: RuntimeEnv, extra: Record<string, string> = {}): ChildProcess {
+/**
+ * A worker in its own process (the real entry point), for kill -9 and SIGSTOP. `pipeLog`: its
+ * stdout (the JSON log) is readable on `child.stdout` instead of shown.
+ */
+export function spawnWorker(
+  env: RuntimeEnv,
+  extra: Record<string, string> = {},
+  pipeLog = false,
+): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'actors/main.ts'], {
     env: {
       ...process.env,
@@ -217,7 +224,7 @@ export function spawnWorker(env: RuntimeEnv, extra: Record<string, string> = {})
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
       ...extra,
     },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', pipeLog ? 'pipe' : 'inherit', 'inherit'],
   });
   return child;
 }

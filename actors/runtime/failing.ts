@@ -1,0 +1,46 @@
+/**
+ * Logging for work that runs again and again and can keep failing the same way for minutes
+ * (a chore loop while PostgreSQL is unreachable): the first failure of a run is a warning, then
+ * at most one `still failing` warning per `everyMs` with the count so far, and one line when it
+ * works again. An outage reads as three lines per loop, not one per round.
+ */
+import type { Logger } from 'pino';
+
+export interface FailureLog {
+  failed(err: unknown): void;
+  ok(): void;
+}
+
+/** How often a run of failures is reported again while it lasts. */
+export const STILL_FAILING_EVERY_MS = 30_000;
+
+export function failureLog(
+  log: Logger,
+  what: string,
+  now: () => number = Date.now,
+  everyMs = STILL_FAILING_EVERY_MS,
+): FailureLog {
+  let since: number | undefined;
+  let failures = 0;
+  let reportedAt = 0;
+  return {
+    failed(err) {
+      const t = now();
+      failures++;
+      if (since === undefined) {
+        since = t;
+        reportedAt = t;
+        log.warn({ err }, `${what} failed`);
+      } else if (t - reportedAt >= everyMs) {
+        reportedAt = t;
+        log.warn({ err, failures, failingForMs: t - since }, `${what} still failing`);
+      }
+    },
+    ok() {
+      if (since === undefined) return;
+      log.info({ failures, failedForMs: now() - since }, `${what} works again`);
+      since = undefined;
+      failures = 0;
+    },
+  };
+}
