@@ -14,7 +14,11 @@ export interface NatsServerHandle {
   /** The current process id; it changes after `restart()`. */
   readonly pid: number;
   stop(): Promise<void>;
-  restart(): Promise<void>;
+  /**
+   * SIGTERM and start again on the same port and store. With `downMs`: killed (SIGKILL, as a
+   * crash), down that long, then started again.
+   */
+  restart(downMs?: number): Promise<void>;
 }
 
 export interface StartNatsOptions {
@@ -147,10 +151,13 @@ async function waitReady(child: ChildProcess, dir: string, port: number): Promis
   throw new Error(`nats-server ${why}.\n--- nats.log ---\n${log}\n--- stderr ---\n${stderr}`);
 }
 
-async function terminate(child: ChildProcess): Promise<void> {
+async function terminate(
+  child: ChildProcess,
+  signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM',
+): Promise<void> {
   if (exited(child) || child.pid === undefined) return;
   const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
+  child.kill(signal);
   const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
   try {
     await gone;
@@ -181,8 +188,9 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
         await terminate(child);
         await rm(dir, { recursive: true, force: true });
       },
-      async restart() {
-        await terminate(child);
+      async restart(downMs = 0) {
+        await terminate(child, downMs > 0 ? 'SIGKILL' : 'SIGTERM');
+        if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
         child = await launch();
       },
     };
