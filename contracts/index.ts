@@ -35,6 +35,7 @@ export {
   type RoleRun,
   type RunContext,
 } from './leased-role.ts';
+export { STILL_FAILING_EVERY_MS, failureLog, type FailureLog } from './failing.ts';
 export { duration } from './duration.ts';
 export { rupees } from './money.ts';
 export { REDACTED, isSecretKey, maskUrlPasswords, redactSecrets } from './redact.ts';

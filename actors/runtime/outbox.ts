@@ -6,8 +6,7 @@
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { HeaderNames, type Publisher } from '../../contracts/index.ts';
-import { failureLog } from './failing.ts';
+import { HeaderNames, failureLog, type Publisher } from '../../contracts/index.ts';
 import type { PublishRow } from './store.ts';
 
 export function outboxMsgId(id: string): string {

@@ -19,6 +19,7 @@ import {
   createJsPublisher,
   commandStreamName,
   partitionConsumerName,
+  failureLog,
   retryJsApi,
   type ActorKind,
 } from '../../contracts/index.ts';
@@ -34,7 +35,6 @@ import type { RuntimeMetrics } from './metrics.ts';
 import { traceBatch } from './tracing.ts';
 import { logOutcome } from './outcome-log.ts';
 import { createCommitter, retryOutcome } from './commit.ts';
-import { failureLog } from './failing.ts';
 import { RENEW_MS } from './ownership.ts';
 import { consumerWindows, createWindowed, slotOf } from './windowed.ts';
 

@@ -40,6 +40,7 @@ import {
   TelegramSend,
   TerminalError,
   TraceAttributes,
+  failureLog,
   gatewayDlqSubject,
   tracedConsume,
   telegramOutConsumer,
@@ -119,6 +120,8 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
     work.add(p);
     void p.finally(() => work.delete(p));
   }
+
+  const sendFailures = failureLog(log, 'telegram send');
 
   function delay(attempt: number): number {
     const exp = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(attempt, 20));
@@ -258,6 +261,7 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
               if (send.editKey !== undefined)
                 await store.setEditTarget(send.chatId, send.editKey, rec);
             });
+            sendFailures.ok();
             // Unrecorded (stopping with NATS down): acking still prevents a redelivery.
             if (!recorded) log.warn(ctx, 'sent but not recorded');
             entry.m.ack();
@@ -273,6 +277,7 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
             pacer.holdChat(send.chatId, outcome.ms);
             continue;
           case 'rejected':
+            sendFailures.ok(); // Telegram answered: it is up
             await deadLetter(
               entry.m,
               msgId,
@@ -287,7 +292,10 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
       } catch (err) {
         metrics.sends.inc({ outcome: SendOutcomes.retried });
         const reason = err instanceof Error ? err.message : String(err);
-        log.warn({ ...ctx, attempt, reason }, 'telegram send failed; retrying');
+        // Every chat's head retries on its own: while the Bot API is down, one warning (with
+        // the first chat's details), then a count every 30 s, not a line per message per try.
+        sendFailures.failed(reason, { ...ctx, attempt });
+        log.debug({ ...ctx, attempt, reason }, 'telegram send failed; retrying');
         await clock.sleep(delay(attempt++), abort.signal);
       }
     }

@@ -289,6 +289,50 @@ describe('dead letters', () => {
   });
 });
 
+describe('a Bot API outage', () => {
+  it('warns once for many chats while sends fail, says when they work again, and loses nothing', async () => {
+    await settled();
+    await out.stop();
+    const lines: { level: number; msg: string; chatId?: string; err?: unknown }[] = [];
+    const logged = createTelegramOutbound({
+      ...senderDeps(bus, fake.url, new Registry()),
+      log: pino(
+        { level: 'info' },
+        { write: (l: string) => void lines.push(JSON.parse(l) as (typeof lines)[number]) },
+      ),
+      perChatIntervalMs: INTERVAL_MS,
+      globalPerSecond: 1000,
+      secrets: [BOT_TOKEN],
+      backoff: { baseMs: 50, maxMs: 200 },
+    });
+    await logged.start();
+    try {
+      // The next 30 sendMessage calls fail, whichever chats they are for: ~3 tries per chat.
+      fake.failNext('sendMessage', { code: 502, description: 'Bad Gateway', times: 30 });
+      const chats = Array.from({ length: 10 }, (_, i) => 1101 + i);
+      for (const c of chats) await send({ chatId: String(c), text: `hello ${c}` });
+      await eventually(
+        'every chat has its message',
+        () => Promise.resolve(chats.every((c) => fake.sent(c).length === 1)),
+        15_000,
+      );
+      await settled();
+      expect(chats.map((c) => fake.sent(c).length)).toEqual(chats.map(() => 1));
+      const warnings = lines.filter((l) => l.level >= 40);
+      expect(warnings.map((l) => l.msg)).toEqual(['telegram send failed']);
+      expect(chats.map(String)).toContain(warnings[0]!.chatId);
+      expect(String(warnings[0]!.err)).toMatch(/Bad Gateway/);
+      const again = lines.filter((l) => l.msg === 'telegram send works again');
+      expect(again).toHaveLength(1);
+      expect(again[0]).toMatchObject({ level: 30, failures: 30 });
+    } finally {
+      await logged.stop();
+      out = startOutbound();
+      await out.start();
+    }
+  });
+});
+
 describe('a second sender', () => {
   it('says at start, as an error, that another sender is consuming', async () => {
     const lines: { level: number; msg: string }[] = [];

@@ -1,13 +1,15 @@
 /**
  * Logging for work that runs again and again and can keep failing the same way for minutes
- * (a chore loop while PostgreSQL is unreachable): the first failure of a run is a warning, then
- * at most one `still failing` warning per `everyMs` with the count so far, and one line when it
- * works again. An outage reads as three lines per loop, not one per round.
+ * (a worker's chore loop while PostgreSQL is unreachable, the gateway's Telegram sends while the
+ * Bot API is down): the first failure of a run is a warning, then at most one `still failing`
+ * warning per `everyMs` with the count so far, and one line when it works again. An outage reads
+ * as a few lines, not one per round or per message.
  */
 import type { Logger } from 'pino';
 
 export interface FailureLog {
-  failed(err: unknown): void;
+  /** `fields`: what this attempt was about (a chat, a message id), on the line if one is written. */
+  failed(err: unknown, fields?: Record<string, unknown>): void;
   ok(): void;
 }
 
@@ -24,16 +26,16 @@ export function failureLog(
   let failures = 0;
   let reportedAt = 0;
   return {
-    failed(err) {
+    failed(err, fields = {}) {
       const t = now();
       failures++;
       if (since === undefined) {
         since = t;
         reportedAt = t;
-        log.warn({ err }, `${what} failed`);
+        log.warn({ ...fields, err }, `${what} failed`);
       } else if (t - reportedAt >= everyMs) {
         reportedAt = t;
-        log.warn({ err, failures, failingForMs: t - since }, `${what} still failing`);
+        log.warn({ ...fields, err, failures, failingForMs: t - since }, `${what} still failing`);
       }
     },
     ok() {
