@@ -449,8 +449,33 @@ describe('allocator actor', () => {
       });
       s = r.state;
     }
-    expect(of(r!, SessionAllocFailed)).toHaveLength(1);
+    expect(of(r!, SessionAllocFailed)).toEqual([
+      {
+        type: 'session.alloc_failed.v1',
+        sessionId: 's1',
+        reason:
+          'Azure kept failing on its side while creating the machine (try again in a few minutes)',
+      },
+    ]);
     expect(s.reservations).toEqual({});
+  });
+
+  it('tells the session the cloud refused a create that kept failing for another reason than a fault', () => {
+    let s = handle(withQuota(8, 8), AllocRequest, req(1)).state;
+    const vm = Object.keys(s.reservations)[0]!;
+    let r: HandlerResult<AllocState> | undefined;
+    for (let i = 0; i < cfg.maxAttempts; i++) {
+      r = handle(s, AllocCreateResult, {
+        sessionId: 's1',
+        vmName: vm,
+        ok: false,
+        error: { kind: 'other', code: 'InvalidParameter', message: 'bad image' },
+      });
+      s = r.state;
+    }
+    expect(of(r!, SessionAllocFailed).map((f) => f.reason)).toEqual([
+      'the cloud refused to create the machine',
+    ]);
   });
 
   it('releases: a queued session leaves the line at once; a running VM is deleted, then the line moves', () => {

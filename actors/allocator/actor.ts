@@ -191,7 +191,11 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
             }),
             emit(SessionAllocFailed, cmdSubject(ActorKinds.session, r.playerId, 'alloc_failed'), {
               sessionId: r.sessionId,
-              reason: 'the cloud refused to create the machine',
+              // A fault on Azure's side (5xx, timeouts) is not a refusal of what was asked.
+              reason:
+                kind === 'transient'
+                  ? 'Azure kept failing on its side while creating the machine (try again in a few minutes)'
+                  : 'the cloud refused to create the machine',
             }),
           );
           serveQueue(cfg, st, ctx);
