@@ -436,20 +436,25 @@ describe('allocator actor', () => {
     expect(of(again, AzureCreateVm).map((c) => c.vmName)).toEqual([vm]);
   });
 
-  it('gives up after repeated transient failures and tells the session', () => {
+  /** Session s1's create, failed with `error` as many times as the allocator tries. */
+  function failEveryAttempt(error: {
+    kind: 'transient' | 'other';
+    code: string;
+    message: string;
+  }): HandlerResult<AllocState> {
     let s = handle(withQuota(8, 8), AllocRequest, req(1)).state;
     const vm = Object.keys(s.reservations)[0]!;
     let r: HandlerResult<AllocState> | undefined;
     for (let i = 0; i < cfg.maxAttempts; i++) {
-      r = handle(s, AllocCreateResult, {
-        sessionId: 's1',
-        vmName: vm,
-        ok: false,
-        error: { kind: 'transient', code: 'InternalError', message: '500' },
-      });
+      r = handle(s, AllocCreateResult, { sessionId: 's1', vmName: vm, ok: false, error });
       s = r.state;
     }
-    expect(of(r!, SessionAllocFailed)).toEqual([
+    return r!;
+  }
+
+  it('gives up after repeated transient failures and tells the session', () => {
+    const r = failEveryAttempt({ kind: 'transient', code: 'InternalError', message: '500' });
+    expect(of(r, SessionAllocFailed)).toEqual([
       {
         type: 'session.alloc_failed.v1',
         sessionId: 's1',
@@ -457,23 +462,12 @@ describe('allocator actor', () => {
           'Azure kept failing on its side while creating the machine (try again in a few minutes)',
       },
     ]);
-    expect(s.reservations).toEqual({});
+    expect(r.state.reservations).toEqual({});
   });
 
   it('tells the session the cloud refused a create that kept failing for another reason than a fault', () => {
-    let s = handle(withQuota(8, 8), AllocRequest, req(1)).state;
-    const vm = Object.keys(s.reservations)[0]!;
-    let r: HandlerResult<AllocState> | undefined;
-    for (let i = 0; i < cfg.maxAttempts; i++) {
-      r = handle(s, AllocCreateResult, {
-        sessionId: 's1',
-        vmName: vm,
-        ok: false,
-        error: { kind: 'other', code: 'InvalidParameter', message: 'bad image' },
-      });
-      s = r.state;
-    }
-    expect(of(r!, SessionAllocFailed).map((f) => f.reason)).toEqual([
+    const r = failEveryAttempt({ kind: 'other', code: 'InvalidParameter', message: 'bad image' });
+    expect(of(r, SessionAllocFailed).map((f) => f.reason)).toEqual([
       'the cloud refused to create the machine',
     ]);
   });

@@ -16,8 +16,10 @@ import {
   eventually,
   exited,
   publishAdds,
+  readWorkerLog,
   spawnWorker,
   startRuntimeEnv,
+  workerReadyz,
   type RuntimeEnv,
 } from '../support/runtime-env.ts';
 import { tcpRelay, type TcpRelay } from '../support/tcp-relay.ts';
@@ -41,18 +43,6 @@ afterEach(async () => {
   await env.dispose();
 });
 
-interface Ready {
-  status: number;
-  body: { ok?: boolean; checks?: { postgres?: { ok: boolean; detail: string } } };
-}
-
-async function readyz(port: number): Promise<Ready> {
-  const res = await fetch(`http://127.0.0.1:${port}/readyz`, {
-    signal: AbortSignal.timeout(5_000),
-  });
-  return { status: res.status, body: (await res.json()) as Ready['body'] };
-}
-
 it('keeps every command through a PostgreSQL outage and applies each once, in order, when it is back', async () => {
   const keys = ['pg-a', 'pg-b', 'pg-c', 'pg-d'];
   const port = await freePort();
@@ -65,21 +55,10 @@ it('keeps every command through a PostgreSQL outage and applies each once, in or
     },
     true,
   );
-  const log: { level: number; msg: string }[] = [];
-  /** stdout lines that are not JSON (a library printing with console): must stay none. */
-  const plain: string[] = [];
-  let partial = '';
-  worker.stdout!.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString()).split('\n');
-    partial = lines.pop()!;
-    for (const l of lines.filter(Boolean)) {
-      if (l.startsWith('{')) log.push(JSON.parse(l) as { level: number; msg: string });
-      else plain.push(l);
-    }
-  });
+  const log = readWorkerLog(worker);
   await eventually(
     'the worker ready',
-    async () => (await readyz(port).catch(() => null))?.status === 200,
+    async () => (await workerReadyz(port).catch(() => null))?.status === 200,
   );
 
   await Promise.all(keys.map((k) => publishAdds(env.js, k, 1, 20)));
@@ -88,14 +67,14 @@ it('keeps every command through a PostgreSQL outage and applies each once, in or
     return keys.every((k) => s.get(k)?.lastN === 20);
   });
 
-  const cutAt = log.length;
+  const cutAt = log.lines.length;
   await relay.cut();
   // JetStream takes commands as before; the worker cannot commit them.
   await Promise.all(keys.map((k) => publishAdds(env.js, k, 21, 60)));
   await eventually(
     'the worker not ready, naming PostgreSQL',
     async () => {
-      const r = await readyz(port);
+      const r = await workerReadyz(port);
       return r.status === 503 && r.body.checks?.postgres?.ok === false;
     },
     15_000,
@@ -106,7 +85,7 @@ it('keeps every command through a PostgreSQL outage and applies each once, in or
   for (const k of keys) expect(during.get(k)).toMatchObject({ lastN: 20, count: 20 });
   expect((await env.jsm.streams.info(Streams.dlq.name)).state.messages).toBe(0);
 
-  const restoredAt = log.length;
+  const restoredAt = log.lines.length;
   await relay.restore();
   await eventually(
     'every command applied after PostgreSQL came back',
@@ -122,22 +101,22 @@ it('keeps every command through a PostgreSQL outage and applies each once, in or
     expect(after.get(k)).toMatchObject({ lastN: 60, count: 60, total: 60, outOfOrder: 0 });
   }
   expect((await env.jsm.streams.info(Streams.dlq.name)).state.messages).toBe(0);
-  await eventually('the worker ready again', async () => (await readyz(port)).status === 200);
+  await eventually('the worker ready again', async () => (await workerReadyz(port)).status === 200);
 
   // ~10 s of outage with loops every 200-2,000 ms: one warning per loop, and one line each
   // once it works again (the first sweep after the relay came back).
-  const outage = log.slice(cutAt, restoredAt).filter((l) => l.level >= 40);
+  const outage = log.lines.slice(cutAt, restoredAt).filter((l) => l.level >= 40);
   const byMsg = new Map<string, number>();
   for (const l of outage) byMsg.set(l.msg, (byMsg.get(l.msg) ?? 0) + 1);
   expect(byMsg.get('parking drain failed')).toBe(1);
   expect(byMsg.get('timer sweep failed')).toBe(1);
   for (const [msg, n] of byMsg)
     if (/ (failed|still failing)$/.test(msg)) expect([msg, n]).toEqual([msg, 1]);
-  expect(plain).toEqual([]);
+  expect(log.plain).toEqual([]);
   await eventually('the loops say they work again', () =>
     Promise.resolve(
       ['parking drain works again', 'timer sweep works again'].every((m) =>
-        log.some((l) => l.msg === m),
+        log.lines.some((l) => l.msg === m),
       ),
     ),
   );

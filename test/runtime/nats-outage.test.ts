@@ -15,8 +15,10 @@ import {
   eventually,
   exited,
   publishAdds,
+  readWorkerLog,
   spawnWorker,
   startRuntimeEnv,
+  workerReadyz,
   type RuntimeEnv,
 } from '../support/runtime-env.ts';
 
@@ -35,36 +37,14 @@ afterEach(async () => {
   await env.dispose();
 });
 
-interface Ready {
-  status: number;
-  body: { checks?: { nats?: { ok: boolean; detail: string } } };
-}
-
-async function readyz(port: number): Promise<Ready> {
-  const res = await fetch(`http://127.0.0.1:${port}/readyz`, {
-    signal: AbortSignal.timeout(5_000),
-  });
-  return { status: res.status, body: (await res.json()) as Ready['body'] };
-}
-
 it('keeps every command through a nats-server crash and applies each once, in order, when it is back', async () => {
   const keys = ['nc-a', 'nc-b', 'nc-c', 'nc-d'];
   const port = await freePort();
   worker = spawnWorker(env, { RESPAWN_HTTP_PORT: String(port), LOG_LEVEL: 'info' }, true);
-  const log: { level: number; msg: string }[] = [];
-  const plain: string[] = [];
-  let partial = '';
-  worker.stdout!.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString()).split('\n');
-    partial = lines.pop()!;
-    for (const l of lines.filter(Boolean)) {
-      if (l.startsWith('{')) log.push(JSON.parse(l) as { level: number; msg: string });
-      else plain.push(l);
-    }
-  });
+  const log = readWorkerLog(worker);
   await eventually(
     'the worker ready',
-    async () => (await readyz(port).catch(() => null))?.status === 200,
+    async () => (await workerReadyz(port).catch(() => null))?.status === 200,
   );
   await Promise.all(keys.map((k) => publishAdds(env.js, k, 1, 20)));
   await eventually('the first commands applied', async () => {
@@ -74,19 +54,19 @@ it('keeps every command through a nats-server crash and applies each once, in or
 
   // Stored, then the server crashes at once: some are handled before, the rest after.
   await Promise.all(keys.map((k) => publishAdds(env.js, k, 21, 60)));
-  const crashAt = log.length;
+  const crashAt = log.lines.length;
   const restarted = env.nats.restart(8_000);
   await eventually(
     'the worker not ready, naming NATS',
     async () => {
-      const r = await readyz(port);
+      const r = await workerReadyz(port);
       return r.status === 503 && r.body.checks?.nats?.ok === false;
     },
     7_000,
   );
   expect(worker.exitCode).toBeNull();
   await restarted;
-  const backAt = log.length;
+  const backAt = log.lines.length;
   // This test's own connection reconnects too; the same ids again are de-duplicated.
   await eventually('commands published after the restart', () =>
     Promise.all(keys.map((k) => publishAdds(env.js, k, 61, 80))).then(
@@ -114,12 +94,12 @@ it('keeps every command through a nats-server crash and applies each once, in or
   expect(events.length).toBe(320);
   expect(new Set(events.map((e) => `${e.key}:${e.n}`)).size).toBe(320);
   expect((await env.jsm.streams.info(Streams.dlq.name)).state.messages).toBe(0);
-  await eventually('the worker ready again', async () => (await readyz(port)).status === 200);
+  await eventually('the worker ready again', async () => (await workerReadyz(port)).status === 200);
 
   // 8 s down: a few warnings (publishes left to the outbox sweeper, a sweep that failed), each
   // a JSON line; no line per round of a loop.
-  const outage = log.slice(crashAt, backAt).filter((l) => l.level >= 40);
+  const outage = log.lines.slice(crashAt, backAt).filter((l) => l.level >= 40);
   expect(outage.length).toBeGreaterThan(0);
   expect(outage.length).toBeLessThanOrEqual(10);
-  expect(plain).toEqual([]);
+  expect(log.plain).toEqual([]);
 }, 120_000);

@@ -229,6 +229,38 @@ export function spawnWorker(
   return child;
 }
 
+/** A worker's log as it arrives (spawned with `pipeLog`): its JSON lines, and any that is not. */
+export interface WorkerLog {
+  lines: { level: number; msg: string }[];
+  /** stdout lines that are not JSON (a library printing with console). */
+  plain: string[];
+}
+
+export function readWorkerLog(child: ChildProcess): WorkerLog {
+  const log: WorkerLog = { lines: [], plain: [] };
+  let partial = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop()!;
+    for (const l of lines.filter(Boolean)) {
+      if (l.startsWith('{')) log.lines.push(JSON.parse(l) as WorkerLog['lines'][number]);
+      else log.plain.push(l);
+    }
+  });
+  return log;
+}
+
+/** A worker's `/readyz` on `port` (actors/http.ts): its status and what each check said. */
+export async function workerReadyz(port: number): Promise<{
+  status: number;
+  body: { ok?: boolean; checks?: Record<string, { ok: boolean; detail: string }> };
+}> {
+  const res = await fetch(`http://127.0.0.1:${port}/readyz`, {
+    signal: AbortSignal.timeout(5_000),
+  });
+  return { status: res.status, body: (await res.json()) as { ok?: boolean } };
+}
+
 export function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
