@@ -14,7 +14,7 @@ import { freePort } from '../../deploy/local/nats.ts';
 import {
   demoStates,
   eventually,
-  exited,
+  killWorker,
   publishAdds,
   readWorkerLog,
   spawnWorker,
@@ -34,10 +34,7 @@ beforeEach(async () => {
   relay = await tcpRelay({ host: u.hostname, port: Number(u.port || 5432) });
 });
 afterEach(async () => {
-  if (worker !== undefined && worker.exitCode === null && worker.signalCode === null) {
-    worker.kill('SIGKILL');
-    await exited(worker);
-  }
+  await killWorker(worker);
   worker = undefined;
   await relay.close();
   await env.dispose();

@@ -13,7 +13,7 @@ import {
   addedEvents,
   demoStates,
   eventually,
-  exited,
+  killWorker,
   publishAdds,
   readWorkerLog,
   spawnWorker,
@@ -29,10 +29,7 @@ beforeEach(async () => {
   env = await startRuntimeEnv();
 });
 afterEach(async () => {
-  if (worker !== undefined && worker.exitCode === null && worker.signalCode === null) {
-    worker.kill('SIGKILL');
-    await exited(worker);
-  }
+  await killWorker(worker);
   worker = undefined;
   await env.dispose();
 });

@@ -250,6 +250,13 @@ export function readWorkerLog(child: ChildProcess): WorkerLog {
   return log;
 }
 
+/** SIGKILL to a worker process still running, and its exit awaited. */
+export async function killWorker(child: ChildProcess | undefined): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGKILL');
+  await exited(child);
+}
+
 /** A worker's `/readyz` on `port` (actors/http.ts): its status and what each check said. */
 export async function workerReadyz(port: number): Promise<{
   status: number;
