@@ -21,6 +21,8 @@ export function failureLog(
   what: string,
   now: () => number = Date.now,
   everyMs = STILL_FAILING_EVERY_MS,
+  /** `error` where nothing gets better by itself (a consumer that no longer exists). */
+  level: 'warn' | 'error' = 'warn',
 ): FailureLog {
   let since: number | undefined;
   let failures = 0;
@@ -32,10 +34,10 @@ export function failureLog(
       if (since === undefined) {
         since = t;
         reportedAt = t;
-        log.warn({ ...fields, err }, `${what} failed`);
+        log[level]({ ...fields, err }, `${what} failed`);
       } else if (t - reportedAt >= everyMs) {
         reportedAt = t;
-        log.warn({ ...fields, err, failures, failingForMs: t - since }, `${what} still failing`);
+        log[level]({ ...fields, err, failures, failingForMs: t - since }, `${what} still failing`);
       }
     },
     ok() {

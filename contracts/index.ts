@@ -36,6 +36,7 @@ export {
   type RunContext,
 } from './leased-role.ts';
 export { STILL_FAILING_EVERY_MS, failureLog, type FailureLog } from './failing.ts';
+export { watchConsumer, type ConsumerWatch, type WatchedConsumer } from './consumer-watch.ts';
 export { duration } from './duration.ts';
 export { rupees } from './money.ts';
 export { REDACTED, isSecretKey, maskUrlPasswords, redactSecrets } from './redact.ts';

@@ -39,6 +39,7 @@ import {
   traceIdOf,
   tracedPublish,
   withSpan,
+  watchConsumer,
 } from '../../contracts/index.ts';
 import type { DeadLetterCounter } from '../runtime/index.ts';
 import { ProviderError, createStreamingSecurityGroup, type VmProvider } from './azure/index.ts';
@@ -228,9 +229,11 @@ export function createAzureEffectsRunner(deps: {
         );
       }
       const c = await js.consumers.get(Streams.out.name, durable);
+      const watch = watchConsumer(log, { stream: Streams.out.name, consumer: durable });
       messages = await c.consume({
         max_messages: config.concurrency,
         callback: (m) => {
+          watch.delivered();
           inFlight++;
           void handle(m).finally(() => {
             inFlight--;
@@ -238,6 +241,7 @@ export function createAzureEffectsRunner(deps: {
           });
         },
       });
+      watch.follow(messages);
       log.info({ durable }, 'Azure effects runner started');
     },
     async stop() {

@@ -42,6 +42,7 @@ import {
   type Context,
   type IngressSource,
   type Span,
+  watchConsumer,
 } from '../../contracts/index.ts';
 
 /** A command for an actor, ready to publish. */
@@ -274,12 +275,15 @@ export function createIngressRouter(opts: IngressRouterOptions): IngressRouter {
       const c = await js.consumers.get(Streams.ingress.name, durable);
       messages = await c.consume({ max_messages: 64, expires: 5_000 });
       const iter = messages;
+      const watch = watchConsumer(log, { stream: Streams.ingress.name, consumer: durable });
+      watch.follow(iter);
       loop = (async () => {
         // Routing is pure, so it runs first: the commands' actor key orders the work. Inputs
         // for one key are forwarded in arrival order; different keys go on side by side.
         const chains = new Map<string, Promise<void>>();
         const inFlight = new Set<Promise<void>>();
         for await (const m of iter) {
+          watch.delivered();
           const original = headerRecord(m);
           const ctx = { msgId: original[HeaderNames.msgId], headers: original, now: now() };
           const outcome = runRoute(route, m.data, ctx);

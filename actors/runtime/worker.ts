@@ -22,6 +22,7 @@ import {
   failureLog,
   retryJsApi,
   type ActorKind,
+  watchConsumer,
 } from '../../contracts/index.ts';
 import type { ActorDefinition } from './actor.ts';
 import type { Clock } from './clock.ts';
@@ -261,10 +262,15 @@ export function createWorker(opts: WorkerOptions): Worker {
       js.consumers.get(commandStreamName(kind), partitionConsumerName(kind, partition)),
     );
     const slot = slotOf({ kind, partition });
+    const watch = watchConsumer(log, {
+      stream: commandStreamName(kind),
+      consumer: partitionConsumerName(kind, partition),
+    });
     const messages = await c.consume({
       max_messages: Math.max(8, Math.min(window, maxBatch)),
       expires: 5_000,
       callback: (m) => {
+        watch.delivered();
         // Also while stopping: a message already handed to this worker is finished here.
         // (Nak-ing it instead made nats-server 2.9.10 deliver it twice, see docs/runtime.md.)
         // Not for a windowed partition given up: its next owner gets it, in order.
@@ -273,6 +279,7 @@ export function createWorker(opts: WorkerOptions): Worker {
         pump();
       },
     });
+    watch.follow(messages);
     consumers.set(slot, messages);
   }
 

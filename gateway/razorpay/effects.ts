@@ -46,6 +46,7 @@ import {
   type MessageDef,
   type MessageOf,
   type Span,
+  watchConsumer,
 } from '../../contracts/index.ts';
 import {
   RazorpayApiError,
@@ -302,8 +303,16 @@ export function createRazorpayEffects(opts: RazorpayEffectsOptions): RazorpayEff
       const c = await js.consumers.get(Streams.out.name, razorpayEffectsConsumer().durable_name);
       messages = await c.consume({ max_messages: 8, expires: 5_000 });
       const iter = messages;
+      const watch = watchConsumer(log, {
+        stream: Streams.out.name,
+        consumer: razorpayEffectsConsumer().durable_name,
+      });
+      watch.follow(iter);
       loop = (async () => {
-        for await (const m of iter) await handle(m);
+        for await (const m of iter) {
+          watch.delivered();
+          await handle(m);
+        }
       })().catch((err: unknown) => log.error({ err }, 'razorpay effects loop ended'));
       log.info('razorpay effects runner started');
     },

@@ -45,6 +45,7 @@ import {
   tracedConsume,
   telegramOutConsumer,
   traceIdOf,
+  watchConsumer,
 } from '../../contracts/index.ts';
 import { sleep } from '../async.ts';
 import { SendOutcomes, createOutboundMetrics } from '../metrics.ts';
@@ -361,7 +362,19 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
         Streams.out.name,
         telegramOutConsumer().durable_name,
       );
-      messages = await consumer.consume({ max_messages: 256, expires: 5_000, callback: receive });
+      const watch = watchConsumer(log, {
+        stream: Streams.out.name,
+        consumer: telegramOutConsumer().durable_name,
+      });
+      messages = await consumer.consume({
+        max_messages: 256,
+        expires: 5_000,
+        callback: (m) => {
+          watch.delivered();
+          receive(m);
+        },
+      });
+      watch.follow(messages);
       // Waiting behind a chat's pacing or a retry_after must not look like a dead gateway.
       extender = setInterval(() => {
         for (const e of bySeq.values()) e.m.working();

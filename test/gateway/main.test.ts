@@ -4,14 +4,13 @@
  * logs its secrets, and exits 0 on SIGTERM.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   Streams,
   TelegramSend,
   ingressSubject,
   outTelegramSubject,
 } from '../../contracts/index.ts';
-import { startTelegramFake, type TelegramFake } from '../../deploy/fakes/telegram/index.ts';
 import { redisPrefix, redisUrl } from '../harness/index.ts';
 import { eventually } from '../support/runtime-env.ts';
 import {
@@ -20,23 +19,12 @@ import {
   TELEGRAM_SECRET,
   postUpdate,
   request,
-  startBus,
+  busAndFake,
   stored,
   textUpdate,
-  type Bus,
 } from './support.ts';
 
-let bus: Bus;
-let fake: TelegramFake;
-
-beforeAll(async () => {
-  bus = await startBus();
-  fake = await startTelegramFake({ token: BOT_TOKEN });
-});
-afterAll(async () => {
-  await fake.stop();
-  await bus.dispose();
-});
+const env = busAndFake();
 
 function spawnGateway(env: Record<string, string>): { child: ChildProcess; output: () => string } {
   let out = '';
@@ -69,13 +57,13 @@ describe('gateway process', () => {
 
   it('serves the webhook, sends to Telegram, keeps its secrets out of the log, and stops on SIGTERM', async () => {
     const { child, output } = spawnGateway({
-      NATS_URL: bus.nats.url,
+      NATS_URL: env.bus.nats.url,
       REDIS_URL: redisUrl(),
       GATEWAY_HOST: '127.0.0.1',
       GATEWAY_PORT: '0',
       LOG_LEVEL: 'debug',
       TELEGRAM_BOT_TOKEN: BOT_TOKEN,
-      TELEGRAM_API_ROOT: fake.url,
+      TELEGRAM_API_ROOT: env.fake.url,
       TELEGRAM_WEBHOOK_SECRET: TELEGRAM_SECRET,
       RAZORPAY_WEBHOOK_SECRET: RAZORPAY_SECRET,
       RATE_LIMIT_PREFIX: redisPrefix(),
@@ -94,13 +82,13 @@ describe('gateway process', () => {
       );
       expect((await request(url, '/readyz')).status).toBe(200);
       expect((await postUpdate(url, textUpdate(31337, 99, '/start'))).status).toBe(200);
-      const inbound = await stored(bus.jsm, Streams.ingress.name, ingressSubject('telegram'));
+      const inbound = await stored(env.bus.jsm, Streams.ingress.name, ingressSubject('telegram'));
       expect(inbound.map((m) => m.headers['Nats-Msg-Id'])).toContain('tg-31337');
       expect(
         (await postUpdate(url, textUpdate(31338, 99, '/start'), { secret: 'wrong' })).status,
       ).toBe(401);
 
-      await bus.js.publish(
+      await env.bus.js.publish(
         outTelegramSubject('99'),
         TelegramSend.encode({ chatId: '99', text: 'Welcome to Respawn' }),
         {
@@ -109,7 +97,7 @@ describe('gateway process', () => {
       );
       await eventually(
         'the welcome arrives',
-        () => Promise.resolve(fake.sent(99).length === 1),
+        () => Promise.resolve(env.fake.sent(99).length === 1),
         10_000,
       );
 

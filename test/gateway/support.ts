@@ -25,6 +25,8 @@ import {
 } from '../../gateway/index.ts';
 import { redisPrefix, redisUrl, startNats, type NatsServerHandle } from '../harness/index.ts';
 import { eventually } from '../support/runtime-env.ts';
+import { startTelegramFake, type TelegramFake } from '../../deploy/fakes/telegram/index.ts';
+import { afterAll, beforeAll } from 'vitest';
 
 export const TELEGRAM_SECRET = 'tg-secret_0123456789';
 export const RAZORPAY_SECRET = 'rzp_webhook_secret_abcdef';
@@ -64,6 +66,35 @@ export function senderDeps(bus: Bus, apiRoot: string, metricsRegistry: Registry)
     api: new Api(BOT_TOKEN, { apiRoot }),
     log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     metricsRegistry,
+  };
+}
+
+/**
+ * A bus and a Bot API fake for the file's tests, started before them and stopped after:
+ * read `.bus` and `.fake` inside the tests.
+ */
+export function busAndFake(): { readonly bus: Bus; readonly fake: TelegramFake } {
+  let bus: Bus | undefined;
+  let fake: TelegramFake | undefined;
+  beforeAll(async () => {
+    bus = await startBus();
+    fake = await startTelegramFake({ token: BOT_TOKEN });
+  });
+  afterAll(async () => {
+    await fake?.stop();
+    await bus?.dispose();
+  });
+  const started = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error('used before beforeAll');
+    return v;
+  };
+  return {
+    get bus() {
+      return started(bus);
+    },
+    get fake() {
+      return started(fake);
+    },
   };
 }
 
