@@ -247,6 +247,8 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
           return await collapse(entry, newer, ctx);
         }
         const outcome = await call(send);
+        // Whatever Telegram answered, this call reached it: the chat's interval counts from now.
+        pacer.sent(send.chatId);
         switch (outcome.kind) {
           case 'sent': {
             const rec = {

@@ -22,6 +22,13 @@ export interface Pacer {
    * the chat's next message, and the bot's, may go at once.
    */
   giveBack(chatId: string): void;
+  /**
+   * The call of the turn `acquire` gave has come back: the chat's next message waits a whole
+   * interval from now. Telegram counts arrivals, and a call held up on its way (a busy event
+   * loop, a slow connection) arrives late; counted from the turn alone, the next message could
+   * arrive less than an interval after it.
+   */
+  sent(chatId: string): void;
 }
 
 export interface PacerOptions {
@@ -78,6 +85,10 @@ export function createPacer(opts: PacerOptions): Pacer {
     giveBack(chatId) {
       chatNext.delete(chatId);
       tokens = Math.min(capacity, tokens + 1);
+    },
+    sent(chatId) {
+      const next = clock.now() + opts.perChatIntervalMs;
+      chatNext.set(chatId, Math.max(chatNext.get(chatId) ?? 0, next));
     },
     holdChat(chatId, ms) {
       const until = clock.now() + ms;

@@ -83,6 +83,27 @@ describe('pacer', () => {
     expect(times).toEqual([0, 1000, 2000, 3000, 4000]);
   });
 
+  it('counts a chat’s interval from when its call came back, so a slow call cannot bunch two arrivals', async () => {
+    const clock = virtualClock();
+    const pacer = createPacer({ perChatIntervalMs: 1000, globalPerSecond: 30, clock });
+    const times: number[] = [];
+    const done = (async () => {
+      await pacer.acquire('42');
+      // The first call takes 300 ms to come back (it may have arrived at its end).
+      await clock.sleep(300);
+      pacer.sent('42');
+      await pacer.acquire('42');
+      times.push(clock.now());
+      // A fast call does not shorten the interval the turn already set.
+      pacer.sent('42');
+      await pacer.acquire('42');
+      times.push(clock.now());
+    })();
+    await clock.run();
+    await done;
+    expect(times).toEqual([1300, 2300]);
+  });
+
   it('keeps the whole bot within the overall rate, in any one-second window', async () => {
     const clock = virtualClock();
     const pacer = createPacer({ perChatIntervalMs: 1000, globalPerSecond: 30, clock });
