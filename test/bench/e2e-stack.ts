@@ -19,7 +19,7 @@ import { startIngress } from '../../deploy/local/ingress.ts';
 import { freePort } from '../../deploy/local/nats.ts';
 import { startLocalWorker } from '../../deploy/local/worker.ts';
 import { TELEGRAM_SECRET_HEADER, loadGatewayEnv, runGateway } from '../../gateway/index.ts';
-import { spawnEntry, untilReady } from './procs.ts';
+import { spawnEntry, untilReady, type Child } from './procs.ts';
 import { createTestDatabase, redisPrefix, redisUrl, startNats } from '../harness/index.ts';
 
 /** Sequential grammY calls measuring the fake's own round trip. */
@@ -59,6 +59,8 @@ export interface Stack {
   procs: { name: string; pid: () => number }[];
   /** The worker process's /metrics (processes topology): its batches' count, size and time. */
   workerMetricsUrl?: string;
+  /** The child processes (processes topology), whose warnings and errors are counted. */
+  children?: Child[];
   stop(): Promise<void>;
 }
 
@@ -141,6 +143,7 @@ export async function startStack(log: Logger, o: StackOptions): Promise<Stack> {
         nc,
         procs,
         workerMetricsUrl: `http://127.0.0.1:${workerPort}/metrics`,
+        children: [worker, gateway],
         stop,
       };
     }

@@ -25,7 +25,9 @@
  * `cpu_ms_per_command` and `cpu_ceiling_commands_per_s`). With processes, the worker's batch
  * transactions in the phase too (from its /metrics): how many, their deliveries and time each.
  * Raw limits measured in the same run: the fake's own round trip with grammY, and a bare
- * JetStream publish → consume on a stream of the same server.
+ * JetStream publish → consume on a stream of the same server. The children log at warn: their
+ * lines go to the bench's stderr, and how many the measured phase had is printed (a run with
+ * warnings says so next to its figures).
  */
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -240,6 +242,7 @@ async function main(): Promise<void> {
     }
 
     const batchesBefore = await readWorkerBatches(stack);
+    const logLinesBefore = stack.children?.map((c) => c.logLines());
     const cpu = cpuMeter(Object.fromEntries(stack.procs.map((p) => [p.name, p.pid])));
     const phase = await drive(
       stack,
@@ -325,6 +328,13 @@ async function main(): Promise<void> {
       `  collapsed ${collapsed}: answers dropped unsent because a newer one to the same player ` +
         'was queued (not errors: each is timed to the newer reply)',
     );
+    if (stack.children !== undefined)
+      out(
+        `  log lines at warn or above in the phase (shown on stderr): ` +
+          stack.children
+            .map((c, i) => `${c.name} ${c.logLines() - (logLinesBefore?.[i] ?? 0)}`)
+            .join(', '),
+      );
     const cpuRows = Object.entries(cpuUsed).map(
       ([name, s]) => `${name} ${f((s * 1000) / phase.cmds.length)}`,
     );

@@ -14,11 +14,19 @@ process.once('exit', () => {
 export interface Child {
   name: string;
   process: ChildProcess;
+  /**
+   * Log lines the child wrote so far (its pino log on stdout, shown on the bench's stderr): a
+   * bench runs its children at LOG_LEVEL=warn, so each is a warning or an error.
+   */
+  logLines(): number;
   /** SIGTERM (the entry point's graceful stop), SIGKILL after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
 }
 
-/** `node --import tsx <entry>` with `env` over this process's environment; stderr shown. */
+/**
+ * `node --import tsx <entry>` with `env` over this process's environment; its log (stdout) and
+ * stderr shown on the bench's stderr, so what went wrong in a run is seen, and counted.
+ */
 export function spawnEntry(name: string, entry: string, env: Record<string, string>): Child {
   // BENCH_CPU_PROF_DIR: each child writes a V8 CPU profile there when it exits.
   // BENCH_CHILD_NODE_FLAGS: more Node flags for the children (e.g. a heap limit to try).
@@ -31,16 +39,22 @@ export function spawnEntry(name: string, entry: string, env: Record<string, stri
   ];
   const child = spawn(process.execPath, [...flags, '--import', 'tsx', entry], {
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit'],
   }).once('exit', (code, signal) => {
     children.delete(child);
     if (code !== 0 && signal !== 'SIGTERM')
       process.stderr.write(`${name} exited: ${code ?? signal}\n`);
   });
   children.add(child);
+  let lines = 0;
+  child.stdout?.on('data', (chunk: Buffer) => {
+    for (const b of chunk) if (b === 10) lines++;
+    process.stderr.write(chunk);
+  });
   return {
     name,
     process: child,
+    logLines: () => lines,
     async stop(graceMs = 10_000) {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const gone = new Promise((r) => child.once('exit', r));
