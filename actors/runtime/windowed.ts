@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import {
   ACK_WAIT_MS,
   commandStreamName,
+  failureLog,
   partitionConsumerName,
   retryJsApi,
   type ActorKind,
@@ -108,8 +109,18 @@ export async function consumerWindows(
   );
 }
 
+/**
+ * A partition's pulls failing this long without a break is reported (a pull failing now and
+ * then on a busy machine is not): a hung nats-server, or the partition's consumer gone.
+ */
+export const PULL_FAILING_REPORT_MS = 15_000;
+
 export function createWindowed(host: WindowedHost): WindowedPartitions {
   const { js, log } = host;
+  // One report for all partitions: an outage is a few lines, not one per partition.
+  const pullFailures = failureLog(log, 'pulling partition commands');
+  // A partition that cannot start (its consumer gone) is taken again at every claim.
+  const startFailures = failureLog(log, 'starting to pull a partition');
   const windowed = new Map<string, PartitionSlot>();
   const abandoned = new Set<string>();
   /** Offered back to balance the workers: no new pulls; released once drained. */
@@ -158,6 +169,7 @@ export function createWindowed(host: WindowedHost): WindowedPartitions {
     if (host.stopping() || !ownership?.owns(slot)) return;
     abandoned.delete(slotOf(slot));
     log.info({ partition: leaseName(slot) }, 'owning windowed partition');
+    startFailures.ok();
     await fetchOwned(slot, info.config.max_ack_pending ?? 1);
   }
 
@@ -173,6 +185,8 @@ export function createWindowed(host: WindowedHost): WindowedPartitions {
       partitionConsumerName(slot.kind, slot.partition),
     );
     const s = slotOf(slot);
+    let failingSince: number | undefined;
+    let reported = false;
     while (stillOwned(slot) && !releasing.has(s)) {
       const expires = pullExpiry(ownership?.leaseLeftMs() ?? 0, performance.now());
       if (expires === undefined) {
@@ -188,10 +202,24 @@ export function createWindowed(host: WindowedHost): WindowedPartitions {
           if (stillOwned(slot)) host.deliver(m, slot);
         }
         if (host.pulls.get(s) === batch) host.pulls.delete(s);
+        if (reported) pullFailures.ok();
+        failingSince = undefined;
+        reported = false;
       } catch (err) {
         // One pull failed (missed heartbeats on a busy machine, a reconnect): pull again
         // while the lease holds; what it had delivered is in the queue or comes back.
-        log.debug({ err, partition: leaseName(slot) }, 'pull failed; pulling again');
+        const now = performance.now();
+        failingSince ??= now;
+        if (now - failingSince >= PULL_FAILING_REPORT_MS) {
+          reported = true;
+          pullFailures.failed(err, {
+            partition: leaseName(slot),
+            stream: commandStreamName(slot.kind),
+            consumer: partitionConsumerName(slot.kind, slot.partition),
+            failingForMs: Math.round(now - failingSince),
+            hint: 'a hung or unreachable nats-server, or this consumer is gone (nats consumer info)',
+          });
+        } else log.debug({ err, partition: leaseName(slot) }, 'pull failed; pulling again');
         await new Promise((r) => setTimeout(r, 200));
       }
     }
@@ -228,7 +256,7 @@ export function createWindowed(host: WindowedHost): WindowedPartitions {
       // Not awaited: renewals go on while a take-over waits out ack_wait.
       for (const slot of taken) {
         void pullOwned(slot).catch((err: unknown) => {
-          log.warn({ err, partition: leaseName(slot) }, 'could not start pulling; giving it up');
+          startFailures.failed(err, { partition: leaseName(slot), gaveUp: true });
           abandon(slot);
           void ownership?.release(slot).catch(() => undefined);
         });

@@ -7,13 +7,20 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
-import { partitionOf } from '../../contracts/index.ts';
+import {
+  ActorKinds,
+  commandStreamName,
+  partitionConsumerName,
+  partitionOf,
+} from '../../contracts/index.ts';
+import { PULL_FAILING_REPORT_MS } from '../../actors/runtime/windowed.ts';
 import {
   addedEvents,
   demoStates,
   eventually,
   exited,
   publishAdds,
+  readWorkerLog,
   spawnWorker,
   startRuntimeEnv,
   type RuntimeEnv,
@@ -198,5 +205,36 @@ describe('a hot key on a windowed partition, two worker processes', () => {
       async () => [...(await leaseOwners()).values()].join() === '64',
       15_000,
     );
+  });
+});
+
+describe('a windowed partition whose pulls keep failing', () => {
+  it('is reported once, naming its consumer, after failing for a while; other partitions are not', async () => {
+    const proc = spawnWorker(env, { ...WINDOWED, LOG_LEVEL: 'info' }, true);
+    workers.push(proc);
+    const log = readWorkerLog(proc);
+    await ownerStarted();
+    await eventually('partition 3 is pulled', () =>
+      Promise.resolve(
+        log.lines.some(
+          (l) =>
+            l.msg === 'owning windowed partition' &&
+            (l as { partition?: string }).partition === 'partition.demo.3',
+        ),
+      ),
+    );
+    const consumer = partitionConsumerName(ActorKinds.demo, 3);
+    await env.jsm.consumers.delete(commandStreamName(ActorKinds.demo), consumer);
+    const deleted = Date.now();
+    const before = log.lines.length;
+    const failed = () => log.lines.filter((l) => l.msg === 'pulling partition commands failed');
+    await eventually('the failing pulls are reported', () => Promise.resolve(failed().length > 0));
+    expect(Date.now() - deleted).toBeGreaterThanOrEqual(PULL_FAILING_REPORT_MS);
+    const [line] = failed();
+    expect(line).toMatchObject({ level: 40, consumer, partition: 'partition.demo.3' });
+    // A while later: still one line, and the other 63 partitions said nothing.
+    await new Promise((r) => setTimeout(r, 5_000));
+    expect(failed()).toHaveLength(1);
+    expect(log.lines.slice(before).filter((l) => l.level >= 40)).toHaveLength(1);
   });
 });
