@@ -66,7 +66,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
     timeoutMs: config.publishTimeoutMs,
     metrics,
   });
-  const limits = createRateLimits({ redis: deps.redis, config: config.rateLimit, metrics, log });
+  // The limiter names its own component (a second `component` key would repeat it in the line).
+  const limits = createRateLimits({
+    redis: deps.redis,
+    config: config.rateLimit,
+    metrics,
+    log: deps.log,
+  });
   const ingestTelegram = createTelegramIngest({
     publish,
     limits,

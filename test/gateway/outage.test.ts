@@ -78,6 +78,14 @@ describe('Redis unavailable', () => {
           limit: 'player',
         }),
       ).toBeGreaterThan(0);
+      // Said once, by the limiter, as one JSON object with one `component`.
+      const raw = gateway.logs
+        .text()
+        .split('\n')
+        .filter((l) => l.includes('rate-limit store failed'));
+      expect(raw).toHaveLength(1);
+      expect(raw[0]!.match(/"component"/g)).toHaveLength(1);
+      expect(raw[0]).toContain('"component":"ratelimit"');
     } finally {
       await gateway.close();
     }
