@@ -123,6 +123,8 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
   }
 
   const sendFailures = failureLog(log, 'telegram send');
+  const watched = { stream: Streams.out.name, consumer: telegramOutConsumer().durable_name };
+  const watch = watchConsumer(log, watched);
 
   function delay(attempt: number): number {
     const exp = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(attempt, 20));
@@ -316,6 +318,7 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
   }
 
   function receive(m: JsMsg): void {
+    watch.delivered();
     metrics.received.inc();
     const queued = bySeq.get(m.seq);
     if (queued !== undefined) {
@@ -360,22 +363,8 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
     async start() {
       await store.ensure();
       await ensureOutConsumer(opts.jsm, log);
-      const consumer = await opts.js.consumers.get(
-        Streams.out.name,
-        telegramOutConsumer().durable_name,
-      );
-      const watch = watchConsumer(log, {
-        stream: Streams.out.name,
-        consumer: telegramOutConsumer().durable_name,
-      });
-      messages = await consumer.consume({
-        max_messages: 256,
-        expires: 5_000,
-        callback: (m) => {
-          watch.delivered();
-          receive(m);
-        },
-      });
+      const consumer = await opts.js.consumers.get(Streams.out.name, watched.consumer);
+      messages = await consumer.consume({ max_messages: 256, expires: 5_000, callback: receive });
       watch.follow(messages);
       // Waiting behind a chat's pacing or a retry_after must not look like a dead gateway.
       extender = setInterval(() => {
