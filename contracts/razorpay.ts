@@ -87,11 +87,12 @@ export const RAZORPAY_INGRESS_MSG_PREFIX = 'rzp-';
 // Webhooks, as Razorpay sends them. Only the fields Respawn reads are declared; the rest is
 // kept in the raw body stored on RESPAWN_IN.
 
-/** Razorpay sends `notes` as an object, or as `[]` when there are none. */
-const notes = z.union([
-  z.record(z.string(), z.union([z.string(), z.number(), z.null()])),
-  z.array(z.unknown()).max(0),
-]);
+/**
+ * Razorpay sends `notes` as an object, or as `[]` when there are none. Only `player_id` and
+ * `topup_id` are read (the ingress route checks them); any other note, whatever its value,
+ * never makes a webhook unreadable: a captured payment would wait for reconciliation.
+ */
+const notes = z.union([z.record(z.string(), z.unknown()), z.array(z.unknown())]);
 export type RazorpayNotes = z.infer<typeof notes>;
 
 const paymentEntity = z.object({

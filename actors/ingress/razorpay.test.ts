@@ -76,6 +76,16 @@ describe('routing a Razorpay webhook to billing', () => {
     expect(a.msgId).toBe(b.msgId);
   });
 
+  it('routes a payment whose other notes hold values of any kind (only the ids are read)', () => {
+    const notes = { ...NOTES, cart: ['a', 'b'], gift: true, meta: { from: 'app' }, note: null };
+    const r = published(routeRazorpayWebhook(body(linkPaid(notes, { notes })), 'rzp-EvT2'));
+    expect(r.subject).toBe('respawn.billing.42.cmd.payment_event');
+    expect(BillingPaymentEvent.decode(r.data)).toMatchObject({
+      topupId: 'r1',
+      amountPaise: 50_000,
+    });
+  });
+
   it('routes payment.captured by the notes on the payment', () => {
     const w = envelope('payment.captured', { payment: payment({ notes: NOTES }) });
     const r = published(routeRazorpayWebhook(body(w)));

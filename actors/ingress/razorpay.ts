@@ -14,7 +14,12 @@ import {
   type ErrorCode,
 } from '../../contracts/index.ts';
 import { routeRazorpayWebhook } from './razorpay-route.ts';
-import { createIngressRouter, type DeadLetterCounter, type IngressRouter } from './router.ts';
+import {
+  createIngressRouter,
+  type DeadLetterCounter,
+  type IngressRoute,
+  type IngressRouter,
+} from './router.ts';
 
 export interface RazorpayIngressOptions {
   nc: NatsConnection;
@@ -34,10 +39,13 @@ export function createRazorpayIngress(opts: RazorpayIngressOptions): RazorpayIng
     durable: RAZORPAY_INGRESS_CONSUMER,
     ...(opts.retryDelayMs === undefined ? {} : { retryDelayMs: opts.retryDelayMs }),
     ...(opts.deadLetters === undefined ? {} : { deadLetters: opts.deadLetters }),
-    route: (data, ctx) => {
-      const r = routeRazorpayWebhook(data, ctx.msgId);
-      if (r.kind === 'dead') throw new TerminalError(r.code as ErrorCode, r.reason);
-      return [{ subject: r.subject, data: r.data, msgId: r.msgId, type: BillingPaymentEvent.type }];
-    },
+    route: razorpayRoute,
   });
 }
+
+/** The router's route: a webhook to billing's payment event, or a dead letter with its reason. */
+export const razorpayRoute: IngressRoute = (data, ctx) => {
+  const r = routeRazorpayWebhook(data, ctx.msgId);
+  if (r.kind === 'dead') throw new TerminalError(r.code as ErrorCode, r.reason);
+  return [{ subject: r.subject, data: r.data, msgId: r.msgId, type: BillingPaymentEvent.type }];
+};
