@@ -49,6 +49,9 @@ import { defaultSessionConfig, initialSessionState, type SessionState } from './
 const handle = sessionHandler({ ...defaultSessionConfig, maxResumes: 2 });
 const toStarting = (): SessionState => startingIn(handle);
 const toReady = (): SessionState => readyIn(handle);
+/** Session p1-1 started, waiting for billing's answer. */
+const asking = (): SessionState =>
+  handle(initialSessionState(), SessionStart, { requestedBy: 'player', chatId: '42' }).state;
 /** Billing admits the start waiting in `s`. */
 const admit = (s: SessionState): HandlerResult<SessionState> =>
   handle(s, SessionAdmission, {
@@ -208,6 +211,24 @@ describe('session actor', () => {
     expect(r.state.phase).toBe('idle');
     expect(texts(r)[0]).toContain('₹5');
     expect(of(r, AllocRequest)).toEqual([]);
+  });
+
+  it('takes billing’s answer once: a second one, even a refusal, changes nothing', () => {
+    const admitted = admit(
+      handle(initialSessionState(), SessionStart, { requestedBy: 'player' }).state,
+    );
+    expect(of(admitted, AllocRequest)).toHaveLength(1);
+    for (const allowed of [false, true]) {
+      const again = handle(admitted.state, SessionAdmission, {
+        sessionId: 'p1-1',
+        allowed,
+        balancePaise: 0,
+        requiredPaise: 1_500,
+      });
+      // Going idle here would leave the allocation request behind, unreleased.
+      expect(again.state).toEqual(admitted.state);
+      expect(again.emit ?? []).toEqual([]);
+    }
   });
 
   it('asks the region’s allocator once admitted, then tells tier and price when allocated', () => {
@@ -473,7 +494,7 @@ describe('session actor', () => {
     const ready = toReady();
     // The ready message's Stop button names its session.
     const readyMsg = handle(
-      handle(admit(toStarting()).state, SessionAllocated, spotAllocated).state,
+      handle(admit(asking()).state, SessionAllocated, spotAllocated).state,
       SessionAgentReady,
       { sessionId: 'p1-1', vmName: 'vm-a', host: '10.0.0.4', port: 47989, pin: '1234' },
     );
@@ -691,7 +712,7 @@ describe('session actor', () => {
   });
 
   it('gives up a start the allocator never answers, the player told; an answered one goes on', () => {
-    const admitted = admit(toStarting());
+    const admitted = admit(asking());
     const wait = admitted.timers?.find((t) => t.name === 'alloc_wait');
     expect(wait).toMatchObject({ at: later(defaultSessionConfig.provisionTimeoutMs) });
     const fire = (state: SessionState, allocation = 1) =>
@@ -735,7 +756,7 @@ describe('session actor', () => {
   });
 
   it('gives up a rig that never boots as a failed start: news, not charged, no "stopped" after', () => {
-    const booting = handle(admit(toStarting()).state, SessionAllocated, spotAllocated);
+    const booting = handle(admit(asking()).state, SessionAllocated, spotAllocated);
     const fired = handle(
       booting.state,
       TimerFired,
@@ -765,7 +786,7 @@ describe('session actor', () => {
   });
 
   it('tells a place in line as news after a rig was promised, and why the player waits', () => {
-    const admitted = admit(toStarting());
+    const admitted = admit(asking());
     // From starting: the "Starting…" message becomes the place in line (an edit).
     const fromStart = handle(admitted.state, SessionQueued, {
       sessionId: 'p1-1',

@@ -44,8 +44,12 @@ export function onAdmission(
 ): Result {
   if (s.phase !== 'starting' || !matches(s, msg.sessionId))
     return ignore(s, `admission for ${msg.sessionId} in ${s.phase}`);
+  if (s.admitted === true) return ignore(s, `admission for ${msg.sessionId} already answered`);
   if (msg.allowed) {
-    const next = coversOnDemand(cfg, s, msg) ? s : { ...s, spotOnlyForBalance: true as const };
+    const admitted = { ...s, admitted: true as const };
+    const next = coversOnDemand(cfg, s, msg)
+      ? admitted
+      : { ...admitted, spotOnlyForBalance: true as const };
     return {
       state: next,
       emit: [allocRequest(ctx.key, next), ...startingTexts(next)],

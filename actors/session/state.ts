@@ -44,6 +44,11 @@ export const SessionState = z.object({
   spotOnly: z.boolean().optional(),
   /** This session's balance covers Spot only (admission's answer): it takes Spot rigs only. */
   spotOnlyForBalance: z.literal(true).optional(),
+  /**
+   * Billing allowed this session's start, and its VM was asked for: billing's answer is taken
+   * once (a later one, refusing, would leave the request behind with the allocator).
+   */
+  admitted: z.literal(true).optional(),
   /** The region the start named, when it named one (the disk's region may win over it). */
   askedRegion: z.string().optional(),
   /**
