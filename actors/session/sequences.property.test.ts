@@ -6,6 +6,9 @@
  *
  * - the handler returned (a throw is a message offered again and again) and its state is one
  *   the runtime can store (the actor's own schema);
+ * - a change of phase came with its event (`evt.changed` naming the new phase);
+ * - a player on a rig (ready, playing) is charged, and one whose rig was taken away (evicted,
+ *   resuming) is not;
  * - a session that is idle has no meter still charging the player (every meter it opened was
  *   closed), and no VM still held for it (every session the allocator gave a VM to was
  *   released after that);
@@ -25,6 +28,7 @@ import {
   SessionAgentReady,
   SessionAllocFailed,
   SessionAllocated,
+  SessionChanged,
   SessionHeartbeat,
   SessionPreempt,
   SessionQueued,
@@ -212,11 +216,26 @@ function apply(w: World, r: HandlerResult<SessionState>): void {
   }
 }
 
-function check(w: World): void {
-  if (w.state.phase !== 'idle') return;
+function check(w: World, before: SessionState, r: HandlerResult<SessionState>): void {
+  const trail = `\n${w.log.join('\n')}`;
+  const { phase, sessionId } = w.state;
+  if (phase !== before.phase) {
+    const told = (r.emit ?? []).some(
+      (e) => e.type === SessionChanged.type && SessionChanged.decode(e.data).phase === phase,
+    );
+    expect(told, `${before.phase} → ${phase} without its event:${trail}`).toBe(true);
+  }
+  const meter = sessionId === undefined ? undefined : w.meters.get(sessionId);
+  if (phase === 'ready' || phase === 'playing') {
+    expect(meter, `${phase}, yet the player is not charged:${trail}`).toBe('open');
+  }
+  if (phase === 'evicted' || phase === 'resuming') {
+    expect(meter, `${phase}, yet the player is charged:${trail}`).not.toBe('open');
+  }
+  if (phase !== 'idle') return;
   const charging = [...w.meters].filter(([, m]) => m !== 'closed').map(([id]) => id);
-  expect(charging, `idle, yet meters still charge:\n${w.log.join('\n')}`).toEqual([]);
-  expect([...w.held], `idle, yet VMs still held for:\n${w.log.join('\n')}`).toEqual([]);
+  expect(charging, `idle, yet meters still charge:${trail}`).toEqual([]);
+  expect([...w.held], `idle, yet VMs still held for:${trail}`).toEqual([]);
 }
 
 function run(seq: readonly Step[]): void {
@@ -258,13 +277,14 @@ function run(seq: readonly Step[]): void {
       if (err instanceof TerminalError) continue;
       throw err;
     }
+    const before = w.state;
     apply(w, r);
-    check(w);
+    check(w, before, r);
   }
 }
 
 describe('the session actor under random sequences of its messages', () => {
-  it('stores a valid state, charges nothing and holds no VM once idle, whatever the order', () => {
+  it('stores a valid state, announces each phase, charges only on a rig, and leaves nothing held once idle', () => {
     fc.assert(
       fc.property(fc.array(steps, { minLength: 1, maxLength: 60, size: 'max' }), (seq) => run(seq)),
       { numRuns: 2_000 },
