@@ -187,6 +187,38 @@ describe('allocator actor', () => {
     expect(r.state).toEqual(s);
   });
 
+  it('ignores a request of an older round than the session holds or waits with', () => {
+    // s1 runs round 2 (a resume); round 1's request, redelivered late, must not get it a VM.
+    let s = handle(withQuota(8, 0), AllocRequest, req(1, 2)).state;
+    const late = handle(s, AllocRequest, req(1, 1));
+    expect(late.ignored).toMatch(/round 1 after its round 2/);
+    expect(late.emit ?? []).toEqual([]);
+    expect(reservedCores(late.state, 'lowPriorityCores')).toBe(4);
+    // The same while round 2 waits in line.
+    s = handle(withQuota(0, 0), AllocRequest, req(2, 2)).state;
+    expect(handle(s, AllocRequest, req(2, 1)).state.queue.map((q) => q.allocation)).toEqual([2]);
+  });
+
+  it('lets a newer round replace what the session still has of an older one', () => {
+    // s1's round 1 waits in line; its round 2 arrives (the release between them lost).
+    let s = handle(withQuota(0, 0), AllocRequest, req(1, 1)).state;
+    s = handle(s, AllocRequest, req(1, 2)).state;
+    expect(s.queue.map((q) => [q.sessionId, q.allocation])).toEqual([['s1', 2]]);
+    // Round 1 holds a VM being created: deleted once its create reports; round 2 gets its own.
+    const first = handle(withQuota(8, 0), AllocRequest, req(2, 1));
+    const vm1 = of(first, AzureCreateVm)[0]!.vmName;
+    const second = handle(first.state, AllocRequest, req(2, 2));
+    const vm2 = of(second, AzureCreateVm)[0]!.vmName;
+    expect(vm2).not.toBe(vm1);
+    expect(second.state.reservations[vm1]).toMatchObject({ release: true });
+    const made = handle(second.state, AllocCreateResult, {
+      sessionId: 's2',
+      vmName: vm1,
+      ok: true,
+    });
+    expect(of(made, AzureDeleteVm).map((d) => d.vmName)).toEqual([vm1]);
+  });
+
   it('marks Spot cold on a capacity error and falls back to On-Demand for the same session', () => {
     const first = handle(withQuota(8, 8), AllocRequest, req(1));
     const vm = of(first, AzureCreateVm)[0]!.vmName;

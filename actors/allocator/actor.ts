@@ -22,17 +22,16 @@ import { defineActor, emit, type HandlerResult } from '../runtime/index.ts';
 import { DISK_TIMER, ensureDiskRounds, startDiskRound } from './disk-reconcile.ts';
 import {
   clearQueue,
-  dequeueSession,
   dropReservation,
   forgetReleased,
   knownRequest,
+  laterRound,
   rememberReleased,
   releasedRound,
   putReservation,
-  reservationsOf,
 } from './book.ts';
 import {
-  coolEvicted,
+  letGo,
   warmFreed,
   createEffect,
   decided,
@@ -44,7 +43,6 @@ import {
   retryLater,
   startDelete,
   serveQueue,
-  tellMoved,
   tryPlace,
   waitsInLine,
   type Step,
@@ -84,6 +82,13 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
       switch (msg.type) {
         case AllocRequest.type: {
           if (knownRequest(st.s, msg.sessionId, msg.allocation)) return done();
+          const later = laterRound(st.s, msg.sessionId, msg.allocation);
+          if (later !== undefined) {
+            return {
+              ...done(),
+              ignored: `request of session ${msg.sessionId} round ${msg.allocation} after its round ${later}`,
+            };
+          }
           const released = releasedRound(st.s, msg.sessionId);
           if (released !== undefined && msg.allocation <= released) {
             return {
@@ -91,6 +96,9 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
               ignored: `session ${msg.sessionId} released round ${released} before its request arrived`,
             };
           }
+          // A newer round replaces what the session still has of an older one (its release
+          // lost or still on its way): one place in line, one VM at most.
+          letGo(cfg, st, ctx, msg.sessionId, { reason: 'superseded', before: msg.allocation });
           if (st.s.draining !== undefined) {
             refuse(st, ctx, msg.sessionId, msg.playerId, st.s.draining.reason);
             return done();
@@ -111,21 +119,10 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
           return done();
         }
         case AllocRelease.type: {
-          const at = dequeueSession(st.s, msg.sessionId);
-          if (at >= 0) tellMoved(cfg, st, ctx, at, 1);
-          const mine = reservationsOf(st.s, msg.sessionId);
-          for (const [vmName, r] of mine) {
-            if (r.status === 'deleting' || r.release === true) continue;
-            // Azure took a Spot VM back: that candidate is short of capacity, so the resume
-            // that follows (and others meanwhile) try the next one while it is cold.
-            if (msg.reason === 'evicted' && r.status === 'running') coolEvicted(cfg, st, ctx, r);
-            // Its create may be in flight: deleted when it reports (Reservation.release).
-            if (r.status === 'creating') putReservation(st.s, vmName, { ...r, release: true });
-            else startDelete(st, ctx, vmName, r, msg.reason !== 'evicted');
-          }
-          if (mine.length === 0) {
+          const { queuedAt, held } = letGo(cfg, st, ctx, msg.sessionId, { reason: msg.reason });
+          if (held === 0) {
             // Nothing to release yet: the request may still come, and must then find this.
-            if (at < 0 && (msg.allocation ?? 0) > 0) {
+            if (queuedAt < 0 && (msg.allocation ?? 0) > 0) {
               rememberReleased(st.s, msg.sessionId, msg.allocation ?? 0, ctx.now);
             }
             st.emit.push(

@@ -96,6 +96,29 @@ export function isQueued(s: AllocState, sessionId: string): boolean {
   return queueIndex(s.queue).has(sessionId);
 }
 
+/**
+ * A later allocation round of the session than `allocation`, reserved or waiting in line: a
+ * request older than that (redelivered, re-injected) must not get the session a second VM.
+ */
+export function laterRound(
+  s: AllocState,
+  sessionId: string,
+  allocation: number,
+): number | undefined {
+  let later: number | undefined;
+  for (const [, r] of reservationsOf(s, sessionId)) {
+    if (r.allocation > allocation) later = Math.max(later ?? 0, r.allocation);
+  }
+  if (isQueued(s, sessionId)) {
+    for (const q of s.queue) {
+      if (q.sessionId === sessionId && q.allocation > allocation) {
+        later = Math.max(later ?? 0, q.allocation);
+      }
+    }
+  }
+  return later;
+}
+
 /** Whether this allocation round of the session is reserved or waiting in line already. */
 export function knownRequest(s: AllocState, sessionId: string, allocation: number): boolean {
   return (

@@ -18,7 +18,14 @@ import {
   playerDiskName,
 } from '../../contracts/index.ts';
 import { emit, type Emission, type HandlerContext, type TimerOp } from '../runtime/index.ts';
-import { dequeueAt, enqueueBack, enqueueByArrival, putReservation } from './book.ts';
+import {
+  dequeueAt,
+  dequeueSession,
+  enqueueBack,
+  enqueueByArrival,
+  putReservation,
+  reservationsOf,
+} from './book.ts';
 import { nextWarmUp, pickCandidate, reservationFor } from './place.ts';
 import type { AllocState, AllocatorConfig, QueueEntry, Reservation } from './state.ts';
 
@@ -315,4 +322,34 @@ export function coolEvicted(
   st.emit.push(
     decided(ctx, 'cold', { sessionId: r.sessionId, candidate: r.candidate, detail: 'evicted' }),
   );
+}
+
+/**
+ * The session gives up what it holds: its place in line, and its VMs (of rounds before
+ * `before` only, when given: a newer round's request replaces what an older one left). A VM
+ * being created is deleted when its create reports (`Reservation.release`); one evicted cools
+ * its Spot candidate; one a player let go warms its candidate once deleted (`frees`).
+ */
+export function letGo(
+  cfg: AllocatorConfig,
+  st: Step,
+  ctx: HandlerContext,
+  sessionId: string,
+  how: { reason: string; before?: number },
+): { queuedAt: number; held: number } {
+  const queuedAt = dequeueSession(st.s, sessionId);
+  if (queuedAt >= 0) tellMoved(cfg, st, ctx, queuedAt, 1);
+  const mine = reservationsOf(st.s, sessionId).filter(
+    ([, r]) => how.before === undefined || r.allocation < how.before,
+  );
+  const evicted = how.reason === 'evicted';
+  for (const [vmName, r] of mine) {
+    if (r.status === 'deleting' || r.release === true) continue;
+    // Azure took a Spot VM back: that candidate is short of capacity, so the resume
+    // that follows (and others meanwhile) try the next one while it is cold.
+    if (evicted && r.status === 'running') coolEvicted(cfg, st, ctx, r);
+    if (r.status === 'creating') putReservation(st.s, vmName, { ...r, release: true });
+    else startDelete(st, ctx, vmName, r, !evicted && how.before === undefined);
+  }
+  return { queuedAt, held: mine.length };
 }
