@@ -52,6 +52,10 @@ export function createPacer(opts: PacerOptions): Pacer {
   const capacity = 1;
   let tokens = capacity;
   let refilledAt = clock.now();
+  // The chat that reserved the last turn. A turn given back returns its token only if none was
+  // reserved after it (a chat holds one turn at a time): a later caller's wait already counted
+  // it spent, so returning it then would let a new caller go with it, a burst over the rate.
+  let lastTurn: string | undefined;
 
   function sweep(now: number): void {
     if (chatNext.size < SWEEP_AT) return;
@@ -77,6 +81,7 @@ export function createPacer(opts: PacerOptions): Pacer {
         if (signal?.aborted === true) return;
       }
       const debt = reserve();
+      lastTurn = chatId;
       if (debt > 0) await clock.sleep(debt, signal);
       const now = clock.now();
       chatNext.set(chatId, now + opts.perChatIntervalMs);
@@ -84,6 +89,8 @@ export function createPacer(opts: PacerOptions): Pacer {
     },
     giveBack(chatId) {
       chatNext.delete(chatId);
+      if (lastTurn !== chatId) return;
+      lastTurn = undefined;
       tokens = Math.min(capacity, tokens + 1);
     },
     sent(chatId) {

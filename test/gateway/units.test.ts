@@ -12,36 +12,12 @@ import {
   loadGatewayEnv,
   razorpaySignature,
   safeEqual,
-  type PacerClock,
 } from '../../gateway/index.ts';
 import { retryAfterSeconds } from '../../gateway/ratelimit.ts';
 import { supersededBy } from '../../gateway/telegram/collapse.ts';
 import { callbackAnswer } from '../../gateway/telegram/ingest.ts';
 import { parseUpdate } from '../../gateway/telegram/update.ts';
-
-/** Virtual time: sleeps resolve in time order when `run` advances the clock. */
-function virtualClock(): PacerClock & { run(): Promise<void> } {
-  let t = 0;
-  const timers: { at: number; resolve: () => void }[] = [];
-  const flush = () => new Promise<void>((r) => setImmediate(r));
-  return {
-    now: () => t,
-    sleep: (ms) =>
-      new Promise<void>((resolve) => {
-        timers.push({ at: t + ms, resolve });
-      }),
-    async run() {
-      for (;;) {
-        await flush();
-        if (timers.length === 0) return;
-        timers.sort((a, b) => a.at - b.at);
-        const next = timers.shift()!;
-        t = Math.max(t, next.at);
-        next.resolve();
-      }
-    },
-  };
-}
+import { virtualClock } from '../support/virtual-clock.ts';
 
 describe('collapsed answers', () => {
   const q = (id: string, collapseKey?: string) => ({
@@ -159,6 +135,27 @@ describe('pacer', () => {
     await clock.run();
     await done;
     expect(times).toEqual([0, 1000, 2000]);
+  });
+
+  it('gives no token back for a turn others reserved after: their waits counted it spent', async () => {
+    const clock = virtualClock();
+    const pacer = createPacer({ perChatIntervalMs: 10, globalPerSecond: 1, clock });
+    const used: number[] = [];
+    const send = async (chat: string, keep: boolean) => {
+      await pacer.acquire(chat);
+      if (keep) used.push(clock.now());
+      else pacer.giveBack(chat);
+    };
+    // At 0: a sends; b's turn is at 1000, c's at 2000; b's message turns out not needed.
+    const first = Promise.all([send('a', true), send('b', false), send('c', true)]);
+    // d asks as b gives back: were b's token returned, d would go at 2000 beside c.
+    const later = (async () => {
+      await clock.sleep(1000);
+      await send('d', true);
+    })();
+    await clock.run();
+    await Promise.all([first, later]);
+    expect(used).toEqual([0, 2000, 3000]);
   });
 });
 
