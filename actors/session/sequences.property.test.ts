@@ -1,12 +1,14 @@
 /**
  * The session actor under random sequences of the messages it takes: the player's inputs,
  * billing's and the allocator's answers (for this session, an earlier one, or one not yet
- * started), the agent's reports, and the timers the actor itself set, fired in any order.
+ * started), the agent's reports, the player's tier setting, the disk reconciler's findings,
+ * and the timers the actor itself set, fired in any order.
  * Whatever the order, after every message:
  *
  * - the handler returned (a throw is a message offered again and again) and its state is one
  *   the runtime can store (the actor's own schema);
- * - a change of phase came with its event (`evt.changed` naming the new phase);
+ * - a change of phase came with its event (`evt.changed` naming the new phase), and a session
+ *   that ended told the player (as it ended, or as it began to stop);
  * - a player on a rig (ready, playing) is charged, and one whose rig was taken away (evicted,
  *   resuming) is not;
  * - a session that is idle has no meter still charging the player (every meter it opened was
@@ -29,24 +31,31 @@ import {
   SessionAllocFailed,
   SessionAllocated,
   SessionChanged,
+  SessionDiskArchived,
+  SessionDiskFound,
+  SessionDiskMissing,
   SessionHeartbeat,
   SessionPreempt,
   SessionQueued,
+  SessionSettings,
   SessionStart,
   SessionStatus,
   SessionStop,
   SessionVmCheck,
   SessionVmReleased,
+  TelegramSend,
   TerminalError,
   TimerFired,
+  playerDiskName,
   type MessageDef,
 } from '../../contracts/index.ts';
 import type { HandlerResult } from '../runtime/index.ts';
 import { defaultSessionConfig, SessionState, initialSessionState } from './state.ts';
-import { T0, sessionHandler } from './testkit.ts';
+import { P, T0, sessionHandler } from './testkit.ts';
 
 const handle = sessionHandler({ ...defaultSessionConfig, maxResumes: 2 });
 const REGION = defaultSessionConfig.region;
+const DISK = playerDiskName(P);
 const SESSIONS = ['p1-1', 'p1-2', 'p1-3'];
 const VMS = ['vm-a', 'vm-b', 'vm-c'];
 const schemaOf = new Map(Catalog.map((e) => [e.type, e.schema]));
@@ -146,6 +155,44 @@ const steps: fc.Arbitrary<Step> = fc.oneof(
   msg(SessionPreempt, fc.record({ sessionId: session, vmName: vm, eventId: fc.constant('ev-1') })),
   msg(SessionVmReleased, fc.record({ sessionId: session, vmName: vm })),
   msg(SessionVmCheck, fc.record({ sessionId: session, vmName: vm, region: fc.constant(REGION) })),
+  msg(
+    SessionSettings,
+    fc.record({
+      requestedBy: fc.constant('player'),
+      chatId: fc.constant('42'),
+      spotOnly: fc.boolean(),
+    }),
+  ),
+  // The disk reconciler's findings and the archive's outcome, for this player's disk.
+  msg(
+    SessionDiskArchived,
+    fc.record({
+      diskName: fc.constant(DISK),
+      snapshotName: fc.constant(`snap-${DISK}`),
+      ok: fc.boolean(),
+    }),
+  ),
+  msg(
+    SessionDiskMissing,
+    fc
+      .record({
+        diskName: fc.constant(DISK),
+        seq: fc.integer({ min: 0, max: 3 }),
+        snapshotName: fc.option(fc.constant(`snap-${DISK}`), { nil: undefined }),
+      })
+      .map(({ snapshotName, ...rest }) =>
+        snapshotName === undefined ? rest : { ...rest, snapshotName },
+      ),
+  ),
+  msg(
+    SessionDiskFound,
+    fc.record({
+      diskName: fc.constant(DISK),
+      seq: fc.integer({ min: 0, max: 3 }),
+      region: fc.constant(REGION),
+      zone: fc.constantFrom('1', '2'),
+    }),
+  ),
   {
     weight: 3,
     arbitrary: fc.record({
@@ -170,6 +217,8 @@ interface World {
    */
   held: Set<string>;
   log: string[];
+  /** Whether the player was told anything when the session began to stop. */
+  toldStopping: boolean;
 }
 
 /** Fills in what a step takes from the moment it is sent (the session, the VM, times). */
@@ -225,6 +274,13 @@ function check(w: World, before: SessionState, r: HandlerResult<SessionState>): 
     );
     expect(told, `${before.phase} → ${phase} without its event:${trail}`).toBe(true);
   }
+  // A session that ends, however, says so to the player: at the end, or when it began to stop.
+  const says = (r.emit ?? []).some((e) => e.type === TelegramSend.type);
+  if (phase === 'stopping' && before.phase !== 'stopping') w.toldStopping = says;
+  if (phase === 'idle' && before.phase !== 'idle') {
+    const told = says || (before.phase === 'stopping' && w.toldStopping);
+    expect(told, `${before.phase} → idle, the player told nothing:${trail}`).toBe(true);
+  }
   const meter = sessionId === undefined ? undefined : w.meters.get(sessionId);
   if (phase === 'ready' || phase === 'playing') {
     expect(meter, `${phase}, yet the player is not charged:${trail}`).toBe('open');
@@ -246,6 +302,7 @@ function run(seq: readonly Step[]): void {
     meters: new Map(),
     held: new Set(),
     log: [],
+    toldStopping: false,
   };
   for (const step of seq) {
     w.now += step.advanceMs;
