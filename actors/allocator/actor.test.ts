@@ -219,6 +219,50 @@ describe('allocator actor', () => {
     expect(of(made, AzureDeleteVm).map((d) => d.vmName)).toEqual([vm1]);
   });
 
+  it('refuses a request its release overtook, even while an older round’s VM is held', () => {
+    // s1 runs round 1; evicted, it asks for round 2, then Stop releases round 2: the release
+    // arrives first (published from a later batch, the request's publish retried late).
+    const a = handle(withQuota(8, 0), AllocRequest, req(1, 1));
+    const vm1 = of(a, AzureCreateVm)[0]!.vmName;
+    let s = handle(a.state, AllocCreateResult, { sessionId: 's1', vmName: vm1, ok: true }).state;
+    s = handle(s, AllocRelease, { ...req(1, 2), reason: 'player' }).state;
+    const late = handle(s, AllocRequest, req(1, 2));
+    expect(late.ignored).toMatch(/released round 2 before its request arrived/);
+    expect(of(late, AzureCreateVm)).toEqual([]);
+  });
+
+  it('lets a late release of an older round leave the newer round’s VM alone', () => {
+    const a = handle(withQuota(8, 0), AllocRequest, req(1, 1));
+    const vm1 = of(a, AzureCreateVm)[0]!.vmName;
+    const b = handle(a.state, AllocRequest, req(1, 2)); // replaces round 1 (deleted when made)
+    const vm2 = of(b, AzureCreateVm)[0]!.vmName;
+    const s = handle(b.state, AllocRelease, { ...req(1, 1), reason: 'evicted' }).state;
+    expect(s.reservations[vm2]).toMatchObject({ status: 'creating' });
+    expect(s.reservations[vm2]?.release).toBeUndefined();
+    expect(s.reservations[vm1]).toMatchObject({ release: true });
+  });
+
+  it('never gives a new VM the name of a failed create’s VM still being deleted', () => {
+    // s1's On-Demand create fails (Spot cold already): its VM is deleted, s1 waits in line.
+    let s = handle(withQuota(0, 4), AllocRequest, req(1)).state;
+    const first = Object.keys(s.reservations)[0]!;
+    const failed = handle(s, AllocCreateResult, {
+      sessionId: 's1',
+      vmName: first,
+      ok: false,
+      error: { kind: 'capacity', code: 'AllocationFailed', message: 'x' },
+    });
+    expect(of(failed, AzureDeleteVm).map((d) => d.vmName)).toEqual([first]);
+    // Capacity comes back (the cold time passed) before Azure reports that VM deleted.
+    s = handle(failed.state, AllocUsage, usage(0, 4), later(cfg.coldMs + 1)).state;
+    const retried = Object.keys(s.reservations);
+    expect(retried).toHaveLength(1);
+    expect(retried[0]).not.toBe(first);
+    // The delete's report is the failed VM's: the new reservation stays.
+    const gone = handle(s, AllocDeleteResult, { sessionId: 's1', vmName: first, ok: true });
+    expect(Object.keys(gone.state.reservations)).toEqual(retried);
+  });
+
   it('marks Spot cold on a capacity error and falls back to On-Demand for the same session', () => {
     const first = handle(withQuota(8, 8), AllocRequest, req(1));
     const vm = of(first, AzureCreateVm)[0]!.vmName;

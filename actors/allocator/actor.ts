@@ -119,12 +119,17 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
           return done();
         }
         case AllocRelease.type: {
-          const { queuedAt, held } = letGo(cfg, st, ctx, msg.sessionId, { reason: msg.reason });
+          const round = msg.allocation ?? 0;
+          // Whether the request of the released round came first. It may not have (a release
+          // and the request it ends, published from two batches, can arrive in either order;
+          // an older round's VM may still be held): then that request must find this.
+          const arrived = round > 0 && laterRound(st.s, msg.sessionId, round - 1) !== undefined;
+          const { held } = letGo(cfg, st, ctx, msg.sessionId, {
+            reason: msg.reason,
+            ...(round > 0 ? { upTo: round } : {}),
+          });
+          if (round > 0 && !arrived) rememberReleased(st.s, msg.sessionId, round, ctx.now);
           if (held === 0) {
-            // Nothing to release yet: the request may still come, and must then find this.
-            if (queuedAt < 0 && (msg.allocation ?? 0) > 0) {
-              rememberReleased(st.s, msg.sessionId, msg.allocation ?? 0, ctx.now);
-            }
             st.emit.push(
               emit(SessionVmReleased, cmdSubject(ActorKinds.session, msg.playerId, 'vm_released'), {
                 sessionId: msg.sessionId,
@@ -148,6 +153,7 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
           const kind = msg.error?.kind ?? 'other';
           if (kind === 'capacity' || kind === 'quota') {
             dropReservation(st.s, msg.vmName);
+            st.s.partials = { ...st.s.partials, [msg.vmName]: r.sessionId };
             st.s = {
               ...st.s,
               cold: { ...st.s.cold, [r.candidate]: iso(new Date(ctx.now.getTime() + cfg.coldMs)) },
@@ -199,6 +205,13 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
           return done();
         }
         case AllocDeleteResult.type: {
+          if (st.s.partials?.[msg.vmName] !== undefined) {
+            // A failed create's VM: its name may be given again (Azure retries a PUT of a VM
+            // it could not allocate, so a delete that failed leaves nothing in the way).
+            const { [msg.vmName]: _gone, ...rest } = st.s.partials;
+            st.s.partials = Object.keys(rest).length === 0 ? undefined : rest;
+            return done();
+          }
           const r = st.s.reservations[msg.vmName];
           if (r === undefined) return done();
           if (!msg.ok && msg.error?.kind !== 'not_found') {

@@ -54,12 +54,30 @@ export function vmNameFor(sessionId: string, allocation: number, candidateId: st
     : `vm-h${nameHash(sessionId)}-a${allocation}-${cand}`.slice(0, 60);
 }
 
+/**
+ * The name of a new VM for `q` on `c`: `vmNameFor`, or, while a VM of that name is still held
+ * or being deleted (a failed create's VM, when the candidate is tried again for the same
+ * round), the same with `-2`, `-3`…: a create under the name of a VM being deleted would be a
+ * conflict in Azure, and the delete's report would be taken for the new VM's.
+ */
+export function freeVmName(s: AllocState, q: QueueEntry, c: Candidate): string {
+  const taken = (name: string): boolean =>
+    s.reservations[name] !== undefined || s.partials?.[name] !== undefined;
+  const base = vmNameFor(q.sessionId, q.allocation, c.id);
+  if (!taken(base)) return base;
+  for (let n = 2; ; n++) {
+    const name = `${base}-${n}`;
+    if (!taken(name)) return name;
+  }
+}
+
 export function reservationFor(
+  s: AllocState,
   q: QueueEntry,
   c: Candidate,
   now: Date,
 ): { vmName: string; reservation: Reservation } {
-  const vmName = vmNameFor(q.sessionId, q.allocation, c.id);
+  const vmName = freeVmName(s, q, c);
   return {
     vmName,
     reservation: {

@@ -8,7 +8,8 @@
  * - a VM it decided to create fits its quota (what Azure reports as the limit, less what others
  *   use and what it already holds): never an overrun;
  * - a session holds at most one VM that is not being deleted, and never while in line;
- * - a session that let go (released) holds nothing that is not going, and is not in line;
+ * - a session that let go of a round (a release names it) holds nothing of that round or an
+ *   earlier one that is not going, and does not wait in line for one;
  * - a Spot-only request is never given an On-Demand VM;
  * - every message it emitted is one its contract accepts.
  */
@@ -136,8 +137,8 @@ interface World {
   timers: Map<string, { at: number; data?: unknown }>;
   /** Each round's Spot-only flag (`<session>#<round>`), as the request taken asked. */
   spotOnly: Map<string, boolean>;
-  /** Sessions whose last word was a release. */
-  released: Set<string>;
+  /** The round each session let go of last (a release names its round). */
+  released: Map<string, number>;
   log: string[];
 }
 
@@ -182,6 +183,12 @@ function messageOf(step: Step, w: World): { def: MessageDef; value: unknown } | 
       value: { sessionId: r.sessionId, vmName, ok: step.error === undefined, ...error },
     };
   }
+  // A session never asks again for a round it let go of (its inbox drops a repeat of the
+  // same message; a new start is a new session).
+  if (step.def === AllocRequest) {
+    const q = step.value as { sessionId: string; allocation: number };
+    if (q.allocation <= (w.released.get(q.sessionId) ?? 0)) return undefined;
+  }
   if (step.def === AllocUsage)
     return { def: AllocUsage, value: { ...(step.value as object), at: iso } };
   return { def: step.def, value: step.value };
@@ -197,7 +204,10 @@ function apply(w: World, def: MessageDef, value: unknown, r: HandlerResult<Alloc
     w.spotOnly.set(`${q.sessionId}#${q.allocation}`, q.spotOnly === true);
     w.released.delete(q.sessionId);
   }
-  if (def === AllocRelease) w.released.add((value as { sessionId: string }).sessionId);
+  if (def === AllocRelease) {
+    const v = value as { sessionId: string; allocation: number };
+    w.released.set(v.sessionId, Math.max(w.released.get(v.sessionId) ?? 0, v.allocation));
+  }
   w.state = r.state;
   for (const t of r.timers ?? []) {
     if ('cancel' in t) w.timers.delete(t.name);
@@ -245,10 +255,13 @@ function check(w: World): void {
     expect(n, `${sessionId} holds ${n} VMs:${trail}`).toBe(1);
     expect(queued.has(sessionId), `${sessionId} holds a VM and waits in line:${trail}`).toBe(false);
   }
-  for (const sessionId of w.released) {
-    const kept = live.filter((r) => r.sessionId === sessionId);
-    expect(kept, `${sessionId} let go, yet holds a VM:${trail}`).toEqual([]);
-    expect(queued.has(sessionId), `${sessionId} let go, yet waits in line:${trail}`).toBe(false);
+  for (const [sessionId, round] of w.released) {
+    const kept = live.filter((r) => r.sessionId === sessionId && r.allocation <= round);
+    expect(kept, `${sessionId} let go of round ${round}, yet holds a VM of it:${trail}`).toEqual(
+      [],
+    );
+    const waits = w.state.queue.some((q) => q.sessionId === sessionId && q.allocation <= round);
+    expect(waits, `${sessionId} let go of round ${round}, yet waits in line:${trail}`).toBe(false);
   }
 }
 
@@ -258,7 +271,7 @@ function run(seq: readonly Step[]): void {
     now: T0,
     timers: new Map(),
     spotOnly: new Map(),
-    released: new Set(),
+    released: new Map(),
     log: [],
   };
   for (const step of seq) {

@@ -79,6 +79,11 @@ export const AllocState = z.object({
   released: z
     .record(z.string(), z.object({ allocation: z.number().int(), at: z.string() }))
     .optional(),
+  /**
+   * VMs a failed create left, being deleted (name → session): no reservation gets their name
+   * until Azure reports them gone, so that report is never taken for a newer VM's.
+   */
+  partials: z.record(z.string(), z.string()).optional(),
 });
 export type AllocState = z.infer<typeof AllocState>;
 

@@ -126,7 +126,7 @@ export function tryPlace(
 ): boolean {
   const c = pickCandidate(cfg, st.s, q, ctx.now);
   if (c === undefined) return false;
-  const { vmName, reservation } = reservationFor(q, c, ctx.now);
+  const { vmName, reservation } = reservationFor(st.s, q, c, ctx.now);
   putReservation(st.s, vmName, reservation);
   st.emit.push(
     createEffect(cfg, ctx, vmName, reservation),
@@ -325,23 +325,27 @@ export function coolEvicted(
 }
 
 /**
- * The session gives up what it holds: its place in line, and its VMs (of rounds before
- * `before` only, when given: a newer round's request replaces what an older one left). A VM
- * being created is deleted when its create reports (`Reservation.release`); one evicted cools
- * its Spot candidate; one a player let go warms its candidate once deleted (`frees`).
+ * The session gives up what it holds: its place in line, and its VMs. Only those of rounds
+ * before `before`, when given (a newer round's request replaces what an older one left), and
+ * up to `upTo` (a release names its round: one that arrives late must not take a newer round's
+ * VM). A VM being created is deleted when its create reports (`Reservation.release`); one
+ * evicted cools its Spot candidate; one a player let go warms its candidate once deleted
+ * (`frees`).
  */
 export function letGo(
   cfg: AllocatorConfig,
   st: Step,
   ctx: HandlerContext,
   sessionId: string,
-  how: { reason: string; before?: number },
+  how: { reason: string; before?: number; upTo?: number },
 ): { queuedAt: number; held: number } {
-  const queuedAt = dequeueSession(st.s, sessionId);
+  const inRange = (round: number): boolean =>
+    (how.before === undefined || round < how.before) &&
+    (how.upTo === undefined || round <= how.upTo);
+  const waiting = st.s.queue.some((q) => q.sessionId === sessionId && inRange(q.allocation));
+  const queuedAt = waiting ? dequeueSession(st.s, sessionId) : -1;
   if (queuedAt >= 0) tellMoved(cfg, st, ctx, queuedAt, 1);
-  const mine = reservationsOf(st.s, sessionId).filter(
-    ([, r]) => how.before === undefined || r.allocation < how.before,
-  );
+  const mine = reservationsOf(st.s, sessionId).filter(([, r]) => inRange(r.allocation));
   const evicted = how.reason === 'evicted';
   for (const [vmName, r] of mine) {
     if (r.status === 'deleting' || r.release === true) continue;
