@@ -23,11 +23,11 @@ import {
   AllocRequest,
   AllocUsage,
   AzureCreateVm,
-  Catalog,
   SessionAllocFailed,
   TimerFired,
   type MessageDef,
 } from '../../contracts/index.ts';
+import { decodeEmitted, SetTimers } from '../../test/support/property.ts';
 import type { HandlerResult } from '../runtime/index.ts';
 import { createAllocatorActor } from './actor.ts';
 import { freeCores } from './place.ts';
@@ -37,7 +37,6 @@ const cfg = { ...defaultAllocatorConfig, coldMs: 600_000 };
 const actor = createAllocatorActor(cfg);
 const T0 = new Date('2026-03-01T18:00:00Z').getTime();
 const SESSIONS = [1, 2, 3, 4, 5, 6];
-const schemaOf = new Map(Catalog.map((e) => [e.type, e.schema]));
 const candidates = new Map(cfg.candidates.map((c) => [c.id, c]));
 const QUOTAS = [...new Set(cfg.candidates.map((c) => c.quotaName))];
 
@@ -134,7 +133,7 @@ const steps: fc.Arbitrary<Step> = fc.oneof(
 interface World {
   state: AllocState;
   now: number;
-  timers: Map<string, { at: number; data?: unknown }>;
+  timers: SetTimers;
   /** Each round's Spot-only flag (`<session>#<round>`), as the request taken asked. */
   spotOnly: Map<string, boolean>;
   /** The round each session let go of last (a release names its round). */
@@ -146,21 +145,10 @@ interface World {
 function messageOf(step: Step, w: World): { def: MessageDef; value: unknown } | undefined {
   const iso = new Date(w.now).toISOString();
   if (step.kind === 'timer') {
-    const due = [...w.timers].sort((a, b) => a[1].at - b[1].at);
-    if (due.length === 0) return undefined;
-    const [name, t] = due[step.pick % due.length]!;
-    w.timers.delete(name);
-    w.now = Math.max(w.now, t.at);
-    return {
-      def: TimerFired,
-      value: {
-        timerId: '1',
-        name,
-        dueAt: new Date(t.at).toISOString(),
-        firedAt: new Date(w.now).toISOString(),
-        ...(t.data === undefined ? {} : { data: t.data }),
-      },
-    };
+    const fired = w.timers.fire(step.pick, w.now);
+    if (fired === undefined) return undefined;
+    w.now = fired.at;
+    return { def: TimerFired, value: fired.value };
   }
   if (step.kind === 'result') {
     const wanted = step.of === 'create' ? 'creating' : 'deleting';
@@ -209,21 +197,9 @@ function apply(w: World, def: MessageDef, value: unknown, r: HandlerResult<Alloc
     w.released.set(v.sessionId, Math.max(w.released.get(v.sessionId) ?? 0, v.allocation));
   }
   w.state = r.state;
-  for (const t of r.timers ?? []) {
-    if ('cancel' in t) w.timers.delete(t.name);
-    else
-      w.timers.set(t.name, {
-        at: t.at.getTime(),
-        ...(t.data === undefined ? {} : { data: t.data }),
-      });
-  }
+  w.timers.apply(r.timers);
   for (const e of r.emit ?? []) {
-    const schema = schemaOf.get(e.type);
-    expect(schema, `${e.type} is in the catalog`).toBeDefined();
-    const v = schema!.parse(JSON.parse(new TextDecoder().decode(e.data))) as {
-      sessionId?: string;
-      vmName?: string;
-    };
+    const v = decodeEmitted(e) as { sessionId?: string; vmName?: string };
     w.log.push(`  → ${e.type} ${v.sessionId ?? ''} ${v.vmName ?? ''}`);
     // Refused: a request of the same round later is a new one, with its own flag.
     if (e.type === SessionAllocFailed.type) {
@@ -269,7 +245,7 @@ function run(seq: readonly Step[]): void {
   const w: World = {
     state: initialAllocState(),
     now: T0,
-    timers: new Map(),
+    timers: new SetTimers(),
     spotOnly: new Map(),
     released: new Map(),
     log: [],

@@ -19,6 +19,7 @@ import { routeAgentReport } from './agent-route.ts';
 import { razorpayRoute } from './razorpay.ts';
 import type { IngressRoute, RoutedCommand } from './router.ts';
 import { createTelegramRoute } from './telegram-route.ts';
+import { pathsOf, replaced } from '../../test/support/property.ts';
 
 const enc = new TextEncoder();
 const bytes = (v: unknown): Uint8Array => enc.encode(JSON.stringify(v));
@@ -77,25 +78,6 @@ function routeOrDeadLetter(who: Component, route: IngressRoute, data: Uint8Array
   for (const c of commands) expectAccepted(who, c);
 }
 
-/** Every path into a JSON value, objects' keys and arrays' indexes. */
-function pathsOf(v: unknown, at: (string | number)[] = []): (string | number)[][] {
-  if (v === null || typeof v !== 'object') return [at];
-  const keys: (string | number)[] = Array.isArray(v) ? v.map((_, i) => i) : Object.keys(v);
-  return [at, ...keys.flatMap((k) => pathsOf((v as Record<string, unknown>)[k], [...at, k]))];
-}
-
-/** `v` with the value at `path` replaced by `by`, or removed when `by` is undefined. */
-function mutate(v: unknown, path: (string | number)[], by: unknown): unknown {
-  if (path.length === 0) return by;
-  const copy = structuredClone(v) as Record<string | number, unknown>;
-  let parent = copy;
-  for (const k of path.slice(0, -1)) parent = parent[k] as Record<string | number, unknown>;
-  const last = path[path.length - 1]!;
-  if (by === undefined) delete parent[last];
-  else parent[last] = by;
-  return copy;
-}
-
 /** Strings a hand-written decoder might not expect: subject wildcards, huge, odd unicode. */
 const nasty = fc.constantFrom(
   '',
@@ -131,7 +113,7 @@ function mutations(samples: readonly unknown[]): fc.Arbitrary<Uint8Array> {
   return fc
     .constantFrom(...samples)
     .chain((s) => fc.tuple(fc.constant(s), fc.constantFrom(...pathsOf(s)), replacement))
-    .map(([s, path, by]) => bytes(mutate(s, path, by)));
+    .map(([s, path, by]) => bytes(replaced(s, path, by)));
 }
 
 const anyInput = (samples: readonly unknown[]): fc.Arbitrary<Uint8Array> =>
@@ -166,7 +148,7 @@ const withNewField = (sample: unknown): fc.Arbitrary<unknown> =>
       for (const k of path) at = (at as Record<string | number, unknown>)[k];
       return !(key in (at as object));
     })
-    .map(([path, key, value]) => mutate(sample, [...path, key], value));
+    .map(([path, key, value]) => replaced(sample, [...path, key], value));
 
 const user = { id: 7_001_234, is_bot: false, first_name: 'Asha', language_code: 'en' };
 const chat = { id: 7_001_234, type: 'private', first_name: 'Asha' };

@@ -25,7 +25,6 @@ import {
   BillingMeterOpen,
   BillingMeterPause,
   BillingMeterResume,
-  Catalog,
   SessionAdmission,
   SessionAgentReady,
   SessionAllocFailed,
@@ -51,6 +50,7 @@ import {
 } from '../../contracts/index.ts';
 import type { HandlerResult } from '../runtime/index.ts';
 import { defaultSessionConfig, SessionState, initialSessionState } from './state.ts';
+import { decodeEmitted, SetTimers } from '../../test/support/property.ts';
 import { P, T0, sessionHandler } from './testkit.ts';
 
 const handle = sessionHandler({ ...defaultSessionConfig, maxResumes: 2 });
@@ -58,7 +58,6 @@ const REGION = defaultSessionConfig.region;
 const DISK = playerDiskName(P);
 const SESSIONS = ['p1-1', 'p1-2', 'p1-3'];
 const VMS = ['vm-a', 'vm-b', 'vm-c'];
-const schemaOf = new Map(Catalog.map((e) => [e.type, e.schema]));
 
 /** One step: a message other components might send now, or "fire a timer the actor set". */
 type Step =
@@ -206,8 +205,7 @@ const steps: fc.Arbitrary<Step> = fc.oneof(
 interface World {
   state: SessionState;
   now: number;
-  /** The timers the actor set and did not cancel, by name (a name set again replaces it). */
-  timers: Map<string, { at: number; data?: unknown }>;
+  timers: SetTimers;
   /** Billing's view: each session's meter. */
   meters: Map<string, 'open' | 'paused' | 'closed'>;
   /**
@@ -238,20 +236,9 @@ function valueAt(step: Extract<Step, { kind: 'msg' }>, w: World): unknown {
 function apply(w: World, r: HandlerResult<SessionState>): void {
   expect(() => SessionState.parse(r.state), 'a state the runtime can store').not.toThrow();
   w.state = r.state;
-  for (const t of r.timers ?? []) {
-    if ('cancel' in t) w.timers.delete(t.name);
-    else
-      w.timers.set(t.name, {
-        at: t.at.getTime(),
-        ...(t.data === undefined ? {} : { data: t.data }),
-      });
-  }
+  w.timers.apply(r.timers);
   for (const e of r.emit ?? []) {
-    const schema = schemaOf.get(e.type);
-    expect(schema, `${e.type} is in the catalog`).toBeDefined();
-    const value = schema!.parse(JSON.parse(new TextDecoder().decode(e.data))) as {
-      sessionId?: string;
-    };
+    const value = decodeEmitted(e) as { sessionId?: string };
     const id = value.sessionId ?? '';
     if (e.type === BillingMeterOpen.type) w.meters.set(id, 'open');
     if (e.type === BillingMeterPause.type && w.meters.get(id) === 'open')
@@ -298,7 +285,7 @@ function run(seq: readonly Step[]): void {
   const w: World = {
     state: initialSessionState(),
     now: T0.getTime(),
-    timers: new Map(),
+    timers: new SetTimers(),
     meters: new Map(),
     held: new Set(),
     log: [],
@@ -309,19 +296,11 @@ function run(seq: readonly Step[]): void {
     let def: MessageDef;
     let value: unknown;
     if (step.kind === 'timer') {
-      const due = [...w.timers].sort((a, b) => a[1].at - b[1].at);
-      if (due.length === 0) continue;
-      const [name, t] = due[step.pick % due.length]!;
-      w.timers.delete(name);
-      w.now = Math.max(w.now, t.at);
+      const fired = w.timers.fire(step.pick, w.now);
+      if (fired === undefined) continue;
+      w.now = fired.at;
       def = TimerFired;
-      value = {
-        timerId: '1',
-        name,
-        dueAt: new Date(t.at).toISOString(),
-        firedAt: new Date(w.now).toISOString(),
-        ...(t.data === undefined ? {} : { data: t.data }),
-      };
+      value = fired.value;
     } else {
       def = step.def;
       value = valueAt(step, w);

@@ -20,6 +20,7 @@ import {
   type HttpAnswer,
   type RunningTestGateway,
 } from './support.ts';
+import { pathsOf, replaced } from '../support/property.ts';
 
 let bus: Bus;
 let gw: RunningTestGateway;
@@ -35,22 +36,6 @@ afterAll(async () => {
 
 const stored = async (): Promise<number> =>
   (await bus.jsm.streams.info(Streams.ingress.name)).state.messages;
-
-/** Every path into a JSON value. */
-function pathsOf(v: unknown, at: (string | number)[] = []): (string | number)[][] {
-  if (v === null || typeof v !== 'object') return [at];
-  const keys: (string | number)[] = Array.isArray(v) ? v.map((_, i) => i) : Object.keys(v);
-  return [at, ...keys.flatMap((k) => pathsOf((v as Record<string, unknown>)[k], [...at, k]))];
-}
-
-function replaced(v: unknown, path: (string | number)[], by: unknown): unknown {
-  if (path.length === 0) return by;
-  const copy = structuredClone(v) as Record<string | number, unknown>;
-  let parent = copy;
-  for (const k of path.slice(0, -1)) parent = parent[k] as Record<string | number, unknown>;
-  parent[path[path.length - 1]!] = by;
-  return copy;
-}
 
 const sample = textUpdate(1, 42, '/start');
 const body = fc.oneof(

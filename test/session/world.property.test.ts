@@ -20,7 +20,6 @@ import {
   AllocUsage,
   AzureCreateVm,
   AzureDeleteVm,
-  Catalog,
   SessionAgentReady,
   SessionPreempt,
   SessionStart,
@@ -40,21 +39,10 @@ import {
   initialSessionState,
   type SessionState,
 } from '../../actors/session/state.ts';
+import { decodeEmitted } from '../support/property.ts';
 
 const REGION = defaultSessionConfig.region;
 const PLAYERS = ['p1', 'p2', 'p3', 'p4'];
-/** Every catalogued message's decoder, by type (what the runtime does before a handler). */
-const decoders = new Map(
-  Catalog.map((e) => [
-    e.type,
-    (d: Uint8Array): unknown => e.schema.parse(JSON.parse(new TextDecoder().decode(d))),
-  ]),
-);
-const decode = (e: { type: string; data: Uint8Array }): unknown => {
-  const d = decoders.get(e.type);
-  if (d === undefined) throw new Error(`${e.type} is not in the catalog`);
-  return d(e.data);
-};
 const session = createSessionActor({ ...defaultSessionConfig, requireAdmission: false });
 const allocator = createAllocatorActor({ ...defaultAllocatorConfig });
 const T0 = new Date('2026-03-01T18:00:00Z').getTime();
@@ -121,7 +109,7 @@ class World {
     if (t[1] === 'session' && t[3] === 'cmd') this.queue(t[2]!, e);
     else if (t[1] === 'alloc' && t[3] === 'cmd') this.queue('alloc', e);
     else if (t[1] === 'out' && t[2] === 'azure') {
-      const v = decode(e) as {
+      const v = decodeEmitted(e) as {
         vmName: string;
         sessionId: string;
         playerId?: string;
@@ -167,7 +155,7 @@ class World {
     const [to, q] = ready[pick % ready.length]!;
     const e = q.splice(late === undefined ? 0 : late % q.length, 1)[0]!;
     this.now += 100;
-    const msg = decode(e);
+    const msg = decodeEmitted(e);
     const ctx = {
       now: new Date(this.now),
       msgId: 'm',
