@@ -23,6 +23,7 @@ import {
   dequeueSession,
   enqueueBack,
   enqueueByArrival,
+  isQueued,
   putReservation,
   reservationsOf,
 } from './book.ts';
@@ -342,7 +343,10 @@ export function letGo(
   const inRange = (round: number): boolean =>
     (how.before === undefined || round < how.before) &&
     (how.upTo === undefined || round <= how.upTo);
-  const waiting = st.s.queue.some((q) => q.sessionId === sessionId && inRange(q.allocation));
+  // The index first: a request scanning the whole line would make a burst quadratic.
+  const waiting =
+    isQueued(st.s, sessionId) &&
+    st.s.queue.some((q) => q.sessionId === sessionId && inRange(q.allocation));
   const queuedAt = waiting ? dequeueSession(st.s, sessionId) : -1;
   if (queuedAt >= 0) tellMoved(cfg, st, ctx, queuedAt, 1);
   const mine = reservationsOf(st.s, sessionId).filter(([, r]) => inRange(r.allocation));
