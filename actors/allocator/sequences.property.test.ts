@@ -27,7 +27,7 @@ import {
   TimerFired,
   type MessageDef,
 } from '../../contracts/index.ts';
-import { decodeEmitted, SetTimers } from '../../test/support/property.ts';
+import { decodeEmitted, messageSteps, SetTimers } from '../../test/support/property.ts';
 import type { HandlerResult } from '../runtime/index.ts';
 import { createAllocatorActor } from './actor.ts';
 import { freeCores } from './place.ts';
@@ -47,19 +47,8 @@ type Step =
 
 const advance = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 15 * 60_000 }));
 const player = fc.constantFrom(...SESSIONS);
-const msg = (
-  def: MessageDef,
-  value: fc.Arbitrary<unknown>,
-  weight: number,
-): fc.WeightedArbitrary<Step> => ({
-  weight,
-  arbitrary: fc.record({
-    kind: fc.constant('msg' as const),
-    def: fc.constant(def),
-    value,
-    advanceMs: advance,
-  }),
-});
+const msg = (def: MessageDef, value: fc.Arbitrary<unknown>, weight = 1) =>
+  messageSteps(def, value, advance, weight);
 const ERRORS = ['capacity', 'quota', 'throttled', 'transient', 'not_found', 'other'];
 
 const steps: fc.Arbitrary<Step> = fc.oneof(

@@ -50,7 +50,7 @@ import {
 } from '../../contracts/index.ts';
 import type { HandlerResult } from '../runtime/index.ts';
 import { defaultSessionConfig, SessionState, initialSessionState } from './state.ts';
-import { decodeEmitted, SetTimers } from '../../test/support/property.ts';
+import { decodeEmitted, messageSteps, SetTimers } from '../../test/support/property.ts';
 import { P, T0, sessionHandler } from './testkit.ts';
 
 const handle = sessionHandler({ ...defaultSessionConfig, maxResumes: 2 });
@@ -79,20 +79,8 @@ const advance = fc.oneof(
   fc.integer({ min: 1, max: 60_000 }),
   fc.integer({ min: 60_000, max: 30 * 60_000 }),
 );
-/** A message of `def` with values from `value`, drawn `weight` times as often as weight 1. */
-const msg = <V>(
-  def: MessageDef,
-  value: fc.Arbitrary<V>,
-  weight = 1,
-): fc.WeightedArbitrary<Step> => ({
-  weight,
-  arbitrary: fc.record({
-    kind: fc.constant('msg' as const),
-    def: fc.constant(def),
-    value,
-    advanceMs: advance,
-  }),
-});
+const msg = (def: MessageDef, value: fc.Arbitrary<unknown>, weight = 1) =>
+  messageSteps(def, value, advance, weight);
 
 const steps: fc.Arbitrary<Step> = fc.oneof(
   msg(

@@ -3,10 +3,37 @@
  * set (to fire them as the runtime would, in any order), and reading back what a handler
  * emitted through the catalog, as its consumer would.
  */
-import { Catalog } from '../../contracts/index.ts';
+import fc from 'fast-check';
+import { Catalog, type MessageDef } from '../../contracts/index.ts';
 import type { TimerOp } from '../../actors/runtime/index.ts';
 
 export type JsonPath = (string | number)[];
+
+/** One step of a sequence test: a message of `def`, sent `advanceMs` after the step before. */
+export interface MessageStep {
+  kind: 'msg';
+  def: MessageDef;
+  value: unknown;
+  advanceMs: number;
+}
+
+/** Message steps of `def` with values from `value`, drawn `weight` times as often as weight 1. */
+export function messageSteps(
+  def: MessageDef,
+  value: fc.Arbitrary<unknown>,
+  advance: fc.Arbitrary<number>,
+  weight = 1,
+): fc.WeightedArbitrary<MessageStep> {
+  return {
+    weight,
+    arbitrary: fc.record({
+      kind: fc.constant('msg' as const),
+      def: fc.constant(def),
+      value,
+      advanceMs: advance,
+    }),
+  };
+}
 
 /** Every path into a JSON value: the value itself, each object's keys, each array's indexes. */
 export function pathsOf(v: unknown, at: JsonPath = []): JsonPath[] {
