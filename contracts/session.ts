@@ -141,6 +141,18 @@ export const SessionAllocFailed = defineMessage('session.alloc_failed.v1', {
 export const SessionVmReleased = defineMessage('session.vm_released.v1', {
   sessionId,
   vmName: vmName.optional(),
+  /**
+   * The latest allocation round this news covers (the gone VM's, or the release's that let it
+   * go). A stopping session ends on news of its current round. Absent (an older allocator):
+   * taken as the current round.
+   */
+  allocation: z.number().int().min(1).max(1000).optional(),
+  /**
+   * The session's VMs the allocator still holds after this one (an evicted round's VM still
+   * being deleted, or the current round's while an older round's is reported gone): a
+   * stopping session ends only at 0. Absent (an older allocator): taken as 0.
+   */
+  stillHeld: z.number().int().min(0).max(1000).optional(),
 });
 
 /**

@@ -242,6 +242,37 @@ describe('allocator actor', () => {
     expect(s.reservations[vm1]).toMatchObject({ release: true });
   });
 
+  it('tells a stopping session its release is done only once its last VM is gone, naming the round', () => {
+    // Round 1 runs and is evicted; round 2's VM runs; the player stops before round 1's VM is
+    // deleted.
+    const a = handle(withQuota(8, 8), AllocRequest, req(1, 1));
+    const vm1 = of(a, AzureCreateVm)[0]!.vmName;
+    let s = handle(a.state, AllocCreateResult, { sessionId: 's1', vmName: vm1, ok: true }).state;
+    s = handle(s, AllocRelease, { ...req(1, 1), reason: 'evicted' }).state;
+    const b = handle(s, AllocRequest, req(1, 2));
+    const vm2 = of(b, AzureCreateVm)[0]!.vmName;
+    s = handle(b.state, AllocCreateResult, { sessionId: 's1', vmName: vm2, ok: true }).state;
+    const stop = handle(s, AllocRelease, { ...req(1, 2), reason: 'player' });
+    expect(of(stop, SessionVmReleased)).toEqual([]);
+    // The evicted VM goes first: news of round 2 (released with it), one VM still held.
+    const first = handle(stop.state, AllocDeleteResult, { sessionId: 's1', vmName: vm1, ok: true });
+    expect(of(first, SessionVmReleased)).toEqual([
+      expect.objectContaining({ vmName: vm1, allocation: 2, stillHeld: 1 }),
+    ]);
+    // A late release of round 1 finds nothing of that round, and says so for round 1 only.
+    const late = handle(structuredClone(first.state), AllocRelease, {
+      ...req(1, 1),
+      reason: 'evicted',
+    });
+    expect(of(late, SessionVmReleased)).toEqual([
+      expect.objectContaining({ allocation: 1, stillHeld: 1 }),
+    ]);
+    const last = handle(first.state, AllocDeleteResult, { sessionId: 's1', vmName: vm2, ok: true });
+    expect(of(last, SessionVmReleased)).toEqual([
+      expect.objectContaining({ vmName: vm2, allocation: 2, stillHeld: 0 }),
+    ]);
+  });
+
   it('never gives a new VM the name of a failed create’s VM still being deleted', () => {
     // s1's On-Demand create fails (Spot cold already): its VM is deleted, s1 waits in line.
     let s = handle(withQuota(0, 4), AllocRequest, req(1)).state;
@@ -557,7 +588,7 @@ describe('allocator actor', () => {
     s = handle(s, AllocRequest, req(3)).state;
     const leave = handle(s, AllocRelease, { sessionId: 's3', playerId: 'p3', reason: 'player' });
     expect(of(leave, SessionVmReleased)).toEqual([
-      { type: 'session.vm_released.v1', sessionId: 's3' },
+      { type: 'session.vm_released.v1', sessionId: 's3', stillHeld: 0 },
     ]);
     const stop = handle(leave.state, AllocRelease, {
       sessionId: 's1',
@@ -744,7 +775,7 @@ describe('allocator actor', () => {
       later(cfg.reconcileGraceMs),
     );
     expect(of(due, SessionVmReleased)).toEqual([
-      { type: SessionVmReleased.type, sessionId: 's1', vmName: vm },
+      { type: SessionVmReleased.type, sessionId: 's1', vmName: vm, allocation: 1, stillHeld: 0 },
     ]);
     expect(due.state.reservations[vm]).toBeUndefined();
     // Its quota went to the next in line.

@@ -14,7 +14,6 @@ import {
   AllocUsage,
   AllocDrain,
   SessionAllocFailed,
-  SessionVmReleased,
   TimerFired,
   cmdSubject,
 } from '../../contracts/index.ts';
@@ -44,6 +43,8 @@ import {
   startDelete,
   serveQueue,
   tryPlace,
+  roundCovered,
+  vmReleased,
   waitsInLine,
   type Step,
 } from './steps.ts';
@@ -130,11 +131,7 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
           });
           if (round > 0 && !arrived) rememberReleased(st.s, msg.sessionId, round, ctx.now);
           if (held === 0) {
-            st.emit.push(
-              emit(SessionVmReleased, cmdSubject(ActorKinds.session, msg.playerId, 'vm_released'), {
-                sessionId: msg.sessionId,
-              }),
-            );
+            st.emit.push(vmReleased(st, msg, round));
           }
           return done();
         }
@@ -228,10 +225,7 @@ export function createAllocatorActor(cfg: AllocatorConfig = defaultAllocatorConf
           warmFreed(st, ctx, r);
           st.emit.push(
             decided(ctx, 'released', { sessionId: r.sessionId, vmName: msg.vmName }),
-            emit(SessionVmReleased, cmdSubject(ActorKinds.session, r.playerId, 'vm_released'), {
-              sessionId: r.sessionId,
-              vmName: msg.vmName,
-            }),
+            vmReleased(st, r, roundCovered(r), msg.vmName),
           );
           serveQueue(cfg, st, ctx);
           return done();

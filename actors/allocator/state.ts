@@ -32,6 +32,11 @@ export const Reservation = z.object({
    * now succeed).
    */
   frees: z.literal(true).optional(),
+  /**
+   * The latest round a release let go of with this VM among its own: the session's stop (or
+   * failed start) waits for that round's news, and this VM's delete is it once it is the last.
+   */
+  releasedUpTo: z.number().int().optional(),
 });
 export type Reservation = z.infer<typeof Reservation>;
 

@@ -12,6 +12,7 @@ import {
   SessionAllocFailed,
   SessionAllocated,
   SessionQueued,
+  SessionVmReleased,
   cmdSubject,
   evtSubject,
   outAzureSubject,
@@ -51,6 +52,28 @@ export function decided(
     ...extra,
   });
 }
+
+/**
+ * Tells a session a VM of its is gone (`vmName`), or that a release of `round` found none to
+ * let go of. With the latest round the news covers and how many of the session's VMs are still
+ * held: a stopping session ends on news of its own round with none left.
+ */
+export function vmReleased(
+  st: Step,
+  who: { sessionId: string; playerId: string },
+  round: number | undefined,
+  vmName?: string,
+): Emission {
+  return emit(SessionVmReleased, cmdSubject(ActorKinds.session, who.playerId, 'vm_released'), {
+    sessionId: who.sessionId,
+    ...(vmName === undefined ? {} : { vmName }),
+    ...(round === undefined || round < 1 ? {} : { allocation: round }),
+    stillHeld: reservationsOf(st.s, who.sessionId).length,
+  });
+}
+
+/** The round a gone VM's news covers: its own, or a later one released with it. */
+export const roundCovered = (r: Reservation): number => Math.max(r.allocation, r.releasedUpTo ?? 0);
 
 export function createEffect(
   cfg: AllocatorConfig,
@@ -351,7 +374,13 @@ export function letGo(
   if (queuedAt >= 0) tellMoved(cfg, st, ctx, queuedAt, 1);
   const mine = reservationsOf(st.s, sessionId).filter(([, r]) => inRange(r.allocation));
   const evicted = how.reason === 'evicted';
-  for (const [vmName, r] of mine) {
+  for (const [vmName, was] of mine) {
+    // Whichever of them goes last tells the session its release is done.
+    const r =
+      how.upTo === undefined || (was.releasedUpTo ?? 0) >= how.upTo
+        ? was
+        : { ...was, releasedUpTo: how.upTo };
+    if (r !== was) putReservation(st.s, vmName, r);
     if (r.status === 'deleting' || r.release === true) continue;
     // Azure took a Spot VM back: that candidate is short of capacity, so the resume
     // that follows (and others meanwhile) try the next one while it is cold.

@@ -2,16 +2,19 @@
  * The VM reconciler's step: Azure's list of Respawn's VMs against the allocator's
  * reservations (docs/sessions.md, "Reconciler").
  */
-import {
-  ActorKinds,
-  SessionVmCheck,
-  SessionVmReleased,
-  cmdSubject,
-} from '../../contracts/index.ts';
+import { ActorKinds, SessionVmCheck, cmdSubject } from '../../contracts/index.ts';
 import { emit, type HandlerContext } from '../runtime/index.ts';
 import { dropReservation } from './book.ts';
 import type { AllocatorConfig } from './state.ts';
-import { decided, deleteEffect, iso, serveQueue, type Step } from './steps.ts';
+import {
+  decided,
+  deleteEffect,
+  iso,
+  roundCovered,
+  serveQueue,
+  vmReleased,
+  type Step,
+} from './steps.ts';
 
 /** True once `since` (ISO) lies at least the grace period before now. */
 function overdue(cfg: AllocatorConfig, since: string, ctx: HandlerContext): boolean {
@@ -76,10 +79,7 @@ export function reconcile(
     freed = true;
     st.emit.push(
       decided(ctx, 'released', { sessionId: r.sessionId, vmName, detail: 'VM gone from Azure' }),
-      emit(SessionVmReleased, cmdSubject(ActorKinds.session, r.playerId, 'vm_released'), {
-        sessionId: r.sessionId,
-        vmName,
-      }),
+      vmReleased(st, r, roundCovered(r), vmName),
     );
   }
   st.s = { ...st.s, orphans, missing };

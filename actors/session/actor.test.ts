@@ -555,6 +555,30 @@ describe('session actor', () => {
     expect(released.timers?.filter((t) => !('cancel' in t))).toEqual([]);
   });
 
+  it('stays stopping while the allocator still holds a VM of the session or reports an older round', () => {
+    // Evicted, resumed on round 2, stopped: round 1's VM may still be being deleted.
+    let s = toReady();
+    s = handle(s, SessionPreempt, {
+      sessionId: 'p1-1',
+      vmName: s.vmName!,
+      eventId: 'ev-1',
+      at: later(60_000).toISOString(),
+    }).state;
+    expect(s).toMatchObject({ phase: 'resuming', allocation: 2 });
+    const stopping = handle(s, SessionStop, { requestedBy: 'player', reason: 'player' }).state;
+    const pressed = handle(stopping, SessionStart, { requestedBy: 'player', chatId: '42' }).state;
+    // Round 1's VM gone before round 2 was even placed: news of round 1, nothing held then.
+    const old = { sessionId: 'p1-1', vmName: 'vm-a', allocation: 1, stillHeld: 0 };
+    expect(handle(pressed, SessionVmReleased, old).state).toEqual(pressed);
+    // Round 1's VM gone while round 2's is still being deleted.
+    const first = { sessionId: 'p1-1', vmName: 'vm-a', allocation: 2, stillHeld: 1 };
+    expect(handle(pressed, SessionVmReleased, first).state).toEqual(pressed);
+    // The last one: the session ends, and the next one starts (its VM will find the disk free).
+    const last = { sessionId: 'p1-1', vmName: 'vm-b', allocation: 2, stillHeld: 0 };
+    const released = handle(pressed, SessionVmReleased, last);
+    expect(of(released, SessionChanged).map((e) => e.phase)).toEqual(['idle', 'starting']);
+  });
+
   it('starts the next session in the default region when the region asked is no longer served', () => {
     const served = sessionHandler({ ...defaultSessionConfig, regions: ['southindia'] });
     const stopping: SessionState = {

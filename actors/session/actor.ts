@@ -290,6 +290,13 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
           }
           if (s.phase !== 'stopping' || !matches(s, msg.sessionId))
             return ignore(s, `vm_released for ${msg.sessionId} in ${s.phase}`);
+          // An evicted round's VM deleted while the last one still is, or a late release of
+          // that round: the session ends with its last VM, which may still hold the disk.
+          if ((msg.allocation ?? s.allocation) < s.allocation || (msg.stillHeld ?? 0) > 0)
+            return ignore(
+              s,
+              `vm_released of round ${msg.allocation} for ${msg.sessionId} stopping round ${s.allocation}, ${msg.stillHeld} VM(s) still held`,
+            );
           return stopped(cfg, s, ctx);
         }
         case SessionSettings.type:

@@ -168,12 +168,25 @@ class World {
       r = allocator.handle(this.alloc, msg as never, { ...ctx, kind: 'alloc', key: REGION });
       this.alloc = r.state as AllocState;
     } else {
-      r = session.handle(this.sessions.get(to)!, msg as never, {
+      const before = this.sessions.get(to)!;
+      r = session.handle(before, msg as never, {
         ...ctx,
         kind: 'session',
         key: to,
       });
-      this.sessions.set(to, r.state as SessionState);
+      const after = r.state as SessionState;
+      this.sessions.set(to, after);
+      // A session ends once the allocator holds nothing for it: until then its VM may still
+      // hold the player's disk, which the next session needs.
+      if (before.phase === 'stopping' && after.phase !== 'stopping') {
+        const kept = Object.entries(this.alloc.reservations).filter(
+          ([, v]) => v.sessionId === before.sessionId,
+        );
+        expect(
+          kept.map(([n, v]) => `${n} ${v.status}`),
+          `${to}'s session ended while the allocator still holds:${this.trail()}`,
+        ).toEqual([]);
+      }
     }
     for (const em of r.emit ?? []) this.post(em);
     return true;
@@ -276,6 +289,8 @@ class World {
         `${p} (${s.phase}) holds ${mine.length} VMs:${trail}`,
       ).toBeLessThanOrEqual(1);
       if (s.phase === 'idle') expect(mine, `${p} idle yet holds a VM:${trail}`).toEqual([]);
+      // Every message delivered, every delete done: a stop has had its answer.
+      expect(s.phase, `${p} still stopping:${trail}`).not.toBe('stopping');
       if (s.phase === 'ready' || s.phase === 'playing') {
         expect(
           mine.map(([n, r]) => [n, r.status]),
