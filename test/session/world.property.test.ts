@@ -3,8 +3,11 @@
  * Stop at random moments; the messages between the session actors and the region's allocator
  * are delivered in a random interleaving (each actor's inbox in order, as a partition is, but
  * now and then one overtaking those before it, as an outbox row published late does);
- * Azure's creates succeed or fail for capacity, a created VM's agent reports ready, Spot VMs
- * are evicted at random, deletes complete. Each actor's handler runs as the runtime runs it.
+ * Azure's creates succeed, fail for capacity, are throttled or fail on Azure's side, a created
+ * VM's agent reports ready, Spot VMs are evicted at random, deletes complete or fail for a
+ * while; the timers each actor set fire at random moments (a provisioning timeout, heartbeats
+ * lost, a wait in line given up, the allocator's retries). Each actor's handler runs as the
+ * runtime runs it.
  * Once every message has been delivered, whatever happened:
  *
  * - no VM runs for nobody: a player whose session is idle holds no VM;
@@ -24,6 +27,7 @@ import {
   SessionPreempt,
   SessionStart,
   SessionStop,
+  TimerFired,
   type MessageDef,
 } from '../../contracts/index.ts';
 import { createAllocatorActor } from '../../actors/allocator/actor.ts';
@@ -39,7 +43,7 @@ import {
   initialSessionState,
   type SessionState,
 } from '../../actors/session/state.ts';
-import { decodeEmitted } from '../support/property.ts';
+import { decodeEmitted, SetTimers } from '../support/property.ts';
 
 const REGION = defaultSessionConfig.region;
 const PLAYERS = ['p1', 'p2', 'p3', 'p4'];
@@ -57,8 +61,9 @@ interface Envelope {
 type Step =
   | { kind: 'deliver'; pick: number; late: number | undefined }
   | { kind: 'press'; player: number; play: boolean }
-  | { kind: 'azure'; pick: number; capacity: boolean }
-  | { kind: 'evict'; pick: number };
+  | { kind: 'azure'; pick: number; outcome: number }
+  | { kind: 'evict'; pick: number }
+  | { kind: 'timer'; actor: number; pick: number };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
   {
@@ -85,11 +90,27 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant('azure' as const),
       pick: fc.nat(),
-      capacity: fc.integer({ min: 0, max: 4 }).map((n) => n === 0),
+      // 0–4: as asked; then capacity, throttled, a fault on Azure's side.
+      outcome: fc.integer({ min: 0, max: 7 }),
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('evict' as const), pick: fc.nat() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('timer' as const),
+      actor: fc.nat({ max: PLAYERS.length }),
+      pick: fc.nat(),
+    }),
+  },
 );
+
+/** Azure's answers other than "done": an error kind, and its code. */
+const FAILURES = [
+  { kind: 'capacity', code: 'AllocationFailed', message: 'no capacity' },
+  { kind: 'throttled', code: 'TooManyRequests', message: 'slow down', retryAfterMs: 2_000 },
+  { kind: 'transient', code: 'InternalServerError', message: 'try again' },
+] as const;
 
 class World {
   sessions = new Map<string, SessionState>(PLAYERS.map((p) => [p, initialSessionState()]));
@@ -101,6 +122,8 @@ class World {
   /** VMs Azure runs, with whose agent reports to which session. */
   running = new Map<string, { sessionId: string; playerId: string }>();
   now = T0;
+  /** The timers each actor (a player's session, or `alloc`) set and did not cancel. */
+  timers = new Map<string, SetTimers>([...PLAYERS, 'alloc'].map((a) => [a, new SetTimers()]));
   log: string[] = [];
   inputSeq = 0;
 
@@ -155,6 +178,26 @@ class World {
     const [to, q] = ready[pick % ready.length]!;
     const e = q.splice(late === undefined ? 0 : late % q.length, 1)[0]!;
     this.now += 100;
+    this.handle(to, e);
+    return true;
+  }
+
+  /**
+   * Fires one of the timers `to` set (of those `only` takes), at once or when it is due; as
+   * the runtime does, at that moment, not behind the messages waiting in the actor's inbox.
+   */
+  fire(to: string, pick: number, only?: (name: string) => boolean): boolean {
+    const t = this.timers.get(to)!.fire(pick, this.now, only);
+    if (t === undefined) return false;
+    this.now = t.at;
+    const subject =
+      to === 'alloc' ? `respawn.alloc.${REGION}.cmd.timer` : `respawn.session.${to}.cmd.timer`;
+    const def: MessageDef = TimerFired;
+    this.handle(to, { type: def.type, data: def.encode(t.value), subject });
+    return true;
+  }
+
+  handle(to: string, e: Envelope): void {
     const msg = decodeEmitted(e);
     const ctx = {
       now: new Date(this.now),
@@ -188,29 +231,33 @@ class World {
         ).toEqual([]);
       }
     }
+    this.timers.get(to)!.apply(r.timers);
     for (const em of r.emit ?? []) this.post(em);
-    return true;
   }
 
-  azureAnswers(pick: number, capacity: boolean): void {
+  azureAnswers(pick: number, outcome: number): void {
     if (this.azure.length === 0) return;
     const job = this.azure.splice(pick % this.azure.length, 1)[0]!;
-    this.log.push(`azure: ${job.type} ${job.vmName}${capacity ? ' (no capacity)' : ''}`);
-    if (job.type === AzureDeleteVm.type) {
+    const isDelete = job.type === AzureDeleteVm.type;
+    // A delete is not refused for capacity: it fails on Azure's side, or is throttled.
+    const failure =
+      outcome < 5 ? undefined : FAILURES[isDelete ? Math.max(1, outcome - 5) : outcome - 5];
+    this.log.push(`azure: ${job.type} ${job.vmName}${failure ? ` (${failure.kind})` : ''}`);
+    if (failure !== undefined) {
+      this.send('alloc', isDelete ? AllocDeleteResult : AllocCreateResult, {
+        sessionId: job.sessionId,
+        vmName: job.vmName,
+        ok: false,
+        error: failure,
+      });
+      return;
+    }
+    if (isDelete) {
       this.running.delete(job.vmName);
       this.send('alloc', AllocDeleteResult, {
         sessionId: job.sessionId,
         vmName: job.vmName,
         ok: true,
-      });
-      return;
-    }
-    if (capacity) {
-      this.send('alloc', AllocCreateResult, {
-        sessionId: job.sessionId,
-        vmName: job.vmName,
-        ok: false,
-        error: { kind: 'capacity', code: 'AllocationFailed', message: 'no capacity' },
       });
       return;
     }
@@ -260,14 +307,20 @@ class World {
       });
   }
 
-  /** Delivers every message and answers all of Azure's work until nothing is left. */
+  /**
+   * Delivers every message, answers all of Azure's work, and fires the allocator's retries and
+   * warm-ups, until nothing is left (a session's own timers, and the allocator's periodic
+   * ones, are not part of settling: they would go on for ever).
+   */
   settle(): void {
+    const retries = (name: string): boolean => name.startsWith('retry:') || name === 'warm';
     for (let i = 0; i < 5_000; i++) {
       if (this.deliver(0)) continue;
       if (this.azure.length > 0) {
-        this.azureAnswers(0, false);
+        this.azureAnswers(0, 0);
         continue;
       }
+      if (this.fire('alloc', 0, retries)) continue;
       return;
     }
     throw new Error(`the world did not settle:${this.trail()}`);
@@ -314,8 +367,9 @@ function run(steps: readonly Step[]): void {
   for (const s of steps) {
     if (s.kind === 'deliver') w.deliver(s.pick, s.late);
     else if (s.kind === 'press') w.press(PLAYERS[s.player]!, s.play);
-    else if (s.kind === 'azure') w.azureAnswers(s.pick, s.capacity);
-    else w.evict(s.pick);
+    else if (s.kind === 'azure') w.azureAnswers(s.pick, s.outcome);
+    else if (s.kind === 'evict') w.evict(s.pick);
+    else w.fire([...PLAYERS, 'alloc'][s.actor]!, s.pick);
   }
   w.settle();
   w.check();

@@ -84,11 +84,16 @@ export class SetTimers {
   }
 
   /**
-   * Fires the `pick`-th pending timer (by due time) at `now`, or when it is due if later:
-   * the `runtime.timer.v1` it is delivered as, and that moment. Undefined when none is set.
+   * Fires the `pick`-th pending timer (by due time; of those `only` takes) at `now`, or when
+   * it is due if later: the `runtime.timer.v1` it is delivered as, and that moment. Undefined
+   * when none is set.
    */
-  fire(pick: number, now: number): { value: unknown; at: number } | undefined {
-    const due = [...this.pending].sort((a, b) => a[1].at - b[1].at);
+  fire(
+    pick: number,
+    now: number,
+    only: (name: string) => boolean = () => true,
+  ): { value: unknown; at: number } | undefined {
+    const due = [...this.pending].filter(([n]) => only(n)).sort((a, b) => a[1].at - b[1].at);
     if (due.length === 0) return undefined;
     const [name, t] = due[pick % due.length]!;
     this.pending.delete(name);
