@@ -20,7 +20,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import {
-  type ConsumerMessages,
+  type Consumer,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
@@ -92,6 +92,10 @@ interface Entry {
 
 const systemClock: PacerClock = { now: () => Date.now(), sleep };
 
+/** Messages one pull asks for, and how long the server keeps it open (a stop waits it out). */
+const PULL_BATCH = 256;
+const PULL_EXPIRES_MS = 1_000;
+
 export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramOutbound {
   const log = opts.log.child({ component: 'telegram-out' });
   const metrics = createOutboundMetrics(opts.metricsRegistry);
@@ -113,7 +117,7 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
   const bySeq = new Map<number, Entry>();
   const chats = new Map<string, Entry[]>();
   const work = new Set<Promise<void>>();
-  let messages: ConsumerMessages | undefined;
+  let pulling: Promise<void> | undefined;
   let extender: NodeJS.Timeout | undefined;
   let stopping = false;
 
@@ -356,6 +360,32 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
     }
   }
 
+  /**
+   * One pull at a time, each ended by the server (its batch delivered, or expired), never by
+   * closing its subscription: what the server sent to a subscription already closed would be
+   * neither sent nor given back, but redelivered ack_wait later, after newer messages of its
+   * chat (nats.js's consume() closes so when it stops). A stop lets the last pull end.
+   */
+  async function pull(consumer: Consumer): Promise<void> {
+    for (let attempt = 0; !stopping; ) {
+      try {
+        const batch = await consumer.fetch({
+          max_messages: PULL_BATCH,
+          expires: PULL_EXPIRES_MS,
+        });
+        watch.follow(batch);
+        for await (const m of batch) receive(m);
+        attempt = 0;
+      } catch (err) {
+        if (opts.nc.isClosed()) return;
+        // What the server said (a consumer deleted, no responders) the watch logs. Asked again
+        // within a pull's time, so a consumer or a connection back is used at once.
+        log.debug({ err, attempt }, 'pull from the out consumer failed; pulling again');
+        if (!stopping) await sleep(Math.min(delay(attempt++), PULL_EXPIRES_MS), abort.signal);
+      }
+    }
+  }
+
   return {
     get pending() {
       return bySeq.size;
@@ -364,8 +394,7 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
       await store.ensure();
       await ensureOutConsumer(opts.jsm, log);
       const consumer = await opts.js.consumers.get(Streams.out.name, watched.consumer);
-      messages = await consumer.consume({ max_messages: 256, expires: 5_000, callback: receive });
-      watch.follow(messages);
+      pulling = pull(consumer);
       // Waiting behind a chat's pacing or a retry_after must not look like a dead gateway.
       extender = setInterval(() => {
         for (const e of bySeq.values()) e.m.working();
@@ -376,7 +405,7 @@ export function createTelegramOutbound(opts: TelegramOutboundOptions): TelegramO
     async stop() {
       stopping = true;
       abort.abort();
-      await messages?.close();
+      await pulling;
       await noPullsWaiting(opts.jsm);
       while (work.size > 0) await Promise.allSettled([...work]);
       // Given back oldest first, so the next sender (another gateway's) sends them first.

@@ -3,6 +3,8 @@
  * per chat and in order, 429 retry_after honoured, transient failures retried, status messages
  * edited in place by editKey, nothing sent twice on redelivery, bad messages dead-lettered.
  */
+import { jetstream } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { Api } from 'grammy';
 import { Registry } from 'prom-client';
 import { pino } from 'pino';
@@ -354,6 +356,41 @@ describe('a second sender', () => {
     const warned = lines.find((l) => l.msg.includes('another Telegram sender is consuming'));
     expect(warned?.level).toBe(50);
     expect(warned?.msg).toContain('TELEGRAM_OUTBOUND=false');
+  });
+});
+
+describe('a sender that stops', () => {
+  it('gives back a message delivered to it as it stops: the next sender sends it first, not ack_wait later', async () => {
+    await settled();
+    // Published on a connection of its own, whose ack can come back before the sender's
+    // connection has read the delivery: the sender stops in between.
+    const publisher = await connect({ servers: bus.nats.url });
+    try {
+      for (let round = 1; round <= 3; round++) {
+        const chat = String(1200 + round);
+        await jetstream(publisher).publish(
+          outTelegramSubject(chat),
+          TelegramSend.encode({ chatId: chat, text: 'delivered as it stops' }),
+          { msgID: `out-stopping-${round}` },
+        );
+        await out.stop();
+        await send({ chatId: chat, text: 'published after' });
+        out = startOutbound();
+        await out.start();
+        await eventually(
+          `round ${round}: both arrive well inside ack_wait`,
+          () => Promise.resolve(fake.sent(chat).length === 2),
+          5_000,
+        );
+        expect(fake.sent(chat).map((m) => m.text)).toEqual([
+          'delivered as it stops',
+          'published after',
+        ]);
+      }
+    } finally {
+      await publisher.close();
+    }
+    await settled();
   });
 });
 
