@@ -2,7 +2,9 @@
  * Meter messages from the session actor and the settlement timer. A meter opens when the VM
  * is ready, pauses at the eviction time (nothing is charged until it resumes), and closes at
  * the stop; each of these and every `settle` timer writes a settlement entry for what became
- * due, so a crash loses nothing and, with the idempotency keys, charges nothing twice.
+ * due, so a crash loses nothing and, with the idempotency keys, charges nothing twice. The
+ * session's reports may arrive in any order: the meter is computed from all of them
+ * (reports.ts), so a late one corrects it, even after the close.
  */
 import type {
   BillingMeterClose,
@@ -10,12 +12,23 @@ import type {
   BillingMeterPause,
   BillingMeterResume,
   MessageOf,
+  Tier,
 } from '../../contracts/index.ts';
 import { rupees } from '../../contracts/index.ts';
 import { tierLabel } from './format.ts';
 import { replan } from './credit.ts';
-import { openMeter, pauseMeter, resumeMeter, settleMeter, usageKey } from './meter.ts';
-import { LIMITS, type Meter } from './state.ts';
+import { settleMeter, usageKey } from './meter.ts';
+import {
+  metered,
+  newMeter,
+  reportsOf,
+  withClose,
+  withOpen,
+  withPause,
+  withResume,
+  type Reported,
+} from './reports.ts';
+import { LIMITS, type Meter, type MeterReports } from './state.ts';
 import type { Work } from './work.ts';
 
 export const SETTLE_TIMER = 'settle';
@@ -46,39 +59,83 @@ function rearmSettle(w: Work): void {
   }
 }
 
-function known(w: Work, sessionId: string): boolean {
-  return sessionId in w.s.meters || w.s.closedSessions.includes(sessionId);
+/** With the pauses that came before their session's open (taken out of the waiting list). */
+function early(w: Work, sessionId: string): (r: MeterReports) => MeterReports {
+  const pauses = w.s.earlyPauses.filter((p) => p.sessionId === sessionId);
+  w.s.earlyPauses = w.s.earlyPauses.filter((p) => p.sessionId !== sessionId);
+  return (r) => pauses.reduce((x, p) => withPause(x, p.at), r);
+}
+
+/** Books what a change of reports made due when the meter is not running (the timer does, else). */
+function booked(w: Work, m: Meter): Meter {
+  return m.runningSince === null ? settle(w, m, w.now) : m;
+}
+
+/**
+ * A report about a meter, whichever order it comes in: added to the meter's reports (live, or
+ * closed a moment ago: the late report still changes what the session is charged). False when
+ * billing has no meter for the session.
+ */
+function report(w: Work, sessionId: string, add: (r: MeterReports) => MeterReports): boolean {
+  const live = w.s.meters[sessionId];
+  if (live !== undefined) {
+    w.s.meters[sessionId] = booked(w, metered(live, add(reportsOf(live))));
+  } else {
+    const i = w.s.closedMeters.findIndex((m) => m.sessionId === sessionId);
+    const closed = w.s.closedMeters[i];
+    if (closed === undefined) return false;
+    const m = booked(w, metered(closed, add(reportsOf(closed))));
+    w.s.closedMeters = w.s.closedMeters.map((c, j) => (j === i ? m : c));
+  }
+  rearmSettle(w);
+  replan(w);
+  return true;
+}
+
+const reported = (msg: { at: string; tier: Tier; pricePerHourPaise: number }): Reported => ({
+  at: msg.at,
+  tier: msg.tier,
+  pricePerHourPaise: msg.pricePerHourPaise,
+});
+
+/** A new meter from its first start (its open, or a resume whose open has not come). */
+function open(
+  w: Work,
+  sessionId: string,
+  first: Reported,
+  add: (r: MeterReports) => MeterReports,
+): void {
+  w.s.meters[sessionId] = booked(w, newMeter(sessionId, first, add));
+  rearmSettle(w);
+  replan(w);
 }
 
 export function onMeterOpen(w: Work, msg: MessageOf<typeof BillingMeterOpen>): void {
   if (msg.chatId !== undefined) w.s.chatId = msg.chatId;
-  if (known(w, msg.sessionId)) return;
-  w.s.meters[msg.sessionId] = openMeter(msg.sessionId, msg.tier, msg.pricePerHourPaise, msg.at);
-  rearmSettle(w);
-  replan(w);
+  const start = reported(msg);
+  // A resume came first: the open adds the first rig (a repeated open changes nothing).
+  if (report(w, msg.sessionId, (r) => withOpen(r, start))) return;
+  if (w.s.closedSessions.includes(msg.sessionId)) return;
+  const pauses = early(w, msg.sessionId);
+  open(w, msg.sessionId, start, (r) => pauses(withOpen(r, start)));
 }
 
 export function onMeterPause(w: Work, msg: MessageOf<typeof BillingMeterPause>): void {
-  const m = w.s.meters[msg.sessionId];
-  if (m === undefined || m.runningSince === null) return;
-  const paused = pauseMeter(m, new Date(msg.at));
-  w.s.meters[msg.sessionId] = settle(w, paused, new Date(msg.at));
-  rearmSettle(w);
-  replan(w);
+  if (report(w, msg.sessionId, (r) => withPause(r, msg.at))) return;
+  if (w.s.closedSessions.includes(msg.sessionId)) return;
+  // Its open is still on its way: the pause waits for it.
+  w.s.earlyPauses = [...w.s.earlyPauses, { sessionId: msg.sessionId, at: msg.at }].slice(
+    -LIMITS.earlyPauses,
+  );
 }
 
 export function onMeterResume(w: Work, msg: MessageOf<typeof BillingMeterResume>): void {
-  const m = w.s.meters[msg.sessionId];
-  if (m === undefined) {
-    // The open was lost or never sent: resuming is being ready, so meter from here.
-    if (w.s.closedSessions.includes(msg.sessionId)) return;
-    w.s.meters[msg.sessionId] = openMeter(msg.sessionId, msg.tier, msg.pricePerHourPaise, msg.at);
-  } else {
-    if (m.runningSince !== null) return;
-    w.s.meters[msg.sessionId] = resumeMeter(m, new Date(msg.at), msg.tier, msg.pricePerHourPaise);
-  }
-  rearmSettle(w);
-  replan(w);
+  const start = reported(msg);
+  if (report(w, msg.sessionId, (r) => withResume(r, start))) return;
+  // The open was lost or is late: resuming is being ready, so meter from here.
+  if (w.s.closedSessions.includes(msg.sessionId)) return;
+  const pauses = early(w, msg.sessionId);
+  open(w, msg.sessionId, start, (r) => withResume(pauses(r), start));
 }
 
 /** Remembers a session as closed: an open for it arriving later (a re-injection) is refused. */
@@ -94,9 +151,10 @@ export function onMeterClose(w: Work, msg: MessageOf<typeof BillingMeterClose>):
     remember(w, msg.sessionId);
     return;
   }
-  const at = new Date(msg.at);
-  const closed = settle(w, pauseMeter(m, at), at);
+  const closed = settle(w, metered(m, withClose(reportsOf(m), msg.at)), new Date(msg.at));
   delete w.s.meters[msg.sessionId];
+  // Kept a while: a pause or resume reported after the close settles against it.
+  w.s.closedMeters = [...w.s.closedMeters, closed].slice(-LIMITS.closedMeters);
   remember(w, msg.sessionId);
   rearmSettle(w);
   replan(w);

@@ -14,11 +14,44 @@ const iso = z.iso.datetime();
 export const LIMITS = {
   finishedTopups: 20,
   closedSessions: 20,
+  closedMeters: 5,
+  earlyPauses: 20,
   failedPayments: 50,
   history: 50,
   earlyPayments: 20,
   earlyRefunds: 20,
 } as const;
+
+/** A start of metering the session reported (the open, or a resume), at its tier's price. */
+export const MeterStart = z.object({
+  at: iso,
+  tier: z.enum(Tiers),
+  pricePerHourPaise: paise.positive(),
+  /** Which report of the meter it was to arrive (0, 1, …). */
+  n: z.number().int().nonnegative(),
+});
+export type MeterStart = z.infer<typeof MeterStart>;
+
+/**
+ * What the session reported about a meter, as a set: reports can arrive in another order than
+ * sent (an outbox row published late), and the meter is computed from all of them
+ * (reports.ts), so that a late one corrects it.
+ */
+export const MeterReports = z.object({
+  /** The open; absent while a resume came without it (lost, or still on its way). */
+  open: MeterStart.optional(),
+  /** Each pause (the eviction's time), in time order, with when it arrived. */
+  pauses: z.array(z.object({ at: iso, n: z.number().int().nonnegative() })),
+  /** Each resume, in time order. */
+  resumes: z.array(MeterStart),
+  /** The close's time, once it came. */
+  closedAt: iso.optional(),
+  /** Reports received so far (the next one's `n`). */
+  received: z.number().int().nonnegative(),
+  /** Units accrued before reports were kept (a meter opened by an earlier version). */
+  baseUnits: paise.nonnegative(),
+});
+export type MeterReports = z.infer<typeof MeterReports>;
 
 export const Meter = z.object({
   sessionId: z.string(),
@@ -34,6 +67,11 @@ export const Meter = z.object({
   chargedPaise: paise,
   /** Settlement entries written: the n of `usage:<playerId>:<sessionId>:<n>`. */
   settlements: z.number().int().nonnegative(),
+  /**
+   * The reports the fields above are computed from (absent in a meter opened by an earlier
+   * version: reports.ts reads its fields as its reports).
+   */
+  reports: MeterReports.optional(),
 });
 export type Meter = z.infer<typeof Meter>;
 
@@ -118,6 +156,13 @@ export const BillingState = z.object({
   startPricePerHourPaise: paise.positive().optional(),
   meters: z.record(z.string(), Meter),
   closedSessions: z.array(z.string()),
+  /**
+   * The last meters closed (at most LIMITS.closedMeters): a pause or resume reported after the
+   * close still changes what the session is charged.
+   */
+  closedMeters: z.array(Meter).default([]),
+  /** Pauses that arrived before their session's open (at most LIMITS.earlyPauses). */
+  earlyPauses: z.array(z.object({ sessionId: z.string(), at: iso })).default([]),
   topups: z.record(z.string(), Topup),
   creditedPayments: z.array(z.string()),
   refunds: z.array(z.string()),
@@ -147,6 +192,8 @@ export function initialBillingState(): BillingState {
     balancePaise: 0,
     meters: {},
     closedSessions: [],
+    closedMeters: [],
+    earlyPauses: [],
     topups: {},
     creditedPayments: [],
     refunds: [],
