@@ -27,6 +27,7 @@ import {
   TelegramSend,
   TerminalError,
   TimerFired,
+  type MessageOf,
 } from '../../contracts/index.ts';
 import type { HandlerResult } from '../runtime/index.ts';
 import { createSessionActor } from './actor.ts';
@@ -438,6 +439,52 @@ describe('session actor', () => {
     expect(texts(r)).toEqual([
       'Your rig stopped responding. Your disk is safe and you are not charged while I find you another one…',
     ]);
+  });
+
+  it('bills a lost rig to its latest heartbeat, though an earlier one was handled after it', () => {
+    let s = toReady();
+    const beat = (ms: number): Omit<MessageOf<typeof SessionHeartbeat>, 'type'> => ({
+      sessionId: 'p1-1',
+      vmName: 'vm-a',
+      at: later(ms).toISOString(),
+    });
+    s = handle(s, SessionHeartbeat, beat(60_000), later(60_000)).state;
+    // Sent before the one above (and before ready), handled after it.
+    s = handle(s, SessionHeartbeat, beat(-5_000), later(61_000)).state;
+    expect(s.lastHeartbeatAt).toBe(later(60_000).toISOString());
+    const lost = handle(
+      s,
+      TimerFired,
+      {
+        timerId: '1',
+        name: 'hb_lost',
+        dueAt: later(150_000).toISOString(),
+        firedAt: later(150_000).toISOString(),
+        data: { sessionId: 'p1-1' },
+      },
+      later(150_000),
+    );
+    expect(of(lost, BillingMeterPause).map((p) => p.at)).toEqual([later(60_000).toISOString()]);
+  });
+
+  it('pauses no meter again when the VM booting after an eviction is evicted too', () => {
+    let s = toReady();
+    const evict = (vmName: string, ms: number) =>
+      handle(
+        s,
+        SessionPreempt,
+        { sessionId: 'p1-1', vmName, eventId: `ev-${vmName}`, at: later(ms).toISOString() },
+        later(ms),
+      );
+    const first = evict('vm-a', 60_000);
+    expect(of(first, BillingMeterPause)).toHaveLength(1);
+    s = handle(first.state, SessionAllocated, { ...spotAllocated, vmName: 'vm-b' }).state;
+    expect(s.phase).toBe('provisioning');
+    // The meter is paused already: billing is told nothing, and the rig is found again.
+    const second = evict('vm-b', 90_000);
+    expect(second.state.phase).toBe('resuming');
+    expect(of(second, BillingMeterPause)).toEqual([]);
+    expect(of(second, AllocRequest)).toHaveLength(1);
   });
 
   it('resumes when the reconciler finds its VM gone from Azure, billed up to the last heartbeat', () => {

@@ -49,6 +49,7 @@ import {
   noticeTime,
   idleTimers,
   iso,
+  later,
   matches,
   news,
   roundKey,
@@ -239,7 +240,9 @@ export function createSessionActor(cfg: SessionConfig = defaultSessionConfig) {
           const next: SessionState = {
             ...s,
             phase: playing ? 'playing' : s.phase,
-            lastHeartbeatAt: msg.at,
+            // A heartbeat sent before one already handled (or before ready) moves nothing back:
+            // an eviction is billed to the last sign of life, never before time already played.
+            lastHeartbeatAt: later(s.lastHeartbeatAt, msg.at),
             ...(lastInput === undefined ? {} : { lastInputAt: lastInput }),
           };
           const since = Date.parse(lastInput ?? s.readyAt ?? iso(ctx.now));

@@ -70,6 +70,10 @@ export const diskNameFor = playerDiskName;
 export const iso = (d: Date): string => d.toISOString();
 export const at = (ctx: HandlerContext, ms: number): Date => new Date(ctx.now.getTime() + ms);
 
+/** The later of two ISO times (`b` when `a` is unset). */
+export const later = (a: string | undefined, b: string): string =>
+  a !== undefined && Date.parse(a) > Date.parse(b) ? a : b;
+
 export function changed(
   ctx: HandlerContext,
   s: SessionState,

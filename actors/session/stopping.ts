@@ -207,7 +207,8 @@ export function evicted(
     changed(ctx, evictedState, s.phase, why),
     changed(ctx, resuming, 'evicted'),
   ];
-  if (s.meterOpen) {
+  // Only a rig's meter runs: a VM still booting after an earlier eviction has none to pause.
+  if (s.meterOpen && (s.phase === 'ready' || s.phase === 'playing')) {
     emitted.push(
       emit(BillingMeterPause, cmdSubject(ActorKinds.billing, ctx.key, 'meter_pause'), {
         sessionId,
