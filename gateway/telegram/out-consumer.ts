@@ -12,14 +12,24 @@ function isNotFound(err: unknown): boolean {
   return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;
 }
 
+/** Looks this many times, LOOK_AGAIN_MS apart, for another sender's pull request. */
+const LOOKS = 3;
+const LOOK_AGAIN_MS = 50;
+
 export async function ensureOutConsumer(jsm: JetStreamManager, log: Logger): Promise<void> {
   const cfg = telegramOutConsumer();
   try {
-    const ci = await jsm.consumers.info(Streams.out.name, cfg.durable_name);
     // Pull requests already waiting, before this sender asked for any: another one consumes.
-    if (ci.num_waiting > 0) {
+    // A sender asks again as each pull ends (every second when idle): one look could fall in
+    // between.
+    let waiting = 0;
+    for (let look = 0; look < LOOKS && waiting === 0; look++) {
+      if (look > 0) await sleep(LOOK_AGAIN_MS);
+      waiting = (await jsm.consumers.info(Streams.out.name, cfg.durable_name)).num_waiting;
+    }
+    if (waiting > 0) {
       log.error(
-        { consumer: cfg.durable_name, waitingPulls: ci.num_waiting },
+        { consumer: cfg.durable_name, waitingPulls: waiting },
         'another Telegram sender is consuming (or one stopped seconds ago): two senders can ' +
           "reorder a chat's messages; gateways of this version take turns through the sender " +
           'lease, so an older gateway may be running: set TELEGRAM_OUTBOUND=false on it',
