@@ -36,11 +36,9 @@ import {
   AllocUsage,
   AzureCreateVm,
   AzureDeleteVm,
-  BillingAdmit,
   BillingLinkStatus,
   BillingMeterClose,
   BillingMeterOpen,
-  BillingMeterPause,
   BillingMeterResume,
   BillingPaymentEvent,
   BillingPaymentLinkCreated,
@@ -68,6 +66,7 @@ import {
 } from '../../actors/allocator/state.ts';
 import { SLACK_MS, availablePaise } from '../../actors/billing/credit.ts';
 import { ratePerHour } from '../../actors/billing/meter.ts';
+import { billingActor } from '../../actors/billing/actor.ts';
 import { BillingSim } from '../../actors/billing/testkit.ts';
 import type { Emission, HandlerContext, TimerOp } from '../../actors/runtime/index.ts';
 import { createSessionActor } from '../../actors/session/actor.ts';
@@ -94,20 +93,9 @@ const session = createSessionActor({ ...defaultSessionConfig });
 const allocator = createAllocatorActor({ ...defaultAllocatorConfig });
 /** Small top-ups, so that credit runs out within the world's hours and admission refuses. */
 const BILLING = { topupMinPaise: 500, topupPresetsPaise: [500, 1_000, 2_000] };
+/** What billing takes (its own messages and the runtime's timer), by type. */
 const BILLING_INPUTS = new Map<string, MessageDef>(
-  [
-    TimerFired,
-    BillingAdmit,
-    BillingMeterOpen,
-    BillingMeterPause,
-    BillingMeterResume,
-    BillingMeterClose,
-    BillingTopup,
-    BillingPaymentLinkCreated,
-    BillingPaymentLinkFailed,
-    BillingPaymentEvent,
-    BillingLinkStatus,
-  ].map((d): [string, MessageDef] => [d.type, d]),
+  billingActor.messages.defs.map((d): [string, MessageDef] => [d.type, d]),
 );
 
 type SessionMessage = ReturnType<typeof session.decode>;
