@@ -50,6 +50,24 @@ import { defaultSessionConfig, initialSessionState, type SessionState } from './
 const handle = sessionHandler({ ...defaultSessionConfig, maxResumes: 2 });
 const toStarting = (): SessionState => startingIn(handle);
 const toReady = (): SessionState => readyIn(handle);
+/** The heartbeat-loss timer of session p1-1, due at `dueMs` and fired at `firedMs`. */
+const heartbeatsLost = (
+  s: SessionState,
+  dueMs: number,
+  firedMs: number,
+): HandlerResult<SessionState> =>
+  handle(
+    s,
+    TimerFired,
+    {
+      timerId: '1',
+      name: 'hb_lost',
+      dueAt: later(dueMs).toISOString(),
+      firedAt: later(firedMs).toISOString(),
+      data: { sessionId: 'p1-1' },
+    },
+    later(firedMs),
+  );
 /** Session p1-1 started, waiting for billing's answer. */
 const asking = (): SessionState =>
   handle(initialSessionState(), SessionStart, { requestedBy: 'player', chatId: '42' }).state;
@@ -421,18 +439,7 @@ describe('session actor', () => {
 
   it('treats lost heartbeats as an eviction, billing paused at the last heartbeat', () => {
     const s = toReady();
-    const r = handle(
-      s,
-      TimerFired,
-      {
-        timerId: '1',
-        name: 'hb_lost',
-        dueAt: later(90_000).toISOString(),
-        firedAt: later(91_000).toISOString(),
-        data: { sessionId: 'p1-1' },
-      },
-      later(91_000),
-    );
+    const r = heartbeatsLost(s, 90_000, 91_000);
     expect(r.state.phase).toBe('resuming');
     expect(of(r, BillingMeterPause)[0]!.at).toBe(s.lastHeartbeatAt);
     // Nobody announced anything: the player is not told Azure reclaimed it.
@@ -452,18 +459,7 @@ describe('session actor', () => {
     // Sent before the one above (and before ready), handled after it.
     s = handle(s, SessionHeartbeat, beat(-5_000), later(61_000)).state;
     expect(s.lastHeartbeatAt).toBe(later(60_000).toISOString());
-    const lost = handle(
-      s,
-      TimerFired,
-      {
-        timerId: '1',
-        name: 'hb_lost',
-        dueAt: later(150_000).toISOString(),
-        firedAt: later(150_000).toISOString(),
-        data: { sessionId: 'p1-1' },
-      },
-      later(150_000),
-    );
+    const lost = heartbeatsLost(s, 150_000, 150_000);
     expect(of(lost, BillingMeterPause).map((p) => p.at)).toEqual([later(60_000).toISOString()]);
   });
 
@@ -519,18 +515,7 @@ describe('session actor', () => {
     const r = handle(s, SessionPreempt, { sessionId: 'p1-1', vmName: s.vmName!, eventId: 'e9' });
     expect(r.state).toMatchObject({ phase: 'stopping', stopReason: 'eviction_unresumable' });
     // Heartbeats lost on the last VM: billed up to the last heartbeat, not to the timer.
-    const lost = handle(
-      s,
-      TimerFired,
-      {
-        timerId: '9',
-        name: 'hb_lost',
-        dueAt: later(90_000).toISOString(),
-        firedAt: later(91_000).toISOString(),
-        data: { sessionId: 'p1-1' },
-      },
-      later(91_000),
-    );
+    const lost = heartbeatsLost(s, 90_000, 91_000);
     expect(lost.state).toMatchObject({ phase: 'stopping', stopReason: 'eviction_unresumable' });
     expect(of(lost, BillingMeterClose)).toEqual([
       expect.objectContaining({ at: s.lastHeartbeatAt, reason: 'eviction_unresumable' }),
